@@ -1,0 +1,24 @@
+/* cmd.h -- subcommand entry points and the helpers the command layer shares */
+#ifndef KB_CMD_H
+#define KB_CMD_H
+
+/* Every subcommand: argv[0] is the subcommand name. Returns the exit status.
+ * Exit statuses: 0 ok, 1 runtime failure, 2 usage or configuration error. */
+typedef int(kb_cmd_fn)(int argc, char **argv);
+
+typedef struct kb_cmd_s {
+        const char *name;
+        kb_cmd_fn *fn;
+        const char *summary; /* one line for the top-level usage */
+} kb_cmd_t;
+
+#define KB_EXIT_OK 0
+#define KB_EXIT_FAIL 1
+#define KB_EXIT_USAGE 2
+
+int kb_cmd_config(int argc, char **argv);
+int kb_cmd_keygen(int argc, char **argv);
+int kb_cmd_inspect(int argc, char **argv);
+int kb_cmd_sandbox(int argc, char **argv);
+
+#endif /* KB_CMD_H */

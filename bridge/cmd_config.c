@@ -1,0 +1,118 @@
+/* cmd_config.c -- "kyc-bridge config": check, dump or describe configuration */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "conf.h"
+
+static void usage(FILE *fp)
+{
+        fprintf(fp,
+                "Usage: kyc-bridge config check -c FILE [--role issuer|importer] "
+                "[-X key=value]...\n"
+                "       kyc-bridge config dump -c FILE [--role ROLE] "
+                "[-X key=value]...\n"
+                "       kyc-bridge config options [--markdown]\n\n"
+                "  check    validate FILE (and overrides): syntax, types, "
+                "ranges, required\n"
+                "           options for ROLE, secrets resolvable; errors "
+                "read file:line: reason\n"
+                "  dump     print the effective configuration (defaults "
+                "included) with\n"
+                "           each value's origin; secrets appear only as "
+                "env:/file: references\n"
+                "  options  list every option with type, default and help\n");
+}
+
+int kb_cmd_config(int argc, char **argv)
+{
+        const char *sub, *path = NULL;
+        unsigned scope = 0;
+        int markdown = 0, i, rc = KB_EXIT_OK;
+        char errstr[1024];
+        kb_conf_t *conf;
+
+        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+                usage(argc < 2 ? stderr : stdout);
+                return argc < 2 ? KB_EXIT_USAGE : KB_EXIT_OK;
+        }
+        sub = argv[1];
+        if (strcmp(sub, "check") && strcmp(sub, "dump") &&
+            strcmp(sub, "options")) {
+                fprintf(stderr, "config: unknown subcommand '%s'\n", sub);
+                usage(stderr);
+                return KB_EXIT_USAGE;
+        }
+        conf = kb_conf_new();
+        if (!conf) {
+                fprintf(stderr, "config: out of memory\n");
+                return KB_EXIT_FAIL;
+        }
+        /* Options in order: -c first so that -X overrides it. */
+        for (i = 2; i < argc; i++) {
+                if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) &&
+                    i + 1 < argc) {
+                        path = argv[++i];
+                } else if (!strcmp(argv[i], "--role") && i + 1 < argc) {
+                        const char *r = argv[++i];
+                        if (!strcmp(r, "issuer"))
+                                scope = KB_SCOPE_ISSUER;
+                        else if (!strcmp(r, "importer"))
+                                scope = KB_SCOPE_IMPORTER;
+                        else {
+                                fprintf(stderr, "config: --role takes issuer "
+                                                "or importer\n");
+                                rc = KB_EXIT_USAGE;
+                                goto out;
+                        }
+                } else if (!strcmp(argv[i], "-X") && i + 1 < argc) {
+                        i++;
+                } else if (!strcmp(argv[i], "--markdown")) {
+                        markdown = 1;
+                } else if (!strcmp(argv[i], "--help")) {
+                        usage(stdout);
+                        goto out;
+                } else {
+                        fprintf(stderr, "config: unexpected argument '%s'\n",
+                                argv[i]);
+                        rc = KB_EXIT_USAGE;
+                        goto out;
+                }
+        }
+        if (!strcmp(sub, "options")) {
+                kb_conf_describe(stdout, markdown);
+                goto out;
+        }
+        if (!path) {
+                fprintf(stderr, "config %s: -c FILE is required\n", sub);
+                rc = KB_EXIT_USAGE;
+                goto out;
+        }
+        if (kb_conf_load_file(conf, path, errstr, sizeof(errstr)) != KB_OK) {
+                fprintf(stderr, "%s\n", errstr);
+                rc = KB_EXIT_USAGE;
+                goto out;
+        }
+        for (i = 2; i < argc; i++) {
+                if (!strcmp(argv[i], "-X") && i + 1 < argc &&
+                    kb_conf_set_kv(conf, argv[++i], errstr, sizeof(errstr))) {
+                        fprintf(stderr, "%s\n", errstr);
+                        rc = KB_EXIT_USAGE;
+                        goto out;
+                }
+        }
+        if (!strcmp(sub, "check")) {
+                if (scope &&
+                    kb_conf_check(conf, scope, errstr, sizeof(errstr))) {
+                        fprintf(stderr, "%s\n", errstr);
+                        rc = KB_EXIT_USAGE;
+                        goto out;
+                }
+                printf("%s: OK\n", path);
+        } else {
+                kb_conf_dump(conf, scope, stdout);
+        }
+out:
+        kb_conf_destroy(conf);
+        return rc;
+}

@@ -1,0 +1,37 @@
+/* json.h -- strict JSON parsing (no duplicate keys) and json-c accessors */
+#ifndef KB_JSON_H
+#define KB_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+/**
+ * Parses exactly one JSON value from @p buf / @p len, strictly: RFC 8259
+ * grammar only, valid UTF-8, no NUL bytes, nothing but whitespace after the
+ * value, nesting at most @p max_depth, and no object with a duplicate key.
+ * Returns a new reference (json_object_put() it) or NULL with a reason in
+ * @p errstr (the reason never quotes the input).
+ */
+json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
+                           char *errstr, size_t errstr_size);
+
+/** String member @p key, or NULL when absent or not a string. */
+const char *kb_json_get_str(json_object *obj, const char *key);
+/** Integer member (a JSON integer, not a float). 0 ok, -1 absent/wrong type. */
+int kb_json_get_i64(json_object *obj, const char *key, int64_t *out);
+/** Boolean member. 0 ok, -1 absent/wrong type. */
+int kb_json_get_bool(json_object *obj, const char *key, int *out);
+/** Member of any type, or NULL. Borrowed reference. */
+json_object *kb_json_get(json_object *obj, const char *key);
+
+/** Compact serialisation (no spaces, "/" unescaped). Owned by @p obj. */
+const char *kb_json_str(json_object *obj, size_t *len);
+
+/** Adds a string member (ignores NULL values). 0 or -1. */
+int kb_json_add_str(json_object *obj, const char *key, const char *val);
+/** Adds an integer member. 0 or -1. */
+int kb_json_add_i64(json_object *obj, const char *key, int64_t val);
+
+#endif /* KB_JSON_H */

@@ -1,0 +1,58 @@
+/* log.h -- levelled logging (text or JSON lines) with secret redaction */
+#ifndef KB_LOG_H
+#define KB_LOG_H
+
+#include "util.h"
+
+/* syslog numbering, as librdkafka uses it */
+typedef enum {
+        KB_LOG_ERROR = 3,
+        KB_LOG_WARN = 4,
+        KB_LOG_NOTICE = 5,
+        KB_LOG_INFO = 6,
+        KB_LOG_DEBUG = 7,
+} kb_log_level_t;
+
+/* Current threshold; read by the macros before any formatting happens. */
+extern volatile int kb_log_level;
+
+/**
+ * Configures logging. @p json: one JSON object per line instead of text.
+ * @p fd: where lines go (2 = stderr). @p program: the "prog" field.
+ * May be called again (e.g. after the config file is read). Not thread-safe
+ * against concurrent log calls; call it before starting threads.
+ */
+void kb_log_setup(int level, int json, int fd, const char *program);
+
+/** Parses "error|warn|notice|info|debug"; -1 when unknown. */
+int kb_log_level_parse(const char *s);
+const char *kb_log_level2str(int level);
+
+/**
+ * Writes one line. Thread-safe (one write(2) per line). Any substring that
+ * looks like a JWT ("eyJ...\.[...]\.[...]") is replaced by "[jwt d:<digest>]"
+ * as a last line of defence; callers must still never pass secrets.
+ */
+void kb_log_write(int level, const char *fac, const char *fmt, ...)
+        KB_PRINTF(3, 4);
+
+#define KB_LOG(lvl, fac, ...)                                                  \
+        do {                                                                   \
+                if (kb_log_level >= (lvl))                                     \
+                        kb_log_write((lvl), (fac), __VA_ARGS__);               \
+        } while (0)
+
+#define kb_log_error(fac, ...) KB_LOG(KB_LOG_ERROR, fac, __VA_ARGS__)
+#define kb_log_warn(fac, ...) KB_LOG(KB_LOG_WARN, fac, __VA_ARGS__)
+#define kb_log_notice(fac, ...) KB_LOG(KB_LOG_NOTICE, fac, __VA_ARGS__)
+#define kb_log_info(fac, ...) KB_LOG(KB_LOG_INFO, fac, __VA_ARGS__)
+#define kb_log_debug(fac, ...) KB_LOG(KB_LOG_DEBUG, fac, __VA_ARGS__)
+
+/**
+ * Replaces JWT-shaped substrings of @p s in place-safe fashion into @p out
+ * (size @p out_size). Exposed for tests and for error strings that leave the
+ * process (dead-letter details).
+ */
+void kb_log_scrub(const char *s, char *out, size_t out_size);
+
+#endif /* KB_LOG_H */

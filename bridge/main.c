@@ -1,0 +1,56 @@
+/* main.c -- kyc-bridge: the subcommand table and top-level usage */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "kyc_bridge.h"
+#include "log.h"
+
+static const kb_cmd_t cmds[] = {
+        { "config", kb_cmd_config,
+          "check a config file, print the effective config or the options" },
+};
+
+static void usage(FILE *fp)
+{
+        size_t i;
+
+        fprintf(fp,
+                "kyc-bridge %s -- carries one-time KYC/KYB share tokens "
+                "between partners over Kafka\n\n"
+                "Usage: kyc-bridge <command> [options]\n"
+                "       kyc-bridge <command> --help\n\nCommands:\n",
+                KB_VERSION_STR);
+        for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                fprintf(fp, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+        fprintf(fp, "  %-10s %s\n", "version", "print the version");
+}
+
+int main(int argc, char **argv)
+{
+        size_t i;
+
+        if (argc < 2) {
+                usage(stderr);
+                return KB_EXIT_USAGE;
+        }
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+            !strcmp(argv[1], "help")) {
+                usage(stdout);
+                return KB_EXIT_OK;
+        }
+        if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+                printf("kyc-bridge %s\n", KB_VERSION_STR);
+                return KB_EXIT_OK;
+        }
+        if (kb_init() != KB_OK) {
+                fprintf(stderr, "kyc-bridge: cannot initialise libsodium\n");
+                return KB_EXIT_FAIL;
+        }
+        for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                if (!strcmp(argv[1], cmds[i].name))
+                        return cmds[i].fn(argc - 1, argv + 1);
+        fprintf(stderr, "kyc-bridge: unknown command '%s' (see --help)\n",
+                argv[1]);
+        return KB_EXIT_USAGE;
+}

@@ -1,0 +1,331 @@
+/* util.c -- small shared helpers: growable buffer, time, hex, digests, strings */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+int kb_buf_reserve(kb_buf_t *b, size_t extra)
+{
+        size_t need, ncap;
+        char *p;
+
+        if (extra > SIZE_MAX - b->len - 1)
+                return -1;
+        need = b->len + extra + 1;
+        if (need <= b->cap)
+                return 0;
+        ncap = b->cap ? b->cap : 64;
+        while (ncap < need) {
+                if (ncap > SIZE_MAX / 2)
+                        return -1;
+                ncap *= 2;
+        }
+        p = realloc(b->data, ncap);
+        if (!p)
+                return -1;
+        b->data = p;
+        b->cap = ncap;
+        return 0;
+}
+
+int kb_buf_append(kb_buf_t *b, const void *p, size_t len)
+{
+        if (kb_buf_reserve(b, len) == -1)
+                return -1;
+        if (len)
+                memcpy(b->data + b->len, p, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+        return 0;
+}
+
+int kb_buf_puts(kb_buf_t *b, const char *s)
+{
+        return kb_buf_append(b, s, strlen(s));
+}
+
+int kb_buf_printf(kb_buf_t *b, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0 || kb_buf_reserve(b, (size_t)n) == -1)
+                return -1;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        b->len += (size_t)n;
+        return 0;
+}
+
+void kb_buf_reset(kb_buf_t *b)
+{
+        b->len = 0;
+        if (b->data)
+                b->data[0] = '\0';
+}
+
+void kb_buf_free(kb_buf_t *b, int wipe)
+{
+        if (b->data && wipe)
+                sodium_memzero(b->data, b->cap);
+        free(b->data);
+        b->data = NULL;
+        b->len = b->cap = 0;
+}
+
+char *kb_buf_steal(kb_buf_t *b, size_t *len)
+{
+        char *p;
+
+        if (!b->data && kb_buf_reserve(b, 0) == -1)
+                return NULL;
+        p = b->data;
+        if (len)
+                *len = b->len;
+        b->data = NULL;
+        b->len = b->cap = 0;
+        return p;
+}
+
+int64_t kb_time_now(void)
+{
+        return (int64_t)time(NULL);
+}
+
+int64_t kb_mono_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t kb_mono_ms(void)
+{
+        return kb_mono_us() / 1000;
+}
+
+void kb_hex(const unsigned char *in, size_t len, char *out)
+{
+        static const char digits[] = "0123456789abcdef";
+        size_t i;
+
+        for (i = 0; i < len; i++) {
+                out[2 * i] = digits[in[i] >> 4];
+                out[2 * i + 1] = digits[in[i] & 0xf];
+        }
+        out[2 * len] = '\0';
+}
+
+void kb_digest_str(const void *secret, size_t len,
+                   char out[KB_DIGEST_STR_BYTES])
+{
+        unsigned char h[32];
+
+        crypto_generichash(h, sizeof(h), secret, len, NULL, 0);
+        out[0] = 'd';
+        out[1] = ':';
+        kb_hex(h, 6, out + 2);
+}
+
+void kb_strlcpy(char *dst, const char *src, size_t size)
+{
+        size_t n;
+
+        if (!dst || size == 0)
+                return;
+        n = strlen(src);
+        if (n >= size)
+                n = size - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
+void kb_snprintf(char *dst, size_t size, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!dst || size == 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(dst, size, fmt, ap);
+        va_end(ap);
+}
+
+int kb_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+        char *end;
+        long long v;
+
+        if (!s || !*s)
+                return -1;
+        /* strtoll accepts leading space and '+': be strict. */
+        if (!(*s == '-' || (*s >= '0' && *s <= '9')))
+                return -1;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno != 0 || *end != '\0' || end == s)
+                return -1;
+        if (v < min || v > max)
+                return -1;
+        *out = (int64_t)v;
+        return 0;
+}
+
+int kb_read_file(const char *path, size_t max, char **out, size_t *out_len)
+{
+        FILE *fp;
+        kb_buf_t b = KB_BUF_INIT;
+        char chunk[4096];
+        size_t n;
+        int err = 0;
+
+        fp = fopen(path, "rb");
+        if (!fp)
+                return -1;
+        while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+                if (b.len + n > max) {
+                        err = EFBIG;
+                        break;
+                }
+                if (kb_buf_append(&b, chunk, n) == -1) {
+                        err = ENOMEM;
+                        break;
+                }
+        }
+        if (!err && ferror(fp))
+                err = EIO;
+        fclose(fp);
+        if (!err && kb_buf_reserve(&b, 0) == -1)
+                err = ENOMEM;
+        sodium_memzero(chunk, sizeof(chunk));
+        if (err) {
+                kb_buf_free(&b, 1);
+                errno = err;
+                return -1;
+        }
+        *out = kb_buf_steal(&b, out_len);
+        return 0;
+}
+
+int kb_write_file_atomic(const char *path, const void *data, size_t len,
+                         unsigned mode)
+{
+        char tmp[PATH_MAX];
+        const char *p = data;
+        int fd, err = 0;
+        size_t off = 0;
+
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
+                             (long)getpid()) >= sizeof(tmp)) {
+                errno = ENAMETOOLONG;
+                return -1;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd == -1)
+                return -1;
+        while (off < len) {
+                ssize_t w = write(fd, p + off, len - off);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        err = errno;
+                        break;
+                }
+                off += (size_t)w;
+        }
+        if (!err && fsync(fd) == -1)
+                err = errno;
+        if (close(fd) == -1 && !err)
+                err = errno;
+        if (!err && rename(tmp, path) == -1)
+                err = errno;
+        if (err) {
+                unlink(tmp);
+                errno = err;
+                return -1;
+        }
+        return 0;
+}
+
+void kb_uuid4(char out[37])
+{
+        unsigned char r[16];
+        char hex[33];
+
+        randombytes_buf(r, sizeof(r));
+        r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+        r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+        kb_hex(r, sizeof(r), hex);
+        snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
+                 hex + 12, hex + 16, hex + 20);
+}
+
+int kb_is_uuid(const char *s)
+{
+        size_t i;
+
+        if (!s || strlen(s) != 36)
+                return 0;
+        for (i = 0; i < 36; i++) {
+                char c = s[i];
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (c != '-')
+                                return 0;
+                } else if (!((c >= '0' && c <= '9') ||
+                             (c >= 'a' && c <= 'f') ||
+                             (c >= 'A' && c <= 'F'))) {
+                        return 0;
+                }
+        }
+        return 1;
+}
+
+int kb_write_file_excl(const char *path, const void *data, size_t len,
+                       unsigned mode)
+{
+        const char *p = data;
+        size_t off = 0;
+        int fd, err = 0;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                  (mode_t)(mode & 0777));
+        if (fd == -1)
+                return -1;
+        /* the umask may have narrowed the mode: set exactly what was asked */
+        if (fchmod(fd, (mode_t)(mode & 0777)) == -1)
+                err = errno;
+        while (!err && off < len) {
+                ssize_t w = write(fd, p + off, len - off);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        err = errno;
+                        break;
+                }
+                off += (size_t)w;
+        }
+        if (!err && fsync(fd) == -1)
+                err = errno;
+        if (close(fd) == -1 && !err)
+                err = errno;
+        if (err) {
+                unlink(path);
+                errno = err;
+                return -1;
+        }
+        return 0;
+}
