@@ -1,0 +1,152 @@
+/* kafka.c -- librdkafka configuration, logging and small helpers */
+#include "kafka.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+        /* librdkafka logs at syslog levels too; cap at our scale. */
+        if (level < KB_LOG_ERROR)
+                level = KB_LOG_ERROR;
+        KB_LOG(level, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque)
+{
+        (void)opaque;
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                char fatal[512];
+                rd_kafka_resp_err_t orig;
+                orig = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+                kb_log_error("kafka", "%s: fatal error: %s: %s",
+                             rd_kafka_name(rk), rd_kafka_err2name(orig),
+                             fatal);
+                return;
+        }
+        /* Transient (broker down, all brokers down, ...): librdkafka
+         * recovers by itself; say so once per event. */
+        kb_log_warn("kafka", "%s: %s: %s", rd_kafka_name(rk),
+                    rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static int set_one(rd_kafka_conf_t *rkc, const char *k, const char *v,
+                   const char *origin, char *errstr, size_t errstr_size)
+{
+        char rerr[256];
+
+        if (rd_kafka_conf_set(rkc, k, v, rerr, sizeof(rerr)) !=
+            RD_KAFKA_CONF_OK) {
+                kb_snprintf(errstr, errstr_size, "%s: kafka.%s: %s", origin,
+                            k, rerr);
+                return -1;
+        }
+        return 0;
+}
+
+typedef struct {
+        rd_kafka_conf_t *rkc;
+        char *errstr;
+        size_t errstr_size;
+} set_ctx_t;
+
+static int set_cb(void *opaque, const char *key, const char *value,
+                  const char *origin)
+{
+        set_ctx_t *c = opaque;
+
+        return set_one(c->rkc, key, value, origin, c->errstr, c->errstr_size);
+}
+
+rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
+                                   const char *const *extra, char *errstr,
+                                   size_t errstr_size)
+{
+        static const char *const common[] = {
+                "client.id", "kyc-bridge", "socket.nagle.disable", "true",
+                /* fail fast when the cluster is unreachable at start-up */
+                "allow.auto.create.topics", "false", NULL
+        };
+        static const char *const producer[] = {
+                /* same partitioning as the Java client, so partners'
+                 * Java producers and ours agree on a key's partition */
+                "partitioner", "murmur2_random", "linger.ms", "5",
+                "enable.idempotence", "true", NULL
+        };
+        static const char *const consumer[] = {
+                "enable.auto.commit", "false", "auto.offset.reset", "earliest",
+                "isolation.level", "read_committed",
+                "enable.partition.eof", "false",
+                "partition.assignment.strategy", "cooperative-sticky", NULL
+        };
+        rd_kafka_conf_t *rkc = rd_kafka_conf_new();
+        const char *const *p;
+        set_ctx_t ctx;
+
+        if (!rkc) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        for (p = common; *p; p += 2)
+                if (kind == RD_KAFKA_CONSUMER ||
+                    strcmp(p[0], "allow.auto.create.topics"))
+                        if (set_one(rkc, p[0], p[1], "default", errstr,
+                                    errstr_size))
+                                goto fail;
+        for (p = kind == RD_KAFKA_PRODUCER ? producer : consumer; *p; p += 2)
+                if (set_one(rkc, p[0], p[1], "default", errstr, errstr_size))
+                        goto fail;
+        ctx.rkc = rkc;
+        ctx.errstr = errstr;
+        ctx.errstr_size = errstr_size;
+        if (conf && kb_conf_foreach_kafka(conf, set_cb, &ctx, errstr,
+                                          errstr_size))
+                goto fail;
+        for (p = extra; p && *p; p += 2)
+                if (set_one(rkc, p[0], p[1], "internal", errstr, errstr_size))
+                        goto fail;
+        rd_kafka_conf_set_log_cb(rkc, log_cb);
+        rd_kafka_conf_set_error_cb(rkc, error_cb);
+        return rkc;
+fail:
+        rd_kafka_conf_destroy(rkc);
+        return NULL;
+}
+
+const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name,
+                              char *buf, size_t bufsz)
+{
+        size_t sz = bufsz;
+
+        if (rd_kafka_conf_get(rkc, name, buf, &sz) != RD_KAFKA_CONF_OK)
+                buf[0] = '\0';
+        return buf;
+}
+
+int kb_kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *buf,
+                        size_t bufsz)
+{
+        const void *v;
+        size_t len;
+
+        if (!hdrs || rd_kafka_header_get_last(hdrs, name, &v, &len) !=
+                             RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+                return -1;
+        if (len >= bufsz)
+                len = bufsz - 1;
+        memcpy(buf, v, len);
+        buf[len] = '\0';
+        return 0;
+}
+
+void kb_kafka_hostname(char *out, size_t outsz)
+{
+        if (gethostname(out, outsz) != 0 || !out[0])
+                kb_strlcpy(out, "localhost", outsz);
+        out[outsz - 1] = '\0';
+}

@@ -1,0 +1,876 @@
+/* pipeline.c -- exactly-once consume -> async work -> transactional produce */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+typedef struct kb_out_s {
+        struct kb_out_s *next;
+        char *topic;
+        int32_t partition;
+        void *key, *value;
+        size_t key_len, value_len;
+        rd_kafka_headers_t *hdrs;
+} kb_out_t;
+
+typedef struct part_s part_t;
+
+struct kb_rec_s {
+        kb_rec_t *next; /* partition FIFO, then release list */
+        kb_pipeline_t *pl;
+        part_t *part; /* NULL once orphaned or released */
+        char *topic;
+        int32_t partition;
+        int64_t offset;
+        void *key, *value;
+        size_t key_len, value_len;
+        rd_kafka_headers_t *hdrs;
+        void *user;
+        kb_out_t *outs, **outs_tail;
+        int done, orphaned;
+};
+
+struct part_s {
+        part_t *next;
+        char *topic;
+        int32_t partition;
+        kb_rec_t *head, *tail; /* consumed, not yet released, in order */
+        int64_t commit_offset;  /* next offset to commit; -1: nothing new */
+};
+
+struct kb_pipeline_s {
+        rd_kafka_t *consumer, *producer;
+        kb_pipeline_ops_t ops;
+        void *opaque;
+        part_t *parts;
+        kb_rec_t *rel_head, **rel_tail; /* released, awaiting commit */
+        int rel_count;
+        int64_t rel_first_ms;
+        int buffered;  /* records alive, orphans included */
+        int in_flight; /* started, not done, not orphaned */
+        int paused;
+        int fatal;
+        int closed;
+        int commit_interval_ms, commit_max_records, max_buffered;
+        int drain_timeout_ms, at_least_once;
+        kb_pipeline_stats_t st;
+};
+
+static void out_free(kb_out_t *o)
+{
+        free(o->topic);
+        free(o->key);
+        free(o->value);
+        if (o->hdrs)
+                rd_kafka_headers_destroy(o->hdrs);
+        free(o);
+}
+
+static void rec_free(kb_rec_t *rec)
+{
+        kb_out_t *o, *n;
+
+        for (o = rec->outs; o; o = n) {
+                n = o->next;
+                out_free(o);
+        }
+        rec->pl->buffered--;
+        free(rec->topic);
+        free(rec->key);
+        free(rec->value);
+        if (rec->hdrs)
+                rd_kafka_headers_destroy(rec->hdrs);
+        free(rec);
+}
+
+/* ---- record API ---- */
+
+const char *kb_rec_topic(const kb_rec_t *rec)
+{
+        return rec->topic;
+}
+
+int32_t kb_rec_partition(const kb_rec_t *rec)
+{
+        return rec->partition;
+}
+
+int64_t kb_rec_offset(const kb_rec_t *rec)
+{
+        return rec->offset;
+}
+
+const void *kb_rec_key(const kb_rec_t *rec, size_t *len)
+{
+        *len = rec->key_len;
+        return rec->key;
+}
+
+const void *kb_rec_value(const kb_rec_t *rec, size_t *len)
+{
+        *len = rec->value_len;
+        return rec->value;
+}
+
+rd_kafka_headers_t *kb_rec_headers(const kb_rec_t *rec)
+{
+        return rec->hdrs;
+}
+
+void kb_rec_set_user(kb_rec_t *rec, void *user)
+{
+        rec->user = user;
+}
+
+void *kb_rec_user(const kb_rec_t *rec)
+{
+        return rec->user;
+}
+
+int kb_rec_orphaned(const kb_rec_t *rec)
+{
+        return rec->orphaned;
+}
+
+static void *dup_bytes(const void *p, size_t len)
+{
+        void *d;
+
+        if (!p)
+                return NULL;
+        d = malloc(len ? len : 1);
+        if (d && len)
+                memcpy(d, p, len);
+        return d;
+}
+
+int kb_rec_produce(kb_rec_t *rec, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value,
+                   size_t value_len, rd_kafka_headers_t *hdrs)
+{
+        kb_out_t *o = calloc(1, sizeof(*o));
+
+        if (!o)
+                goto nomem;
+        o->hdrs = hdrs;
+        hdrs = NULL;
+        o->topic = strdup(topic);
+        o->partition = partition;
+        o->key = dup_bytes(key, key_len);
+        o->key_len = key ? key_len : 0;
+        o->value = dup_bytes(value, value_len);
+        o->value_len = value ? value_len : 0;
+        if (!o->topic || (key && !o->key) || (value && !o->value)) {
+                out_free(o);
+                goto nomem;
+        }
+        *rec->outs_tail = o;
+        rec->outs_tail = &o->next;
+        return KB_OK;
+nomem:
+        if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+        return KB_ERR_NOMEM;
+}
+
+void kb_rec_done(kb_rec_t *rec)
+{
+        kb_pipeline_t *pl = rec->pl;
+
+        if (rec->done) {
+                kb_log_error("pipeline", "record %s[%d]@%lld completed twice",
+                             rec->topic, (int)rec->partition,
+                             (long long)rec->offset);
+                return;
+        }
+        rec->done = 1;
+        if (rec->orphaned) {
+                rec_free(rec);
+                return;
+        }
+        pl->in_flight--;
+}
+
+/* ---- partitions ---- */
+
+static part_t *part_find(kb_pipeline_t *pl, const char *topic, int32_t p)
+{
+        part_t *pt;
+
+        for (pt = pl->parts; pt; pt = pt->next)
+                if (pt->partition == p && !strcmp(pt->topic, topic))
+                        return pt;
+        return NULL;
+}
+
+static part_t *part_get(kb_pipeline_t *pl, const char *topic, int32_t p)
+{
+        part_t *pt = part_find(pl, topic, p);
+
+        if (pt)
+                return pt;
+        pt = calloc(1, sizeof(*pt));
+        if (!pt)
+                return NULL;
+        pt->topic = strdup(topic);
+        if (!pt->topic) {
+                free(pt);
+                return NULL;
+        }
+        pt->partition = p;
+        pt->commit_offset = -1;
+        pt->next = pl->parts;
+        pl->parts = pt;
+        return pt;
+}
+
+/* Abandons every record of @p pt that is not released. */
+static void part_orphan_all(kb_pipeline_t *pl, part_t *pt)
+{
+        kb_rec_t *rec, *next;
+
+        for (rec = pt->head; rec; rec = next) {
+                next = rec->next;
+                rec->next = NULL;
+                rec->part = NULL;
+                rec->orphaned = 1;
+                pl->st.orphaned++;
+                if (rec->done)
+                        rec_free(rec);
+                else
+                        pl->in_flight--;
+        }
+        pt->head = pt->tail = NULL;
+        pt->commit_offset = -1;
+}
+
+static void part_remove(kb_pipeline_t *pl, part_t *pt)
+{
+        part_t **pp;
+
+        part_orphan_all(pl, pt);
+        for (pp = &pl->parts; *pp; pp = &(*pp)->next)
+                if (*pp == pt) {
+                        *pp = pt->next;
+                        break;
+                }
+        free(pt->topic);
+        free(pt);
+}
+
+/* Moves every done record at the head of a partition to the release list. */
+static void release_ready(kb_pipeline_t *pl)
+{
+        part_t *pt;
+
+        for (pt = pl->parts; pt; pt = pt->next) {
+                while (pt->head && pt->head->done) {
+                        kb_rec_t *rec = pt->head;
+                        pt->head = rec->next;
+                        if (!pt->head)
+                                pt->tail = NULL;
+                        rec->next = NULL;
+                        rec->part = NULL;
+                        pt->commit_offset = rec->offset + 1;
+                        if (pl->rel_count == 0)
+                                pl->rel_first_ms = kb_mono_ms();
+                        *pl->rel_tail = rec;
+                        pl->rel_tail = &rec->next;
+                        pl->rel_count++;
+                        pl->st.released++;
+                }
+        }
+}
+
+static void release_list_free(kb_pipeline_t *pl)
+{
+        kb_rec_t *rec, *next;
+
+        for (rec = pl->rel_head; rec; rec = next) {
+                next = rec->next;
+                rec_free(rec);
+        }
+        pl->rel_head = NULL;
+        pl->rel_tail = &pl->rel_head;
+        pl->rel_count = 0;
+}
+
+/* ---- transactions ---- */
+
+static void log_txn_error(const char *what, rd_kafka_error_t *error)
+{
+        kb_log_warn("pipeline", "%s: %s: %s%s%s", what,
+                    rd_kafka_error_name(error), rd_kafka_error_string(error),
+                    rd_kafka_error_is_fatal(error) ? " (fatal)" : "",
+                    rd_kafka_error_txn_requires_abort(error)
+                            ? " (abort required)"
+                            : "");
+}
+
+/* Seeks every assigned partition back to its committed offset. */
+static void rewind_consumer(kb_pipeline_t *pl)
+{
+        rd_kafka_topic_partition_list_t *offsets = NULL;
+        rd_kafka_resp_err_t err;
+        rd_kafka_error_t *error;
+        int i;
+
+        err = rd_kafka_assignment(pl->consumer, &offsets);
+        if (err || !offsets || offsets->cnt == 0)
+                goto out;
+        err = rd_kafka_committed(pl->consumer, offsets, 10000);
+        if (err) {
+                kb_log_error("pipeline", "cannot read committed offsets: %s",
+                             rd_kafka_err2str(err));
+                pl->fatal = 1;
+                goto out;
+        }
+        for (i = 0; i < offsets->cnt; i++)
+                if (offsets->elems[i].offset < 0)
+                        offsets->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        error = rd_kafka_seek_partitions(pl->consumer, offsets, 10000);
+        if (error) {
+                kb_log_error("pipeline", "seek failed: %s",
+                             rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                pl->fatal = 1;
+        }
+out:
+        if (offsets)
+                rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+/* Forgets everything not committed; with @p seek, re-reads it from Kafka
+ * (without: the partitions are gone, another member reads them). */
+static void rewind_all(kb_pipeline_t *pl, int seek)
+{
+        part_t *pt;
+
+        pl->st.rewinds++;
+        if (pl->ops.on_abort)
+                pl->ops.on_abort(pl->opaque);
+        release_list_free(pl);
+        for (pt = pl->parts; pt; pt = pt->next)
+                part_orphan_all(pl, pt);
+        if (seek)
+                rewind_consumer(pl);
+}
+
+/* Aborts the open transaction, then rewinds. Returns -1 if fatal. */
+static int abort_and_rewind(kb_pipeline_t *pl)
+{
+        rd_kafka_error_t *error;
+
+        pl->st.txn_aborts++;
+        error = rd_kafka_abort_transaction(pl->producer, -1);
+        if (error) {
+                log_txn_error("abort_transaction", error);
+                rd_kafka_error_destroy(error);
+                pl->fatal = 1;
+                return -1;
+        }
+        rewind_all(pl, 1);
+        return pl->fatal ? -1 : 0;
+}
+
+/* Handles @p error from a transactional call: returns 1 to retry the call,
+ * 0 after abort+rewind, -1 when fatal. Destroys @p error. */
+static int txn_error(kb_pipeline_t *pl, const char *what,
+                     rd_kafka_error_t *error, int *retries)
+{
+        log_txn_error(what, error);
+        if (rd_kafka_error_is_fatal(error)) {
+                rd_kafka_error_destroy(error);
+                pl->fatal = 1;
+                return -1;
+        }
+        if (rd_kafka_error_txn_requires_abort(error)) {
+                rd_kafka_error_destroy(error);
+                return abort_and_rewind(pl);
+        }
+        rd_kafka_error_destroy(error);
+        if (++*retries <= 10)
+                return 1;
+        /* A call that keeps failing retriably: give up on this
+         * transaction; nothing is lost, it is all consumed again. */
+        return abort_and_rewind(pl);
+}
+
+static int produce_out(kb_pipeline_t *pl, kb_out_t *o)
+{
+        rd_kafka_resp_err_t err;
+        int tries = 0;
+
+        for (;;) {
+                rd_kafka_headers_t *h = o->hdrs ? rd_kafka_headers_copy(o->hdrs)
+                                                : NULL;
+                err = rd_kafka_producev(
+                        pl->producer, RD_KAFKA_V_TOPIC(o->topic),
+                        RD_KAFKA_V_PARTITION(o->partition),
+                        RD_KAFKA_V_KEY(o->key, o->key_len),
+                        RD_KAFKA_V_VALUE(o->value, o->value_len),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+                if (!err)
+                        return 0;
+                if (h)
+                        rd_kafka_headers_destroy(h);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || ++tries > 600) {
+                        kb_log_error("pipeline", "produce to %s failed: %s",
+                                     o->topic, rd_kafka_err2str(err));
+                        return -1;
+                }
+                rd_kafka_poll(pl->producer, 50);
+        }
+}
+
+static rd_kafka_topic_partition_list_t *commit_offsets(kb_pipeline_t *pl)
+{
+        rd_kafka_topic_partition_list_t *offsets;
+        part_t *pt;
+
+        offsets = rd_kafka_topic_partition_list_new(8);
+        for (pt = pl->parts; pt; pt = pt->next)
+                if (pt->commit_offset >= 0)
+                        rd_kafka_topic_partition_list_add(offsets, pt->topic,
+                                                          pt->partition)
+                                ->offset = pt->commit_offset;
+        return offsets;
+}
+
+/*
+ * Publishes every released record's outputs and the matching input offsets
+ * in one transaction. Returns 0 (committed, or aborted and rewound) or -1
+ * on a fatal error.
+ */
+static int txn_commit(kb_pipeline_t *pl)
+{
+        rd_kafka_topic_partition_list_t *offsets;
+        rd_kafka_consumer_group_metadata_t *cgmd;
+        rd_kafka_error_t *error;
+        kb_rec_t *rec, *next;
+        kb_out_t *o;
+        int retries = 0, r, nout = 0;
+
+        offsets = commit_offsets(pl);
+        if (offsets->cnt == 0 && pl->rel_count == 0) {
+                rd_kafka_topic_partition_list_destroy(offsets);
+                return 0;
+        }
+        error = rd_kafka_begin_transaction(pl->producer);
+        if (error) {
+                /* begin never needs a retry; anything here is a bug or
+                 * fatal state */
+                log_txn_error("begin_transaction", error);
+                rd_kafka_error_destroy(error);
+                rd_kafka_topic_partition_list_destroy(offsets);
+                pl->fatal = 1;
+                return -1;
+        }
+        for (rec = pl->rel_head; rec; rec = rec->next)
+                for (o = rec->outs; o; o = o->next) {
+                        if (produce_out(pl, o) == -1) {
+                                rd_kafka_topic_partition_list_destroy(offsets);
+                                return abort_and_rewind(pl);
+                        }
+                        nout++;
+                }
+        cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
+        for (;;) {
+                error = rd_kafka_send_offsets_to_transaction(
+                        pl->producer, offsets, cgmd, -1);
+                if (!error)
+                        break;
+                r = txn_error(pl, "send_offsets_to_transaction", error,
+                              &retries);
+                if (r != 1) {
+                        rd_kafka_consumer_group_metadata_destroy(cgmd);
+                        rd_kafka_topic_partition_list_destroy(offsets);
+                        return r;
+                }
+        }
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        retries = 0;
+        for (;;) {
+                error = rd_kafka_commit_transaction(pl->producer, -1);
+                if (!error)
+                        break;
+                r = txn_error(pl, "commit_transaction", error, &retries);
+                if (r != 1) {
+                        rd_kafka_topic_partition_list_destroy(offsets);
+                        return r;
+                }
+        }
+        pl->st.txn_commits++;
+        pl->st.produced += (uint64_t)nout;
+        if (pl->at_least_once) {
+                /* The mock broker does not store transactional offsets. */
+                rd_kafka_resp_err_t err =
+                        rd_kafka_commit(pl->consumer, offsets, 0);
+                if (err)
+                        kb_log_warn("pipeline", "offset commit failed: %s",
+                                    rd_kafka_err2str(err));
+        }
+        rd_kafka_topic_partition_list_destroy(offsets);
+        for (rec = pl->rel_head; rec; rec = next) {
+                next = rec->next;
+                if (pl->ops.on_commit)
+                        pl->ops.on_commit(pl->opaque, rec);
+                rec_free(rec);
+        }
+        pl->rel_head = NULL;
+        pl->rel_tail = &pl->rel_head;
+        pl->rel_count = 0;
+        {
+                part_t *pt;
+                for (pt = pl->parts; pt; pt = pt->next)
+                        pt->commit_offset = -1;
+        }
+        return 0;
+}
+
+static int parts_in_flight(kb_pipeline_t *pl,
+                           const rd_kafka_topic_partition_list_t *parts)
+{
+        int i;
+
+        for (i = 0; parts && i < parts->cnt; i++) {
+                part_t *pt = part_find(pl, parts->elems[i].topic,
+                                       parts->elems[i].partition);
+                kb_rec_t *rec;
+                for (rec = pt ? pt->head : NULL; rec; rec = rec->next)
+                        if (!rec->done)
+                                return 1;
+        }
+        return 0;
+}
+
+/* Waits (bounded) for the records of @p parts (all when NULL) to finish,
+ * then commits everything that is done. */
+static int drain_and_commit(kb_pipeline_t *pl,
+                            const rd_kafka_topic_partition_list_t *parts)
+{
+        int64_t deadline = kb_mono_ms() + pl->drain_timeout_ms;
+
+        while ((parts ? parts_in_flight(pl, parts) : pl->in_flight > 0) &&
+               kb_mono_ms() < deadline && !pl->fatal)
+                pl->ops.poll(pl->opaque, 20);
+        release_ready(pl);
+        return txn_commit(pl);
+}
+
+/* ---- consumer group ---- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+        kb_pipeline_t *pl = opaque;
+        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk),
+                                  "COOPERATIVE");
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t aerr = 0;
+        int i;
+
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                kb_log_info("pipeline", "assigned %d partition(s)",
+                            parts->cnt);
+                for (i = 0; i < parts->cnt; i++)
+                        if (!part_get(pl, parts->elems[i].topic,
+                                      parts->elems[i].partition))
+                                pl->fatal = 1;
+                if (pl->ops.on_assign &&
+                    pl->ops.on_assign(pl->opaque, parts) != 0)
+                        pl->fatal = 1;
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        aerr = rd_kafka_assign(rk, parts);
+                if (pl->paused)
+                        rd_kafka_pause_partitions(rk, parts);
+        } else {
+                int lost = rd_kafka_assignment_lost(rk);
+                kb_log_info("pipeline", "%s %d partition(s)",
+                            lost ? "lost" : "revoked", parts->cnt);
+                if (lost) {
+                        /* Our commits would be fenced: forget it all. */
+                        rewind_all(pl, 0);
+                } else if (drain_and_commit(pl, parts) == -1) {
+                        pl->fatal = 1;
+                }
+                for (i = 0; i < parts->cnt; i++) {
+                        part_t *pt = part_find(pl, parts->elems[i].topic,
+                                               parts->elems[i].partition);
+                        if (pt)
+                                part_remove(pl, pt);
+                }
+                if (cooperative)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        aerr = rd_kafka_assign(rk, NULL);
+        }
+        if (error) {
+                kb_log_error("pipeline", "rebalance: %s",
+                             rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                pl->fatal = 1;
+        }
+        if (aerr) {
+                kb_log_error("pipeline", "rebalance: %s",
+                             rd_kafka_err2str(aerr));
+                pl->fatal = 1;
+        }
+}
+
+static void set_paused(kb_pipeline_t *pl, int pause)
+{
+        rd_kafka_topic_partition_list_t *parts = NULL;
+
+        if (pl->paused == pause)
+                return;
+        if (rd_kafka_assignment(pl->consumer, &parts) == 0 && parts) {
+                if (pause)
+                        rd_kafka_pause_partitions(pl->consumer, parts);
+                else
+                        rd_kafka_resume_partitions(pl->consumer, parts);
+                rd_kafka_topic_partition_list_destroy(parts);
+        }
+        pl->paused = pause;
+}
+
+static int has_capacity(kb_pipeline_t *pl)
+{
+        return pl->buffered < pl->max_buffered &&
+               pl->ops.has_capacity(pl->opaque);
+}
+
+/* Takes one consumed message; returns 1 if a record was started. */
+static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
+{
+        kb_rec_t *rec;
+        part_t *pt;
+        rd_kafka_headers_t *hdrs = NULL;
+
+        if (rkm->err) {
+                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        return 0;
+                kb_log_warn("pipeline", "consumer: %s: %s",
+                            rd_kafka_err2name(rkm->err),
+                            rd_kafka_message_errstr(rkm));
+                if (rkm->err == RD_KAFKA_RESP_ERR__FATAL)
+                        pl->fatal = 1;
+                return 0;
+        }
+        pt = part_find(pl, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+        if (!pt) {
+                /* not (or no longer) ours: a revoke raced the fetch */
+                return 0;
+        }
+        rec = calloc(1, sizeof(*rec));
+        if (!rec)
+                goto nomem;
+        rec->pl = pl;
+        rec->outs_tail = &rec->outs;
+        rec->topic = strdup(pt->topic);
+        rec->partition = rkm->partition;
+        rec->offset = rkm->offset;
+        rec->key = dup_bytes(rkm->key, rkm->key_len);
+        rec->key_len = rkm->key ? rkm->key_len : 0;
+        rec->value = dup_bytes(rkm->payload, rkm->len);
+        rec->value_len = rkm->payload ? rkm->len : 0;
+        if (rd_kafka_message_headers(rkm, &hdrs) == 0 && hdrs)
+                rec->hdrs = rd_kafka_headers_copy(hdrs);
+        pl->buffered++;
+        if (!rec->topic || (rkm->key && !rec->key) ||
+            (rkm->payload && !rec->value)) {
+                rec_free(rec);
+                goto nomem;
+        }
+        rec->part = pt;
+        if (pt->tail)
+                pt->tail->next = rec;
+        else
+                pt->head = rec;
+        pt->tail = rec;
+        pl->in_flight++;
+        pl->st.consumed++;
+        pl->ops.start(pl->opaque, rec);
+        return 1;
+nomem:
+        /* Not consumed as far as offsets go: rewind so it is read again. */
+        kb_log_error("pipeline", "out of memory taking a record; rewinding");
+        rewind_all(pl, 1);
+        return 0;
+}
+
+kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
+                               const kb_pipeline_ops_t *ops, void *opaque,
+                               char *errstr, size_t errstr_size)
+{
+        kb_pipeline_t *pl = calloc(1, sizeof(*pl));
+        rd_kafka_topic_partition_list_t *topics = NULL;
+        rd_kafka_error_t *error;
+        rd_kafka_resp_err_t err;
+        const char *const *t;
+        char rerr[512];
+
+        if (!pl) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        pl->ops = *ops;
+        pl->opaque = opaque;
+        pl->rel_tail = &pl->rel_head;
+        pl->commit_interval_ms = pc->commit_interval_ms;
+        pl->commit_max_records = pc->commit_max_records;
+        pl->max_buffered = pc->max_buffered;
+        pl->drain_timeout_ms = pc->drain_timeout_ms;
+        pl->at_least_once = pc->at_least_once;
+
+        pl->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc->producer_conf, rerr,
+                                    sizeof(rerr));
+        if (!pl->producer) {
+                kb_snprintf(errstr, errstr_size, "producer: %s", rerr);
+                goto fail;
+        }
+        pc->producer_conf = NULL;
+        rd_kafka_conf_set_rebalance_cb(pc->consumer_conf, rebalance_cb);
+        rd_kafka_conf_set_opaque(pc->consumer_conf, pl);
+        pl->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, pc->consumer_conf, rerr,
+                                    sizeof(rerr));
+        if (!pl->consumer) {
+                kb_snprintf(errstr, errstr_size, "consumer: %s", rerr);
+                goto fail;
+        }
+        pc->consumer_conf = NULL;
+        rd_kafka_poll_set_consumer(pl->consumer);
+
+        error = rd_kafka_init_transactions(pl->producer, 60000);
+        if (error) {
+                kb_snprintf(errstr, errstr_size, "init_transactions: %s",
+                            rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                goto fail;
+        }
+        topics = rd_kafka_topic_partition_list_new(4);
+        for (t = pc->topics; t && *t; t++)
+                rd_kafka_topic_partition_list_add(topics, *t,
+                                                  RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(pl->consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err) {
+                kb_snprintf(errstr, errstr_size, "subscribe: %s",
+                            rd_kafka_err2str(err));
+                goto fail;
+        }
+        return pl;
+fail:
+        if (pc->producer_conf)
+                rd_kafka_conf_destroy(pc->producer_conf);
+        if (pc->consumer_conf)
+                rd_kafka_conf_destroy(pc->consumer_conf);
+        pc->producer_conf = pc->consumer_conf = NULL;
+        kb_pipeline_destroy(pl);
+        return NULL;
+}
+
+/* Leaves the group while the processor still exists (the revoke callback
+ * may call it); whatever is still running is orphaned. */
+static int pipeline_close(kb_pipeline_t *pl)
+{
+        part_t *pt;
+        rd_kafka_resp_err_t err;
+
+        if (pl->closed)
+                return pl->fatal ? KB_ERR_KAFKA : KB_OK;
+        for (pt = pl->parts; pt; pt = pt->next)
+                part_orphan_all(pl, pt);
+        release_list_free(pl);
+        pl->closed = 1;
+        err = rd_kafka_consumer_close(pl->consumer);
+        if (err)
+                kb_log_warn("pipeline", "consumer close: %s",
+                            rd_kafka_err2str(err));
+        return pl->fatal ? KB_ERR_KAFKA : KB_OK;
+}
+
+int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
+{
+        while (!*stop && !pl->fatal) {
+                int started = 0, cap;
+                rd_kafka_message_t *rkm;
+                int idle = pl->buffered == 0 && pl->rel_count == 0;
+
+                cap = has_capacity(pl);
+                set_paused(pl, !cap);
+                /* Always poll the consumer: it serves rebalances and keeps
+                 * the membership alive while we are paused. */
+                do {
+                        rkm = rd_kafka_consumer_poll(pl->consumer,
+                                                     idle && !started ? 20 : 0);
+                        if (!rkm)
+                                break;
+                        started += take_message(pl, rkm);
+                        rd_kafka_message_destroy(rkm);
+                } while (has_capacity(pl) && started < 1000 && !pl->fatal);
+
+                if (pl->in_flight > 0)
+                        pl->ops.poll(pl->opaque, started ? 0 : 5);
+                rd_kafka_poll(pl->producer, 0);
+                release_ready(pl);
+                if (pl->rel_count > 0 &&
+                    (pl->rel_count >= pl->commit_max_records ||
+                     kb_mono_ms() - pl->rel_first_ms >=
+                             pl->commit_interval_ms))
+                        if (txn_commit(pl) == -1)
+                                break;
+        }
+        if (pl->fatal) {
+                pipeline_close(pl);
+                return KB_ERR_KAFKA;
+        }
+        /* Orderly stop: take nothing new, finish what is running. */
+        set_paused(pl, 1);
+        if (drain_and_commit(pl, NULL) == -1)
+                return KB_ERR_KAFKA;
+        return pipeline_close(pl);
+}
+
+void kb_pipeline_destroy(kb_pipeline_t *pl)
+{
+        part_t *pt, *next;
+
+        if (!pl)
+                return;
+        if (pl->consumer) {
+                if (!pl->closed)
+                        rd_kafka_consumer_close(pl->consumer);
+                rd_kafka_destroy(pl->consumer);
+        }
+        release_list_free(pl);
+        for (pt = pl->parts; pt; pt = next) {
+                next = pt->next;
+                part_orphan_all(pl, pt);
+                free(pt->topic);
+                free(pt);
+        }
+        if (pl->producer) {
+                rd_kafka_flush(pl->producer, 5000);
+                rd_kafka_destroy(pl->producer);
+        }
+        free(pl);
+}
+
+void kb_pipeline_stats(const kb_pipeline_t *pl, kb_pipeline_stats_t *st)
+{
+        *st = pl->st;
+        st->buffered = pl->buffered;
+        st->in_flight = pl->in_flight;
+}
+
+rd_kafka_t *kb_pipeline_producer(kb_pipeline_t *pl)
+{
+        return pl->producer;
+}

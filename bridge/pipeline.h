@@ -1,0 +1,113 @@
+/* pipeline.h -- exactly-once consume -> async work -> transactional produce */
+#ifndef KB_PIPELINE_H
+#define KB_PIPELINE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "kyc_bridge.h"
+
+/*
+ * The engine both daemons run on. It consumes input records, hands each to a
+ * processor that works on it asynchronously (many at once, several from one
+ * partition), and when a record is done it holds the record's output records
+ * until every earlier record of the same partition is done too. Released
+ * records are published in one Kafka transaction together with their input
+ * offsets, so after any crash each input record has either all of its outputs
+ * committed with its offset, or none of them and is consumed again.
+ *
+ * Threading: everything runs on the thread that calls kb_pipeline_run(),
+ * including every processor callback.
+ */
+
+typedef struct kb_pipeline_s kb_pipeline_t;
+typedef struct kb_rec_s kb_rec_t;
+
+typedef struct kb_pipeline_ops_s {
+        /* A new input record. The processor must call kb_rec_done() exactly
+         * once for it, now or later. */
+        void (*start)(void *opaque, kb_rec_t *rec);
+        /* Drives the processor's I/O for up to @p timeout_ms (0: no wait). */
+        int (*poll)(void *opaque, int timeout_ms);
+        /* Non-zero while the processor accepts more records. */
+        int (*has_capacity)(void *opaque);
+        /* Partitions are being assigned; nothing from them has been started
+         * yet. Non-zero return is fatal. May be NULL. */
+        int (*on_assign)(void *opaque,
+                         const rd_kafka_topic_partition_list_t *parts);
+        /* @p rec's outputs and offset are committed. May be NULL. */
+        void (*on_commit)(void *opaque, kb_rec_t *rec);
+        /* A transaction was aborted: every record not yet committed will be
+         * consumed again; drop any state derived from them. May be NULL. */
+        void (*on_abort)(void *opaque);
+} kb_pipeline_ops_t;
+
+typedef struct kb_pipeline_conf_s {
+        rd_kafka_conf_t *consumer_conf; /* ownership taken by _new */
+        rd_kafka_conf_t *producer_conf; /* ownership taken by _new */
+        const char *const *topics;      /* NULL-terminated input topics */
+        int commit_interval_ms;         /* max wait of a done record */
+        int commit_max_records;         /* records per transaction */
+        int max_buffered;               /* records held at once, all states */
+        int drain_timeout_ms;           /* wait for in-flight on revoke/stop */
+        int at_least_once;              /* embedded mock broker: also commit
+                                           offsets with rd_kafka_commit() */
+} kb_pipeline_conf_t;
+
+typedef struct kb_pipeline_stats_s {
+        uint64_t consumed, released, produced, txn_commits, txn_aborts,
+                rewinds, orphaned;
+        int64_t buffered, in_flight;
+} kb_pipeline_stats_t;
+
+/**
+ * Creates the consumer (subscribed to conf->topics) and the transactional
+ * producer (init_transactions done). Returns NULL + errstr on failure; the
+ * rd_kafka_conf_t objects are consumed either way.
+ */
+kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
+                               const kb_pipeline_ops_t *ops, void *opaque,
+                               char *errstr, size_t errstr_size);
+
+/**
+ * Runs until *stop becomes non-zero, then drains in-flight work (bounded by
+ * drain_timeout_ms), commits what is done and returns KB_OK. Returns
+ * KB_ERR_KAFKA on a fatal Kafka error (the process should exit non-zero and
+ * be restarted; nothing uncommitted is lost).
+ */
+int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop);
+
+void kb_pipeline_destroy(kb_pipeline_t *pl);
+void kb_pipeline_stats(const kb_pipeline_t *pl, kb_pipeline_stats_t *st);
+/** The transactional producer (for processors that need metadata). */
+rd_kafka_t *kb_pipeline_producer(kb_pipeline_t *pl);
+
+/* Input record accessors: valid until kb_rec_done() (+ commit). */
+const char *kb_rec_topic(const kb_rec_t *rec);
+int32_t kb_rec_partition(const kb_rec_t *rec);
+int64_t kb_rec_offset(const kb_rec_t *rec);
+const void *kb_rec_key(const kb_rec_t *rec, size_t *len);
+const void *kb_rec_value(const kb_rec_t *rec, size_t *len);
+rd_kafka_headers_t *kb_rec_headers(const kb_rec_t *rec);
+/** The processor's per-record pointer. */
+void kb_rec_set_user(kb_rec_t *rec, void *user);
+void *kb_rec_user(const kb_rec_t *rec);
+/** Non-zero once the record was abandoned by a rewind or a revoke: its
+ * outputs will be dropped; the processor should finish quickly. */
+int kb_rec_orphaned(const kb_rec_t *rec);
+
+/**
+ * Adds an output record, published when @p rec is released. @p partition
+ * may be RD_KAFKA_PARTITION_UA. Copies key and value; takes ownership of
+ * @p hdrs (may be NULL) in every case. Returns KB_OK or KB_ERR_NOMEM.
+ */
+int kb_rec_produce(kb_rec_t *rec, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value,
+                   size_t value_len, rd_kafka_headers_t *hdrs);
+
+/** Marks @p rec done; its outputs are final. Call exactly once. */
+void kb_rec_done(kb_rec_t *rec);
+
+#endif /* KB_PIPELINE_H */
