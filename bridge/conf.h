@@ -143,5 +143,16 @@ int kb_conf_valid_url(const char *v, char *errstr, size_t errstr_size);
 int kb_conf_valid_topic(const char *v, char *errstr, size_t errstr_size);
 int kb_conf_valid_topic_template(const char *v, char *errstr,
                                  size_t errstr_size);
+int kb_conf_valid_vendor_data(const char *v, char *errstr, size_t errstr_size);
+
+/*
+ * Expands a template: each "{name}" is replaced by the value @p lookup
+ * returns for it (NULL: unknown name -> error). Writes at most @p outsz
+ * bytes with the NUL. Returns 0, or -1 (unknown variable, unbalanced brace
+ * or result too long).
+ */
+int kb_conf_expand(const char *tmpl,
+                   const char *(*lookup)(void *opaque, const char *name),
+                   void *opaque, char *out, size_t outsz);
 
 #endif /* KB_CONF_H */

@@ -53,11 +53,90 @@ const kb_conf_opt_t kb_conf_options[] = {
         { "keys.passphrase", KB_CONF_SECRET, NULL, 0, 0, NULL, IM, 0, NULL,
           "Passphrase of encrypted secret key files." },
 
+        /* the exactly-once pipeline (both daemons) */
+        { "pipeline.commit_interval_ms", KB_CONF_INT, "100", 1, 60000, NULL,
+          IM, 0, NULL,
+          "Longest wait of a finished record before its transaction "
+          "commits." },
+        { "pipeline.commit_max_records", KB_CONF_INT, "2000", 1, 100000, NULL,
+          IM, 0, NULL, "Records per transaction at most." },
+        { "pipeline.max_buffered", KB_CONF_INT, "10000", 1, 1000000, NULL, IM,
+          0, NULL,
+          "Input records held in memory at once (in flight or waiting for "
+          "an earlier record)." },
+        { "pipeline.drain_timeout_ms", KB_CONF_INT, "30000", 0, 600000, NULL,
+          IM, 0, NULL,
+          "On stop or partition revoke: how long to let running calls "
+          "finish before leaving them to be redone." },
+
+        /* issuer */
+        { "issuer.request_topic", KB_CONF_STR, "kyc-bridge.share-requests", 0,
+          0, NULL, I, 0, kb_conf_valid_topic,
+          "Topic of share requests (JSON, schemas/share-request.schema.json)." },
+        { "issuer.token_topic", KB_CONF_STR, "kyc-bridge.share-tokens", 0, 0,
+          NULL, I, 0, kb_conf_valid_topic_template,
+          "Topic for sealed envelopes; may contain {for_application_id}." },
+        { "issuer.dlq_topic", KB_CONF_STR, "kyc-bridge.issuer-dlq", 0, 0,
+          NULL, I, 0, kb_conf_valid_topic,
+          "Dead-letter topic for requests that cannot be shared." },
+        { "issuer.state_topic", KB_CONF_STR, "kyc-bridge.issuer-state", 0, 0,
+          NULL, I, 0, kb_conf_valid_topic,
+          "Compacted topic remembering handled share_ids; needs at least as "
+          "many partitions as the request topic." },
+        { "issuer.group_id", KB_CONF_STR, "kyc-bridge-issuer", 0, 0, NULL, I,
+          0, NULL, "Consumer group of the issuer instances." },
+        { "issuer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, I, 0, NULL,
+          "Transactional id, unique and stable per instance (empty: "
+          "<group_id>-<hostname>)." },
+        { "issuer.default_ttl_s", KB_CONF_INT, "3600", 60, 86400, NULL, I, 0,
+          NULL, "Token lifetime when a request gives none." },
+        { "issuer.dedup_window_s", KB_CONF_INT, "86400", 0, 172800, NULL, I, 0,
+          NULL,
+          "How long a share_id is remembered: a repeat within it is not "
+          "published again." },
+
+        /* importer */
+        { "importer.token_topics", KB_CONF_LIST, "kyc-bridge.share-tokens", 0,
+          0, NULL, M, 0, kb_conf_valid_topic,
+          "Topics of sealed envelopes to consume." },
+        { "importer.output_topic", KB_CONF_STR, "kyc-bridge.imported-sessions",
+          0, 0, NULL, M, 0, kb_conf_valid_topic,
+          "Topic of imported session records "
+          "(schemas/imported-session.schema.json)." },
+        { "importer.dlq_topic", KB_CONF_STR, "kyc-bridge.importer-dlq", 0, 0,
+          NULL, M, 0, kb_conf_valid_topic,
+          "Dead-letter topic for envelopes that cannot be imported." },
+        { "importer.group_id", KB_CONF_STR, "kyc-bridge-importer", 0, 0, NULL,
+          M, 0, NULL, "Consumer group of the importer instances." },
+        { "importer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, M, 0,
+          NULL,
+          "Transactional id, unique and stable per instance (empty: "
+          "<group_id>-<hostname>)." },
+
         /* partners: the other side of each relationship */
         { "partner.*.application_id", KB_CONF_STR, NULL, 0, 0, NULL, IM, REQ,
           kb_conf_valid_uuid, "The partner's vendor application id." },
         { "partner.*.keys", KB_CONF_STR, NULL, 0, 0, NULL, IM, REQ, NULL,
           "The partner's public key bundle (kyc-bridge keygen *.pub.json)." },
+
+        { "partner.*.workflow_id.user", KB_CONF_STR, "", 0, 0, NULL, M, 0,
+          NULL, "Importer: workflow that imported KYC (user) sessions land "
+          "in." },
+        { "partner.*.workflow_id.business", KB_CONF_STR, "", 0, 0, NULL, M, 0,
+          NULL, "Importer: workflow that imported KYB (business) sessions "
+          "land in." },
+        { "partner.*.trust_review", KB_CONF_BOOL, "false", 0, 0, NULL, M, 0,
+          NULL, "Importer: keep the partner's decision (true) or land in In "
+          "Review (false)." },
+        { "partner.*.vendor_data", KB_CONF_STR, "hint", 0, 0, NULL, M, 0,
+          kb_conf_valid_vendor_data,
+          "Importer: our vendor_data: 'hint' (the issuer's hint, else the "
+          "share_id) or a template over {vendor_data_hint} {share_id} "
+          "{source_session_id} {issuer_application_id} {session_kind}." },
+        { "partner.*.record", KB_CONF_ENUM, "summary", 0, 0, "summary|full",
+          M, 0, NULL,
+          "Importer: downstream record carries the full session or a "
+          "summary without documents, images and AML details." },
 
         { NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };

@@ -30,7 +30,7 @@ struct kb_rec_s {
         rd_kafka_headers_t *hdrs;
         void *user;
         kb_out_t *outs, **outs_tail;
-        int done, orphaned;
+        int done, orphaned, started;
 };
 
 struct part_s {
@@ -54,6 +54,7 @@ struct kb_pipeline_s {
         int paused;
         int fatal;
         int closed;
+        int failed; /* processor asked to stop without committing */
         int commit_interval_ms, commit_max_records, max_buffered;
         int drain_timeout_ms, at_least_once;
         kb_pipeline_stats_t st;
@@ -69,9 +70,12 @@ static void out_free(kb_out_t *o)
         free(o);
 }
 
-static void rec_free(kb_rec_t *rec)
+static void rec_free(kb_rec_t *rec, int committed)
 {
         kb_out_t *o, *n;
+
+        if (rec->started && rec->pl->ops.on_finish)
+                rec->pl->ops.on_finish(rec->pl->opaque, rec, committed);
 
         for (o = rec->outs; o; o = n) {
                 n = o->next;
@@ -188,7 +192,7 @@ void kb_rec_done(kb_rec_t *rec)
         }
         rec->done = 1;
         if (rec->orphaned) {
-                rec_free(rec);
+                rec_free(rec, 0);
                 return;
         }
         pl->in_flight--;
@@ -239,7 +243,7 @@ static void part_orphan_all(kb_pipeline_t *pl, part_t *pt)
                 rec->orphaned = 1;
                 pl->st.orphaned++;
                 if (rec->done)
-                        rec_free(rec);
+                        rec_free(rec, 0);
                 else
                         pl->in_flight--;
         }
@@ -291,7 +295,7 @@ static void release_list_free(kb_pipeline_t *pl)
 
         for (rec = pl->rel_head; rec; rec = next) {
                 next = rec->next;
-                rec_free(rec);
+                rec_free(rec, 0);
         }
         pl->rel_head = NULL;
         pl->rel_tail = &pl->rel_head;
@@ -350,8 +354,6 @@ static void rewind_all(kb_pipeline_t *pl, int seek)
         part_t *pt;
 
         pl->st.rewinds++;
-        if (pl->ops.on_abort)
-                pl->ops.on_abort(pl->opaque);
         release_list_free(pl);
         for (pt = pl->parts; pt; pt = pt->next)
                 part_orphan_all(pl, pt);
@@ -455,6 +457,8 @@ static int txn_commit(kb_pipeline_t *pl)
         kb_out_t *o;
         int retries = 0, r, nout = 0;
 
+        if (pl->failed)
+                return 0;
         offsets = commit_offsets(pl);
         if (offsets->cnt == 0 && pl->rel_count == 0) {
                 rd_kafka_topic_partition_list_destroy(offsets);
@@ -517,9 +521,7 @@ static int txn_commit(kb_pipeline_t *pl)
         rd_kafka_topic_partition_list_destroy(offsets);
         for (rec = pl->rel_head; rec; rec = next) {
                 next = rec->next;
-                if (pl->ops.on_commit)
-                        pl->ops.on_commit(pl->opaque, rec);
-                rec_free(rec);
+                rec_free(rec, 1);
         }
         pl->rel_head = NULL;
         pl->rel_tail = &pl->rel_head;
@@ -685,7 +687,7 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
         pl->buffered++;
         if (!rec->topic || (rkm->key && !rec->key) ||
             (rkm->payload && !rec->value)) {
-                rec_free(rec);
+                rec_free(rec, 0);
                 goto nomem;
         }
         rec->part = pt;
@@ -696,6 +698,7 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
         pt->tail = rec;
         pl->in_flight++;
         pl->st.consumed++;
+        rec->started = 1;
         pl->ops.start(pl->opaque, rec);
         return 1;
 nomem:
@@ -796,9 +799,14 @@ static int pipeline_close(kb_pipeline_t *pl)
         return pl->fatal ? KB_ERR_KAFKA : KB_OK;
 }
 
+void kb_pipeline_fail(kb_pipeline_t *pl)
+{
+        pl->failed = 1;
+}
+
 int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
 {
-        while (!*stop && !pl->fatal) {
+        while (!*stop && !pl->fatal && !pl->failed) {
                 int started = 0, cap;
                 rd_kafka_message_t *rkm;
                 int idle = pl->buffered == 0 && pl->rel_count == 0;
@@ -827,9 +835,9 @@ int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
                         if (txn_commit(pl) == -1)
                                 break;
         }
-        if (pl->fatal) {
+        if (pl->fatal || pl->failed) {
                 pipeline_close(pl);
-                return KB_ERR_KAFKA;
+                return pl->fatal ? KB_ERR_KAFKA : KB_ERR_STATE;
         }
         /* Orderly stop: take nothing new, finish what is running. */
         set_paused(pl, 1);

@@ -37,11 +37,12 @@ typedef struct kb_pipeline_ops_s {
          * yet. Non-zero return is fatal. May be NULL. */
         int (*on_assign)(void *opaque,
                          const rd_kafka_topic_partition_list_t *parts);
-        /* @p rec's outputs and offset are committed. May be NULL. */
-        void (*on_commit)(void *opaque, kb_rec_t *rec);
-        /* A transaction was aborted: every record not yet committed will be
-         * consumed again; drop any state derived from them. May be NULL. */
-        void (*on_abort)(void *opaque);
+        /* Called exactly once per record, right before it is freed:
+         * @p committed is non-zero when its outputs and offset were
+         * committed, zero when it was dropped (abort, revoke, stop) and will
+         * be consumed again by this or another member. For an in-flight
+         * record this happens inside kb_rec_done(). May be NULL. */
+        void (*on_finish)(void *opaque, kb_rec_t *rec, int committed);
 } kb_pipeline_ops_t;
 
 typedef struct kb_pipeline_conf_s {
@@ -78,6 +79,14 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
  * be restarted; nothing uncommitted is lost).
  */
 int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop);
+
+/**
+ * Makes kb_pipeline_run() return KB_ERR_KAFKA-free failure soon: nothing
+ * more is started, nothing more is committed, no drain. For a processor
+ * that met a condition it must not commit past (e.g. the vendor refused
+ * our API key). Safe from processor callbacks.
+ */
+void kb_pipeline_fail(kb_pipeline_t *pl);
 
 void kb_pipeline_destroy(kb_pipeline_t *pl);
 void kb_pipeline_stats(const kb_pipeline_t *pl, kb_pipeline_stats_t *st);

@@ -1,0 +1,180 @@
+/* daemon.c -- what the issuer and importer daemons share: Kafka set-up,
+ * option parsing, signals */
+#include "daemon.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "util.h"
+
+static int64_t rk_int(rd_kafka_conf_t *rkc, const char *name)
+{
+        char buf[64];
+        int64_t v = 0;
+
+        kb_kafka_conf_get(rkc, name, buf, sizeof(buf));
+        if (kb_parse_i64(buf, INT64_MIN, INT64_MAX, &v) == -1)
+                return 0;
+        return v;
+}
+
+int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
+                          const char *tid_opt, kb_pipeline_conf_t *pc,
+                          char *errstr, size_t errstr_size)
+{
+        const char *cextra[] = { "group.id", group, NULL };
+        const char *pextra[3] = { "transactional.id", NULL, NULL };
+        const char *tid = kb_conf_get(conf, tid_opt);
+        char host[128], tidbuf[512];
+        int64_t txn_ms, poll_ms, msg_ms;
+
+        if (!tid || !*tid) {
+                kb_kafka_hostname(host, sizeof(host));
+                kb_snprintf(tidbuf, sizeof(tidbuf), "%s-%s", group, host);
+                tid = tidbuf;
+        }
+        pextra[1] = tid;
+        pc->commit_interval_ms =
+                (int)kb_conf_get_int(conf, "pipeline.commit_interval_ms");
+        pc->commit_max_records =
+                (int)kb_conf_get_int(conf, "pipeline.commit_max_records");
+        pc->max_buffered = (int)kb_conf_get_int(conf, "pipeline.max_buffered");
+        pc->drain_timeout_ms =
+                (int)kb_conf_get_int(conf, "pipeline.drain_timeout_ms");
+        pc->consumer_conf = kb_kafka_conf_new(conf, RD_KAFKA_CONSUMER, cextra,
+                                              errstr, errstr_size);
+        if (!pc->consumer_conf)
+                return KB_ERR_CONFIG;
+        pc->producer_conf = kb_kafka_conf_new(conf, RD_KAFKA_PRODUCER, pextra,
+                                              errstr, errstr_size);
+        if (!pc->producer_conf)
+                goto fail;
+        txn_ms = rk_int(pc->producer_conf, "transaction.timeout.ms");
+        msg_ms = rk_int(pc->producer_conf, "message.timeout.ms");
+        poll_ms = rk_int(pc->consumer_conf, "max.poll.interval.ms");
+        if (txn_ms > 0 && pc->commit_interval_ms * 2 >= txn_ms) {
+                kb_snprintf(errstr, errstr_size,
+                            "%s: pipeline.commit_interval_ms: %d ms leaves no "
+                            "room within kafka.transaction.timeout.ms (%lld "
+                            "ms); keep it under half of it",
+                            kb_conf_origin(conf, "pipeline.commit_interval_ms"),
+                            pc->commit_interval_ms, (long long)txn_ms);
+                goto fail;
+        }
+        if (msg_ms > txn_ms && txn_ms > 0) {
+                kb_snprintf(errstr, errstr_size,
+                            "%s: kafka.message.timeout.ms (%lld) must not "
+                            "exceed kafka.transaction.timeout.ms (%lld)",
+                            kb_conf_origin(conf, "kafka.message.timeout.ms"),
+                            (long long)msg_ms, (long long)txn_ms);
+                goto fail;
+        }
+        if (poll_ms > 0 && pc->drain_timeout_ms >= poll_ms) {
+                kb_snprintf(errstr, errstr_size,
+                            "%s: pipeline.drain_timeout_ms (%d) must be below "
+                            "kafka.max.poll.interval.ms (%lld): a revoke "
+                            "drains inside the poll",
+                            kb_conf_origin(conf, "pipeline.drain_timeout_ms"),
+                            pc->drain_timeout_ms, (long long)poll_ms);
+                goto fail;
+        }
+        if (poll_ms > 0 && kb_conf_get_int(conf, "vendor.timeout_ms") >=
+                                   poll_ms) {
+                kb_snprintf(errstr, errstr_size,
+                            "%s: vendor.timeout_ms must be below "
+                            "kafka.max.poll.interval.ms (%lld)",
+                            kb_conf_origin(conf, "vendor.timeout_ms"),
+                            (long long)poll_ms);
+                goto fail;
+        }
+        kb_log_info("kafka", "group %s, transactional.id %s", group, tid);
+        return KB_OK;
+fail:
+        if (pc->consumer_conf)
+                rd_kafka_conf_destroy(pc->consumer_conf);
+        if (pc->producer_conf)
+                rd_kafka_conf_destroy(pc->producer_conf);
+        pc->consumer_conf = pc->producer_conf = NULL;
+        return KB_ERR_CONFIG;
+}
+
+kb_conf_t *kb_daemon_load(int argc, char **argv, const char *prog,
+                          void (*usage)(FILE *fp), int *exit_code)
+{
+        const char *path = NULL;
+        kb_conf_t *conf;
+        char errstr[1024];
+        int i, lvl;
+
+        *exit_code = 2;
+        for (i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                        usage(stdout);
+                        *exit_code = 0;
+                        return NULL;
+                } else if ((!strcmp(argv[i], "-c") ||
+                            !strcmp(argv[i], "--config")) &&
+                           i + 1 < argc) {
+                        path = argv[++i];
+                } else if (!strcmp(argv[i], "-X") && i + 1 < argc) {
+                        i++;
+                } else {
+                        fprintf(stderr, "%s: unexpected argument '%s'\n", prog,
+                                argv[i]);
+                        usage(stderr);
+                        return NULL;
+                }
+        }
+        if (!path) {
+                fprintf(stderr, "%s: -c FILE is required\n", prog);
+                usage(stderr);
+                return NULL;
+        }
+        conf = kb_conf_new();
+        if (!conf) {
+                fprintf(stderr, "%s: out of memory\n", prog);
+                *exit_code = 1;
+                return NULL;
+        }
+        if (kb_conf_load_file(conf, path, errstr, sizeof(errstr)))
+                goto fail;
+        for (i = 1; i < argc; i++)
+                if (!strcmp(argv[i], "-X") && i + 1 < argc &&
+                    kb_conf_set_kv(conf, argv[++i], errstr, sizeof(errstr)))
+                        goto fail;
+        lvl = kb_log_level_parse(kb_conf_get(conf, "log.level"));
+        kb_log_setup(lvl < 0 ? KB_LOG_INFO : lvl,
+                     !strcmp(kb_conf_get(conf, "log.format"), "json"), 2,
+                     prog);
+        return conf;
+fail:
+        fprintf(stderr, "%s\n", errstr);
+        kb_conf_destroy(conf);
+        return NULL;
+}
+
+static volatile sig_atomic_t *stop_flag;
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        if (stop_flag)
+                *stop_flag = 1;
+}
+
+void kb_daemon_signals(volatile sig_atomic_t *flag)
+{
+        struct sigaction sa;
+
+        stop_flag = flag;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+}
