@@ -1,4 +1,4 @@
-/* bench_sandbox.c -- load generator: M share-token imports against a running sandbox */
+/* bench_sandbox.c -- load generator: share-token imports against a sandbox */
 /*
  * Starts nothing itself. Given --url of a running `kyc-bridge sandbox`, it
  *   1. creates an issuer and an importer application and a kyc workflow in
@@ -23,8 +23,8 @@
 #include "json.h"
 #include "util.h"
 
-#define BENCH_URL_MAX 512
-#define BENCH_ID_MAX 128
+#define BENCH_URL_MAX    512
+#define BENCH_ID_MAX     128
 #define BENCH_STATUS_MAX 600
 
 typedef struct bench_s bench_t;
@@ -88,8 +88,7 @@ static struct curl_slist *make_headers(const char *key)
 {
         struct curl_slist *h = NULL, *t;
         char line[BENCH_ID_MAX + 16];
-        const char *fixed[] = { "Content-Type: application/json",
-                                "Expect:" };
+        const char *fixed[] = { "Content-Type: application/json", "Expect:" };
         size_t i;
 
         for (i = 0; i < KB_ARRAY_SIZE(fixed); i++) {
@@ -120,8 +119,7 @@ static int slot_start(bench_t *b, CURLM *multi, slot_t *s, long idx,
 
         kb_buf_reset(&s->body);
         kb_buf_reset(&s->resp);
-        if (build(b, idx, &method, path, sizeof(path), &s->body, &hdrs) ==
-            -1)
+        if (build(b, idx, &method, path, sizeof(path), &s->body, &hdrs) == -1)
                 return -1;
         if (kb_buf_puts(&s->body, "") == -1) /* never a NULL POSTFIELDS */
                 return -1;
@@ -203,9 +201,8 @@ static int run_phase(bench_t *b, long n, long conns, bench_build_fn *build,
                                           &priv);
                         s = (slot_t *)(void *)priv;
                         if (msg->data.result == CURLE_OK)
-                                curl_easy_getinfo(s->easy,
-                                                  CURLINFO_RESPONSE_CODE,
-                                                  &status);
+                                curl_easy_getinfo(
+                                    s->easy, CURLINFO_RESPONSE_CODE, &status);
                         st->lat_us[s->idx] = kb_mono_us() - s->t0_us;
                         if (status > 0 && status < BENCH_STATUS_MAX)
                                 st->status[status]++;
@@ -283,8 +280,7 @@ static void stats_print(const char *name, phase_stats_t *st, long conns,
 /* ---- single set-up requests ------------------------------------------ */
 
 static int build_one(bench_t *b, long idx, const char **method, char *path,
-                     size_t path_size, kb_buf_t *body,
-                     struct curl_slist **hdrs)
+                     size_t path_size, kb_buf_t *body, struct curl_slist **hdrs)
 {
         (void)idx;
         *method = b->one_method;
@@ -375,8 +371,8 @@ static int setup_apps(bench_t *b)
         if (one(b, "PUT", "/sandbox/rate-limits", b->hdr_none,
                 "{\"per_minute\":0}", 200, NULL, NULL, NULL, NULL) == -1)
                 return -1;
-        if (one(b, "POST", "/v3/workflows/", b->hdr_issuer, wfbody, 201,
-                "uuid", b->issuer_wf, NULL, NULL) == -1 ||
+        if (one(b, "POST", "/v3/workflows/", b->hdr_issuer, wfbody, 201, "uuid",
+                b->issuer_wf, NULL, NULL) == -1 ||
             one(b, "POST", "/v3/workflows/", b->hdr_importer, wfbody, 201,
                 "uuid", b->importer_wf, NULL, NULL) == -1)
                 return -1;
@@ -415,16 +411,15 @@ static int build_create(bench_t *b, long idx, const char **method, char *path,
                              b->issuer_wf, idx);
 }
 
-static void done_create(bench_t *b, long idx, long status,
-                        const kb_buf_t *resp)
+static void done_create(bench_t *b, long idx, long status, const kb_buf_t *resp)
 {
         if (status != 201 ||
             !(b->sids[idx] = json_member_dup(resp, "session_id")))
                 b->bad++;
 }
 
-static int build_complete(bench_t *b, long idx, const char **method,
-                          char *path, size_t path_size, kb_buf_t *body,
+static int build_complete(bench_t *b, long idx, const char **method, char *path,
+                          size_t path_size, kb_buf_t *body,
                           struct curl_slist **hdrs)
 {
         (void)method;
@@ -479,8 +474,7 @@ static int build_import(bench_t *b, long idx, const char **method, char *path,
                              b->importer_wf, idx);
 }
 
-static void done_import(bench_t *b, long idx, long status,
-                        const kb_buf_t *resp)
+static void done_import(bench_t *b, long idx, long status, const kb_buf_t *resp)
 {
         (void)b;
         (void)idx;
@@ -490,17 +484,16 @@ static void done_import(bench_t *b, long idx, long status,
 
 static void usage(FILE *fp)
 {
-        fprintf(fp,
-                "Usage: bench_sandbox --url http://127.0.0.1:PORT [-m M] "
-                "[-c C] [--setup-conns N]\n"
-                "  -m, --imports M      tokens to mint and import (default "
-                "2000)\n"
-                "  -c, --conns C        concurrent keep-alive connections "
-                "for the imports (default 16)\n"
-                "      --setup-conns N  connections for the set-up phases "
-                "(default 32)\n"
-                "The sandbox must already run; its rate limits are turned "
-                "off.\n");
+        fprintf(fp, "Usage: bench_sandbox --url http://127.0.0.1:PORT [-m M] "
+                    "[-c C] [--setup-conns N]\n"
+                    "  -m, --imports M      tokens to mint and import (default "
+                    "2000)\n"
+                    "  -c, --conns C        concurrent keep-alive connections "
+                    "for the imports (default 16)\n"
+                    "      --setup-conns N  connections for the set-up phases "
+                    "(default 32)\n"
+                    "The sandbox must already run; its rate limits are turned "
+                    "off.\n");
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -571,8 +564,8 @@ int main(int argc, char **argv)
         if (setup_apps(&b) == -1)
                 goto out;
 
-        if (run_phase(&b, b.m, b.setup_conns, build_create, done_create,
-                      &st) == -1)
+        if (run_phase(&b, b.m, b.setup_conns, build_create, done_create, &st) ==
+            -1)
                 goto out;
         stats_print("create", &st, b.setup_conns, 201);
         stats_free(&st);
