@@ -975,3 +975,72 @@ int kb_conf_valid_topic_template(const char *v, char *errstr,
         }
         return 0;
 }
+
+int kb_conf_expand(const char *tmpl,
+                   const char *(*lookup)(void *opaque, const char *name),
+                   void *opaque, char *out, size_t outsz)
+{
+        size_t o = 0;
+        const char *p = tmpl;
+
+        while (*p) {
+                if (*p == '{') {
+                        const char *end = strchr(p, '}'), *v;
+                        char name[64];
+                        size_t nl, vl;
+                        if (!end || (size_t)(end - p - 1) >= sizeof(name))
+                                return -1;
+                        nl = (size_t)(end - p - 1);
+                        memcpy(name, p + 1, nl);
+                        name[nl] = '\0';
+                        v = lookup(opaque, name);
+                        if (!v)
+                                return -1;
+                        vl = strlen(v);
+                        if (o + vl >= outsz)
+                                return -1;
+                        memcpy(out + o, v, vl);
+                        o += vl;
+                        p = end + 1;
+                        continue;
+                }
+                if (*p == '}' || o + 1 >= outsz)
+                        return -1;
+                out[o++] = *p++;
+        }
+        out[o] = '\0';
+        return 0;
+}
+
+static const char *vd_probe(void *opaque, const char *name)
+{
+        static const char *const names[] = { "vendor_data_hint", "share_id",
+                                             "source_session_id",
+                                             "issuer_application_id",
+                                             "session_kind", NULL };
+        size_t i;
+
+        (void)opaque;
+        for (i = 0; names[i]; i++)
+                if (!strcmp(name, names[i]))
+                        return "x";
+        return NULL;
+}
+
+int kb_conf_valid_vendor_data(const char *v, char *errstr, size_t errstr_size)
+{
+        char out[512];
+
+        if (!strcmp(v, "hint"))
+                return 0;
+        if (!strchr(v, '{') ||
+            kb_conf_expand(v, vd_probe, NULL, out, sizeof(out)) == -1) {
+                kb_snprintf(errstr, errstr_size,
+                            "expected 'hint' or a template using "
+                            "{vendor_data_hint} {share_id} "
+                            "{source_session_id} {issuer_application_id} "
+                            "{session_kind}");
+                return -1;
+        }
+        return 0;
+}
