@@ -1,0 +1,184 @@
+/* vendor.h -- asynchronous vendor API client: admission, pacing, retries */
+#ifndef KB_VENDOR_H
+#define KB_VENDOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "conf.h"
+#include "kyc_bridge.h"
+
+/*
+ * The vendor operations the bridge needs (share, import, list sessions,
+ * decision), each asynchronous with a completion callback, over one
+ * kb_http_t engine.
+ *
+ * Threading: a kb_vendor_t belongs to ONE thread (the daemon's event loop).
+ * Every function, and every callback, runs on that thread; there are no
+ * internal threads and no locks. Callbacks run only from kb_vendor_poll(),
+ * kb_vendor_wait() and kb_vendor_destroy().
+ *
+ * Admission: an operation is queued by kb_vendor_share() & co. and started
+ * by kb_vendor_poll() when (1) fewer than vendor.max_in_flight calls are in
+ * flight, (2) the client-side pacer of its class has a token, and (3) no
+ * Retry-After pause is active. Classes and their per-minute ceilings (the
+ * vendor's documented budgets per API key):
+ *   writes   (share, import)  vendor.rate_limit_per_minute (300; 0 = off)
+ *   reads    (list sessions)  600
+ *   decision (decision)       100
+ * Each class is a token bucket holding B = clamp(N/60, 1, 10) tokens,
+ * refilled at (N - B) per 60 s, so no 60-second window ever carries more
+ * than N calls of the class (N >= 2) -- also right at start-up, where a
+ * plain N/60 s refill plus a burst would overshoot the vendor's sliding
+ * window by B. Every attempt, retries included, takes a token.
+ *
+ * Retries happen here, without an attempt limit (an outage must not drop
+ * work): transport failures and timeouts, HTTP 408, 500, 502, 503, 504 are
+ * retried after an exponential backoff with jitter (vendor.retry_backoff_ms
+ * doubling up to vendor.retry_backoff_max_ms, each delay drawn uniformly
+ * from [d/2, d]); HTTP 429 pauses ALL operations for exactly the
+ * Retry-After the server sent (the backoff delay when it sent none), then
+ * retries. Each retry is logged at notice level with the operation, the
+ * attempt and the status (an id or a token digest, never a token).
+ *
+ * Final outcomes go to the callback: any 2xx (err KB_OK), any other status
+ * (err KB_ERR_HTTP; res->status says which, res->detail has the vendor's
+ * "detail"), a response over 4 MiB (KB_ERR_TOO_LARGE), a 2xx whose body is
+ * not JSON (KB_ERR_MALFORMED), a transport failure that retrying cannot fix
+ * -- bad URL, TLS verification, unreadable CA file -- (KB_ERR_HTTP with
+ * status 0: treat as a configuration problem, not as a verdict on the
+ * input), and shutdown (KB_ERR_STATE).
+ *
+ * Import is not idempotent: a retry after a timeout or a 5xx may meet 403
+ * "already imported" for an import that did happen. That 403 is delivered
+ * like any other (attempts > 1 tells it followed a retry); the caller
+ * reconciles via kb_vendor_list_sessions()/kb_vendor_decision().
+ *
+ * Secrets: the API key is held in sodium_malloc() memory; request bodies
+ * holding a share token are built in a buffer that is wiped when the
+ * operation completes; share responses are wiped too. libcurl's and
+ * json-c's internal copies are outside our reach (see http.h).
+ */
+
+typedef struct kb_vendor_s kb_vendor_t;
+
+typedef struct kb_vendor_result_s {
+        int status;         /* final HTTP status, 0 if never answered */
+        int err;            /* KB_OK for 2xx; else a kb_err_t (see above) */
+        json_object *body;  /* parsed JSON body (borrowed; valid during the
+                               callback only) or NULL */
+        char detail[256];   /* vendor's "detail" (scrubbed), or transport
+                               error text; "" when none */
+        int attempts;       /* HTTP attempts made (>= 1 unless never
+                               started) */
+        int64_t latency_us; /* of the final attempt */
+} kb_vendor_result_t;
+
+typedef void(kb_vendor_cb)(const kb_vendor_result_t *res, void *opaque);
+
+typedef struct kb_vendor_stats_s {
+        uint64_t submitted;    /* operations accepted */
+        uint64_t started;      /* HTTP attempts sent (retries included) */
+        uint64_t ok;           /* final 2xx */
+        uint64_t final_errors; /* final non-2xx or other final failure,
+                                  aborted ones excluded */
+        uint64_t aborted;      /* completed with KB_ERR_STATE by destroy */
+        uint64_t retried;      /* attempts that were scheduled again */
+        uint64_t http_429;
+        uint64_t http_5xx;         /* 500/502/503/504 answers */
+        uint64_t timeouts;         /* attempts that timed out */
+        uint64_t transport_errors; /* other transport failures */
+        uint64_t paced_ms;         /* time operations waited only for a pacer
+                                      token (summed over the head of each class) */
+        uint64_t paused_ms;        /* total Retry-After pause scheduled */
+        uint64_t latency_us_sum;   /* over answered attempts */
+        uint64_t latency_us_max;
+        uint64_t answered; /* attempts that got an HTTP response */
+        size_t queued;     /* waiting for admission */
+        size_t in_flight;
+        size_t backoff;        /* waiting for a retry */
+        int64_t pause_left_ms; /* Retry-After pause still to run, 0: none */
+        int64_t rl_remaining;  /* last X-RateLimit-Remaining seen, -1 */
+} kb_vendor_stats_t;
+
+/**
+ * Creates a client from the vendor.* options of @p conf (vendor.url,
+ * vendor.api_key, vendor.timeout_ms, vendor.connect_timeout_ms,
+ * vendor.max_in_flight, vendor.rate_limit_per_minute,
+ * vendor.retry_backoff_ms, vendor.retry_backoff_max_ms, vendor.ca_file).
+ * @p conf is not kept. Returns NULL with a reason in @p errstr.
+ */
+kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, char *errstr,
+                           size_t errstr_size);
+
+/**
+ * Aborts everything: operations queued, in flight or waiting for a retry
+ * complete with err KB_ERR_STATE (callbacks run from here; they must not
+ * call into @p v). Frees @p v. Must not be called from a callback. NULL ok.
+ */
+void kb_vendor_destroy(kb_vendor_t *v);
+
+/**
+ * POST /v3/session/{session_id}/share/: mints a share token for
+ * @p for_application_id. @p ttl_in_seconds 0 = the vendor's default.
+ * 201 body: {"share_token", "for_application_id", "session_kind"}; the body
+ * is wiped after the callback returns, so copy the token during it.
+ * @p session_id must be a UUID.
+ * Returns KB_OK (cb will run exactly once), or KB_ERR_INVALID_ARG,
+ * KB_ERR_NOMEM, KB_ERR_STATE (cb will not run).
+ */
+int kb_vendor_share(kb_vendor_t *v, const char *session_id,
+                    const char *for_application_id, int ttl_in_seconds,
+                    kb_vendor_cb *cb, void *opaque);
+
+/**
+ * POST /v3/session/import-shared/ with the @p token_len bytes of
+ * @p share_token (copied into a wiped-on-completion buffer; the caller may
+ * wipe its copy right after this returns), @p workflow_id, optional
+ * @p vendor_data and @p trust_review. Returns as kb_vendor_share().
+ */
+int kb_vendor_import(kb_vendor_t *v, const char *share_token, size_t token_len,
+                     const char *workflow_id, const char *vendor_data,
+                     int trust_review, kb_vendor_cb *cb, void *opaque);
+
+/**
+ * GET /v3/sessions/?vendor_data=&offset=&limit= (@p vendor_data NULL: no
+ * filter; @p limit 0: the vendor's default). Returns as kb_vendor_share().
+ */
+int kb_vendor_list_sessions(kb_vendor_t *v, const char *vendor_data, int offset,
+                            int limit, kb_vendor_cb *cb, void *opaque);
+
+/** GET /v3/session/{session_id}/decision/. Returns as kb_vendor_share(). */
+int kb_vendor_decision(kb_vendor_t *v, const char *session_id, kb_vendor_cb *cb,
+                       void *opaque);
+
+/**
+ * Drives everything: starts admissible operations, performs I/O, runs
+ * retry timers and callbacks. Blocks at most @p timeout_ms (0: never),
+ * returning early once callbacks have run. Returns the number of callbacks
+ * run, or a negative kb_err_t.
+ */
+int kb_vendor_poll(kb_vendor_t *v, int timeout_ms);
+
+/**
+ * Polls until nothing is pending or @p timeout_ms passed (< 0: no limit).
+ * For one-shot commands. KB_OK, KB_ERR_TIMEOUT (operations still pending),
+ * or a negative kb_err_t from kb_vendor_poll().
+ */
+int kb_vendor_wait(kb_vendor_t *v, int64_t timeout_ms);
+
+/** Operations queued + in flight + waiting for a retry. */
+size_t kb_vendor_pending(const kb_vendor_t *v);
+
+/**
+ * Non-zero when a new operation would start soon: pending <
+ * vendor.max_in_flight. A daemon stops consuming input while this is 0.
+ */
+int kb_vendor_has_capacity(const kb_vendor_t *v);
+
+/** Counters and gauges (see kb_vendor_stats_t). */
+void kb_vendor_stats(const kb_vendor_t *v, kb_vendor_stats_t *st);
+
+#endif /* KB_VENDOR_H */

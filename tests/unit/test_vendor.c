@@ -1,0 +1,663 @@
+/* test_vendor.c -- unit tests of the vendor API client against the real sandbox
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+#include "http.h"
+#include "json.h"
+#include "kb_test_sandbox.h"
+#include "kyc_bridge.h"
+#include "util.h"
+#include "vendor.h"
+
+static kbt_sandbox_t sb;
+static kbt_app_t app_a, app_b;  /* issuer A, importer B */
+static char wf_a[64], wf_b[64]; /* kyc workflows */
+static char sess_a[64];         /* finished (Approved) session of A */
+static char share_path[128];    /* "/v3/session/<sess_a>/share/" */
+static int ttl_seq = 3600;      /* distinct TTLs give distinct tokens */
+
+/* One finished operation, copied out of the callback. */
+typedef struct res_s {
+        int called;
+        int status, err, attempts;
+        char detail[256];
+        char token[4096];           /* share_token of a share */
+        char session_id[64];        /* session_id of an import/decision */
+        char shared_from[64];       /* shared_from_session */
+        char first_shared_from[64]; /* of results[0] in a list */
+        int64_t count;              /* of a list */
+} res_t;
+
+static void res_cb(const kb_vendor_result_t *r, void *opaque)
+{
+        res_t *t = opaque;
+        const char *s;
+
+        t->called++;
+        t->status = r->status;
+        t->err = r->err;
+        t->attempts = r->attempts;
+        kb_strlcpy(t->detail, r->detail, sizeof(t->detail));
+        if (!r->body)
+                return;
+        if ((s = kb_json_get_str(r->body, "share_token")))
+                kb_strlcpy(t->token, s, sizeof(t->token));
+        if ((s = kb_json_get_str(r->body, "session_id")))
+                kb_strlcpy(t->session_id, s, sizeof(t->session_id));
+        if ((s = kb_json_get_str(r->body, "shared_from_session")))
+                kb_strlcpy(t->shared_from, s, sizeof(t->shared_from));
+        if (kb_json_get_i64(r->body, "count", &t->count) == 0) {
+                json_object *res = kb_json_get(r->body, "results");
+                if (res && json_object_is_type(res, json_type_array) &&
+                    json_object_array_length(res) > 0 &&
+                    (s = kb_json_get_str(json_object_array_get_idx(res, 0),
+                                         "shared_from_session")))
+                        kb_strlcpy(t->first_shared_from, s,
+                                   sizeof(t->first_shared_from));
+        }
+}
+
+typedef struct vopts_s {
+        const char *key;
+        int max_in_flight;
+        int rate; /* vendor.rate_limit_per_minute */
+        int timeout_ms;
+        int backoff_ms, backoff_max_ms;
+} vopts_t;
+
+static void conf_set(kb_conf_t *conf, const char *k, const char *v)
+{
+        char err[256];
+
+        if (kb_conf_set(conf, k, v, "test", err, sizeof(err)) != KB_OK)
+                fail_msg("kb_conf_set %s: %s", k, err);
+}
+
+static void conf_seti(kb_conf_t *conf, const char *k, int v)
+{
+        char num[32];
+
+        snprintf(num, sizeof(num), "%d", v);
+        conf_set(conf, k, num);
+}
+
+static kb_vendor_t *mk(const vopts_t *o)
+{
+        kb_conf_t *conf = kb_conf_new();
+        char err[256] = "";
+        kb_vendor_t *v;
+
+        assert_non_null(conf);
+        setenv("KBT_VENDOR_KEY", o->key, 1);
+        conf_set(conf, "vendor.url", sb.url);
+        conf_set(conf, "vendor.api_key", "env:KBT_VENDOR_KEY");
+        conf_seti(conf, "vendor.max_in_flight",
+                  o->max_in_flight ? o->max_in_flight : 64);
+        conf_seti(conf, "vendor.rate_limit_per_minute", o->rate);
+        conf_seti(conf, "vendor.timeout_ms",
+                  o->timeout_ms ? o->timeout_ms : 10000);
+        conf_seti(conf, "vendor.connect_timeout_ms", 2000);
+        conf_seti(conf, "vendor.retry_backoff_ms",
+                  o->backoff_ms ? o->backoff_ms : 50);
+        conf_seti(conf, "vendor.retry_backoff_max_ms",
+                  o->backoff_max_ms ? o->backoff_max_ms : 200);
+        v = kb_vendor_new(conf, err, sizeof(err));
+        if (!v)
+                fail_msg("kb_vendor_new: %s", err);
+        kb_conf_destroy(conf);
+        /* The key was copied: the environment is not read again. */
+        setenv("KBT_VENDOR_KEY", "gone", 1);
+        return v;
+}
+
+static kb_vendor_t *mk_simple(const char *key)
+{
+        vopts_t o;
+
+        memset(&o, 0, sizeof(o));
+        o.key = key;
+        return mk(&o);
+}
+
+static void wait_all(kb_vendor_t *v)
+{
+        assert_int_equal(kb_vendor_wait(v, 20000), KB_OK);
+        assert_int_equal(kb_vendor_pending(v), 0);
+}
+
+/* Mints a fresh share token of sess_a for B. */
+static void mint(kb_vendor_t *va, res_t *r)
+{
+        memset(r, 0, sizeof(*r));
+        assert_int_equal(
+            kb_vendor_share(va, sess_a, app_b.id, ++ttl_seq, res_cb, r), KB_OK);
+        wait_all(va);
+        assert_int_equal(r->called, 1);
+        assert_int_equal(r->status, 201);
+        assert_true(strlen(r->token) > 20);
+}
+
+static int group_setup(void **state)
+{
+        (void)state;
+        if (kb_init() != KB_OK || kbt_sandbox_start(&sb, 777) != 0)
+                return -1;
+        if (kbt_new_app(&sb, "issuer-a", &app_a) != 0 ||
+            kbt_new_app(&sb, "importer-b", &app_b) != 0 ||
+            kbt_new_workflow(&sb, &app_a, "kyc", wf_a, sizeof(wf_a)) != 0 ||
+            kbt_new_workflow(&sb, &app_b, "kyc", wf_b, sizeof(wf_b)) != 0 ||
+            kbt_new_session(&sb, &app_a, wf_a, "Approved", sess_a,
+                            sizeof(sess_a)) != 0)
+                return -1;
+        snprintf(share_path, sizeof(share_path), "/v3/session/%s/share/",
+                 sess_a);
+        /* Server-side budgets off; the client's own pacing is tested. */
+        if (kbt_req(&sb, "PUT", "/sandbox/rate-limits", NULL,
+                    "{\"per_minute\":0}", NULL) != 200)
+                return -1;
+        return 0;
+}
+
+static int group_teardown(void **state)
+{
+        (void)state;
+        kbt_sandbox_stop(&sb);
+        return 0;
+}
+
+static int clear_faults(void **state)
+{
+        (void)state;
+        return kbt_faults_clear(&sb) == 200 ? 0 : -1;
+}
+
+static void put_fault(const char *path, int latency_ms, double rate, int status)
+{
+        char body[512];
+
+        snprintf(body, sizeof(body),
+                 "{\"path\":\"%s\",\"latency_ms\":%d,\"error_rate\":%.2f,"
+                 "\"error_status\":%d}",
+                 path, latency_ms, rate, status ? status : 503);
+        assert_int_equal(kbt_faults_put(&sb, body), 200);
+}
+
+static void test_share_import_list_decision(void **state)
+{
+        kb_vendor_t *va = mk_simple(app_a.key), *vb = mk_simple(app_b.key);
+        res_t sh, im, ls, de;
+        kb_vendor_stats_t st;
+
+        (void)state;
+        mint(va, &sh);
+        assert_int_equal(sh.err, KB_OK);
+        assert_int_equal(sh.attempts, 1);
+        assert_int_equal(sh.detail[0], '\0');
+
+        memset(&im, 0, sizeof(im));
+        assert_int_equal(kb_vendor_import(vb, sh.token, strlen(sh.token), wf_b,
+                                          "partner-user-7", 0, res_cb, &im),
+                         KB_OK);
+        assert_int_equal(kb_vendor_pending(vb), 1);
+        wait_all(vb);
+        assert_int_equal(im.called, 1);
+        assert_int_equal(im.status, 201);
+        assert_int_equal(im.err, KB_OK);
+        assert_int_equal(im.attempts, 1);
+        assert_true(kb_is_uuid(im.session_id));
+        assert_string_equal(im.shared_from, sess_a);
+
+        /* The reconcile path: find it by vendor_data, read it back. */
+        memset(&ls, 0, sizeof(ls));
+        assert_int_equal(
+            kb_vendor_list_sessions(vb, "partner-user-7", 0, 10, res_cb, &ls),
+            KB_OK);
+        memset(&de, 0, sizeof(de));
+        assert_int_equal(kb_vendor_decision(vb, im.session_id, res_cb, &de),
+                         KB_OK);
+        wait_all(vb);
+        assert_int_equal(ls.status, 200);
+        assert_int_equal(ls.count, 1);
+        assert_string_equal(ls.first_shared_from, sess_a);
+        assert_int_equal(de.status, 200);
+        assert_string_equal(de.session_id, im.session_id);
+
+        kb_vendor_stats(vb, &st);
+        assert_int_equal(st.submitted, 3);
+        assert_int_equal(st.started, 3);
+        assert_int_equal(st.ok, 3);
+        assert_int_equal(st.final_errors, 0);
+        assert_int_equal(st.retried, 0);
+        assert_true(st.latency_us_max > 0);
+        kb_vendor_destroy(vb);
+        kb_vendor_destroy(va);
+}
+
+static void test_final_errors(void **state)
+{
+        kb_vendor_t *va = mk_simple(app_a.key), *vb = mk_simple(app_b.key);
+        kb_vendor_t *vx = mk_simple("not-a-valid-key");
+        char open_sess[64], unknown[37];
+        res_t sh, r400, r401, r404, i1, i2, i3;
+        kb_vendor_stats_t st;
+
+        (void)state;
+        /* 400: an unfinished session cannot be shared. */
+        assert_int_equal(kbt_new_session(&sb, &app_a, wf_a, NULL, open_sess,
+                                         sizeof(open_sess)),
+                         0);
+        memset(&r400, 0, sizeof(r400));
+        assert_int_equal(
+            kb_vendor_share(va, open_sess, app_b.id, 0, res_cb, &r400), KB_OK);
+        /* 404: unknown session. */
+        kb_uuid4(unknown);
+        memset(&r404, 0, sizeof(r404));
+        assert_int_equal(
+            kb_vendor_share(va, unknown, app_b.id, 0, res_cb, &r404), KB_OK);
+        /* 401: bad key. */
+        memset(&r401, 0, sizeof(r401));
+        assert_int_equal(
+            kb_vendor_share(vx, sess_a, app_b.id, 0, res_cb, &r401), KB_OK);
+        wait_all(va);
+        wait_all(vx);
+        assert_int_equal(r400.status, 400);
+        assert_int_equal(r400.err, KB_ERR_HTTP);
+        assert_int_equal(r400.attempts, 1);
+        assert_non_null(strstr(r400.detail, "finished"));
+        assert_int_equal(r404.status, 404);
+        assert_int_equal(r404.err, KB_ERR_HTTP);
+        assert_true(r404.detail[0] != '\0');
+        assert_int_equal(r401.status, 401);
+        assert_int_equal(r401.err, KB_ERR_HTTP);
+        assert_true(r401.detail[0] != '\0');
+
+        /* 403 twice: not for A; then imported twice by B. */
+        mint(va, &sh);
+        memset(&i1, 0, sizeof(i1));
+        memset(&i2, 0, sizeof(i2));
+        memset(&i3, 0, sizeof(i3));
+        assert_int_equal(kb_vendor_import(va, sh.token, strlen(sh.token), wf_a,
+                                          NULL, 0, res_cb, &i1),
+                         KB_OK);
+        wait_all(va);
+        assert_int_equal(i1.status, 403);
+        assert_non_null(strstr(i1.detail, "not intended"));
+        assert_int_equal(kb_vendor_import(vb, sh.token, strlen(sh.token), wf_b,
+                                          NULL, 1, res_cb, &i2),
+                         KB_OK);
+        wait_all(vb);
+        assert_int_equal(i2.status, 201);
+        assert_int_equal(kb_vendor_import(vb, sh.token, strlen(sh.token), wf_b,
+                                          NULL, 1, res_cb, &i3),
+                         KB_OK);
+        wait_all(vb);
+        assert_int_equal(i3.status, 403);
+        assert_int_equal(i3.err, KB_ERR_HTTP);
+        assert_non_null(strstr(i3.detail, "already imported"));
+        /* The detail never carries a token. */
+        assert_null(strstr(i3.detail, "eyJ"));
+
+        kb_vendor_stats(va, &st);
+        assert_int_equal(st.final_errors, 3);
+        assert_int_equal(st.retried, 0);
+
+        /* Refused synchronously: the callback never runs. */
+        assert_int_equal(
+            kb_vendor_share(va, "../../etc", app_b.id, 0, res_cb, &sh),
+            KB_ERR_INVALID_ARG);
+        assert_int_equal(kb_vendor_decision(va, "x/y", res_cb, &sh),
+                         KB_ERR_INVALID_ARG);
+        assert_int_equal(
+            kb_vendor_import(va, "", 0, wf_a, NULL, 0, res_cb, &sh),
+            KB_ERR_INVALID_ARG);
+        assert_int_equal(kb_vendor_list_sessions(va, NULL, -1, 0, res_cb, &sh),
+                         KB_ERR_INVALID_ARG);
+        assert_int_equal(kb_vendor_pending(va), 0);
+        kb_vendor_destroy(vx);
+        kb_vendor_destroy(vb);
+        kb_vendor_destroy(va);
+}
+
+/* Polls @p v until @p cond holds or @p ms passed; returns cond. */
+#define POLL_UNTIL(v, cond, ms)                                                \
+        do {                                                                   \
+                int64_t end_ = kb_mono_ms() + (ms);                            \
+                while (!(cond) && kb_mono_ms() < end_)                         \
+                        assert_true(kb_vendor_poll((v), 10) >= 0);             \
+        } while (0)
+
+static void test_retry_5xx_until_cleared(void **state)
+{
+        kb_vendor_t *va = mk_simple(app_a.key);
+        kb_vendor_stats_t st;
+        res_t r;
+
+        (void)state;
+        put_fault(share_path, 0, 1.0, 503);
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(
+            kb_vendor_share(va, sess_a, app_b.id, ++ttl_seq, res_cb, &r),
+            KB_OK);
+        POLL_UNTIL(va, (kb_vendor_stats(va, &st), st.http_5xx >= 3), 5000);
+        assert_true(st.http_5xx >= 3);
+        assert_int_equal(r.called, 0); /* not delivered: retried */
+        assert_int_equal(kb_vendor_pending(va), 1);
+        assert_int_equal(kbt_faults_clear(&sb), 200);
+        wait_all(va);
+        assert_int_equal(r.called, 1);
+        assert_int_equal(r.status, 201);
+        assert_int_equal(r.err, KB_OK);
+        assert_true(r.attempts >= 4);
+        kb_vendor_stats(va, &st);
+        assert_int_equal(st.retried, (uint64_t)r.attempts - 1);
+        assert_int_equal(st.http_5xx, (uint64_t)r.attempts - 1);
+        assert_int_equal(st.started, (uint64_t)r.attempts);
+        assert_int_equal(st.ok, 1);
+        assert_int_equal(st.final_errors, 0);
+        kb_vendor_destroy(va);
+}
+
+/* The Retry-After the sandbox sends on an injected 429 (via kb_http). */
+static void probe_retry_after_cb(const kb_http_resp_t *resp, void *opaque)
+{
+        int64_t *out = opaque;
+
+        *out = resp->status == 429 ? resp->retry_after_s : -2;
+}
+
+static int64_t probe_retry_after(const char *path)
+{
+        kb_http_conf_t hc;
+        kb_http_t *h;
+        char err[128];
+        int64_t ra = -3, end = kb_mono_ms() + 5000;
+
+        memset(&hc, 0, sizeof(hc));
+        hc.base_url = sb.url;
+        hc.api_key = app_a.key;
+        hc.api_key_len = strlen(app_a.key);
+        hc.max_connections = 1;
+        hc.timeout_ms = 5000;
+        h = kb_http_new(&hc, err, sizeof(err));
+        assert_non_null(h);
+        assert_int_equal(
+            kb_http_submit(h, "POST", path, "{}", 2, probe_retry_after_cb, &ra),
+            KB_OK);
+        while (ra == -3 && kb_mono_ms() < end)
+                kb_http_poll(h, 100);
+        kb_http_destroy(h);
+        return ra;
+}
+
+static void test_429_pauses_everything(void **state)
+{
+        kb_vendor_t *va = mk_simple(app_a.key);
+        kb_vendor_stats_t st;
+        res_t r, d;
+        int64_t ra, t429, tresume = 0, end;
+        uint64_t started_at_429;
+        char body[512];
+
+        (void)state;
+        snprintf(body, sizeof(body),
+                 "{\"path\":\"%s\",\"error_rate\":1.0,"
+                 "\"error_status\":429,\"retry_after\":2}",
+                 share_path);
+        assert_int_equal(kbt_faults_put(&sb, body), 200);
+        /* What the server says, read with the engine underneath. */
+        ra = probe_retry_after(share_path);
+        assert_int_equal(ra, 2);
+
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(
+            kb_vendor_share(va, sess_a, app_b.id, ++ttl_seq, res_cb, &r),
+            KB_OK);
+        POLL_UNTIL(va, (kb_vendor_stats(va, &st), st.http_429 >= 1), 5000);
+        t429 = kb_mono_ms();
+        assert_int_equal(st.http_429, 1);
+        assert_true(st.pause_left_ms > ra * 1000 - 200);
+        started_at_429 = st.started;
+        assert_int_equal(started_at_429, 1);
+        /* The server has recovered, but its word stands: nothing may be
+         * sent before the pause ends -- not even another class's call. */
+        assert_int_equal(kbt_faults_clear(&sb), 200);
+        memset(&d, 0, sizeof(d));
+        assert_int_equal(kb_vendor_decision(va, sess_a, res_cb, &d), KB_OK);
+        end = t429 + ra * 1000 + 3000;
+        while (kb_mono_ms() < end && !(r.called && d.called)) {
+                assert_true(kb_vendor_poll(va, 10) >= 0);
+                kb_vendor_stats(va, &st);
+                if (st.started > started_at_429 && !tresume)
+                        tresume = kb_mono_ms();
+                if (st.pause_left_ms > 0)
+                        assert_int_equal(st.started, started_at_429);
+        }
+        assert_int_equal(r.called, 1);
+        assert_int_equal(r.status, 201);
+        assert_int_equal(r.attempts, 2);
+        assert_int_equal(d.called, 1);
+        assert_int_equal(d.status, 200);
+        assert_int_equal(d.attempts, 1);
+        assert_true(tresume > 0);
+        /* Observed at 10 ms granularity on both ends. */
+        assert_true(tresume - t429 >= ra * 1000 - 60);
+        assert_true(tresume - t429 <= ra * 1000 + 500);
+        kb_vendor_stats(va, &st);
+        assert_int_equal(st.started, 3);
+        assert_int_equal(st.http_429, 1);
+        assert_true(st.paused_ms >= (uint64_t)ra * 1000);
+        fprintf(stderr, "# Retry-After %lld s: resumed after %lld ms\n",
+                (long long)ra, (long long)(tresume - t429));
+        kb_vendor_destroy(va);
+}
+
+static void test_concurrency_is_real(void **state)
+{
+        enum { N = 64 };
+        vopts_t o;
+        kb_vendor_t *va;
+        res_t *r = calloc(N, sizeof(*r));
+        int64_t t0, el;
+        int i, round;
+        kb_vendor_stats_t st;
+
+        (void)state;
+        memset(&o, 0, sizeof(o));
+        o.key = app_a.key;
+        o.max_in_flight = N;
+        o.rate = 0;
+        va = mk(&o);
+        assert_non_null(r);
+        put_fault(share_path, 100, 0.0, 0);
+        for (round = 0; round < 2; round++) { /* 2nd: kept-alive conns */
+                memset(r, 0, N * sizeof(*r));
+                t0 = kb_mono_ms();
+                for (i = 0; i < N; i++) {
+                        assert_int_equal(kb_vendor_share(va, sess_a, app_b.id,
+                                                         0, res_cb, &r[i]),
+                                         KB_OK);
+                        assert_int_equal(kb_vendor_has_capacity(va), i + 1 < N);
+                }
+                wait_all(va);
+                el = kb_mono_ms() - t0;
+                for (i = 0; i < N; i++) {
+                        assert_int_equal(r[i].called, 1);
+                        assert_int_equal(r[i].status, 201);
+                }
+                /* One after another: 6.4 s. */
+                assert_true(el >= 100);
+                assert_true(el < 1600);
+                fprintf(stderr,
+                        "# round %d: %d shares, 100 ms latency, "
+                        "in %lld ms\n",
+                        round, N, (long long)el);
+        }
+        kb_vendor_stats(va, &st);
+        assert_int_equal(st.ok, 2 * N);
+        assert_true(st.latency_us_max >= 100000);
+        kb_vendor_destroy(va);
+        free(r);
+}
+
+static void test_write_pacing(void **state)
+{
+        enum { N = 10 };
+        vopts_t o;
+        kb_vendor_t *va;
+        res_t r[N];
+        int64_t t0, el;
+        int i;
+        kb_vendor_stats_t st;
+
+        (void)state;
+        memset(&o, 0, sizeof(o));
+        o.key = app_a.key;
+        o.rate = 120; /* burst 2, then 118 per minute */
+        va = mk(&o);
+        memset(r, 0, sizeof(r));
+        t0 = kb_mono_ms();
+        for (i = 0; i < N; i++)
+                assert_int_equal(
+                    kb_vendor_share(va, sess_a, app_b.id, 0, res_cb, &r[i]),
+                    KB_OK);
+        wait_all(va);
+        el = kb_mono_ms() - t0;
+        for (i = 0; i < N; i++)
+                assert_int_equal(r[i].status, 201);
+        /* (N - 2) tokens at 118/60 per second: 4.07 s. */
+        assert_true(el >= 3950);
+        assert_true(el < 6000);
+        kb_vendor_stats(va, &st);
+        assert_true(st.paced_ms > 3000);
+        assert_int_equal(st.http_429, 0);
+        assert_int_equal(st.started, N);
+        fprintf(stderr, "# %d writes at 120/min: %lld ms, paced %llu ms\n", N,
+                (long long)el, (unsigned long long)st.paced_ms);
+        kb_vendor_destroy(va);
+}
+
+static void test_timeouts_are_retried(void **state)
+{
+        vopts_t o;
+        kb_vendor_t *va;
+        kb_vendor_stats_t st;
+        res_t r;
+
+        (void)state;
+        memset(&o, 0, sizeof(o));
+        o.key = app_a.key;
+        o.timeout_ms = 500;
+        va = mk(&o);
+        put_fault(share_path, 2000, 0.0, 0);
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(
+            kb_vendor_share(va, sess_a, app_b.id, ++ttl_seq, res_cb, &r),
+            KB_OK);
+        POLL_UNTIL(va, (kb_vendor_stats(va, &st), st.timeouts >= 1), 3000);
+        assert_int_equal(st.timeouts, 1);
+        assert_int_equal(r.called, 0);
+        assert_int_equal(kbt_faults_clear(&sb), 200);
+        wait_all(va);
+        assert_int_equal(r.status, 201);
+        assert_true(r.attempts >= 2);
+        kb_vendor_stats(va, &st);
+        assert_int_equal(st.retried, (uint64_t)r.attempts - 1);
+        kb_vendor_destroy(va);
+}
+
+static void test_destroy_completes_pending(void **state)
+{
+        vopts_t o;
+        kb_vendor_t *va;
+        kb_vendor_stats_t st;
+        char dpath[128];
+        res_t d, r[5];
+        int i;
+
+        (void)state;
+        memset(&o, 0, sizeof(o));
+        o.key = app_a.key;
+        o.max_in_flight = 3;
+        o.backoff_ms = 5000;
+        o.backoff_max_ms = 5000;
+        va = mk(&o);
+        snprintf(dpath, sizeof(dpath), "/v3/session/%s/decision/", sess_a);
+        put_fault(dpath, 0, 1.0, 503);
+        put_fault(share_path, 3000, 0.0, 0);
+        memset(&d, 0, sizeof(d));
+        memset(r, 0, sizeof(r));
+        assert_int_equal(kb_vendor_decision(va, sess_a, res_cb, &d), KB_OK);
+        for (i = 0; i < 5; i++)
+                assert_int_equal(
+                    kb_vendor_share(va, sess_a, app_b.id, 0, res_cb, &r[i]),
+                    KB_OK);
+        assert_int_equal(kb_vendor_has_capacity(va), 0);
+        POLL_UNTIL(va, (kb_vendor_stats(va, &st), st.http_5xx >= 1), 3000);
+        /* One op backing off, three in flight, two queued. */
+        assert_int_equal(st.backoff, 1);
+        assert_int_equal(st.in_flight, 3);
+        assert_int_equal(st.queued, 2);
+        assert_int_equal(kb_vendor_pending(va), 6);
+        /* A one-shot caller's wait gives up without losing anything. */
+        assert_int_equal(kb_vendor_wait(va, 50), KB_ERR_TIMEOUT);
+        assert_int_equal(kb_vendor_pending(va), 6);
+        kb_vendor_destroy(va);
+        assert_int_equal(d.called, 1);
+        assert_int_equal(d.err, KB_ERR_STATE);
+        assert_int_equal(d.attempts, 1);
+        for (i = 0; i < 5; i++) {
+                assert_int_equal(r[i].called, 1);
+                assert_int_equal(r[i].err, KB_ERR_STATE);
+                assert_int_equal(r[i].status, 0);
+        }
+}
+
+static void test_config_errors(void **state)
+{
+        kb_conf_t *conf = kb_conf_new();
+        char err[256];
+
+        (void)state;
+        assert_non_null(conf);
+        conf_set(conf, "vendor.url", sb.url);
+        assert_null(kb_vendor_new(conf, err, sizeof(err)));
+        assert_non_null(strstr(err, "vendor.api_key"));
+        unsetenv("KBT_NO_SUCH_VAR");
+        conf_set(conf, "vendor.api_key", "env:KBT_NO_SUCH_VAR");
+        assert_null(kb_vendor_new(conf, err, sizeof(err)));
+        assert_non_null(strstr(err, "KBT_NO_SUCH_VAR"));
+        setenv("KBT_VENDOR_KEY", "k", 1);
+        conf_set(conf, "vendor.api_key", "env:KBT_VENDOR_KEY");
+        conf_set(conf, "vendor.retry_backoff_ms", "5000");
+        conf_set(conf, "vendor.retry_backoff_max_ms", "1000");
+        assert_null(kb_vendor_new(conf, err, sizeof(err)));
+        assert_non_null(strstr(err, "retry_backoff_max_ms"));
+        kb_conf_destroy(conf);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup(test_share_import_list_decision,
+                                       clear_faults),
+                cmocka_unit_test_setup(test_final_errors, clear_faults),
+                cmocka_unit_test_setup(test_retry_5xx_until_cleared,
+                                       clear_faults),
+                cmocka_unit_test_setup(test_429_pauses_everything,
+                                       clear_faults),
+                cmocka_unit_test_setup(test_concurrency_is_real, clear_faults),
+                cmocka_unit_test_setup(test_write_pacing, clear_faults),
+                cmocka_unit_test_setup(test_timeouts_are_retried, clear_faults),
+                cmocka_unit_test_setup(test_destroy_completes_pending,
+                                       clear_faults),
+                cmocka_unit_test(test_config_errors),
+        };
+
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
