@@ -20,5 +20,8 @@ int kb_cmd_config(int argc, char **argv);
 int kb_cmd_keygen(int argc, char **argv);
 int kb_cmd_inspect(int argc, char **argv);
 int kb_cmd_sandbox(int argc, char **argv);
+int kb_cmd_issuer(int argc, char **argv);
+int kb_cmd_importer(int argc, char **argv);
+int kb_cmd_share(int argc, char **argv);
 
 #endif /* KB_CMD_H */

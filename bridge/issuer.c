@@ -390,60 +390,89 @@ static const char *token_topic_lookup(void *opaque, const char *name)
                                                    : NULL;
 }
 
-/* Seals @p token for the job's partner and adds the envelope output. */
-static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
-                            size_t token_len, kb_session_kind_t kind)
+/* Seals @p token for @p req's partner; *env malloc()ed, @p topic the
+ * rendered token topic. */
+static int seal_envelope(kb_issuer_t *is, const kb_share_req_t *req,
+                         const kb_partner_t *partner, int ttl,
+                         const char *token, size_t token_len,
+                         kb_session_kind_t kind, kb_envelope_fields_t *f,
+                         char **env, size_t *env_len, char *topic,
+                         size_t topicsz)
 {
-        kb_envelope_fields_t f;
         json_object *claims = NULL;
-        rd_kafka_headers_t *hdrs;
-        char topic[512], *env = NULL;
-        size_t env_len;
         int64_t exp = 0;
         int r;
 
-        memset(&f, 0, sizeof(f));
-        kb_strlcpy(f.issuer_application_id, is->app_id,
-                   sizeof(f.issuer_application_id));
-        kb_strlcpy(f.for_application_id, job->req.for_application_id,
-                   sizeof(f.for_application_id));
-        kb_strlcpy(f.share_id, job->req.share_id, sizeof(f.share_id));
-        kb_strlcpy(f.source_session_id, job->req.session_id,
-                   sizeof(f.source_session_id));
-        kb_strlcpy(f.vendor_data_hint, job->req.vendor_data,
-                   sizeof(f.vendor_data_hint));
-        f.session_kind = kind;
-        f.created_at = kb_time_now();
+        memset(f, 0, sizeof(*f));
+        kb_strlcpy(f->issuer_application_id, is->app_id,
+                   sizeof(f->issuer_application_id));
+        kb_strlcpy(f->for_application_id, req->for_application_id,
+                   sizeof(f->for_application_id));
+        kb_strlcpy(f->share_id, req->share_id, sizeof(f->share_id));
+        kb_strlcpy(f->source_session_id, req->session_id,
+                   sizeof(f->source_session_id));
+        kb_strlcpy(f->vendor_data_hint, req->vendor_data,
+                   sizeof(f->vendor_data_hint));
+        f->session_kind = kind;
+        f->created_at = kb_time_now();
         /* The token's own exp is the truth; the vendor may round. */
         if (kb_jwt_decode_unverified(token, token_len, &claims) == KB_OK) {
                 if (kb_json_get_i64(claims, "exp", &exp))
                         exp = 0;
                 json_object_put(claims);
         }
-        f.expires_at = exp > 0 ? exp : f.created_at + job->ttl;
-        if (f.expires_at < f.created_at)
-                f.expires_at = f.created_at;
-        r = kb_envelope_seal(&f, token, token_len, is->sign, job->partner->box,
-                             &env, &env_len);
+        f->expires_at = exp > 0 ? exp : f->created_at + ttl;
+        if (f->expires_at < f->created_at)
+                f->expires_at = f->created_at;
+        r = kb_envelope_seal(f, token, token_len, is->sign, partner->box, env,
+                             env_len);
         if (r != KB_OK)
                 return r;
         if (kb_conf_expand(is->token_topic, token_topic_lookup,
-                           job->req.for_application_id, topic,
-                           sizeof(topic)) == -1) {
-                free(env);
+                           (void *)req->for_application_id, topic,
+                           topicsz) == -1) {
+                free(*env);
+                *env = NULL;
                 return KB_ERR_CONFIG;
         }
-        hdrs = rd_kafka_headers_new(6);
+        return KB_OK;
+}
+
+static rd_kafka_headers_t *envelope_headers(const kb_envelope_fields_t *f)
+{
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(6);
+
+        if (!hdrs)
+                return NULL;
+        rd_kafka_header_add(hdrs, "kb-format", -1, "1", 1);
+        rd_kafka_header_add(hdrs, "kb-share-id", -1, f->share_id, -1);
+        rd_kafka_header_add(hdrs, "kb-for", -1, f->for_application_id, -1);
+        rd_kafka_header_add(hdrs, "kb-issuer", -1, f->issuer_application_id,
+                            -1);
+        rd_kafka_header_add(hdrs, "content-type", -1, "application/json", -1);
+        return hdrs;
+}
+
+/* Seals @p token for the job's partner and adds the envelope output. */
+static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
+                            size_t token_len, kb_session_kind_t kind)
+{
+        kb_envelope_fields_t f;
+        rd_kafka_headers_t *hdrs;
+        char topic[512], *env = NULL;
+        size_t env_len;
+        int r;
+
+        r = seal_envelope(is, &job->req, job->partner, job->ttl, token,
+                          token_len, kind, &f, &env, &env_len, topic,
+                          sizeof(topic));
+        if (r != KB_OK)
+                return r;
+        hdrs = envelope_headers(&f);
         if (!hdrs) {
                 free(env);
                 return KB_ERR_NOMEM;
         }
-        rd_kafka_header_add(hdrs, "kb-format", -1, "1", 1);
-        rd_kafka_header_add(hdrs, "kb-share-id", -1, f.share_id, -1);
-        rd_kafka_header_add(hdrs, "kb-for", -1, f.for_application_id, -1);
-        rd_kafka_header_add(hdrs, "kb-issuer", -1, f.issuer_application_id,
-                            -1);
-        rd_kafka_header_add(hdrs, "content-type", -1, "application/json", -1);
         r = kb_rec_produce(job->rec, topic, RD_KAFKA_PARTITION_UA,
                            f.for_application_id,
                            strlen(f.for_application_id), env, env_len, hdrs);
@@ -842,4 +871,179 @@ void kb_issuer_destroy(kb_issuer_t *is)
                 kb_hmap_destroy(is->seen);
         }
         free(is);
+}
+
+/* ---- one request from the command line ---- */
+
+typedef struct one_s {
+        int done, status, err;
+        char detail[256];
+        char *token; /* sodium_malloc()ed copy */
+        size_t token_len;
+        kb_session_kind_t kind;
+} one_t;
+
+static void one_done(const kb_vendor_result_t *res, void *opaque)
+{
+        one_t *o = opaque;
+        const char *tok = kb_json_get_str(res->body, "share_token");
+        const char *k = kb_json_get_str(res->body, "session_kind");
+
+        o->done = 1;
+        o->status = res->status;
+        o->err = res->err;
+        kb_strlcpy(o->detail, res->detail, sizeof(o->detail));
+        o->kind = k && kb_session_kind_parse(k) ? kb_session_kind_parse(k)
+                                                : KB_SESSION_USER;
+        if (res->err == KB_OK && tok) {
+                o->token_len = strlen(tok);
+                o->token = sodium_malloc(o->token_len + 1);
+                if (o->token)
+                        memcpy(o->token, tok, o->token_len + 1);
+        }
+}
+
+static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
+                       const char *topic, const char *env, size_t env_len,
+                       char *errstr, size_t errstr_size)
+{
+        const char *extra[3] = { "transactional.id", NULL, NULL };
+        char tid[128], uuid[37], errbuf[512];
+        rd_kafka_conf_t *rkc;
+        rd_kafka_t *rk;
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t err;
+        json_object *st = NULL;
+        const char *stxt;
+        size_t slen;
+        int r = KB_ERR_KAFKA;
+
+        kb_uuid4(uuid);
+        kb_snprintf(tid, sizeof(tid), "kyc-bridge-share-%s", uuid);
+        extra[1] = tid;
+        rkc = kb_kafka_conf_new(is->conf, RD_KAFKA_PRODUCER, extra, errstr,
+                                errstr_size);
+        if (!rkc)
+                return KB_ERR_CONFIG;
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, rkc, errbuf, sizeof(errbuf));
+        if (!rk) {
+                rd_kafka_conf_destroy(rkc);
+                kb_snprintf(errstr, errstr_size, "producer: %s", errbuf);
+                return KB_ERR_KAFKA;
+        }
+        if ((error = rd_kafka_init_transactions(rk, 30000)) ||
+            (error = rd_kafka_begin_transaction(rk)))
+                goto out;
+        st = json_object_new_object();
+        if (!st || kb_json_add_str(st, "share_id", f->share_id) ||
+            kb_json_add_str(st, "outcome", "published") ||
+            kb_json_add_i64(st, "at", kb_time_now()) ||
+            kb_json_add_i64(st, "until", kb_time_now() + is->dedup_window)) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                r = KB_ERR_NOMEM;
+                goto abort;
+        }
+        stxt = kb_json_str(st, &slen);
+        err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(topic),
+                RD_KAFKA_V_KEY(f->for_application_id,
+                               strlen(f->for_application_id)),
+                RD_KAFKA_V_VALUE((void *)env, env_len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_HEADERS(envelope_headers(f)), RD_KAFKA_V_END);
+        if (!err)
+                err = rd_kafka_producev(
+                        rk, RD_KAFKA_V_TOPIC(is->state_topic),
+                        RD_KAFKA_V_KEY(f->share_id, strlen(f->share_id)),
+                        RD_KAFKA_V_VALUE((void *)stxt, slen),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_END);
+        if (err) {
+                kb_snprintf(errstr, errstr_size, "produce: %s",
+                            rd_kafka_err2str(err));
+                goto abort;
+        }
+        error = rd_kafka_commit_transaction(rk, 60000);
+        if (!error) {
+                r = KB_OK;
+                goto out;
+        }
+abort:
+        if (!error)
+                error = rd_kafka_abort_transaction(rk, 30000);
+out:
+        if (error) {
+                kb_snprintf(errstr, errstr_size, "transaction: %s",
+                            rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                r = KB_ERR_KAFKA;
+        }
+        json_object_put(st);
+        rd_kafka_destroy(rk);
+        return r;
+}
+
+int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req,
+                        int publish, char **env_out, size_t *env_len,
+                        char *errstr, size_t errstr_size)
+{
+        const kb_partner_t *partner;
+        kb_envelope_fields_t f;
+        one_t one;
+        char topic[512], *env = NULL;
+        size_t elen = 0;
+        int r, ttl;
+
+        memset(&one, 0, sizeof(one));
+        if (env_out)
+                *env_out = NULL;
+        partner = kb_partners_find(&is->partners, req->for_application_id);
+        if (!partner) {
+                kb_snprintf(errstr, errstr_size,
+                            "%s is not a configured partner",
+                            req->for_application_id);
+                return KB_ERR_NOT_FOUND;
+        }
+        ttl = req->ttl_in_seconds ? req->ttl_in_seconds : is->default_ttl;
+        r = kb_vendor_share(is->vendor, req->session_id,
+                            req->for_application_id, ttl, one_done, &one);
+        if (r == KB_OK)
+                r = kb_vendor_wait(is->vendor,
+                                   kb_conf_get_int(is->conf,
+                                                   "vendor.timeout_ms") * 4);
+        if (r != KB_OK || !one.done) {
+                kb_snprintf(errstr, errstr_size, "vendor: %s",
+                            kb_err2str(r ? r : KB_ERR_TIMEOUT));
+                r = r ? r : KB_ERR_TIMEOUT;
+                goto out;
+        }
+        if (one.err != KB_OK || !one.token) {
+                kb_snprintf(errstr, errstr_size, "vendor answered %d: %s",
+                            one.status, one.detail[0] ? one.detail : "?");
+                r = KB_ERR_HTTP;
+                goto out;
+        }
+        r = seal_envelope(is, req, partner, ttl, one.token, one.token_len,
+                          one.kind, &f, &env, &elen, topic, sizeof(topic));
+        if (r != KB_OK) {
+                kb_snprintf(errstr, errstr_size, "seal: %s", kb_err2str(r));
+                goto out;
+        }
+        if (publish) {
+                r = publish_one(is, &f, topic, env, elen, errstr,
+                                errstr_size);
+                if (r == KB_OK)
+                        kb_log_info("share", "share %s: published to %s",
+                                    f.share_id, topic);
+        }
+        if (r == KB_OK && env_out) {
+                *env_out = env;
+                *env_len = elen;
+                env = NULL;
+        }
+out:
+        free(env);
+        if (one.token)
+                sodium_free(one.token);
+        return r;
 }

@@ -40,6 +40,17 @@ typedef struct kb_share_req_s {
         int ttl_in_seconds;    /* 0 when absent */
 } kb_share_req_t;
 
+/**
+ * One request, synchronously ("kyc-bridge share"): mints through the vendor
+ * API and seals. With @p publish, produces the envelope and the share_id
+ * state record in one Kafka transaction (*env_out may be NULL then);
+ * otherwise hands the envelope to the caller (*env_out malloc()ed).
+ * Returns KB_OK or an error with a reason in @p errstr.
+ */
+int kb_issuer_share_one(kb_issuer_t *is, const struct kb_share_req_s *req,
+                        int publish, char **env_out, size_t *env_len,
+                        char *errstr, size_t errstr_size);
+
 /** Parses and validates a request; reason (no input echoed) in errstr. */
 int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                        char *errstr, size_t errstr_size);

@@ -7,6 +7,18 @@
 #include "log.h"
 
 static const kb_cmd_t cmds[] = {
+        { "keygen", kb_cmd_keygen,
+          "create an X25519 (receive) and an Ed25519 (sign) key pair" },
+        { "inspect", kb_cmd_inspect,
+          "verify and open an envelope; print its header and signed fields" },
+        { "issuer", kb_cmd_issuer,
+          "run the issuer daemon: share requests in, sealed tokens out" },
+        { "importer", kb_cmd_importer,
+          "run the importer daemon: sealed tokens in, imported sessions out" },
+        { "share", kb_cmd_share,
+          "mint, seal and publish one share by hand (scripts, ops)" },
+        { "sandbox", kb_cmd_sandbox,
+          "serve a local stand-in for the vendor API on loopback" },
         { "config", kb_cmd_config,
           "check a config file, print the effective config or the options" },
 };
