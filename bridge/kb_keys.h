@@ -94,6 +94,8 @@ kb_bundle_t *kb_bundle_parse(const char *json, size_t len, char *errstr,
 /** Reads and parses the bundle file @p path. NULL + "path: reason". */
 kb_bundle_t *kb_bundle_load(const char *path, char *errstr,
                             size_t errstr_size);
+/** The bundle's label, or NULL when it has none. Owned by the bundle. */
+const char *kb_bundle_label(const kb_bundle_t *bundle);
 /** Number of keys of @p type in the bundle. */
 size_t kb_bundle_count(const kb_bundle_t *bundle, kb_key_type_t type);
 /** The @p idx-th key of @p type (0 = newest), or NULL. Owned by the bundle. */

@@ -294,6 +294,29 @@ int kb_is_uuid(const char *s)
         return 1;
 }
 
+/* Makes a new directory entry durable; best effort (errors ignored). */
+static void fsync_parent_dir(const char *path)
+{
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        int fd;
+
+        if (!slash)
+                kb_strlcpy(dir, ".", sizeof(dir));
+        else if (slash == path)
+                kb_strlcpy(dir, "/", sizeof(dir));
+        else if ((size_t)(slash - path) < sizeof(dir))
+                kb_snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
+                            path);
+        else
+                return;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd == -1)
+                return;
+        (void)fsync(fd);
+        close(fd);
+}
+
 int kb_write_file_excl(const char *path, const void *data, size_t len,
                        unsigned mode)
 {
@@ -327,5 +350,46 @@ int kb_write_file_excl(const char *path, const void *data, size_t len,
                 errno = err;
                 return -1;
         }
+        fsync_parent_dir(path);
         return 0;
+}
+
+int kb_utf8_is_text(const char *s, size_t len)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t i = 0;
+
+        while (i < len) {
+                unsigned c = p[i];
+                size_t n, k;
+                unsigned cp, min;
+
+                if (c < 0x80) {
+                        if (c < 0x20 || c == 0x7f)
+                                return 0;
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf) {
+                        n = 1, cp = c & 0x1f, min = 0x80;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        n = 2, cp = c & 0x0f, min = 0x800;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        n = 3, cp = c & 0x07, min = 0x10000;
+                } else {
+                        return 0; /* continuation, overlong lead or > F4 */
+                }
+                if (len - i <= n)
+                        return 0;
+                for (k = 1; k <= n; k++) {
+                        if ((p[i + k] & 0xc0) != 0x80)
+                                return 0;
+                        cp = (cp << 6) | (p[i + k] & 0x3f);
+                }
+                if (cp < min || cp > 0x10ffff ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return 0;
+                i += n + 1;
+        }
+        return 1;
 }

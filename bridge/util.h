@@ -92,4 +92,11 @@ int kb_is_uuid(const char *s);
 int kb_write_file_excl(const char *path, const void *data, size_t len,
                        unsigned mode);
 
+/**
+ * Non-zero if @p s / @p len is well-formed UTF-8 (shortest form, no
+ * surrogates, at most U+10FFFF) without control characters: no byte below
+ * 0x20 (so no NUL) and no 0x7f. Empty input counts as text.
+ */
+int kb_utf8_is_text(const char *s, size_t len);
+
 #endif /* KB_UTIL_H */
