@@ -64,7 +64,8 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
                             pc->commit_interval_ms, (long long)txn_ms);
                 goto fail;
         }
-        if (msg_ms > txn_ms && txn_ms > 0) {
+        if (kb_conf_is_set(conf, "kafka.message.timeout.ms") && msg_ms > txn_ms &&
+            txn_ms > 0) {
                 kb_snprintf(errstr, errstr_size,
                             "%s: kafka.message.timeout.ms (%lld) must not "
                             "exceed kafka.transaction.timeout.ms (%lld)",
