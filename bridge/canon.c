@@ -115,55 +115,94 @@ static int put_string(kb_buf_t *out, const char *s, size_t len)
         return KB_OK;
 }
 
+/* Digits of m * 10^scale (trailing zeros dropped) and the decimal point
+ * position: value = 0.DIGITS * 10^decpt. */
+static void set_digits(unsigned long long m, int scale, char digits[24],
+                       int *decpt)
+{
+        int nd = snprintf(digits, 24, "%llu", m), z;
+
+        for (z = nd; z > 1 && digits[z - 1] == '0'; z--)
+                ;
+        digits[z] = '\0';
+        *decpt = nd + scale;
+}
+
+/* The correctly rounded @p p-significant-digit decimal of @p d (glibc's
+ * printf is exact) as m * 10^scale; non-zero when it reads back as @p d. */
+static int try_precision(double d, int p, unsigned long long *m, int *scale)
+{
+        char buf[48], *e;
+        unsigned long long v = 0;
+
+        snprintf(buf, sizeof(buf), "%.*e", p - 1, d);
+        /* buf: D[.DDD]e[+-]XX */
+        for (e = buf; *e != 'e'; e++)
+                if (*e >= '0' && *e <= '9')
+                        v = v * 10 + (unsigned long long)(*e - '0');
+        *m = v;
+        *scale = (int)strtol(e + 1, NULL, 10) - (p - 1);
+        return strtod(buf, NULL) == d;
+}
+
+static int reads_back(double d, unsigned long long m, int scale)
+{
+        char num[48];
+
+        if (m == 0)
+                return 0;
+        snprintf(num, sizeof(num), "%llue%d", m, scale);
+        return strtod(num, NULL) == d;
+}
+
 /*
  * Shortest decimal digits of a positive finite @p d that read back as @p d,
- * nearest to @p d among the shortest (what Python's repr uses). For each
- * precision the correctly rounded candidate (printf is exact in glibc) is the
- * nearest; at a power of two the rounding interval is lopsided, so the
- * neighbour one unit away on the wide side may round-trip when the nearest
- * does not: try it too. On return @p digits holds the significant digits
- * (no trailing zeros) and @p decpt the position of the decimal point:
- * d = 0.DIGITS * 10^decpt.
+ * nearest to @p d among the shortest (what Python's repr uses), into
+ * @p digits / @p decpt (see set_digits()).
+ *
+ * Away from a power of two the rounding interval of d is symmetric, so the
+ * nearest p-digit decimal is the best p-digit candidate, and if it reads
+ * back so does the nearest (p+1)-digit one (it is at least as close): the
+ * shortest p can be bisected. At a power of two the interval below d is
+ * half as wide as above, and the nearest p-digit decimal may fall just
+ * outside below while its neighbour one unit up is inside: there every p is
+ * tried in turn with both neighbours (46 powers of two need this).
  */
 static void shortest_digits(double d, char digits[24], int *decpt)
 {
-        char buf[48];
-        int p;
+        unsigned long long m, mid_m;
+        uint64_t bits;
+        int p, lo = 1, hi = 17, scale, mid_scale;
 
+        memcpy(&bits, &d, sizeof(bits));
+        if ((bits & ((1ULL << 52) - 1)) != 0) {
+                while (lo < hi) {
+                        int mid = (lo + hi) / 2;
+                        if (try_precision(d, mid, &mid_m, &mid_scale))
+                                hi = mid;
+                        else
+                                lo = mid + 1;
+                }
+                try_precision(d, lo, &m, &scale);
+                set_digits(m, scale, digits, decpt);
+                return;
+        }
         for (p = 1; p <= 17; p++) {
-                unsigned long long m = 0, cand[3];
-                char *e;
-                int exp10, k;
-
-                snprintf(buf, sizeof(buf), "%.*e", p - 1, d);
-                /* buf: D[.DDD]e[+-]XX */
-                for (e = buf; *e != 'e'; e++)
-                        if (*e >= '0' && *e <= '9')
-                                m = m * 10 + (unsigned long long)(*e - '0');
-                exp10 = (int)strtol(e + 1, NULL, 10);
-                cand[0] = m;
-                cand[1] = m + 1;
-                cand[2] = m - 1;
-                for (k = 0; k < 3; k++) {
-                        char num[48];
-                        int scale = exp10 - (p - 1), nd, z;
-
-                        if (cand[k] == 0)
-                                continue;
-                        snprintf(num, sizeof(num), "%llue%d", cand[k], scale);
-                        if (strtod(num, NULL) != d)
-                                continue;
-                        nd = snprintf(digits, 24, "%llu", cand[k]);
-                        for (z = nd; z > 1 && digits[z - 1] == '0'; z--)
-                                ;
-                        digits[z] = '\0';
-                        *decpt = nd + scale;
+                if (try_precision(d, p, &m, &scale)) {
+                        set_digits(m, scale, digits, decpt);
+                        return;
+                }
+                if (reads_back(d, m + 1, scale)) {
+                        set_digits(m + 1, scale, digits, decpt);
+                        return;
+                }
+                if (reads_back(d, m - 1, scale)) {
+                        set_digits(m - 1, scale, digits, decpt);
                         return;
                 }
         }
-        /* 17 significant digits always round-trip: not reached */
-        snprintf(digits, 24, "0");
-        *decpt = 1;
+        /* 17 significant digits always read back: not reached */
+        set_digits(0, 1, digits, decpt);
 }
 
 int kb_canon_double_repr(double d, char *out, size_t size)
