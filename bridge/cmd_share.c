@@ -1,5 +1,6 @@
 /* cmd_share.c -- "kyc-bridge share": mint, seal and publish one share */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
