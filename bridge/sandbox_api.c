@@ -245,8 +245,8 @@ void kb_sbx_h_session_import(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         if (kb_sbx_imported_has(st, hash, req->app)) {
                 UNLOCK(req);
                 kb_sbx_resp_error(resp, 403,
-                                  "This share token has already been imported "
-                                  "into this application.");
+                                  "This share token was already imported into "
+                                  "this application.");
                 goto out;
         }
         /* source session exists (404) */

@@ -92,7 +92,7 @@ static const route_t routes[] = {
 
 /* A response held back by an injected latency. */
 typedef struct delayed_s {
-        int64_t due_ms;
+        int64_t due_us; /* monotonic */
         struct MHD_Connection *conn;
 } delayed_t;
 
@@ -108,7 +108,7 @@ struct kb_sbx_http_s {
         int timer_started;
         pthread_mutex_t tlock;
         pthread_cond_t tcond;
-        delayed_t *heap; /* min-heap on due_ms */
+        delayed_t *heap; /* min-heap on due_us */
         size_t nheap, capheap;
         int timer_stop; /* resume everything now and exit */
         long suspended; /* connections currently suspended (tlock) */
@@ -267,7 +267,7 @@ static void heap_swap(delayed_t *a, delayed_t *b)
         *b = t;
 }
 
-static int heap_push(kb_sbx_http_t *h, int64_t due_ms,
+static int heap_push(kb_sbx_http_t *h, int64_t due_us,
                      struct MHD_Connection *conn)
 {
         size_t i;
@@ -281,9 +281,9 @@ static int heap_push(kb_sbx_http_t *h, int64_t due_ms,
                 h->capheap = nc;
         }
         i = h->nheap++;
-        h->heap[i].due_ms = due_ms;
+        h->heap[i].due_us = due_us;
         h->heap[i].conn = conn;
-        while (i > 0 && h->heap[(i - 1) / 2].due_ms > h->heap[i].due_ms) {
+        while (i > 0 && h->heap[(i - 1) / 2].due_us > h->heap[i].due_us) {
                 heap_swap(&h->heap[(i - 1) / 2], &h->heap[i]);
                 i = (i - 1) / 2;
         }
@@ -298,9 +298,9 @@ static delayed_t heap_pop(kb_sbx_http_t *h)
         h->heap[0] = h->heap[--h->nheap];
         for (;;) {
                 size_t l = 2 * i + 1, r = l + 1, m = i;
-                if (l < h->nheap && h->heap[l].due_ms < h->heap[m].due_ms)
+                if (l < h->nheap && h->heap[l].due_us < h->heap[m].due_us)
                         m = l;
-                if (r < h->nheap && h->heap[r].due_ms < h->heap[m].due_ms)
+                if (r < h->nheap && h->heap[r].due_us < h->heap[m].due_us)
                         m = r;
                 if (m == i)
                         break;
@@ -316,10 +316,10 @@ static void *timer_main(void *arg)
 
         pthread_mutex_lock(&h->tlock);
         for (;;) {
-                int64_t now = kb_mono_ms();
+                int64_t now = kb_mono_us();
 
                 while (h->nheap > 0 &&
-                       (h->timer_stop || h->heap[0].due_ms <= now)) {
+                       (h->timer_stop || h->heap[0].due_us <= now)) {
                         delayed_t d = heap_pop(h);
                         h->suspended--;
                         MHD_resume_connection(d.conn);
@@ -330,9 +330,9 @@ static void *timer_main(void *arg)
                         pthread_cond_wait(&h->tcond, &h->tlock);
                 } else {
                         struct timespec ts;
-                        int64_t due = h->heap[0].due_ms;
-                        ts.tv_sec = (time_t)(due / 1000);
-                        ts.tv_nsec = (long)(due % 1000) * 1000000L;
+                        int64_t due = h->heap[0].due_us;
+                        ts.tv_sec = (time_t)(due / 1000000);
+                        ts.tv_nsec = (long)(due % 1000000) * 1000L;
                         pthread_cond_timedwait(&h->tcond, &h->tlock, &ts);
                 }
         }
@@ -340,9 +340,9 @@ static void *timer_main(void *arg)
         return NULL;
 }
 
-/* Suspends @p conn and arranges its resumption after @p delay_ms. */
+/* Suspends @p conn and arranges its resumption at @p due_us (monotonic). */
 static int delay_connection(kb_sbx_http_t *h, struct MHD_Connection *conn,
-                            int64_t delay_ms)
+                            int64_t due_us)
 {
         int rc;
 
@@ -353,7 +353,7 @@ static int delay_connection(kb_sbx_http_t *h, struct MHD_Connection *conn,
         }
         /* suspend before the timer can see it, so resume follows suspend */
         MHD_suspend_connection(conn);
-        rc = heap_push(h, kb_mono_ms() + delay_ms, conn);
+        rc = heap_push(h, due_us, conn);
         if (rc == -1) {
                 pthread_mutex_unlock(&h->tlock);
                 MHD_resume_connection(conn);
@@ -543,10 +543,12 @@ static enum MHD_Result queue_or_delay(kb_sbx_http_t *h,
 
         if (!mr)
                 return MHD_NO;
-        if (latency_ms > 0) {
+        /* the injected latency counts from the request's arrival */
+        if (latency_ms > 0 && kb_mono_us() < ctx->t0_us + latency_ms * 1000) {
                 ctx->pending = mr;
                 ctx->pending_status = resp->status;
-                if (delay_connection(h, conn, latency_ms) == 0)
+                if (delay_connection(h, conn, ctx->t0_us + latency_ms * 1000) ==
+                    0)
                         return MHD_YES;
                 ctx->pending = NULL;
         }

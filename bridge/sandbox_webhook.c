@@ -387,11 +387,6 @@ static void *worker_main(void *arg)
                 while (wh->nheap > 0 && wh->heap[0]->due_ms <= now &&
                        wh->inflight + ndue < INFLIGHT_MAX)
                         due[ndue++] = heap_pop(wh);
-                if (wh->nheap > 0 && wh->inflight + ndue < INFLIGHT_MAX) {
-                        wait_ms = wh->heap[0]->due_ms - now;
-                        if (wait_ms > 1000)
-                                wait_ms = 1000;
-                }
                 pthread_mutex_unlock(&wh->lock);
 
                 for (i = 0; i < ndue; i++)
@@ -409,9 +404,20 @@ static void *worker_main(void *arg)
                         if (j)
                                 job_done(wh, j, m->data.result);
                 }
-                if (wait_ms < 0)
-                        wait_ms = 0;
-                curl_multi_poll(wh->multi, NULL, 0, (int)wait_ms, NULL);
+                /* sleep until the next due job (retries included, which
+                 * job_done() may just have queued), a socket event or a
+                 * wakeup from kb_sbx_webhook_enqueue() */
+                pthread_mutex_lock(&wh->lock);
+                if (wh->nheap > 0 && wh->inflight < INFLIGHT_MAX) {
+                        wait_ms = wh->heap[0]->due_ms - kb_mono_ms();
+                        if (wait_ms > 1000)
+                                wait_ms = 1000;
+                        if (wait_ms < 0)
+                                wait_ms = 0;
+                }
+                pthread_mutex_unlock(&wh->lock);
+                if (wait_ms > 0)
+                        curl_multi_poll(wh->multi, NULL, 0, (int)wait_ms, NULL);
         }
         return NULL;
 }
