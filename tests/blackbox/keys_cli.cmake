@@ -8,3 +8,12 @@ if(KB_PYTHON3)
   set_tests_properties(blackbox.keys_cli PROPERTIES
     LABELS "blackbox;keys" TIMEOUT 180)
 endif()
+if(KB_PYTHON3)
+  # An independent pure-Python reader written from docs/envelope.md must reach
+  # the same result as the C library on every committed vector.
+  add_test(NAME blackbox.envelope_v1_ref
+    COMMAND ${KB_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/blackbox/envelope_v1_ref.py
+            ${CMAKE_SOURCE_DIR}/tests/vectors/envelope-v1)
+  set_tests_properties(blackbox.envelope_v1_ref PROPERTIES
+    LABELS "blackbox;vectors" TIMEOUT 120)
+endif()
