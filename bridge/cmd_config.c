@@ -102,8 +102,9 @@ int kb_cmd_config(int argc, char **argv)
                 }
         }
         if (!strcmp(sub, "check")) {
-                if (scope &&
-                    kb_conf_check(conf, scope, errstr, sizeof(errstr))) {
+                /* without --role: no required-option check, but every
+                 * secret that is set must resolve */
+                if (kb_conf_check(conf, scope, errstr, sizeof(errstr))) {
                         fprintf(stderr, "%s\n", errstr);
                         rc = KB_EXIT_USAGE;
                         goto out;

@@ -239,14 +239,18 @@ static int validate_kafka(const char *kkey, const char *v, char *err,
                 kb_snprintf(err, errsz, "empty librdkafka property name");
                 return -1;
         }
-        if (is_kafka_secret(kkey))
-                return check_secret_ref(v, err, errsz);
+        if (is_kafka_secret(kkey) && check_secret_ref(v, err, errsz))
+                return -1;
         rkc = rd_kafka_conf_new();
         if (!rkc) {
                 kb_snprintf(err, errsz, "out of memory");
                 return -1;
         }
-        res = rd_kafka_conf_set(rkc, kkey, v, rerr, sizeof(rerr));
+        /* a secret's value is a reference, resolved later: check at least
+         * that librdkafka knows the property, with a stand-in value */
+        res = rd_kafka_conf_set(rkc, kkey,
+                                is_kafka_secret(kkey) ? "placeholder" : v, rerr,
+                                sizeof(rerr));
         rd_kafka_conf_destroy(rkc);
         if (res != RD_KAFKA_CONF_OK) {
                 kb_snprintf(err, errsz, "librdkafka: %s", rerr);
@@ -703,8 +707,9 @@ static int check_one(const kb_conf_t *conf, const kb_conf_opt_t *o,
                             key, o->help);
                 return KB_ERR_CONFIG;
         }
+        /* scope 0 (no role): every secret that is set must resolve */
         if (e && o->type == KB_CONF_SECRET &&
-            (o->scope == KB_SCOPE_ALL || (o->scope & scope))) {
+            (scope == 0 || o->scope == KB_SCOPE_ALL || (o->scope & scope))) {
                 char *s;
                 size_t sl;
                 int r = resolve_secret(e->value, e->origin, key, &s, &sl,
@@ -843,6 +848,16 @@ static const char *scope_name(unsigned scope)
         }
 }
 
+/* A Markdown table cell: '|' (enum values) would end the cell early. */
+static void md_cell(FILE *fp, const char *s)
+{
+        for (; *s; s++) {
+                if (*s == '|')
+                        fputc('\\', fp);
+                fputc(*s, fp);
+        }
+}
+
 void kb_conf_describe(FILE *fp, int markdown)
 {
         const kb_conf_opt_t *o;
@@ -860,15 +875,20 @@ void kb_conf_describe(FILE *fp, int markdown)
                 else
                         kb_snprintf(dflt, sizeof(dflt), "%s",
                                     req ? "required" : (markdown ? "—" : "none"));
-                if (markdown)
-                        fprintf(fp, "| `%s` | %s | %s | %s | %s |\n", o->name,
-                                type_name(o, tb, sizeof(tb)), dflt,
-                                scope_name(o->scope), o->help);
-                else
+                if (markdown) {
+                        fprintf(fp, "| `%s` | ", o->name);
+                        md_cell(fp, type_name(o, tb, sizeof(tb)));
+                        fputs(" | ", fp);
+                        md_cell(fp, dflt);
+                        fprintf(fp, " | %s | ", scope_name(o->scope));
+                        md_cell(fp, o->help);
+                        fputs(" |\n", fp);
+                } else {
                         fprintf(fp, "%s\n    %s; default: %s; used by: %s\n"
                                     "    %s\n",
                                 o->name, type_name(o, tb, sizeof(tb)), dflt,
                                 scope_name(o->scope), o->help);
+                }
         }
         if (markdown)
                 fprintf(fp, "| `kafka.*` | librdkafka property | — | all | "

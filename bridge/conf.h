@@ -114,7 +114,8 @@ int kb_conf_foreach_kafka(const kb_conf_t *conf,
 
 /**
  * Checks that every option REQUIRED in @p scope is set (for sectioned
- * options: in every section that exists) and every secret resolves.
+ * options: in every section that exists) and every secret of @p scope
+ * resolves (@p scope 0: no required options, every secret that is set).
  * Errors: "<origin or path>: key: reason".
  */
 int kb_conf_check(const kb_conf_t *conf, unsigned scope, char *errstr,

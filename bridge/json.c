@@ -34,60 +34,286 @@ static int kc_push(keycounts_t *kc, size_t *idx)
         return 0;
 }
 
-/* Counts keys per object. Only meaningful for input json-c accepts; must be
- * memory-safe for any input. */
-static int count_keys(const char *buf, size_t len, int max_depth,
-                      keycounts_t *kc)
-{
-        /* stack of object-count indexes; SIZE_MAX marks an array */
-        size_t stack[256];
-        int depth = 0, expect_key = 0;
-        size_t i;
+/*
+ * Strict RFC 8259 scanner, run before json-c (whose STRICT mode still takes
+ * single-quoted keys, NaN, Infinity, "1.", raw control characters in
+ * strings and some invalid UTF-8). It checks the grammar, well-formed UTF-8,
+ * paired surrogate escapes and the nesting depth, and counts the keys of
+ * every object in document order for the duplicate check.
+ */
+typedef struct {
+        const unsigned char *p, *end;
+        keycounts_t *kc;
+        int depth, max_depth;
+        const char *why;
+} scan_t;
 
-        if (max_depth > (int)KB_ARRAY_SIZE(stack))
-                max_depth = (int)KB_ARRAY_SIZE(stack);
-        for (i = 0; i < len; i++) {
-                char c = buf[i];
-                if (c == '"') {
-                        if (expect_key && depth > 0 &&
-                            stack[depth - 1] != SIZE_MAX) {
-                                kc->counts[stack[depth - 1]]++;
-                        }
-                        expect_key = 0;
-                        for (i++; i < len && buf[i] != '"'; i++)
-                                if (buf[i] == '\\')
-                                        i++;
-                        continue;
-                }
-                switch (c) {
-                case '{':
-                        if (depth >= max_depth)
-                                return -1;
-                        if (kc_push(kc, &stack[depth]) == -1)
-                                return -1;
-                        depth++;
-                        expect_key = 1;
-                        break;
-                case '[':
-                        if (depth >= max_depth)
-                                return -1;
-                        stack[depth++] = SIZE_MAX;
-                        expect_key = 0;
-                        break;
-                case '}':
-                case ']':
-                        if (depth > 0)
-                                depth--;
-                        expect_key = 0;
-                        break;
-                case ',':
-                        expect_key = depth > 0 && stack[depth - 1] != SIZE_MAX;
-                        break;
-                default:
-                        break;
-                }
+static int scan_fail(scan_t *s, const char *why)
+{
+        if (!s->why)
+                s->why = s->p >= s->end ? "truncated JSON" : why;
+        return -1;
+}
+
+static void scan_ws(scan_t *s)
+{
+        while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+                                 *s->p == '\n' || *s->p == '\r'))
+                s->p++;
+}
+
+static int scan_lit(scan_t *s, const char *lit)
+{
+        size_t n = strlen(lit), avail = (size_t)(s->end - s->p);
+
+        if (avail < n) {
+                if (memcmp(s->p, lit, avail))
+                        return scan_fail(s, "invalid literal");
+                s->p = s->end;
+                return scan_fail(s, "");
+        }
+        if (memcmp(s->p, lit, n))
+                return scan_fail(s, "invalid literal");
+        s->p += n;
+        return 0;
+}
+
+static int scan_digits(scan_t *s)
+{
+        const unsigned char *start = s->p;
+
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+                s->p++;
+        return s->p > start ? 0 : scan_fail(s, "invalid number");
+}
+
+static int scan_number(scan_t *s)
+{
+        if (*s->p == '-')
+                s->p++;
+        if (s->p < s->end && *s->p == '0')
+                s->p++;
+        else if (scan_digits(s))
+                return -1;
+        if (s->p < s->end && *s->p == '.') {
+                s->p++;
+                if (scan_digits(s))
+                        return -1;
+        }
+        if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+                s->p++;
+                if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+                        s->p++;
+                if (scan_digits(s))
+                        return -1;
         }
         return 0;
+}
+
+/* Four hex digits after "\u"; the code unit in @p cu. */
+static int scan_hex4(scan_t *s, unsigned *cu)
+{
+        int i;
+
+        *cu = 0;
+        for (i = 0; i < 4; i++, s->p++) {
+                unsigned c;
+                if (s->p >= s->end)
+                        return scan_fail(s, "");
+                c = *s->p;
+                if (c >= '0' && c <= '9')
+                        c -= '0';
+                else if (c >= 'a' && c <= 'f')
+                        c -= 'a' - 10;
+                else if (c >= 'A' && c <= 'F')
+                        c -= 'A' - 10;
+                else
+                        return scan_fail(s, "invalid \\u escape");
+                *cu = (*cu << 4) | c;
+        }
+        return 0;
+}
+
+/* One UTF-8 sequence starting with a byte >= 0x80 (RFC 3629 table). */
+static int scan_utf8(scan_t *s)
+{
+        unsigned c = *s->p, lo = 0x80, hi = 0xbf;
+        size_t n, i;
+
+        if (c >= 0xc2 && c <= 0xdf)
+                n = 1;
+        else if (c >= 0xe0 && c <= 0xef)
+                n = 2;
+        else if (c >= 0xf0 && c <= 0xf4)
+                n = 3;
+        else
+                return scan_fail(s, "invalid UTF-8");
+        if (c == 0xe0)
+                lo = 0xa0;
+        else if (c == 0xed)
+                hi = 0x9f;
+        else if (c == 0xf0)
+                lo = 0x90;
+        else if (c == 0xf4)
+                hi = 0x8f;
+        s->p++;
+        for (i = 0; i < n; i++, s->p++) {
+                if (s->p >= s->end)
+                        return scan_fail(s, "");
+                if (*s->p < lo || *s->p > hi)
+                        return scan_fail(s, "invalid UTF-8");
+                lo = 0x80;
+                hi = 0xbf;
+        }
+        return 0;
+}
+
+static int scan_string(scan_t *s)
+{
+        s->p++; /* the opening quote */
+        while (s->p < s->end) {
+                unsigned c = *s->p, cu, lo;
+                if (c == '"') {
+                        s->p++;
+                        return 0;
+                }
+                if (c < 0x20)
+                        return scan_fail(s, "control character in string");
+                if (c >= 0x80) {
+                        if (scan_utf8(s))
+                                return -1;
+                        continue;
+                }
+                s->p++;
+                if (c != '\\')
+                        continue;
+                if (s->p >= s->end)
+                        break;
+                c = *s->p++;
+                if (c != 'u') {
+                        if (!strchr("\"\\/bfnrt", (int)c) || !c)
+                                return scan_fail(s, "invalid escape");
+                        continue;
+                }
+                if (scan_hex4(s, &cu))
+                        return -1;
+                if (cu >= 0xdc00 && cu <= 0xdfff)
+                        return scan_fail(s, "unpaired surrogate escape");
+                if (cu < 0xd800 || cu > 0xdbff)
+                        continue;
+                /* a high surrogate must be followed by a low one */
+                if (s->p < s->end && *s->p == '\\')
+                        s->p++;
+                else
+                        return scan_fail(s, "unpaired surrogate escape");
+                if (s->p < s->end && *s->p == 'u')
+                        s->p++;
+                else
+                        return scan_fail(s, "unpaired surrogate escape");
+                if (scan_hex4(s, &lo))
+                        return -1;
+                if (lo < 0xdc00 || lo > 0xdfff)
+                        return scan_fail(s, "unpaired surrogate escape");
+        }
+        return scan_fail(s, "");
+}
+
+static int scan_value(scan_t *s);
+
+/* Object or array at s->p ('{' or '['). */
+static int scan_container(scan_t *s)
+{
+        int is_obj = *s->p == '{';
+        unsigned char close = is_obj ? '}' : ']';
+        size_t idx = 0;
+
+        if (s->depth >= s->max_depth)
+                return scan_fail(s, "JSON nested too deeply");
+        if (is_obj && kc_push(s->kc, &idx) == -1)
+                return scan_fail(s, "out of memory");
+        s->depth++;
+        s->p++;
+        scan_ws(s);
+        if (s->p < s->end && *s->p == close) {
+                s->p++;
+                s->depth--;
+                return 0;
+        }
+        for (;;) {
+                if (is_obj) {
+                        if (s->p >= s->end || *s->p != '"')
+                                return scan_fail(s, "expected a string key");
+                        if (scan_string(s))
+                                return -1;
+                        s->kc->counts[idx]++;
+                        scan_ws(s);
+                        if (s->p >= s->end || *s->p != ':')
+                                return scan_fail(s, "expected ':'");
+                        s->p++;
+                        scan_ws(s);
+                }
+                if (scan_value(s))
+                        return -1;
+                scan_ws(s);
+                if (s->p >= s->end)
+                        return scan_fail(s, "");
+                if (*s->p == close) {
+                        s->p++;
+                        s->depth--;
+                        return 0;
+                }
+                if (*s->p != ',')
+                        return scan_fail(s, "expected ',' or a closing "
+                                            "bracket");
+                s->p++;
+                scan_ws(s);
+        }
+}
+
+static int scan_value(scan_t *s)
+{
+        if (s->p >= s->end)
+                return scan_fail(s, "");
+        switch (*s->p) {
+        case '{':
+        case '[':
+                return scan_container(s);
+        case '"':
+                return scan_string(s);
+        case 't':
+                return scan_lit(s, "true");
+        case 'f':
+                return scan_lit(s, "false");
+        case 'n':
+                return scan_lit(s, "null");
+        default:
+                if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
+                        return scan_number(s);
+                return scan_fail(s, "unexpected character");
+        }
+}
+
+/* Validates the whole input; 0, or -1 with a reason in *why. */
+static int scan_document(const char *buf, size_t len, int max_depth,
+                         keycounts_t *kc, const char **why)
+{
+        scan_t s;
+
+        s.p = (const unsigned char *)buf;
+        s.end = s.p + len;
+        s.kc = kc;
+        s.depth = 0;
+        s.max_depth = max_depth;
+        s.why = NULL;
+        scan_ws(&s);
+        if (scan_value(&s) == 0) {
+                scan_ws(&s);
+                if (s.p == s.end)
+                        return 0;
+                s.why = "trailing data after JSON value";
+        }
+        *why = s.why ? s.why : "invalid JSON";
+        return -1;
 }
 
 static int compare_counts(json_object *o, const keycounts_t *kc, size_t *pos)
@@ -123,7 +349,8 @@ json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
         json_object *obj = NULL;
         keycounts_t kc = { NULL, 0, 0 };
         enum json_tokener_error jerr;
-        size_t off, pos = 0;
+        const char *why = NULL;
+        size_t pos = 0;
 
         if (!buf || len == 0) {
                 kb_snprintf(errstr, errstr_size, "empty input");
@@ -139,35 +366,35 @@ json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
         }
         if (max_depth < 1 || max_depth > 256)
                 max_depth = 64;
-        tok = json_tokener_new_ex(max_depth);
+        if (scan_document(buf, len, max_depth, &kc, &why) == -1) {
+                kb_snprintf(errstr, errstr_size, "%s", why);
+                goto fail;
+        }
+        /* json-c counts the top level as one level of its own */
+        tok = json_tokener_new_ex(max_depth + 1);
         if (!tok) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
+                goto fail;
         }
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
                                             JSON_TOKENER_VALIDATE_UTF8);
         obj = json_tokener_parse_ex(tok, buf, (int)len);
         jerr = json_tokener_get_error(tok);
         if (!obj && jerr == json_tokener_continue) {
-                kb_snprintf(errstr, errstr_size, "truncated JSON");
+                /* a top-level number has no end of its own: json-c wants
+                 * the terminating NUL to finish it */
+                obj = json_tokener_parse_ex(tok, "", 1);
+                jerr = json_tokener_get_error(tok);
+        }
+        if (!obj && jerr == json_tokener_success) {
+                /* json-c represents null as NULL: nothing to return */
+                kb_snprintf(errstr, errstr_size,
+                            "JSON null at the top level is not supported");
                 goto fail;
         }
-        if (jerr != json_tokener_success) {
+        if (!obj || jerr != json_tokener_success) {
                 kb_snprintf(errstr, errstr_size, "invalid JSON: %s",
                             json_tokener_error_desc(jerr));
-                goto fail;
-        }
-        off = json_tokener_get_parse_end(tok);
-        for (; off < len; off++) {
-                char c = buf[off];
-                if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-                        kb_snprintf(errstr, errstr_size,
-                                    "trailing data after JSON value");
-                        goto fail;
-                }
-        }
-        if (count_keys(buf, len, max_depth, &kc) == -1) {
-                kb_snprintf(errstr, errstr_size, "JSON nested too deeply");
                 goto fail;
         }
         if (compare_counts(obj, &kc, &pos) == -1 || pos != kc.n) {
@@ -180,7 +407,8 @@ json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
 fail:
         free(kc.counts);
         json_object_put(obj);
-        json_tokener_free(tok);
+        if (tok) /* json_tokener_free(NULL) crashes */
+                json_tokener_free(tok);
         return NULL;
 }
 
@@ -201,20 +429,32 @@ const char *kb_json_get_str(json_object *obj, const char *key)
 
         if (!v || !json_object_is_type(v, json_type_string))
                 return NULL;
+        /* "\u0000" would silently shorten the C string */
+        if ((size_t)json_object_get_string_len(v) !=
+            strlen(json_object_get_string(v)))
+                return NULL;
         return json_object_get_string(v);
 }
 
 int kb_json_get_i64(json_object *obj, const char *key, int64_t *out)
 {
         json_object *v = kb_json_get(obj, key);
+        int64_t i;
 
         if (!v || !json_object_is_type(v, json_type_int))
                 return -1;
-        errno = 0;
-        *out = json_object_get_int64(v);
-        /* json-c clamps out-of-range integers and sets errno */
-        if (errno == ERANGE)
+        /*
+         * json-c parses out-of-range integers without error, clamped to
+         * INT64_MIN or UINT64_MAX, and json_object_get_int64() clamps
+         * values above INT64_MAX again, without setting errno. A
+         * non-negative value must read the same as uint64; INT64_MIN is
+         * refused because it cannot be told apart from a clamped value.
+         */
+        i = json_object_get_int64(v);
+        if (i == INT64_MIN ||
+            (i >= 0 && json_object_get_uint64(v) != (uint64_t)i))
                 return -1;
+        *out = i;
         return 0;
 }
 

@@ -2,11 +2,14 @@
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <errno.h>
 #include <sys/time.h>
+
+#include <sodium.h>
 
 volatile int kb_log_level = KB_LOG_INFO;
 
@@ -54,18 +57,24 @@ static int is_b64url(char c)
 }
 
 /* Length of a JWT (three dot-separated base64url parts, first one starting
- * "eyJ") at @p s, or 0. */
-static size_t jwt_len(const char *s)
+ * "eyJ") at @p s, or 0. On 0, @p skip says how many bytes can be copied
+ * unchanged: a failed match fails for every start inside the same first
+ * part too (the parts after it are the same), so scrubbing stays linear
+ * even for input like "eyJeyJeyJ...". */
+static size_t jwt_len(const char *s, size_t *skip)
 {
         size_t i = 0;
         int part;
 
+        *skip = 1;
         if (strncmp(s, "eyJ", 3) != 0)
                 return 0;
         for (part = 0; part < 3; part++) {
                 size_t start = i;
                 while (is_b64url(s[i]))
                         i++;
+                if (part == 0)
+                        *skip = i;
                 if (i == start && part < 2)
                         return 0;
                 if (part < 2) {
@@ -84,7 +93,7 @@ void kb_log_scrub(const char *s, char *out, size_t out_size)
         if (!out_size)
                 return;
         while (*s && o + 1 < out_size) {
-                size_t n = jwt_len(s);
+                size_t skip, n = jwt_len(s, &skip);
                 if (n) {
                         char d[KB_DIGEST_STR_BYTES];
                         char rep[32];
@@ -98,15 +107,55 @@ void kb_log_scrub(const char *s, char *out, size_t out_size)
                         s += n;
                         continue;
                 }
-                out[o++] = *s++;
+                while (skip-- > 0 && o + 1 < out_size)
+                        out[o++] = *s++;
         }
         out[o] = '\0';
 }
 
+/* Length of the well-formed UTF-8 sequence at @p s (shortest form, no
+ * surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+        unsigned c = s[0], lo = 0x80, hi = 0xbf;
+        size_t n, i;
+
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xc2 && c <= 0xdf)
+                n = 2;
+        else if (c >= 0xe0 && c <= 0xef)
+                n = 3;
+        else if (c >= 0xf0 && c <= 0xf4)
+                n = 4;
+        else
+                return 0;
+        if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+                hi = 0x9f; /* surrogates */
+        else if (c == 0xf0)
+                lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
+        /* stops at the NUL terminator, which is no continuation byte */
+        for (i = 1; i < n; i++) {
+                if (s[i] < lo || s[i] > hi)
+                        return 0;
+                lo = 0x80;
+                hi = 0xbf;
+        }
+        return n;
+}
+
+/* JSON string body: escapes what RFC 8259 requires and replaces bytes that
+ * are not UTF-8 (binary data, a character cut by truncation) with U+FFFD,
+ * so that every line is valid JSON. */
 static void json_escape_into(kb_buf_t *b, const char *s)
 {
-        for (; *s; s++) {
+        while (*s) {
                 unsigned char c = (unsigned char)*s;
+                size_t n;
                 switch (c) {
                 case '"':
                         kb_buf_puts(b, "\\\"");
@@ -124,11 +173,37 @@ static void json_escape_into(kb_buf_t *b, const char *s)
                         kb_buf_puts(b, "\\t");
                         break;
                 default:
-                        if (c < 0x20)
+                        if (c < 0x20) {
                                 kb_buf_printf(b, "\\u%04x", c);
-                        else
-                                kb_buf_append(b, s, 1);
+                                break;
+                        }
+                        n = utf8_seq_len((const unsigned char *)s);
+                        if (!n) {
+                                kb_buf_puts(b, "\\ufffd");
+                                break;
+                        }
+                        kb_buf_append(b, s, n);
+                        s += n;
+                        continue;
                 }
+                s++;
+        }
+}
+
+/* Text lines: control characters are escaped so that one call can never
+ * produce more than one line (or terminal escape sequences). */
+static void text_escape_into(kb_buf_t *b, const char *s)
+{
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+                if (c == '\n')
+                        kb_buf_puts(b, "\\n");
+                else if (c == '\r')
+                        kb_buf_puts(b, "\\r");
+                else if ((c < 0x20 && c != '\t') || c == 0x7f)
+                        kb_buf_printf(b, "\\x%02x", c);
+                else
+                        kb_buf_append(b, s, 1);
         }
 }
 
@@ -140,12 +215,42 @@ void kb_log_write(int level, const char *fac, const char *fmt, ...)
         struct tm tm;
         va_list ap;
         size_t off = 0;
-        int saved_errno = errno;
+        char *big = NULL;
+        int saved_errno = errno, n;
 
+        /* direct callers (librdkafka's log callback) bypass the macros */
+        if (level > kb_log_level)
+                return;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        n = vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        kb_log_scrub(msg, clean, sizeof(clean));
+        if (n < 0) {
+                msg[0] = '\0';
+                n = 0;
+        }
+        /* Scrub the whole message before cutting it: a token cut in two by
+         * the cut would no longer look like a JWT and would leak. */
+        if (n >= (int)sizeof(msg)) {
+                big = malloc((size_t)n + 1);
+                if (big) {
+                        va_start(ap, fmt);
+                        vsnprintf(big, (size_t)n + 1, fmt, ap);
+                        va_end(ap);
+                }
+        }
+        kb_log_scrub(big ? big : msg, clean, sizeof(clean));
+        if (big) {
+                sodium_memzero(big, (size_t)n);
+                free(big);
+        } else if (n >= (int)sizeof(msg)) {
+                /* no memory for the whole message: drop the cut-off tail
+                 * word, which may be the start of a token */
+                char *sp = strrchr(clean, ' ');
+                if (sp)
+                        *sp = '\0';
+                else
+                        clean[0] = '\0';
+        }
 
         gettimeofday(&tv, NULL);
         gmtime_r(&tv.tv_sec, &tm);
@@ -162,9 +267,11 @@ void kb_log_write(int level, const char *fac, const char *fmt, ...)
                 json_escape_into(&line, clean);
                 kb_buf_puts(&line, "\"}\n");
         } else {
-                kb_buf_printf(&line, "%s.%03ldZ %s %-6s %s: %s\n", ts,
+                kb_buf_printf(&line, "%s.%03ldZ %s %-6s %s: ", ts,
                               (long)(tv.tv_usec / 1000), log_prog,
-                              kb_log_level2str(level), fac ? fac : "-", clean);
+                              kb_log_level2str(level), fac ? fac : "-");
+                text_escape_into(&line, clean);
+                kb_buf_puts(&line, "\n");
         }
         if (line.data) {
                 while (off < line.len) {

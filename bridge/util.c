@@ -34,6 +34,9 @@ int kb_buf_reserve(kb_buf_t *b, size_t extra)
                 return -1;
         b->data = p;
         b->cap = ncap;
+        /* keep the "NUL-terminated when data != NULL" promise for a buffer
+         * that was empty (kb_buf_steal, kb_read_file of an empty file) */
+        b->data[b->len] = '\0';
         return 0;
 }
 
@@ -229,15 +232,22 @@ int kb_write_file_atomic(const char *path, const void *data, size_t len,
         int fd, err = 0;
         size_t off = 0;
 
-        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
-                             (long)getpid()) >= sizeof(tmp)) {
+        /* A unique, newly created temporary file (mkstemp: O_EXCL, mode
+         * 0600): a stale or planted file or symlink of a predictable name
+         * is never reused or followed, and concurrent writers in one
+         * process do not share a temporary file. */
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
+            sizeof(tmp)) {
                 errno = ENAMETOOLONG;
                 return -1;
         }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        fd = mkstemp(tmp);
         if (fd == -1)
                 return -1;
-        while (off < len) {
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
+            fchmod(fd, (mode_t)(mode & 07777)) == -1)
+                err = errno;
+        while (!err && off < len) {
                 ssize_t w = write(fd, p + off, len - off);
                 if (w < 0) {
                         if (errno == EINTR)

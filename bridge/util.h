@@ -72,8 +72,9 @@ int kb_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
  * buffer. Returns 0, or -1 with errno set (EFBIG when over @p max). */
 int kb_read_file(const char *path, size_t max, char **out, size_t *out_len);
 
-/** Writes @p len bytes to @p path atomically (temp file + fsync + rename),
- * with @p mode. Returns 0 or -1 with errno set. */
+/** Writes @p len bytes to @p path atomically (new unique temp file + fsync +
+ * rename), with exactly @p mode (regardless of the umask). Returns 0 or -1
+ * with errno set; no temporary file is left behind. */
 int kb_write_file_atomic(const char *path, const void *data, size_t len,
                          unsigned mode);
 

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# config_cli.sh -- black-box test of `kyc-bridge config`: exit codes and file:line messages
+#
+# Usage: config_cli.sh /path/to/kyc-bridge
+# Every case runs the real binary in a scratch directory and checks the exit
+# status, and stdout/stderr exactly or by substring. Exit status: 0 when all
+# cases pass, 1 otherwise (each failure is printed).
+set -u
+
+BIN=${1:?usage: config_cli.sh KB_BIN}
+case $BIN in
+/*) ;;
+*) BIN=$PWD/$BIN ;;
+esac
+[ -x "$BIN" ] || { echo "config_cli: $BIN is not executable" >&2; exit 1; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kb-config-cli.XXXXXX") || exit 1
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 1
+
+UUID_A=123e4567-e89b-42d3-a456-426614174000
+UUID_B=9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f
+SECRET=Sx-cli-0xDEADBEEF-dont-print
+export KB_CLI_SECRET=$SECRET
+unset KB_CLI_MISSING
+
+fails=0
+cases=0
+OUT=$WORK/out
+ERR=$WORK/err
+
+# run EXPECTED_STATUS ARGS...: runs the binary, stdout in $OUT, stderr in $ERR
+run() {
+        local want=$1 got
+        shift
+        cases=$((cases + 1))
+        timeout 20 "$BIN" "$@" >"$OUT" 2>"$ERR"
+        got=$?
+        CASE="kyc-bridge $*"
+        if [ "$got" != "$want" ]; then
+                fail "exit status $got, expected $want"
+        fi
+}
+
+fail() {
+        fails=$((fails + 1))
+        echo "FAIL: $CASE: $1" >&2
+        echo "  stdout: $(head -c 600 "$OUT")" >&2
+        echo "  stderr: $(head -c 600 "$ERR")" >&2
+}
+
+# stderr_is TEXT: stderr is exactly TEXT (one line)
+stderr_is() {
+        [ "$(cat "$ERR")" = "$1" ] || fail "stderr is not '$1'"
+}
+
+stderr_has() {
+        grep -qF -- "$1" "$ERR" || fail "stderr lacks '$1'"
+}
+
+stdout_is() {
+        [ "$(cat "$OUT")" = "$1" ] || fail "stdout is not '$1'"
+}
+
+stdout_has() {
+        grep -qF -- "$1" "$OUT" || fail "stdout lacks '$1'"
+}
+
+# the secret's bytes never appear anywhere
+no_secret() {
+        if grep -qF -e "$SECRET" -e "0xDEADBEEF" -e "hunter2" "$OUT" "$ERR"; then
+                fail "a secret value was printed"
+        fi
+}
+
+good_issuer() {
+        cat <<EOF
+# issuer configuration
+log.level = info
+
+application_id = $UUID_A
+vendor.api_key = env:KB_CLI_SECRET
+keys.sign_secret = sign.key
+partner.acme.application_id = $UUID_B
+partner.acme.keys = acme.pub.json
+kafka.bootstrap.servers = 127.0.0.1:9092
+EOF
+}
+
+# ---------------------------------------------------------------- usage
+run 2 config
+stderr_has "Usage: kyc-bridge config check"
+run 0 config --help
+stdout_has "Usage: kyc-bridge config check"
+run 2 config frobnicate
+stderr_has "config: unknown subcommand 'frobnicate'"
+run 2 config check
+stderr_is "$(printf 'config check: -c FILE is required')"
+run 2 config check -c
+stderr_has "config: unexpected argument '-c'"
+run 2 config check --role admin -c x.conf
+stderr_has "config: --role takes issuer or importer"
+run 2 config check -c x.conf --bogus
+stderr_has "config: unexpected argument '--bogus'"
+
+# ----------------------------------------------------------- check: ok
+good_issuer >good.conf
+run 0 config check -c good.conf
+stdout_is "good.conf: OK"
+run 0 config check -c good.conf --role issuer
+stdout_is "good.conf: OK"
+no_secret
+# the issuer file lacks the importer's box keys
+run 2 config check -c good.conf --role importer
+stderr_has "good.conf: keys.box_secret: required option is not set"
+run 0 config check -c good.conf --role importer -X keys.box_secret=a.key,b.key
+stdout_is "good.conf: OK"
+
+# -------------------------------------------------- check: file:line errors
+run 2 config check -c missing.conf
+stderr_is "missing.conf: No such file or directory"
+
+printf 'log.level = info\n# c\n\nlog.format=json\n  log.level=debug\n' >dup.conf
+run 2 config check -c dup.conf
+stderr_is "dup.conf:5: log.level: set twice in this file"
+
+printf 'log.level = info\nno.such.key = 1\n' >unknown.conf
+run 2 config check -c unknown.conf
+stderr_is "unknown.conf:2: unknown option 'no.such.key' (see 'kyc-bridge config options')"
+
+printf '\n\nvendor.timeout_ms = 99\n' >range.conf
+run 2 config check -c range.conf
+stderr_is "range.conf:3: vendor.timeout_ms: expected an integer from 100 to 600000"
+
+printf 'vendor.timeout_ms = 1e3\n' >notint.conf
+run 2 config check -c notint.conf
+stderr_is "notint.conf:1: vendor.timeout_ms: expected an integer from 100 to 600000"
+
+printf 'log.level = loud\n' >enum.conf
+run 2 config check -c enum.conf
+stderr_is "enum.conf:1: log.level: expected one of error|warn|notice|info|debug"
+
+printf 'partner.acme.trust_review = yes\n' >bool.conf
+run 2 config check -c bool.conf
+stderr_is "bool.conf:1: partner.acme.trust_review: expected true or false"
+
+printf 'log.level\n' >syntax.conf
+run 2 config check -c syntax.conf
+stderr_is "syntax.conf:1: expected 'key = value'"
+
+printf '# x\nvendor.api_key = hunter2\n' >literal.conf
+run 2 config check -c literal.conf
+stderr_is "literal.conf:2: vendor.api_key: secrets are not accepted as literal values; use env:NAME or file:PATH"
+no_secret
+
+printf 'kafka.sasl.password = hunter2\n' >kliteral.conf
+run 2 config check -c kliteral.conf
+stderr_is "kliteral.conf:1: kafka.sasl.password: secrets are not accepted as literal values; use env:NAME or file:PATH"
+no_secret
+
+printf 'kafka.client.id = x\nkafka.no.such.property = 1\n' >kunknown.conf
+run 2 config check -c kunknown.conf
+stderr_has "kunknown.conf:2: kafka.no.such.property: librdkafka: "
+stderr_has "No such configuration property"
+
+# ------------------------------------------------------ secrets resolve
+good_issuer | sed 's/env:KB_CLI_SECRET/env:KB_CLI_MISSING/' >nosecret.conf
+run 2 config check -c nosecret.conf --role issuer
+stderr_is "nosecret.conf:5: vendor.api_key: environment variable KB_CLI_MISSING is not set"
+# without a role too: a set secret must resolve
+run 2 config check -c nosecret.conf
+stderr_is "nosecret.conf:5: vendor.api_key: environment variable KB_CLI_MISSING is not set"
+
+printf '%s\n' "$SECRET" >pass.txt
+printf 'keys.passphrase = file:%s/nope.txt\n' "$WORK" >nofile.conf
+run 2 config check -c nofile.conf
+stderr_is "nofile.conf:1: keys.passphrase: $WORK/nope.txt: No such file or directory"
+
+# ------------------------------------------------------------ overrides
+run 2 config check -c good.conf -X vendor.timeout_ms=5
+stderr_is "-X: vendor.timeout_ms: expected an integer from 100 to 600000"
+run 2 config check -c good.conf -X nope=1
+stderr_has "-X: unknown option 'nope'"
+run 2 config check -c good.conf -X log.level
+stderr_has "expected key=value"
+run 2 config check -c good.conf -X
+stderr_has "config: unexpected argument '-X'"
+run 2 config check -c good.conf -X kafka.sasl.password=hunter2
+stderr_is "-X: kafka.sasl.password: secrets are not accepted as literal values; use env:NAME or file:PATH"
+no_secret
+
+# ----------------------------------------------------------------- dump
+good_issuer >dump.conf
+printf 'keys.passphrase = file:%s/pass.txt\n' "$WORK" >>dump.conf
+printf 'kafka.sasl.password = env:KB_CLI_SECRET\n' >>dump.conf
+run 0 config dump -c dump.conf -X log.level=debug -X log.level=warn
+no_secret
+stdout_has "log.level=warn  # -X"
+stdout_has "vendor.api_key=env:KB_CLI_SECRET  # dump.conf:5"
+stdout_has "keys.passphrase=file:$WORK/pass.txt  # dump.conf:10"
+stdout_has "kafka.sasl.password=env:KB_CLI_SECRET  # dump.conf:11"
+stdout_has "vendor.timeout_ms=30000  # default"
+stdout_has "partner.acme.keys=acme.pub.json  # dump.conf:8"
+run 0 config dump -c dump.conf --role issuer
+no_secret
+if grep -q '^keys.box_secret\|^# keys.box_secret' "$OUT"; then
+        fail "the issuer dump shows an importer-only option"
+fi
+run 0 config dump -c dump.conf --role importer
+no_secret
+stdout_has "# keys.box_secret is not set"
+
+# -------------------------------------------------------------- options
+run 0 config options
+stdout_has "vendor.api_key"
+stdout_has "kafka.<property>"
+run 0 config options --markdown
+stdout_has "| option | type | default | used by | description |"
+stdout_has "| \`application_id\` |"
+stdout_has "| \`kafka.*\` |"
+# each option of the table is listed once
+n_text=$(grep -c '^[a-z_]\+[a-z0-9_.*]*$' <("$BIN" config options))
+n_md=$(grep -c '^| `[a-z]' <("$BIN" config options --markdown))
+cases=$((cases + 1))
+if [ "$n_md" != "$((n_text + 1))" ] || [ "$n_text" -lt 10 ]; then
+        CASE="config options (text vs markdown)"
+        fail "text lists $n_text options, markdown $n_md rows"
+fi
+
+echo "config_cli: $cases cases, $fails failures"
+[ "$fails" = 0 ]
