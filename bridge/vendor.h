@@ -38,9 +38,10 @@
  * work): transport failures and timeouts, HTTP 408, 500, 502, 503, 504 are
  * retried after an exponential backoff with jitter (vendor.retry_backoff_ms
  * doubling up to vendor.retry_backoff_max_ms, each delay drawn uniformly
- * from [d/2, d]); HTTP 429 pauses ALL operations for exactly the
- * Retry-After the server sent (the backoff delay when it sent none), then
- * retries. Each retry is logged at notice level with the operation, the
+ * from [d/2, d]; a longer Retry-After on such an answer is honoured for
+ * that operation); HTTP 429 pauses ALL operations for exactly the
+ * Retry-After the server sent (the backoff delay when it sent none or 0),
+ * then retries. Each retry is logged at notice level with the operation, the
  * attempt and the status (an id or a token digest, never a token).
  *
  * Final outcomes go to the callback: any 2xx (err KB_OK), any other status

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -93,6 +94,8 @@ static inline int kbt_sandbox_start(kbt_sandbox_t *sb, unsigned seed)
         }
         if (sb->pid == 0) {
                 int fd = open("/dev/null", O_WRONLY);
+                /* Never outlive a test that crashed. */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
                 if (fd >= 0) /* keep the test output readable */
                         dup2(fd, 1);
                 execl(bin, bin, "sandbox", "--listen", "127.0.0.1:0",

@@ -171,9 +171,13 @@ static int group_teardown(void **state)
         return 0;
 }
 
+/* Before each test: no faults, no server-side budgets. */
 static int clear_faults(void **state)
 {
         (void)state;
+        if (kbt_req(&sb, "PUT", "/sandbox/rate-limits", NULL,
+                    "{\"per_minute\":0}", NULL) != 200)
+                return -1;
         return kbt_faults_clear(&sb) == 200 ? 0 : -1;
 }
 
@@ -520,6 +524,11 @@ static void test_write_pacing(void **state)
         o.key = app_a.key;
         o.rate = 120; /* burst 2, then 118 per minute */
         va = mk(&o);
+        /* The server enforces the same budget (a fresh window): the
+         * pacer must keep the client from ever being refused. */
+        assert_int_equal(kbt_req(&sb, "PUT", "/sandbox/rate-limits", NULL,
+                                 "{\"writes\":120}", NULL),
+                         200);
         memset(r, 0, sizeof(r));
         t0 = kb_mono_ms();
         for (i = 0; i < N; i++)
