@@ -16,7 +16,7 @@ extern "C" {
 #define KB_ENVELOPE_VERSION 1
 #define KB_ENVELOPE_MAX_BYTES 16384U /* whole serialised envelope */
 #define KB_ENVELOPE_MAX_TOKEN 8192U  /* share token (JWT) */
-#define KB_ENVELOPE_MAX_ID 128U      /* any id or share_id, in chars */
+#define KB_ENVELOPE_MAX_ID 128U      /* any id or share_id, in UTF-8 bytes */
 #define KB_ENVELOPE_MAX_INNER 12288U /* signed inner document */
 
 typedef enum {
@@ -33,7 +33,9 @@ kb_session_kind_t kb_session_kind_parse(const char *s);
  * Everything the importer relies on. On seal the caller fills the fields
  * (recipient/signer key ids are taken from the keys and need not be set); on
  * open they are filled from the authenticated inner document.
- * Strings are NUL-terminated and at most KB_ENVELOPE_MAX_ID chars.
+ * Strings are NUL-terminated, 1..KB_ENVELOPE_MAX_ID bytes of UTF-8 without
+ * control characters (vendor_data_hint may be ""); times are 0..2^53-1 and
+ * created_at <= expires_at (docs/envelope.md, "Value rules").
  */
 typedef struct kb_envelope_fields_s {
         char issuer_application_id[KB_ENVELOPE_MAX_ID + 1];
@@ -51,7 +53,10 @@ typedef struct kb_envelope_fields_s {
 /*
  * The unencrypted outer header: only what routing needs. Filled by
  * kb_envelope_peek() and by kb_envelope_open() (also on most failures, so a
- * dead-letter record can name the share_id; check .valid).
+ * dead-letter record can name the share_id; check .valid). .valid is set once
+ * all seven members passed their value rules, even if a later check (base64
+ * of "sealed", keys, authenticity) fails: the values are then unauthenticated.
+ * .version holds the "v" read when it was an integer, also on KB_ERR_VERSION.
  */
 typedef struct kb_envelope_header_s {
         int valid; /* non-zero once the header parsed */
@@ -67,9 +72,12 @@ typedef struct kb_key_s kb_key_t;
 typedef struct kb_keyring_s kb_keyring_t;
 
 /**
- * Seals @p token (length @p token_len, at most KB_ENVELOPE_MAX_TOKEN) with
- * @p fields: signs the inner document with @p signer (Ed25519 secret key) and
- * seals it to @p recipient (X25519 public key).
+ * Seals @p token (length @p token_len, 1..KB_ENVELOPE_MAX_TOKEN bytes of
+ * 0x21..0x7e) with @p fields: signs the inner document with @p signer
+ * (Ed25519 key pair) and seals it to @p recipient (X25519 public key; a key
+ * pair works too). KB_ERR_TOO_LARGE also when JSON escaping pushes the inner
+ * document over KB_ENVELOPE_MAX_INNER or the envelope over
+ * KB_ENVELOPE_MAX_BYTES.
  *
  * On success *out is a malloc()ed, NUL-terminated envelope (JSON text) and
  * *out_len its length without the NUL; the caller frees it. Thread-safe.
@@ -103,19 +111,28 @@ typedef struct kb_envelope_opener_s {
 } kb_envelope_opener_t;
 
 /**
- * Verifies and opens @p env. Order of checks (first failure wins):
- * size/JSON/base64/version (KB_ERR_TOO_LARGE, KB_ERR_MALFORMED,
- * KB_ERR_VERSION) -> header for_application_id (KB_ERR_NOT_FOR_US) ->
- * recipient and signer key ids known (KB_ERR_UNKNOWN_KEY) -> unseal, verify
- * signature, every header field equal to its signed copy, signer owned by the
- * signed issuer id, signed recipient key id equal to the key used
- * (KB_ERR_AUTH: one code for all) -> expiry (KB_ERR_EXPIRED).
+ * Verifies and opens @p env. Order of checks (first failure wins; the
+ * table in docs/envelope.md, "Opening an envelope", is normative):
+ * size (KB_ERR_TOO_LARGE, before parsing) -> JSON, "v" an integer
+ * (KB_ERR_MALFORMED) -> "v" == 1 (KB_ERR_VERSION) -> the other members and
+ * the base64 of "sealed" (KB_ERR_MALFORMED) -> header for_application_id
+ * (KB_ERR_NOT_FOR_US) -> recipient key id among the box keys with a secret
+ * half, signer key id among the signers (KB_ERR_UNKNOWN_KEY) -> unseal and
+ * verify the signature (KB_ERR_AUTH) -> the authentic inner document's shape
+ * (KB_ERR_MALFORMED: the signer wrote a broken document) -> every header
+ * field equal to its signed copy, the signed key ids equal to the keys used,
+ * the signer owned by the signed issuer_application_id, the signed
+ * for_application_id ours (KB_ERR_AUTH: one code for all) -> now <
+ * expires_at (KB_ERR_EXPIRED). KB_ERR_INVALID_ARG for NULL arguments,
+ * KB_ERR_NOMEM.
  *
  * On KB_OK, @p fields is filled and *token is a sodium_malloc()ed,
  * NUL-terminated copy of the share token of length *token_len, which the
- * caller releases with kb_envelope_token_free(). On failure *token is NULL.
+ * caller releases with kb_envelope_token_free(). On failure *token is NULL,
+ * *token_len 0 and @p fields all zero (nothing unverified leaks out).
  * @p hdr (may be NULL) receives the outer header when it parsed.
- * Thread-safe for distinct outputs.
+ * Decrypted buffers are wiped before they are freed. Thread-safe: the
+ * keyrings are only read, so many threads may share one opener.
  */
 int kb_envelope_open(const char *env, size_t env_len,
                      const kb_envelope_opener_t *opener,

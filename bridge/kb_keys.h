@@ -29,6 +29,8 @@ typedef enum {
  */
 typedef struct kb_key_s kb_key_t;
 
+/* The accessors below take a valid, non-NULL key. */
+
 /** Key type of @p key. */
 kb_key_type_t kb_key_type(const kb_key_t *key);
 /** The key id (NUL-terminated, KB_KEYID_LEN chars). Valid while @p key lives. */
@@ -67,8 +69,10 @@ int kb_key_save_secret(const kb_key_t *key, const char *path,
 
 /**
  * Reads a secret key file. @p passphrase is required when the file is
- * encrypted (KB_ERR_AUTH when wrong). On failure returns NULL and writes
- * "path: reason" (or "path:line: reason") into @p errstr.
+ * encrypted (and ignored when it is not). On failure returns NULL and writes
+ * "path: reason" (or "path:line: reason") into @p errstr; a wrong passphrase
+ * reads "path: wrong passphrase or corrupted key file". The file must name
+ * its own key id and public key, and both must match the secret.
  */
 kb_key_t *kb_key_load_secret(const char *path, const char *passphrase,
                              size_t passphrase_len, char *errstr,
@@ -84,7 +88,11 @@ typedef struct kb_bundle_s kb_bundle_t;
 /** Creates an empty bundle; @p label is optional free text (may be NULL). */
 kb_bundle_t *kb_bundle_new(const char *label);
 void kb_bundle_destroy(kb_bundle_t *bundle);
-/** Adds the public half of @p key (copied). */
+/**
+ * Appends the public half of @p key (copied): add the newest key first.
+ * KB_ERR_EXISTS for a key id already in the bundle, KB_ERR_TOO_LARGE past 64
+ * keys.
+ */
 int kb_bundle_add(kb_bundle_t *bundle, const kb_key_t *key);
 /** Serialises to JSON text (malloc()ed, caller frees). NULL on failure. */
 char *kb_bundle_to_json(const kb_bundle_t *bundle);
@@ -118,7 +126,11 @@ void kb_keyring_destroy(kb_keyring_t *ring);
  * key id twice returns KB_ERR_EXISTS and does not take ownership.
  */
 int kb_keyring_add(kb_keyring_t *ring, kb_key_t *key, const char *owner_app_id);
-/** Adds copies of every key of @p type in @p bundle, owned by @p owner_app_id. */
+/**
+ * Adds copies of every key of @p type in @p bundle, owned by @p owner_app_id.
+ * All or nothing: KB_ERR_EXISTS (and nothing added) when one of them is
+ * already in the ring.
+ */
 int kb_keyring_add_bundle(kb_keyring_t *ring, const kb_bundle_t *bundle,
                           kb_key_type_t type, const char *owner_app_id);
 /** Finds a key by id and type; NULL if absent. @p owner_app_id optional out. */
