@@ -79,13 +79,17 @@ typedef struct {
         int have_now, show_token, json, header_only;
 } inspect_opts_t;
 
-/* Reads at most KB_ENVELOPE_MAX_BYTES + 1 bytes: enough for the library to
- * tell "too large" without holding an arbitrarily large input. */
+/*
+ * Reads at most KB_ENVELOPE_MAX_BYTES + 3 bytes: enough for the library to
+ * tell "too large" without holding an arbitrarily large input. One trailing
+ * newline of a complete file (as `echo` or an editor leaves it) is not part
+ * of the envelope: a Kafka record value has none.
+ */
 static char *read_input(const char *path, size_t *len)
 {
-        size_t cap = KB_ENVELOPE_MAX_BYTES + 1, off = 0;
+        size_t cap = KB_ENVELOPE_MAX_BYTES + 3, off = 0;
         char *buf = malloc(cap + 1);
-        int fd = 0;
+        int fd = 0, eof = 0;
 
         if (!buf) {
                 fprintf(stderr, "inspect: out of memory\n");
@@ -112,12 +116,19 @@ static char *read_input(const char *path, size_t *len)
                         free(buf);
                         return NULL;
                 }
-                if (r == 0)
+                if (r == 0) {
+                        eof = 1;
                         break;
+                }
                 off += (size_t)r;
         }
         if (fd)
                 close(fd);
+        if (eof && off > 0 && buf[off - 1] == '\n') {
+                off--;
+                if (off > 0 && buf[off - 1] == '\r')
+                        off--;
+        }
         buf[off] = '\0';
         *len = off;
         return buf;

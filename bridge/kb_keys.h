@@ -122,8 +122,11 @@ kb_keyring_t *kb_keyring_new(void);
 void kb_keyring_destroy(kb_keyring_t *ring);
 /**
  * Adds @p key, taking ownership on success. @p owner_app_id (may be NULL) is
- * the application the key belongs to (for signing keys: the issuer). Adding a
- * key id twice returns KB_ERR_EXISTS and does not take ownership.
+ * the application the key belongs to (for signing keys: the issuer; a signing
+ * key without an owner vouches for no issuer, so envelopes it signed fail
+ * with KB_ERR_AUTH). Adding a key id twice returns KB_ERR_EXISTS and does not
+ * take ownership. A ring is not locked: fill it first, then share it
+ * read-only between threads.
  */
 int kb_keyring_add(kb_keyring_t *ring, kb_key_t *key, const char *owner_app_id);
 /**

@@ -311,6 +311,20 @@ class InspectTest(unittest.TestCase):
                 self.assertEqual(out, "")
                 self.assertNotIn(token, err)
 
+    def test_size_limit_and_trailing_newline(self):
+        with open(vec("valid.json")) as f:
+            env = f.read()
+        pad = env + " " * (16384 - len(env))  # trailing JSON whitespace
+        self.assertEqual(self.inspect("-", stdin=pad.encode())[0], 0)
+        # one final newline of a file is not part of the envelope...
+        self.assertEqual(self.inspect("-", stdin=(pad + "\r\n").encode())[0],
+                         0)
+        # ...but the limit holds for everything else
+        for extra in (" \n", "\n\n", " " * 100000):
+            rc, _, err = self.inspect("-", stdin=(pad + extra).encode())
+            self.assertEqual(rc, 1)
+            self.assertIn("inspect: KB_ERR_TOO_LARGE:", err)
+
     def test_failure_json(self):
         rc, out, err = self.inspect(vec("tampered-share-id.json"), "--json")
         self.assertEqual(rc, 1)
