@@ -23,5 +23,6 @@ int kb_cmd_sandbox(int argc, char **argv);
 int kb_cmd_issuer(int argc, char **argv);
 int kb_cmd_importer(int argc, char **argv);
 int kb_cmd_share(int argc, char **argv);
+int kb_cmd_demo(int argc, char **argv);
 
 #endif /* KB_CMD_H */

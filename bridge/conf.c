@@ -235,6 +235,12 @@ static int validate_kafka(const char *kkey, const char *v, char *err,
         char rerr[256];
         rd_kafka_conf_res_t res;
 
+        /* "kafka.consumer.X" / "kafka.producer.X" apply to one kind of
+         * client only (see kb_kafka_conf_new()) */
+        if (!strncmp(kkey, "consumer.", 9))
+                kkey += 9;
+        else if (!strncmp(kkey, "producer.", 9))
+                kkey += 9;
         if (!*kkey) {
                 kb_snprintf(err, errsz, "empty librdkafka property name");
                 return -1;
@@ -893,12 +899,17 @@ void kb_conf_describe(FILE *fp, int markdown)
         if (markdown)
                 fprintf(fp, "| `kafka.*` | librdkafka property | — | all | "
                             "passed to librdkafka without the `kafka.` "
-                            "prefix; names containing `password` or "
+                            "prefix (`kafka.consumer.*` / "
+                            "`kafka.producer.*`: to that kind of client "
+                            "only); names containing `password` or "
                             "`secret` take env:NAME or file:PATH |\n");
         else
                 fprintf(fp, "kafka.<property>\n    any librdkafka "
-                            "property, passed on without the prefix; "
-                            "secret ones take env:NAME or file:PATH\n");
+                            "property, passed on without the prefix "
+                            "(kafka.consumer.<property> and\n    "
+                            "kafka.producer.<property>: to that kind of "
+                            "client only); secret ones take\n    env:NAME "
+                            "or file:PATH\n");
 }
 
 int kb_conf_valid_uuid(const char *v, char *errstr, size_t errstr_size)

@@ -68,6 +68,12 @@ const kb_conf_opt_t kb_conf_options[] = {
           IM, 0, NULL,
           "On stop or partition revoke: how long to let running calls "
           "finish before leaving them to be redone." },
+        { "pipeline.at_least_once", KB_CONF_BOOL, "false", 0, 0, NULL, IM, 0,
+          NULL,
+          "Also commit input offsets outside the transaction. Only for "
+          "librdkafka's mock cluster (the embedded demo), which does not "
+          "store transactional offsets: gives at-least-once. Never on a real "
+          "broker." },
 
         /* issuer */
         { "issuer.request_topic", KB_CONF_STR, "kyc-bridge.share-requests", 0,

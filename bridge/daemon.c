@@ -44,6 +44,7 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
         pc->max_buffered = (int)kb_conf_get_int(conf, "pipeline.max_buffered");
         pc->drain_timeout_ms =
                 (int)kb_conf_get_int(conf, "pipeline.drain_timeout_ms");
+        pc->at_least_once = kb_conf_get_bool(conf, "pipeline.at_least_once");
         pc->consumer_conf = kb_kafka_conf_new(conf, RD_KAFKA_CONSUMER, cextra,
                                               errstr, errstr_size);
         if (!pc->consumer_conf)

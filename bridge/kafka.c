@@ -51,6 +51,7 @@ static int set_one(rd_kafka_conf_t *rkc, const char *k, const char *v,
 
 typedef struct {
         rd_kafka_conf_t *rkc;
+        rd_kafka_type_t kind;
         char *errstr;
         size_t errstr_size;
 } set_ctx_t;
@@ -60,6 +61,15 @@ static int set_cb(void *opaque, const char *key, const char *value,
 {
         set_ctx_t *c = opaque;
 
+        if (!strncmp(key, "consumer.", 9)) {
+                if (c->kind != RD_KAFKA_CONSUMER)
+                        return 0;
+                key += 9;
+        } else if (!strncmp(key, "producer.", 9)) {
+                if (c->kind != RD_KAFKA_PRODUCER)
+                        return 0;
+                key += 9;
+        }
         return set_one(c->rkc, key, value, origin, c->errstr, c->errstr_size);
 }
 
@@ -102,6 +112,7 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
                 if (set_one(rkc, p[0], p[1], "default", errstr, errstr_size))
                         goto fail;
         ctx.rkc = rkc;
+        ctx.kind = kind;
         ctx.errstr = errstr;
         ctx.errstr_size = errstr_size;
         if (conf && kb_conf_foreach_kafka(conf, set_cb, &ctx, errstr,

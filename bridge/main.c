@@ -7,6 +7,8 @@
 #include "log.h"
 
 static const kb_cmd_t cmds[] = {
+        { "demo", kb_cmd_demo,
+          "run the whole hand-off on this machine, with one command" },
         { "keygen", kb_cmd_keygen,
           "create an X25519 (receive) and an Ed25519 (sign) key pair" },
         { "inspect", kb_cmd_inspect,

@@ -1,0 +1,12 @@
+# demo.cmake -- `kyc-bridge demo` both ways: embedded mock cluster, and the
+# real test broker (fixture `kafka`). The checker asserts the last line, the
+# exit status and, on the real broker, the records themselves.
+add_test(NAME blackbox.demo_embedded
+  COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/blackbox/demo_check.py --count 7)
+set_tests_properties(blackbox.demo_embedded PROPERTIES LABELS blackbox
+  TIMEOUT 180 ENVIRONMENT "KB_BIN=${KB_BIN}")
+add_test(NAME kafka.demo_real_broker
+  COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/blackbox/demo_check.py --count 9
+          --kafka-dir ${CMAKE_BINARY_DIR}/kafka-test)
+set_tests_properties(kafka.demo_real_broker PROPERTIES LABELS kafka
+  TIMEOUT 240 FIXTURES_REQUIRED kafka ENVIRONMENT "KB_BIN=${KB_BIN}")
