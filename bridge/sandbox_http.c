@@ -767,17 +767,28 @@ kb_sbx_http_t *kb_sbx_http_start(kb_sbx_t *sbx, char *errstr,
                 goto fail;
         }
         threads = sbx->conf.threads > 0 ? (unsigned)sbx->conf.threads : 1U;
-        h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                                MHD_OPTION_SOCK_ADDR, sa,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                                MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                (size_t)65536, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-                                (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED,
-                                on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
-                                on_connection, h, MHD_OPTION_EXTERNAL_LOGGER,
-                                on_mhd_log, h, MHD_OPTION_THREAD_POOL_SIZE,
-                                threads > 1 ? threads : 0U, MHD_OPTION_END);
+        {
+                struct MHD_OptionItem mopts[] = {
+                        { MHD_OPTION_SOCK_ADDR, 0, (void *)sa },
+                        { MHD_OPTION_CONNECTION_LIMIT, 4096, NULL },
+                        { MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL },
+                        /* MHD zeroes the whole pool between requests: keep
+                         * it small (headers and read buffer fit easily) */
+                        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16384, NULL },
+                        { MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL },
+                        { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
+                          h },
+                        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
+                          h },
+                        { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, h },
+                        { MHD_OPTION_THREAD_POOL_SIZE,
+                          threads > 1 ? (intptr_t)threads : 0, NULL },
+                        { MHD_OPTION_END, 0, NULL },
+                };
+                h->d =
+                    MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+                                     MHD_OPTION_ARRAY, mopts, MHD_OPTION_END);
+        }
         if (!h->d) {
                 kb_snprintf(errstr, errstr_size,
                             "cannot listen on %s port %d (in use, or no "

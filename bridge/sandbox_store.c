@@ -1,6 +1,7 @@
 /* sandbox_store.c -- the sandbox's in-memory model and its JSON renderings */
 #include "sandbox.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -173,9 +174,14 @@ void kb_sbx_iso8601(int64_t t, char out[32])
         struct tm tm;
         time_t tt = (time_t)t;
 
-        if (!gmtime_r(&tt, &tm) ||
-            !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        /* snprintf, not strftime: no locale machinery on the hot path */
+        if (!gmtime_r(&tt, &tm) || tm.tm_year + 1900 < 0 ||
+            tm.tm_year + 1900 > 9999) {
                 kb_strlcpy(out, "1970-01-01T00:00:00Z", 32);
+                return;
+        }
+        snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -4,5 +4,5 @@
 # --kafka BOOTSTRAP, --keep, --verbose.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-"$here/scripts/setup.sh" "$here/build" >/dev/null
+"$here/scripts/setup.sh" "$here/build" >&2
 exec "$here/build/kyc-bridge" demo "$@"

@@ -3,15 +3,31 @@
 Python 3 stdlib only. Used by the black-box suites (test_pipeline.py) and by
 bench/e2e.py. Every process it starts listens on loopback, and every wait is
 bounded.
+
+Public API (keep it compatible; the suites and the benchmark use it):
+  kb_bin(), kb_forge(), wait_for(), new_workdir(), topic_names(),
+  share_request(), write_conf()
+  Http            keep-alive JSON client (one connection per thread)
+  Sandbox         `kyc-bridge sandbox` on a free loopback port + helpers
+  Kafka           the test broker: topics, produce, consume, follow, scans
+  Follower        a background read_committed consumer that counts records
+  Keys            `kyc-bridge keygen` output files
+  Daemon          an issuer or importer process (start, stop, kill, restart)
+  forge()         kb_forge: seal arbitrary envelopes
+  run_cli()       one kyc-bridge command, its exit status and output
+  find_tokens()   JWT-looking strings in bytes (token leak checks)
 """
+import concurrent.futures
+import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,6 +38,13 @@ def kb_bin():
     b = os.environ.get("KB_BIN")
     if not b:
         raise RuntimeError("KB_BIN (path of the kyc-bridge binary) is not set")
+    return b
+
+
+def kb_forge():
+    b = os.environ.get("KB_FORGE")
+    if not b:
+        raise RuntimeError("KB_FORGE (path of the kb_forge test tool) is not set")
     return b
 
 
@@ -36,22 +59,57 @@ def wait_for(pred, timeout, what, interval=0.05):
 
 
 class Http:
-    """Minimal JSON client for the sandbox (urllib, keep it simple)."""
+    """Minimal JSON client for the sandbox: one keep-alive connection per
+    thread (http.client), so bulk set-up does not open a socket per call."""
 
-    def __init__(self, base):
+    def __init__(self, base, timeout=30):
         self.base = base.rstrip("/")
+        u = urllib.parse.urlsplit(self.base)
+        self.host, self.port = u.hostname, u.port or 80
+        self.prefix = u.path
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _conn(self, fresh=False):
+        c = getattr(self._local, "conn", None)
+        if c is None or fresh:
+            if c is not None:
+                c.close()
+            c = http.client.HTTPConnection(self.host, self.port,
+                                           timeout=self.timeout)
+            self._local.conn = c
+        return c
+
+    def raw(self, method, path, body=None, key=None, headers=None):
+        """(status, response headers dict (lower-case names), body bytes)."""
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        h = {"Content-Type": "application/json"}
+        if key:
+            h["x-api-key"] = key
+        h.update(headers or {})
+        for attempt in range(2):
+            c = self._conn(fresh=attempt > 0)
+            try:
+                c.request(method, self.prefix + path, body=data, headers=h)
+                resp = c.getresponse()
+                raw = resp.read()
+                hdrs = {k.lower(): v for k, v in resp.getheaders()}
+                if resp.getheader("Connection", "").lower() == "close":
+                    self._conn(fresh=True)
+                return resp.status, hdrs, raw
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError, http.client.CannotSendRequest,
+                    http.client.BadStatusLine):
+                # A keep-alive connection the server closed meanwhile: one
+                # retry on a fresh connection.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def req(self, method, path, body=None, key=None, expect=None):
-        data = None if body is None else json.dumps(body).encode()
-        r = urllib.request.Request(self.base + path, data=data, method=method)
-        r.add_header("Content-Type", "application/json")
-        if key:
-            r.add_header("x-api-key", key)
-        try:
-            with urllib.request.urlopen(r, timeout=30) as resp:
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            status, raw = e.code, e.read()
+        status, _, raw = self.raw(method, path, body, key)
         doc = json.loads(raw) if raw else None
         if expect is not None and status != expect:
             raise AssertionError("%s %s -> %d (want %d): %s"
@@ -60,15 +118,21 @@ class Http:
 
 
 class Sandbox:
-    def __init__(self, workdir, seed=7):
+    def __init__(self, workdir, seed=7, name="sandbox", extra_args=None):
         self.workdir = workdir
-        portfile = os.path.join(workdir, "sandbox.port")
-        self.log = open(os.path.join(workdir, "sandbox.log"), "wb")
+        portfile = os.path.join(workdir, name + ".port")
+        self.logpath = os.path.join(workdir, name + ".log")
+        self.log = open(self.logpath, "wb")
         self.proc = subprocess.Popen(
             [kb_bin(), "sandbox", "--listen", "127.0.0.1:0", "--port-file",
-             portfile, "--seed", str(seed), "--webhook-backoff-ms", "100"],
+             portfile, "--seed", str(seed), "--webhook-backoff-ms", "100"]
+            + list(extra_args or []),
             stdout=self.log, stderr=subprocess.STDOUT)
-        port = wait_for(lambda: _read(portfile), 20, "sandbox port file")
+        port = wait_for(lambda: self.proc.poll() is not None or _read(portfile),
+                        20, "sandbox port file")
+        if self.proc.poll() is not None:
+            raise RuntimeError("sandbox exited with %s; see %s"
+                               % (self.proc.returncode, self.logpath))
         self.url = "http://127.0.0.1:%d" % int(port)
         self.http = Http(self.url)
 
@@ -93,6 +157,51 @@ class Sandbox:
                           {"status": status}, key=key, expect=200)
         return sid
 
+    def finished_sessions(self, key, workflow, status, n, vendor_prefix="u",
+                          threads=8):
+        """@n finished sessions (vendor_data = prefix + index), in parallel;
+        returns their ids in index order."""
+        with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+            return list(ex.map(
+                lambda i: self.finished_session(key, workflow, status,
+                                                "%s%d" % (vendor_prefix, i)),
+                range(n)))
+
+    def decision(self, key, session_id, expect=200):
+        return self.http.req("GET", "/v3/session/%s/decision/" % session_id,
+                             key=key, expect=expect)[1]
+
+    def delete_session(self, key, session_id):
+        self.http.req("DELETE", "/v3/session/%s/delete/" % session_id,
+                      key=key, expect=204)
+
+    def share_token(self, key, session_id, for_app, ttl=None):
+        """Mints a share token directly (no bridge): the raw JWT."""
+        body = {"for_application_id": for_app}
+        if ttl is not None:
+            body["ttl_in_seconds"] = ttl
+        _, d = self.http.req("POST", "/v3/session/%s/share/" % session_id,
+                             body, key=key, expect=201)
+        return d["share_token"]
+
+    def sessions(self, key, **query):
+        """Every session of @key's application (all pages) matching @query."""
+        out, offset = [], 0
+        while True:
+            q = dict(query, limit=100, offset=offset)
+            _, d = self.http.req("GET", "/v3/sessions/?" + urllib.parse.urlencode(q),
+                                 key=key, expect=200)
+            out += d["results"]
+            if not d.get("next") or not d["results"]:
+                return out
+            offset += len(d["results"])
+
+    def session_count(self, key, **query):
+        q = dict(query, limit=1)
+        _, d = self.http.req("GET", "/v3/sessions/?" + urllib.parse.urlencode(q),
+                             key=key, expect=200)
+        return d["count"]
+
     def set_rate_limits(self, per_minute):
         self.http.req("PUT", "/sandbox/rate-limits", {"per_minute": per_minute}, expect=200)
 
@@ -108,6 +217,11 @@ class Sandbox:
     def set_clock(self, offset_s):
         self.http.req("PUT", "/sandbox/clock", {"offset_s": offset_s}, expect=200)
 
+    def logtext(self):
+        self.log.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -116,7 +230,8 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
 def _read(path):
@@ -126,6 +241,104 @@ def _read(path):
         return s or None
     except FileNotFoundError:
         return None
+
+
+# kcat output format: key, partition, offset, headers, value size, value,
+# record separator. The size makes the parser independent of the bytes a
+# value holds.
+_KCAT_FMT = "%k\x1f%p\x1f%o\x1f%h\x1f%S\x1f%s\x1e"
+
+
+class _RecordParser:
+    """Incremental parser of kcat output in _KCAT_FMT."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def feed(self, data):
+        self.buf += data
+        out = []
+        while True:
+            b = self.buf
+            # skip stray separators/newlines between records
+            i = 0
+            while i < len(b) and b[i] in (0x0a, 0x1e):
+                i += 1
+            if i:
+                del b[:i]
+            pos, fields = 0, []
+            for _ in range(5):
+                j = b.find(b"\x1f", pos)
+                if j < 0:
+                    return out
+                fields.append(bytes(b[pos:j]))
+                pos = j + 1
+            k, p, o, h, size = fields
+            n = int(size) if size.strip().lstrip(b"-").isdigit() else -1
+            need = max(n, 0)
+            if len(b) < pos + need + 1:
+                return out
+            value = bytes(b[pos:pos + need]) if n >= 0 else b""
+            if b[pos + need] != 0x1e:
+                raise ValueError("kcat output out of step at offset %s" % o)
+            del b[:pos + need + 1]
+            out.append({"key": k.decode(errors="replace"),
+                        "partition": int(p), "offset": int(o),
+                        "headers": h.decode(errors="replace"),
+                        "value": value})
+
+
+class Follower:
+    """Background consumer of one topic (all partitions, from the
+    beginning): keeps every record, counts them. read_committed unless told
+    otherwise. Stop it with stop()."""
+
+    def __init__(self, bootstrap, topic, committed_only=True):
+        self.topic = topic
+        cmd = ["kcat", "-b", bootstrap, "-C", "-t", topic, "-q", "-u",
+               "-f", _KCAT_FMT, "-o", "beginning",
+               "-X", "fetch.wait.max.ms=50"]
+        if committed_only:
+            cmd += ["-X", "isolation.level=read_committed"]
+        else:
+            cmd += ["-X", "isolation.level=read_uncommitted"]
+        self._lock = threading.Lock()
+        self._recs = []
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        parser = _RecordParser()
+        fd = self._proc.stdout.fileno()
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            recs = parser.feed(data)
+            if recs:
+                with self._lock:
+                    self._recs += recs
+
+    def count(self):
+        with self._lock:
+            return len(self._recs)
+
+    def records(self):
+        with self._lock:
+            return list(self._recs)
+
+    def stop(self):
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+        self._thread.join(10)
+        self._proc.stdout.close()
 
 
 class Kafka:
@@ -151,11 +364,13 @@ class Kafka:
                         self.dir] + args, check=True, timeout=120,
                        stdout=subprocess.DEVNULL)
 
-    def produce(self, topic, records):
-        """records: list of (key, value-bytes-or-str). One kcat run."""
+    def produce(self, topic, records, partition=None):
+        """records: list of (key, value-bytes-or-str). One kcat run. A key
+        of None produces a record without a key. @partition pins them all to
+        one partition (default: kcat's partitioner on the key)."""
         delim = b"\x1e"
         kd = b"\x1f"
-        payload = b""
+        payload = bytearray()
         for k, v in records:
             if isinstance(v, str):
                 v = v.encode()
@@ -164,34 +379,89 @@ class Kafka:
             if delim in v or kd in v or (k and (kd in k or delim in k)):
                 raise ValueError("record contains a kcat delimiter")
             payload += (k or b"") + kd + v + delim
-        subprocess.run(["kcat", "-b", self.bootstrap, "-P", "-t", topic,
-                        "-K", kd.decode(), "-D", delim.decode(),
-                        "-X", "enable.idempotence=true"],
-                       input=payload, check=True, timeout=60)
+        cmd = ["kcat", "-b", self.bootstrap, "-P", "-t", topic,
+               "-K", kd.decode(), "-D", delim.decode(),
+               "-X", "enable.idempotence=true",
+               "-X", "message.max.bytes=2000000"]
+        if partition is not None:
+            cmd += ["-p", str(partition)]
+        subprocess.run(cmd, input=bytes(payload), check=True, timeout=120)
 
-    def consume_all(self, topic, committed_only=True, timeout=30):
+    def consume_all(self, topic, committed_only=True, timeout=60):
         """Every record of @topic (all partitions), up to the end. Returns a
         list of dicts {key, value, partition, offset, headers}."""
-        fmt = "%k\x1f%p\x1f%o\x1f%h\x1f%S\x1f%s\x1e"
         cmd = ["kcat", "-b", self.bootstrap, "-C", "-t", topic, "-e", "-q",
-               "-f", fmt, "-o", "beginning"]
+               "-f", _KCAT_FMT, "-o", "beginning"]
         if committed_only:
             cmd += ["-X", "isolation.level=read_committed"]
+        else:
+            cmd += ["-X", "isolation.level=read_uncommitted"]
         out = subprocess.run(cmd, check=True, timeout=timeout,
                              stdout=subprocess.PIPE).stdout
-        recs = []
-        for raw in out.split(b"\x1e"):
-            if not raw.strip(b"\n"):
-                continue
-            raw = raw.lstrip(b"\n")
-            k, p, o, h, size, rest = raw.split(b"\x1f", 5)
-            n = int(size) if size.strip().lstrip(b"-").isdigit() else -1
-            value = rest[:n] if n >= 0 else b""
-            recs.append({"key": k.decode(errors="replace"),
-                         "partition": int(p), "offset": int(o),
-                         "headers": h.decode(errors="replace"),
-                         "value": value})
-        return recs
+        return _RecordParser().feed(out)
+
+    def follow(self, topic, committed_only=True):
+        return Follower(self.bootstrap, topic, committed_only)
+
+    def partitions(self, topic):
+        r = subprocess.run(["kcat", "-b", self.bootstrap, "-L", "-J", "-t", topic],
+                           check=True, timeout=30, stdout=subprocess.PIPE)
+        for t in json.loads(r.stdout).get("topics", []):
+            if t["topic"] == topic:
+                return len(t["partitions"])
+        return 0
+
+    def topics(self, prefix=""):
+        r = subprocess.run(["kcat", "-b", self.bootstrap, "-L", "-J"],
+                           check=True, timeout=30, stdout=subprocess.PIPE)
+        return sorted(t["topic"] for t in json.loads(r.stdout).get("topics", [])
+                      if t["topic"].startswith(prefix))
+
+    def segment_files(self, topic):
+        """The broker's log segment files of @topic (raw bytes on disk);
+        empty when the broker directory is not known."""
+        if not self.dir:
+            return []
+        data = os.path.join(self.dir, "data")
+        out = []
+        try:
+            names = os.listdir(data)
+        except FileNotFoundError:
+            return []
+        for d in names:
+            t, _, p = d.rpartition("-")
+            if t == topic and p.isdigit():
+                pd = os.path.join(data, d)
+                out += [os.path.join(pd, f) for f in sorted(os.listdir(pd))
+                        if f.endswith(".log")]
+        return out
+
+
+# A JWT as the vendor mints it: base64url header "{"..." and payload "{"...",
+# then a signature. A sealed envelope (base64url, no dots) can contain "eyJ"
+# by chance, never this.
+_JWT_RE = re.compile(rb"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{10,}")
+
+
+def find_tokens(data):
+    """JWT-looking strings in @data (bytes or str)."""
+    if isinstance(data, str):
+        data = data.encode()
+    return [m.group(0) for m in _JWT_RE.finditer(data)]
+
+
+def strip_sealed(value):
+    """@value (bytes) with the "sealed" member of a JSON envelope removed:
+    what is left must not contain "eyJ" at all. Non-JSON is returned as is."""
+    try:
+        doc = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return value
+    if isinstance(doc, dict) and "sealed" in doc:
+        doc = dict(doc)
+        doc.pop("sealed")
+        return json.dumps(doc).encode()
+    return value
 
 
 class Keys:
@@ -213,26 +483,53 @@ def write_conf(path, entries):
     return path
 
 
+def conf_line(path, key):
+    """1-based line number of @key in a config file written by write_conf."""
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.split("=", 1)[0].strip() == key:
+                return n
+    raise KeyError(key)
+
+
 class Daemon:
     """A kyc-bridge issuer or importer process."""
 
-    def __init__(self, workdir, role, conf, name=None, env=None):
+    def __init__(self, workdir, role, conf, name=None, env=None, args=None):
         self.role = role
         self.conf = conf
         self.name = name or role
+        self.args = list(args or [])
         self.logpath = os.path.join(workdir, self.name + ".log")
         self.env = dict(os.environ)
         self.env.update(env or {})
         self.proc = None
+        self.log = None
+        self.starts = 0
         self.start()
 
     def start(self):
+        """Starts (or restarts, same config) the process; output is appended
+        to the same log file."""
+        if self.proc and self.proc.poll() is None:
+            raise RuntimeError("%s is still running" % self.name)
+        if self.log and not self.log.closed:
+            self.log.close()
         self.log = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([kb_bin(), self.role, "-c", self.conf],
+        self.log.write(("==== start %d of %s\n" % (self.starts + 1, self.name)).encode())
+        self.log.flush()
+        self.proc = subprocess.Popen([kb_bin(), self.role, "-c", self.conf] + self.args,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env)
+        self.starts += 1
+
+    @property
+    def pid(self):
+        return self.proc.pid
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
+        """Signals the process and waits for it (SIGKILL after @timeout).
+        Returns the exit status (negative: killed by that signal)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -240,15 +537,87 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        self.log.close()
+        if self.log and not self.log.closed:
+            self.log.close()
         return self.proc.returncode
+
+    def kill(self):
+        return self.stop(signal.SIGKILL, 30)
+
+    def wait(self, timeout):
+        """Waits for the process to exit by itself; its status."""
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is not None and self.log and not self.log.closed:
+                self.log.close()
 
     def alive(self):
         return self.proc.poll() is None
 
     def logtext(self):
+        if self.log and not self.log.closed:
+            self.log.flush()
         with open(self.logpath, "rb") as f:
             return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, timeout, count=1, after=0):
+        """Waits until regex @pattern matched @count times in the log text
+        from character @after on; returns the last match."""
+        rx = re.compile(pattern)
+
+        def pred():
+            ms = list(rx.finditer(self.logtext(), after))
+            if not self.alive() and len(ms) < count:
+                raise AssertionError("%s exited (%s) before logging %r:\n%s"
+                                     % (self.name, self.proc.returncode, pattern,
+                                        self.logtext()[-3000:]))
+            return ms[count - 1] if len(ms) >= count else None
+        return wait_for(pred, timeout, "%s to log %r" % (self.name, pattern), 0.1)
+
+    def last_stats(self):
+        """The counters of the last stats line (the one logged at stop), as
+        a dict, e.g. {"consumed": 20, "imported": 19, "dead-lettered": 1,
+        "other partners'": 4, "in flight": 0, ...}; {} when none yet."""
+        rx = re.compile(r"%s: (consumed \d+, .*)$" % self.role)
+        last = None
+        for line in self.logtext().splitlines():
+            m = rx.search(line)
+            if m:
+                last = m.group(1)
+        if last is None:
+            return {}
+        return {k.strip(): int(v) for k, v in
+                re.findall(r"([a-zA-Z][a-zA-Z' -]*?) (\d+)", last.replace("(", ""))}
+
+
+def run_cli(args, timeout=60, env=None, input=None):
+    """Runs `kyc-bridge ARGS`; returns (exit status, stdout bytes, stderr
+    text)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    r = subprocess.run([kb_bin()] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout, env=e,
+                       input=input)
+    return r.returncode, r.stdout, r.stderr.decode(errors="replace")
+
+
+def forge(sign, to, issuer, for_app, share_id, session, token, kind="user",
+          expires_at=None, vendor_data=None):
+    """kb_forge: an envelope (bytes) sealed to bundle @to, signed with
+    secret key file @sign, carrying @token and the given fields."""
+    cmd = [kb_forge(), "--sign", sign, "--to", to, "--issuer", issuer,
+           "--for", for_app, "--share-id", share_id, "--session", session,
+           "--kind", kind, "--token", token]
+    if expires_at is not None:
+        cmd += ["--expires-at", str(int(expires_at))]
+    if vendor_data is not None:
+        cmd += ["--vendor-data", vendor_data]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("kb_forge failed (%d): %s" % (r.returncode, r.stderr.decode()))
+    return r.stdout
 
 
 def topic_names(prefix):
