@@ -854,13 +854,20 @@ static const char *scope_name(unsigned scope)
         }
 }
 
-/* A Markdown table cell: '|' (enum values) would end the cell early. */
+/* A Markdown table cell: '|' (enum values) would end the cell early, and
+ * "<group_id>" would read as an HTML tag. */
 static void md_cell(FILE *fp, const char *s)
 {
         for (; *s; s++) {
-                if (*s == '|')
-                        fputc('\\', fp);
-                fputc(*s, fp);
+                if (*s == '<')
+                        fputs("&lt;", fp);
+                else if (*s == '>')
+                        fputs("&gt;", fp);
+                else {
+                        if (*s == '|')
+                                fputc('\\', fp);
+                        fputc(*s, fp);
+                }
         }
 }
 

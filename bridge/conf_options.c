@@ -87,8 +87,8 @@ const kb_conf_opt_t kb_conf_options[] = {
           "Dead-letter topic for requests that cannot be shared." },
         { "issuer.state_topic", KB_CONF_STR, "kyc-bridge.issuer-state", 0, 0,
           NULL, I, 0, kb_conf_valid_topic,
-          "Compacted topic remembering handled share_ids; needs at least as "
-          "many partitions as the request topic." },
+          "Compacted topic remembering handled share_ids; read in full at "
+          "start-up and on every partition assignment." },
         { "issuer.group_id", KB_CONF_STR, "kyc-bridge-issuer", 0, 0, NULL, I,
           0, NULL, "Consumer group of the issuer instances." },
         { "issuer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, I, 0, NULL,
