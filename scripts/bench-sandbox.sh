@@ -51,5 +51,10 @@ for c in $CONNS; do
   "$build/bench_sandbox" --url "http://127.0.0.1:$port" -m "$M" -c "$c" \
     --setup-conns "$SETUP_CONNS" || echo "bench_sandbox: not every import answered 201"
   grep -E '^(VmHWM|VmRSS)' "/proc/$pid/status" | tr -s ' \t' ' ' | paste -sd' ' | sed 's/^/sandbox memory: /'
+  # utime+stime (fields 14, 15 after the command name) over all 4*M+6 requests
+  awk -v hz="$(getconf CLK_TCK)" -v n="$M" '{ sub(/^.*\) /, ""); t = ($12 + $13) / hz;
+    printf "sandbox cpu: %.2f s user+sys, %.1f us per request (all phases)\n", t, t * 1e6 / (4 * n + 6) }' \
+    "/proc/$pid/stat"
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   stop_sandbox
 done
