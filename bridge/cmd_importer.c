@@ -2,9 +2,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
-#include "daemon.h"
 #include "importer.h"
-#include "log.h"
 
 static void usage(FILE *fp)
 {
@@ -28,36 +26,26 @@ static void usage(FILE *fp)
                 "configuration error.\n");
 }
 
+static void *create(const kb_conf_t *conf, int *is_config_error,
+                    char *errstr, size_t errstr_size)
+{
+        return kb_importer_new(conf, is_config_error, errstr, errstr_size);
+}
+
+static int run(void *obj, volatile sig_atomic_t *stop, char *errstr,
+               size_t errstr_size)
+{
+        return kb_importer_run(obj, stop, errstr, errstr_size);
+}
+
+static void destroy(void *obj)
+{
+        kb_importer_destroy(obj);
+}
+
 int kb_cmd_importer(int argc, char **argv)
 {
-        static volatile sig_atomic_t stop;
-        kb_conf_t *conf;
-        kb_importer_t *is;
-        char errstr[1024];
-        int rc, cfg_err;
+        static const kb_cmd_daemon_t d = { "importer", usage, create, run, destroy };
 
-        conf = kb_daemon_load(argc, argv, "importer", usage, &rc);
-        if (!conf)
-                return rc;
-        is = kb_importer_new(conf, &cfg_err, errstr, sizeof(errstr));
-        if (!is) {
-                fprintf(stderr, "importer: %s\n", errstr);
-                kb_conf_destroy(conf);
-                return cfg_err ? KB_EXIT_USAGE : KB_EXIT_FAIL;
-        }
-        kb_daemon_signals(&stop);
-        rc = kb_importer_run(is, &stop, errstr, sizeof(errstr));
-        if (rc == KB_ERR_CONFIG) {
-                fprintf(stderr, "importer: %s\n", errstr);
-                rc = KB_EXIT_USAGE;
-        } else if (rc != KB_OK) {
-                kb_log_error("importer", "%s", errstr);
-                rc = KB_EXIT_FAIL;
-        } else {
-                kb_log_notice("importer", "stopped");
-                rc = KB_EXIT_OK;
-        }
-        kb_importer_destroy(is);
-        kb_conf_destroy(conf);
-        return rc;
+        return kb_cmd_daemon_main(argc, argv, &d);
 }
