@@ -221,7 +221,8 @@ void kb_sbx_destroy(kb_sbx_t *sbx)
 {
         if (!sbx)
                 return;
-        kb_sbx_shutdown(sbx, 0);
+        /* the wait ends as soon as nothing is in flight */
+        kb_sbx_shutdown(sbx, 5000);
         if (sbx->faults_ready)
                 kb_sbx_faults_destroy(&sbx->faults);
         if (sbx->rl_ready)

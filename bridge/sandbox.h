@@ -552,6 +552,12 @@ void kb_sbx_resp_json(kb_sbx_resp_t *resp, int status);
  * failure sets a 400 (or 500) on @p resp and returns NULL.
  */
 json_object *kb_sbx_req_json(kb_sbx_req_t *req, kb_sbx_resp_t *resp);
+/**
+ * Takes the store lock for a handler that uses req->app. Returns 0 with the
+ * lock held, or -1 without it after setting a 401 on @p resp when the
+ * application was deleted since the request was authenticated.
+ */
+int kb_sbx_lock_app(kb_sbx_req_t *req, kb_sbx_resp_t *resp);
 /** Query parameter (unescaped) or NULL. */
 const char *kb_sbx_req_query(kb_sbx_req_t *req, const char *name);
 /** "http://host:port" the client used (Host header when sane). */

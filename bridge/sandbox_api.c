@@ -139,7 +139,8 @@ void kb_sbx_h_session_create(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         if (v)
                 metadata = kb_json_str(v, NULL);
         kb_sbx_req_base_url(req, base, sizeof(base));
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         wf = kb_sbx_workflow_get(&req->sbx->store, req->app, workflow_id);
         if (!wf) {
                 UNLOCK(req);
@@ -240,7 +241,8 @@ void kb_sbx_h_session_import(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                                                      : KB_SBX_USER;
         crypto_hash_sha256(hash, (const unsigned char *)token, strlen(token));
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         /* not yet imported by the caller (403) */
         if (kb_sbx_imported_has(st, hash, req->app)) {
                 UNLOCK(req);
@@ -313,7 +315,8 @@ void kb_sbx_h_session_share(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         char *token = NULL;
 
         /* session of the caller (404), finished (400) */
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         s = kb_sbx_session_get(st, req->app, req->id);
         if (!s) {
                 UNLOCK(req);
@@ -352,7 +355,8 @@ void kb_sbx_h_session_share(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                 goto out;
         }
         /* target application exists and is not deleted (404) */
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         if (!kb_sbx_app_by_id(st, for_app)) {
                 UNLOCK(req);
                 kb_sbx_resp_error(resp, 404, "Application not found.");
@@ -395,7 +399,8 @@ void kb_sbx_h_session_decision(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         kb_sbx_session_t *s;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         s = kb_sbx_session_get(&req->sbx->store, req->app, req->id);
         if (!s) {
                 UNLOCK(req);
@@ -413,7 +418,8 @@ void kb_sbx_h_session_delete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         kb_sbx_session_t *s;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         s = kb_sbx_session_get(&req->sbx->store, req->app, req->id);
         if (!s) {
                 UNLOCK(req);
@@ -433,7 +439,8 @@ void kb_sbx_h_session_update_status(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         kb_sbx_session_t *s;
         int st_new, send_email = 0, kind;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         s = kb_sbx_session_get(st, req->app, req->id);
         kind = s ? s->kind : KB_SBX_USER;
         UNLOCK(req);
@@ -472,7 +479,8 @@ void kb_sbx_h_session_update_status(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                     kb_sbx_status_name(kind, KB_SBX_ST_RESUBMITTED));
                 goto out;
         }
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         /* looked up again: it may have been deleted meanwhile */
         s = kb_sbx_session_get(st, req->app, req->id);
         if (!s) {
@@ -584,7 +592,8 @@ void kb_sbx_h_sessions_list(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                 limit = LIST_LIMIT_MAX;
         kb_sbx_req_base_url(req, base, sizeof(base));
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         if (vendor_data) {
                 kb_sbx_vd_t *vd = kb_hmap_gets(req->app->vd, vendor_data);
                 s = vd ? vd->tail : NULL;
@@ -687,7 +696,8 @@ void kb_sbx_h_workflow_create(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         if (!label)
                 label =
                     kind == KB_SBX_BUSINESS ? "KYB workflow" : "KYC workflow";
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         wf = kb_sbx_workflow_create(&req->sbx->store, req->app, label, kind,
                                     is_default, features, req->now);
         if (!wf || kb_sbx_render_workflow(&resp->body, wf) == -1) {
@@ -706,7 +716,8 @@ void kb_sbx_h_workflow_list(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         size_t i;
         int rc;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         rc = kb_buf_puts(&resp->body, "[");
         for (i = 0; rc == 0 && i < req->app->nwfs; i++) {
                 if (i)
@@ -725,7 +736,8 @@ void kb_sbx_h_workflow_get(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         kb_sbx_workflow_t *wf;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         wf = kb_sbx_workflow_get(&req->sbx->store, req->app, req->id);
         if (!wf) {
                 UNLOCK(req);
@@ -742,7 +754,8 @@ void kb_sbx_h_workflow_delete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         kb_sbx_workflow_t *wf;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         wf = kb_sbx_workflow_get(&req->sbx->store, req->app, req->id);
         if (!wf) {
                 UNLOCK(req);
@@ -759,7 +772,8 @@ void kb_sbx_h_workflow_delete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 
 void kb_sbx_h_webhook_get(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         if (kb_sbx_render_webhook_config(&resp->body, req->app) == -1)
                 kb_buf_free(&resp->body, 0);
         UNLOCK(req);
@@ -822,7 +836,8 @@ void kb_sbx_h_webhook_patch(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                 kb_sbx_resp_error(resp, 500, "Out of memory.");
                 goto out;
         }
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         if (set_url) {
                 free(req->app->webhook_url);
                 req->app->webhook_url = url_copy;
@@ -892,7 +907,8 @@ void kb_sbx_h_dest_create(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                         }
                 }
         }
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         d = kb_sbx_dest_add(&req->sbx->store, req->app, url, events, req->now);
         if (!d || kb_sbx_render_dest(&resp->body, d) == -1) {
                 UNLOCK(req);
@@ -910,7 +926,8 @@ void kb_sbx_h_dest_list(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         size_t i;
         int rc;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         rc = kb_buf_puts(&resp->body, "[");
         for (i = 0; rc == 0 && i < req->app->ndests; i++) {
                 if (i)
@@ -929,7 +946,8 @@ void kb_sbx_h_dest_delete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         int rc;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         rc = kb_sbx_dest_delete(&req->sbx->store, req->app, req->id);
         UNLOCK(req);
         if (rc == -1) {

@@ -163,7 +163,8 @@ void kb_sbx_h_session_complete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         const char *status_s;
         int status, kind;
 
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         s = kb_sbx_session_get(st, req->app, req->id);
         kind = s ? s->kind : KB_SBX_USER;
         UNLOCK(req);
@@ -196,7 +197,8 @@ void kb_sbx_h_session_complete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                     kb_sbx_status_name(kind, KB_SBX_ST_IN_REVIEW));
                 goto out;
         }
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                goto out;
         s = kb_sbx_session_get(st, req->app, req->id);
         if (!s) {
                 UNLOCK(req);
@@ -259,7 +261,8 @@ void kb_sbx_h_entities(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 
         if (only && !*only)
                 only = NULL;
-        LOCK(req);
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return;
         cap = 2 * kb_hmap_count(req->app->vd) + 1;
         ents = calloc(cap, sizeof(*ents));
         if (!ents) {

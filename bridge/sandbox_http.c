@@ -182,6 +182,17 @@ json_object *kb_sbx_req_json(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         return obj;
 }
 
+int kb_sbx_lock_app(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
+{
+        pthread_mutex_lock(&req->sbx->store.lock);
+        if (req->app && req->app->deleted) {
+                pthread_mutex_unlock(&req->sbx->store.lock);
+                kb_sbx_resp_error(resp, 401, "Invalid API key.");
+                return -1;
+        }
+        return 0;
+}
+
 const char *kb_sbx_req_query(kb_sbx_req_t *req, const char *name)
 {
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
