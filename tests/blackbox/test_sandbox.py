@@ -2488,6 +2488,52 @@ class TestSeed(unittest.TestCase):
 
 
 # --------------------------------------------------------------------------
+# synthetic data: every answer is strict UTF-8 JSON ("JSON in, JSON out")
+# --------------------------------------------------------------------------
+
+class TestSyntheticData(unittest.TestCase):
+    """Many completed sessions over several seeds: every complete/decision body
+    decodes as strict UTF-8 and parses as JSON. (Seed 18, 30 KYC sessions
+    completed "In Review", hit a name cut inside a multi-byte character with
+    the generator of 2026-11-22; the sweep keeps its value if that changes.)"""
+
+    def check_body(self, r, what):
+        try:
+            txt = r.body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self.fail("%s: invalid UTF-8 at byte %d: %r" % (
+                what, e.start, r.body[max(0, e.start - 40):e.start + 16]))
+        return json.loads(txt)
+
+    def test_complete_and_decision_bodies_are_valid_utf8(self):
+        plan = [("kyc", "In Review", 30), ("kyb", "IN_REVIEW", 30),
+                ("kyc", "Declined", 10), ("kyc", "Approved", 10),
+                ("kyb", "DECLINED", 10), ("kyb", "APPROVED", 10)]
+        for seed in (18, 7, 99):
+            sb = Sandbox(seed=seed)
+            try:
+                t = SandboxCase("setUp")
+                t.sb = sb
+                a = t.app("utf8")
+                wfs = {}
+                for wt, st, n in plan:
+                    if wt not in wfs:
+                        wfs[wt] = t.wf(a, wt)
+                    for i in range(n):
+                        sid = t.session(a, wfs[wt])["session_id"]
+                        r = sb.req("POST", "/sandbox/sessions/%s/complete" % sid,
+                                   {"status": st}, key=a.key)
+                        self.assertEqual(r.status, 200, repr(r))
+                        what = "seed %d %s %s #%d" % (seed, wt, st, i)
+                        j = self.check_body(r, "complete " + what)
+                        self.assertEqual(j["status"], st)
+                        self.check_body(t.decision(a, sid), "decision " + what)
+                self.assertEqual(sb.stop(), 0)
+            finally:
+                sb.cleanup()
+
+
+# --------------------------------------------------------------------------
 # robustness: garbage never crashes the process
 # --------------------------------------------------------------------------
 
