@@ -86,7 +86,10 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
                 /* same partitioning as the Java client, so partners'
                  * Java producers and ours agree on a key's partition */
                 "partitioner", "murmur2_random", "linger.ms", "5",
-                "enable.idempotence", "true", NULL
+                "enable.idempotence", "true",
+                /* a commit right after a commit meets
+                 * CONCURRENT_TRANSACTIONS: retry it soon, not after 100 ms */
+                "retry.backoff.ms", "20", NULL
         };
         static const char *const consumer[] = {
                 "enable.auto.commit", "false", "auto.offset.reset", "earliest",
