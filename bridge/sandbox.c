@@ -167,9 +167,11 @@ kb_sbx_t *kb_sbx_new(const kb_sbx_conf_t *conf, char *errstr,
                               "session(s)",
                               sbx->state_path, sbx->store.napps,
                               kb_hmap_count(sbx->store.sessions));
-        kb_log_notice(FAC, "listening on %s (seed %llu%s, %d thread(s))",
-                      sbx->base_url, (unsigned long long)sbx->seed,
-                      conf->have_seed ? "" : ", random", sbx->conf.threads);
+        kb_log_notice(
+            FAC, "listening on %s (%s %llu%s, %d thread(s))", sbx->base_url,
+            loaded == 1 ? "rng continued from the state file, not" : "seed",
+            (unsigned long long)sbx->seed, conf->have_seed ? "" : " (random)",
+            sbx->conf.threads);
         return sbx;
 fail:
         kb_sbx_destroy(sbx);
