@@ -11,6 +11,20 @@
 /* ------------------------------------------------------------------------ */
 /* Random numbers                                                            */
 
+
+/* Length in bytes of the UTF-8 character at @p s (1 for ASCII or a stray
+ * byte, never past the NUL). */
+static int utf8_char_len(const char *s)
+{
+        unsigned char c = (unsigned char)s[0];
+        int n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1, i;
+
+        for (i = 1; i < n; i++)
+                if (((unsigned char)s[i] & 0xc0) != 0x80)
+                        return i;
+        return n;
+}
+
 static uint64_t splitmix64(uint64_t *x)
 {
         uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
@@ -992,8 +1006,9 @@ static json_object *kyc_aml(gen_t *g, const person_t *p, int why)
                 char variant[200];
                 st = KYC_ST_REVIEW;
                 top = rnd(g, 6000, 7900);
-                snprintf(variant, sizeof(variant), "%.1s. %s", p->first,
-                         p->last);
+                /* the whole first character: names are UTF-8 */
+                snprintf(variant, sizeof(variant), "%.*s. %s",
+                         utf8_char_len(p->first), p->first, p->last);
                 push(g, hits,
                      aml_hit(g, variant, "PEP",
                              "Sandbox PEP Register (fictional)", top,
