@@ -32,8 +32,8 @@ typedef struct kb_cmd_daemon_s {
 /** Runs a daemon subcommand; returns its exit status. */
 int kb_cmd_daemon_main(int argc, char **argv, const kb_cmd_daemon_t *d);
 
-#define KB_EXIT_OK 0
-#define KB_EXIT_FAIL 1
+#define KB_EXIT_OK    0
+#define KB_EXIT_FAIL  1
 #define KB_EXIT_USAGE 2
 
 int kb_cmd_config(int argc, char **argv);

@@ -7,21 +7,22 @@
 
 static void usage(FILE *fp)
 {
-        fprintf(fp,
-                "Usage: kyc-bridge config check -c FILE [--role issuer|importer] "
-                "[-X key=value]...\n"
-                "       kyc-bridge config dump -c FILE [--role ROLE] "
-                "[-X key=value]...\n"
-                "       kyc-bridge config options [--markdown]\n\n"
-                "  check    validate FILE (and overrides): syntax, types, "
-                "ranges, required\n"
-                "           options for ROLE, secrets resolvable; errors "
-                "read file:line: reason\n"
-                "  dump     print the effective configuration (defaults "
-                "included) with\n"
-                "           each value's origin; secrets appear only as "
-                "env:/file: references\n"
-                "  options  list every option with type, default and help\n");
+        fprintf(
+            fp,
+            "Usage: kyc-bridge config check -c FILE [--role issuer|importer] "
+            "[-X key=value]...\n"
+            "       kyc-bridge config dump -c FILE [--role ROLE] "
+            "[-X key=value]...\n"
+            "       kyc-bridge config options [--markdown]\n\n"
+            "  check    validate FILE (and overrides): syntax, types, "
+            "ranges, required\n"
+            "           options for ROLE, secrets resolvable; errors "
+            "read file:line: reason\n"
+            "  dump     print the effective configuration (defaults "
+            "included) with\n"
+            "           each value's origin; secrets appear only as "
+            "env:/file: references\n"
+            "  options  list every option with type, default and help\n");
 }
 
 int kb_cmd_config(int argc, char **argv)

@@ -26,11 +26,11 @@
 #include "util.h"
 
 #define MAX_COUNT 10000
-#define N_TOPICS 6
+#define N_TOPICS  6
 
 enum { T_REQ, T_TOK, T_IDLQ, T_STATE, T_OUT, T_MDLQ };
 static const char *const topic_suffix[N_TOPICS] = {
-        "share-requests", "share-tokens",     "issuer-dlq",
+        "share-requests", "share-tokens",      "issuer-dlq",
         "issuer-state",   "imported-sessions", "importer-dlq"
 };
 static const int topic_parts[N_TOPICS] = { 4, 4, 1, 1, 4, 1 };
@@ -55,8 +55,8 @@ typedef struct share_s {
         char where[160];           /* topic of its record */
         char status[32];           /* imported status */
         char vendor_data[129];
-        char reason[64];           /* dead-letter reason */
-        char hint[32];             /* vendor_data hint sent with it */
+        char reason[64]; /* dead-letter reason */
+        char hint[32];   /* vendor_data hint sent with it */
 } share_t;
 
 typedef struct daemon_s {
@@ -186,13 +186,12 @@ static void conf_common(demo_t *d, kb_buf_t *b, const app_t *app)
                       app->id, kb_sbx_base_url(d->sbx), app->key_path,
                       d->bootstrap, d->verbose ? "info" : "error");
         if (!d->kafka)
-                kb_buf_printf(b,
-                              "# librdkafka's mock cluster: see "
-                              "'kyc-bridge config options'\n"
-                              "pipeline.at_least_once = true\n"
-                              "kafka.consumer.session.timeout.ms = 6000\n"
-                              "kafka.consumer.heartbeat.interval.ms = 2000\n"
-                              "kafka.consumer.fetch.wait.max.ms = 10\n");
+                kb_buf_printf(b, "# librdkafka's mock cluster: see "
+                                 "'kyc-bridge config options'\n"
+                                 "pipeline.at_least_once = true\n"
+                                 "kafka.consumer.session.timeout.ms = 6000\n"
+                                 "kafka.consumer.heartbeat.interval.ms = 2000\n"
+                                 "kafka.consumer.fetch.wait.max.ms = 10\n");
 }
 
 /* ---- Kafka ---- */
@@ -212,8 +211,8 @@ static int setup_kafka(demo_t *d)
                 rkc = rd_kafka_conf_new();
                 /* the host handle talks to no cluster: keep it quiet */
                 rd_kafka_conf_set(rkc, "log_level", "3", err, sizeof(err));
-                d->host_rk = rd_kafka_new(RD_KAFKA_PRODUCER, rkc, err,
-                                          sizeof(err));
+                d->host_rk =
+                    rd_kafka_new(RD_KAFKA_PRODUCER, rkc, err, sizeof(err));
                 if (!d->host_rk)
                         return fail("embedded Kafka", err);
                 d->mcluster = rd_kafka_mock_cluster_new(d->host_rk, 1);
@@ -223,9 +222,8 @@ static int setup_kafka(demo_t *d)
                            rd_kafka_mock_cluster_bootstraps(d->mcluster),
                            sizeof(d->bootstrap));
                 for (i = 0; i < N_TOPICS; i++)
-                        if (rd_kafka_mock_topic_create(d->mcluster,
-                                                       d->topics[i],
-                                                       topic_parts[i], 1))
+                        if (rd_kafka_mock_topic_create(
+                                d->mcluster, d->topics[i], topic_parts[i], 1))
                                 return fail("embedded Kafka",
                                             "cannot create topics");
                 return 0;
@@ -246,17 +244,16 @@ static int setup_kafka(demo_t *d)
                         rd_kafka_conf_destroy(rkc);
                         return fail("--kafka", err);
                 }
-                d->host_rk = rd_kafka_new(RD_KAFKA_PRODUCER, rkc, err,
-                                          sizeof(err));
+                d->host_rk =
+                    rd_kafka_new(RD_KAFKA_PRODUCER, rkc, err, sizeof(err));
                 if (!d->host_rk)
                         return fail("--kafka", err);
                 for (i = 0; i < N_TOPICS; i++) {
-                        nt[i] = rd_kafka_NewTopic_new(d->topics[i],
-                                                      topic_parts[i], 1, err,
-                                                      sizeof(err));
+                        nt[i] = rd_kafka_NewTopic_new(
+                            d->topics[i], topic_parts[i], 1, err, sizeof(err));
                         if (i == T_STATE)
                                 rd_kafka_NewTopic_set_config(
-                                        nt[i], "cleanup.policy", "compact");
+                                    nt[i], "cleanup.policy", "compact");
                 }
                 q = rd_kafka_queue_new(d->host_rk);
                 rd_kafka_CreateTopics(d->host_rk, nt, N_TOPICS, NULL, q);
@@ -271,11 +268,11 @@ static int setup_kafka(demo_t *d)
                         for (j = 0; j < n; j++)
                                 if (rd_kafka_topic_result_error(tr[j]) &&
                                     rd_kafka_topic_result_error(tr[j]) !=
-                                            RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                                        r = fail(rd_kafka_topic_result_name(
-                                                         tr[j]),
-                                                 rd_kafka_topic_result_error_string(
-                                                         tr[j]));
+                                        RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                                        r = fail(
+                                            rd_kafka_topic_result_name(tr[j]),
+                                            rd_kafka_topic_result_error_string(
+                                                tr[j]));
                 }
                 if (ev)
                         rd_kafka_event_destroy(ev);
@@ -294,12 +291,12 @@ static rd_kafka_t *client(demo_t *d, rd_kafka_type_t kind)
         rd_kafka_conf_set(rkc, "bootstrap.servers", d->bootstrap, err,
                           sizeof(err));
         if (kind == RD_KAFKA_CONSUMER) {
-                rd_kafka_conf_set(rkc, "group.id", "kyc-bridge-demo-watch",
-                                  err, sizeof(err));
+                rd_kafka_conf_set(rkc, "group.id", "kyc-bridge-demo-watch", err,
+                                  sizeof(err));
                 rd_kafka_conf_set(rkc, "enable.auto.commit", "false", err,
                                   sizeof(err));
-                rd_kafka_conf_set(rkc, "isolation.level", "read_committed",
-                                  err, sizeof(err));
+                rd_kafka_conf_set(rkc, "isolation.level", "read_committed", err,
+                                  sizeof(err));
                 rd_kafka_conf_set(rkc, "fetch.wait.max.ms", "10", err,
                                   sizeof(err));
         } else {
@@ -328,8 +325,8 @@ static int watch_outputs(demo_t *d)
         for (i = 0; i < KB_ARRAY_SIZE(watched); i++)
                 for (p = 0; p < topic_parts[watched[i]]; p++)
                         rd_kafka_topic_partition_list_add(
-                                parts, d->topics[watched[i]], p)
-                                ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                            parts, d->topics[watched[i]], p)
+                            ->offset = RD_KAFKA_OFFSET_BEGINNING;
         if (rd_kafka_assign(d->consumer, parts)) {
                 rd_kafka_topic_partition_list_destroy(parts);
                 return fail("watch", "cannot assign partitions");
@@ -366,10 +363,10 @@ static int drain_outputs(demo_t *d, int wait_ms, const char **token_seen)
         int64_t until = kb_mono_ms() + wait_ms;
         int settled = 0, i;
 
-        while ((rkm = rd_kafka_consumer_poll(
-                        d->consumer, (int)(until - kb_mono_ms() > 0
-                                                   ? until - kb_mono_ms()
-                                                   : 0)))) {
+        while (
+            (rkm = rd_kafka_consumer_poll(
+                 d->consumer,
+                 (int)(until - kb_mono_ms() > 0 ? until - kb_mono_ms() : 0)))) {
                 const char *topic;
                 json_object *o;
                 share_t *s;
@@ -400,7 +397,7 @@ static int drain_outputs(demo_t *d, int wait_ms, const char **token_seen)
                         if (!strcmp(topic, d->topics[T_OUT])) {
                                 const char *st = kb_json_get_str(o, "status");
                                 const char *vd =
-                                        kb_json_get_str(o, "vendor_data");
+                                    kb_json_get_str(o, "vendor_data");
                                 kb_strlcpy(s->status, st ? st : "?",
                                            sizeof(s->status));
                                 kb_strlcpy(s->vendor_data, vd ? vd : "",
@@ -430,16 +427,14 @@ static int produce_request(demo_t *d, const share_t *s)
 
         kb_json_add_str(o, "share_id", s->share_id);
         kb_json_add_str(o, "session_id", s->session_id);
-        kb_json_add_str(o, "for_application_id",
-                        d->apps[s->partner].id);
+        kb_json_add_str(o, "for_application_id", d->apps[s->partner].id);
         kb_json_add_str(o, "vendor_data", s->hint);
         txt = kb_json_str(o, &len);
-        err = rd_kafka_producev(d->producer, RD_KAFKA_V_TOPIC(d->topics[T_REQ]),
-                                RD_KAFKA_V_KEY(s->share_id,
-                                               strlen(s->share_id)),
-                                RD_KAFKA_V_VALUE((void *)txt, len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            d->producer, RD_KAFKA_V_TOPIC(d->topics[T_REQ]),
+            RD_KAFKA_V_KEY(s->share_id, strlen(s->share_id)),
+            RD_KAFKA_V_VALUE((void *)txt, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         json_object_put(o);
         if (err)
                 return fail("produce", rd_kafka_err2str(err));
@@ -453,8 +448,8 @@ static void *daemon_main(void *p)
         daemon_t *dm = p;
 
         if (dm->is_issuer)
-                dm->rc = kb_issuer_run(dm->obj, &dm->stop, dm->err,
-                                       sizeof(dm->err));
+                dm->rc =
+                    kb_issuer_run(dm->obj, &dm->stop, dm->err, sizeof(dm->err));
         else
                 dm->rc = kb_importer_run(dm->obj, &dm->stop, dm->err,
                                          sizeof(dm->err));
@@ -472,10 +467,10 @@ static int start_daemon(daemon_t *dm, const char *name, int is_issuer,
         dm->conf = kb_conf_new();
         if (!dm->conf || kb_conf_load_file(dm->conf, path, err, sizeof(err)))
                 return fail(name, dm->conf ? err : "out of memory");
-        dm->obj = is_issuer ? (void *)kb_issuer_new(dm->conf, &cfg_err, err,
-                                                    sizeof(err))
-                            : (void *)kb_importer_new(dm->conf, &cfg_err, err,
-                                                      sizeof(err));
+        dm->obj =
+            is_issuer
+                ? (void *)kb_issuer_new(dm->conf, &cfg_err, err, sizeof(err))
+                : (void *)kb_importer_new(dm->conf, &cfg_err, err, sizeof(err));
         if (!dm->obj)
                 return fail(name, err);
         if (pthread_create(&dm->th, NULL, daemon_main, dm))
@@ -515,9 +510,10 @@ static void stop_daemons(demo_t *d)
 
 static int setup_world(demo_t *d)
 {
-        static const char *const labels[3] = { "Service X (issuer)",
-                                               "Service Y (partner, trusts X)",
-                                               "Service Z (partner, re-reviews)" };
+        static const char *const labels[3] = {
+                "Service X (issuer)", "Service Y (partner, trusts X)",
+                "Service Z (partner, re-reviews)"
+        };
         static const char *const user_st[3] = { "Approved", "Declined",
                                                 "In Review" };
         static const char *const biz_st[3] = { "APPROVED", "DECLINED",
@@ -530,20 +526,22 @@ static int setup_world(demo_t *d)
         for (i = 0; i < 3; i++) {
                 app_t *a = &d->apps[i];
                 a->label = labels[i];
-                if (kb_sbxc_app(d->sc, labels[i], a->id, a->key,
-                                sizeof(a->key), err, sizeof(err)) ||
+                if (kb_sbxc_app(d->sc, labels[i], a->id, a->key, sizeof(a->key),
+                                err, sizeof(err)) ||
                     kb_sbxc_workflow(d->sc, a->key, "kyc", a->wf_user, err,
                                      sizeof(err)) ||
-                    kb_sbxc_workflow(d->sc, a->key, "kyb", a->wf_business,
-                                     err, sizeof(err)))
+                    kb_sbxc_workflow(d->sc, a->key, "kyb", a->wf_business, err,
+                                     sizeof(err)))
                         return fail("sandbox", err);
-                kb_snprintf(a->key_path, sizeof(a->key_path),
-                            "%s/%c.api-key", d->dir, "xyz"[i]);
+                kb_snprintf(a->key_path, sizeof(a->key_path), "%s/%c.api-key",
+                            d->dir, "xyz"[i]);
                 if (write_secret_file(a->key_path, a->key))
                         return fail(a->key_path, strerror(errno));
                 kb_snprintf(path, sizeof(path), "%c", "xyz"[i]);
-                if (gen_keys(d, i == 0 ? "service-x" : i == 1 ? "service-y"
-                                                              : "service-z",
+                if (gen_keys(d,
+                             i == 0   ? "service-x"
+                             : i == 1 ? "service-y"
+                                      : "service-z",
                              box[i], sign[i], pub[i], PATH_MAX))
                         return fail("keys", "cannot generate");
         }
@@ -581,17 +579,15 @@ static int setup_world(demo_t *d)
                               "partner.x.record = %s\n",
                               box[i], d->topics[T_TOK], d->topics[T_OUT],
                               d->topics[T_MDLQ], d->topics[T_REQ], "xyz"[i],
-                              d->apps[0].id, pub[0], d->apps[i].wf_user,
-                              d->apps[i].wf_business,
-                              i == 1 ? "true" : "false",
+                              d -> apps[0].id, pub[0], d->apps[i].wf_user,
+                              d->apps[i].wf_business, i == 1 ? "true" : "false",
                               i == 1 ? "full" : "summary");
                 kb_snprintf(path, sizeof(path), "%s/importer-%c.conf", d->dir,
                             "xyz"[i]);
                 if (write_conf(path, &b))
                         return fail(path, strerror(errno));
-                if (start_daemon(&d->daemons[i], i == 1 ? "importer-y"
-                                                        : "importer-z",
-                                 0, path))
+                if (start_daemon(&d->daemons[i],
+                                 i == 1 ? "importer-y" : "importer-z", 0, path))
                         return -1;
         }
         kb_buf_free(&b, 0);
@@ -641,17 +637,16 @@ static void print_summary(demo_t *d)
                "source", "partner", "imported", "vendor_data", "where");
         for (i = 0; i < d->n_shares; i++) {
                 share_t *s = &d->shares[i];
-                const char *partner = s->partner == 1 ? "Y (trusts X)"
-                                                      : "Z (re-reviews)";
+                const char *partner =
+                    s->partner == 1 ? "Y (trusts X)" : "Z (re-reviews)";
                 if (s->seen && !s->reason[0])
                         printf("%.8s %-8s %-11s %-18s %-10s %-16s %s\n",
-                               s->share_id, s->kind, s->source_status,
-                               partner, s->status, s->vendor_data, s->where);
+                               s->share_id, s->kind, s->source_status, partner,
+                               s->status, s->vendor_data, s->where);
                 else
                         printf("%.8s %-8s %-11s %-18s %-10s %-16s %s%s%s\n",
-                               s->share_id, s->kind, s->source_status,
-                               partner, "-", "-",
-                               s->seen ? s->where : "(nothing yet)",
+                               s->share_id, s->kind, s->source_status, partner,
+                               "-", "-", s->seen ? s->where : "(nothing yet)",
                                s->seen ? ": " : "", s->reason);
                 if (s->seen > 1)
                         printf("         ^ arrived %d times (at-least-once "
@@ -705,8 +700,10 @@ int kb_cmd_demo(int argc, char **argv)
                         return KB_EXIT_OK;
                 } else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
                         if (kb_parse_i64(argv[++i], 1, MAX_COUNT, &n)) {
-                                fprintf(stderr, "demo: --count takes 1 to "
-                                                "%d\n", MAX_COUNT);
+                                fprintf(stderr,
+                                        "demo: --count takes 1 to "
+                                        "%d\n",
+                                        MAX_COUNT);
                                 return KB_EXIT_USAGE;
                         }
                         d.count = (int)n;
@@ -742,7 +739,8 @@ int kb_cmd_demo(int argc, char **argv)
         printf("demo: kyc-bridge %s -- work dir %s\n", KB_VERSION_STR, d.dir);
         if (d.kafka)
                 printf("demo: Kafka: %s (real broker: transactions give "
-                       "exactly-once)\n", d.kafka);
+                       "exactly-once)\n",
+                       d.kafka);
         else
                 printf("demo: Kafka: librdkafka's embedded mock cluster. It "
                        "gives AT-LEAST-ONCE only:\n"
@@ -767,7 +765,8 @@ int kb_cmd_demo(int argc, char **argv)
         if (!d.producer || watch_outputs(&d))
                 goto out;
         printf("demo: starting the issuer and two importers, creating %d "
-               "sessions...\n", d.count + 2);
+               "sessions...\n",
+               d.count + 2);
         if (setup_world(&d))
                 goto out;
 
@@ -793,7 +792,8 @@ int kb_cmd_demo(int argc, char **argv)
                         goto out;
         rd_kafka_flush(d.producer, 10000);
         printf("demo: %d share requests sent to %s; waiting for every one "
-               "to arrive\n", d.n_shares, d.topics[T_REQ]);
+               "to arrive\n",
+               d.n_shares, d.topics[T_REQ]);
 
         deadline = kb_mono_ms() + (int64_t)d.timeout_s * 1000;
         while (!interrupted && kb_mono_ms() < deadline) {
@@ -801,11 +801,11 @@ int kb_cmd_demo(int argc, char **argv)
                 if (settled != last) {
                         int imp = 0;
                         for (i = 0; i < d.n_shares; i++)
-                                imp += d.shares[i].seen &&
-                                       !d.shares[i].reason[0];
+                                imp +=
+                                    d.shares[i].seen && !d.shares[i].reason[0];
                         printf("demo: %d/%d settled: %d imported, %d "
-                               "dead-lettered\n", settled, d.n_shares, imp,
-                               settled - imp);
+                               "dead-lettered\n",
+                               settled, d.n_shares, imp, settled - imp);
                         last = settled;
                 }
                 if (settled == d.n_shares)

@@ -26,8 +26,8 @@ static void usage(FILE *fp)
                 "configuration error.\n");
 }
 
-static void *create(const kb_conf_t *conf, int *is_config_error,
-                    char *errstr, size_t errstr_size)
+static void *create(const kb_conf_t *conf, int *is_config_error, char *errstr,
+                    size_t errstr_size)
 {
         return kb_importer_new(conf, is_config_error, errstr, errstr_size);
 }
@@ -45,7 +45,8 @@ static void destroy(void *obj)
 
 int kb_cmd_importer(int argc, char **argv)
 {
-        static const kb_cmd_daemon_t d = { "importer", usage, create, run, destroy };
+        static const kb_cmd_daemon_t d = { "importer", usage, create, run,
+                                           destroy };
 
         return kb_cmd_daemon_main(argc, argv, &d);
 }

@@ -86,8 +86,7 @@ int kb_cmd_share(int argc, char **argv)
                 } else if (!strcmp(a, "-X"))
                         ; /* applied after the file */
                 else {
-                        fprintf(stderr, "share: unexpected argument '%s'\n",
-                                a);
+                        fprintf(stderr, "share: unexpected argument '%s'\n", a);
                         goto usage;
                 }
         }

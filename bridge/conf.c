@@ -11,8 +11,8 @@
 
 #include "util.h"
 
-#define KB_CONF_MAX_FILE (1024 * 1024)
-#define KB_CONF_MAX_SECRET (64 * 1024)
+#define KB_CONF_MAX_FILE    (1024 * 1024)
+#define KB_CONF_MAX_SECRET  (64 * 1024)
 #define KB_CONF_MAX_SECTION 64
 
 typedef struct conf_entry_s {
@@ -164,8 +164,7 @@ static int validate_value(const kb_conf_opt_t *o, const char *v, char *err,
                 break;
         case KB_CONF_ENUM:
                 if (check_enum(o->enums, v) == -1) {
-                        kb_snprintf(err, errsz, "expected one of %s",
-                                    o->enums);
+                        kb_snprintf(err, errsz, "expected one of %s", o->enums);
                         return -1;
                 }
                 break;
@@ -186,8 +185,7 @@ static int validate_value(const kb_conf_opt_t *o, const char *v, char *err,
                         while (a < l && isspace((unsigned char)p[a]))
                                 a++;
                         if (a == l) {
-                                kb_snprintf(err, errsz,
-                                            "empty item in list");
+                                kb_snprintf(err, errsz, "empty item in list");
                                 return -1;
                         }
                         if (!c)
@@ -198,8 +196,8 @@ static int validate_value(const kb_conf_opt_t *o, const char *v, char *err,
                         size_t cnt, i;
                         char **items;
                         kb_conf_t tmp = { NULL, 0, 0, NULL };
-                        conf_entry_t e = { (char *)"x", (char *)v,
-                                           (char *)"", NULL };
+                        conf_entry_t e = { (char *)"x", (char *)v, (char *)"",
+                                           NULL };
                         tmp.ents = &e;
                         tmp.n = 1;
                         items = kb_conf_get_list(&tmp, "x", &cnt);
@@ -338,8 +336,8 @@ int kb_conf_set_kv(kb_conf_t *conf, const char *kv, char *errstr,
         size_t kl;
 
         if (!eq || eq == kv) {
-                kb_snprintf(errstr, errstr_size,
-                            "-X %s: expected key=value", kv);
+                kb_snprintf(errstr, errstr_size, "-X %s: expected key=value",
+                            kv);
                 return KB_ERR_CONFIG;
         }
         kl = (size_t)(eq - kv);
@@ -552,7 +550,8 @@ static int resolve_secret(const char *ref, const char *origin, const char *key,
                 if (!src || !*src) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: %s: environment variable %s is not "
-                                    "set", origin, key, ref + 4);
+                                    "set",
+                                    origin, key, ref + 4);
                         return KB_ERR_CONFIG;
                 }
                 slen = strlen(src);
@@ -565,8 +564,8 @@ static int resolve_secret(const char *ref, const char *origin, const char *key,
                                                    : strerror(errno));
                         return KB_ERR_CONFIG;
                 }
-                while (slen > 0 && (fbuf[slen - 1] == '\n' ||
-                                    fbuf[slen - 1] == '\r'))
+                while (slen > 0 &&
+                       (fbuf[slen - 1] == '\n' || fbuf[slen - 1] == '\r'))
                         slen--;
                 src = fbuf;
         } else {
@@ -576,8 +575,10 @@ static int resolve_secret(const char *ref, const char *origin, const char *key,
                 return KB_ERR_CONFIG;
         }
         if (slen == 0 || memchr(src, '\0', slen)) {
-                kb_snprintf(errstr, errstr_size, "%s: %s: secret is empty or "
-                            "contains a NUL byte", origin, key);
+                kb_snprintf(errstr, errstr_size,
+                            "%s: %s: secret is empty or "
+                            "contains a NUL byte",
+                            origin, key);
                 if (fbuf) {
                         sodium_memzero(fbuf, slen);
                         free(fbuf);
@@ -666,8 +667,8 @@ int kb_conf_foreach_kafka(const kb_conf_t *conf,
                 if (is_kafka_secret(e->key + 6)) {
                         char *s;
                         size_t sl;
-                        if (resolve_secret(e->value, e->origin, e->key, &s,
-                                           &sl, errstr, errstr_size))
+                        if (resolve_secret(e->value, e->origin, e->key, &s, &sl,
+                                           errstr, errstr_size))
                                 return KB_ERR_CONFIG;
                         r = cb(opaque, e->key + 6, s, e->origin);
                         kb_conf_secret_free(s, sl);
@@ -767,8 +768,8 @@ int kb_conf_check(const kb_conf_t *conf, unsigned scope, char *errstr,
                 if (strncmp(e->key, "kafka.", 6) ||
                     !is_kafka_secret(e->key + 6))
                         continue;
-                r = resolve_secret(e->value, e->origin, e->key, &s, &sl,
-                                   errstr, errstr_size);
+                r = resolve_secret(e->value, e->origin, e->key, &s, &sl, errstr,
+                                   errstr_size);
                 if (r)
                         return r;
                 kb_conf_secret_free(s, sl);
@@ -883,11 +884,12 @@ void kb_conf_describe(FILE *fp, int markdown)
                 int req = (o->flags & KB_OPT_REQUIRED) != 0;
                 char dflt[192];
                 if (o->def && *o->def)
-                        kb_snprintf(dflt, sizeof(dflt), markdown ? "`%s`" : "%s",
-                                    o->def);
+                        kb_snprintf(dflt, sizeof(dflt),
+                                    markdown ? "`%s`" : "%s", o->def);
                 else
                         kb_snprintf(dflt, sizeof(dflt), "%s",
-                                    req ? "required" : (markdown ? "—" : "none"));
+                                    req ? "required"
+                                        : (markdown ? "—" : "none"));
                 if (markdown) {
                         fprintf(fp, "| `%s` | ", o->name);
                         md_cell(fp, type_name(o, tb, sizeof(tb)));
@@ -897,8 +899,9 @@ void kb_conf_describe(FILE *fp, int markdown)
                         md_cell(fp, o->help);
                         fputs(" |\n", fp);
                 } else {
-                        fprintf(fp, "%s\n    %s; default: %s; used by: %s\n"
-                                    "    %s\n",
+                        fprintf(fp,
+                                "%s\n    %s; default: %s; used by: %s\n"
+                                "    %s\n",
                                 o->name, type_name(o, tb, sizeof(tb)), dflt,
                                 scope_name(o->scope), o->help);
                 }
@@ -1052,10 +1055,10 @@ int kb_conf_expand(const char *tmpl,
 
 static const char *vd_probe(void *opaque, const char *name)
 {
-        static const char *const names[] = { "vendor_data_hint", "share_id",
-                                             "source_session_id",
-                                             "issuer_application_id",
-                                             "session_kind", NULL };
+        static const char *const names[] = {
+                "vendor_data_hint",      "share_id",     "source_session_id",
+                "issuer_application_id", "session_kind", NULL
+        };
         size_t i;
 
         (void)opaque;

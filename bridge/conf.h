@@ -18,8 +18,8 @@ typedef enum {
 } kb_conf_type_t;
 
 /* Which daemons an option concerns (for docs and required-checks). */
-#define KB_SCOPE_ALL 0x0U
-#define KB_SCOPE_ISSUER 0x1U
+#define KB_SCOPE_ALL      0x0U
+#define KB_SCOPE_ISSUER   0x1U
 #define KB_SCOPE_IMPORTER 0x2U
 
 #define KB_OPT_REQUIRED 0x1U /* required in each of its scopes */

@@ -1,9 +1,9 @@
 /* conf_options.c -- the option table: every configuration key, in one place */
 #include "conf.h"
 
-#define I KB_SCOPE_ISSUER
-#define M KB_SCOPE_IMPORTER
-#define IM (KB_SCOPE_ISSUER | KB_SCOPE_IMPORTER)
+#define I   KB_SCOPE_ISSUER
+#define M   KB_SCOPE_IMPORTER
+#define IM  (KB_SCOPE_ISSUER | KB_SCOPE_IMPORTER)
 #define REQ KB_OPT_REQUIRED
 
 /* name, type, default, min, max, enums, scope, flags, validator, help */
@@ -12,18 +12,16 @@ const kb_conf_opt_t kb_conf_options[] = {
         { "log.level", KB_CONF_ENUM, "info", 0, 0,
           "error|warn|notice|info|debug", KB_SCOPE_ALL, 0, NULL,
           "Least severe level that is logged." },
-        { "log.format", KB_CONF_ENUM, "text", 0, 0, "text|json",
-          KB_SCOPE_ALL, 0, NULL,
-          "Log line format: text, or one JSON object per line." },
+        { "log.format", KB_CONF_ENUM, "text", 0, 0, "text|json", KB_SCOPE_ALL,
+          0, NULL, "Log line format: text, or one JSON object per line." },
 
         /* identity */
         { "application_id", KB_CONF_STR, NULL, 0, 0, NULL, IM, REQ,
-          kb_conf_valid_uuid,
-          "This side's vendor application id (UUID)." },
+          kb_conf_valid_uuid, "This side's vendor application id (UUID)." },
 
         /* vendor API */
-        { "vendor.url", KB_CONF_STR, "http://127.0.0.1:8480", 0, 0, NULL, IM,
-          0, kb_conf_valid_url,
+        { "vendor.url", KB_CONF_STR, "http://127.0.0.1:8480", 0, 0, NULL, IM, 0,
+          kb_conf_valid_url,
           "Base URL of the vendor API (the sandbox by default)." },
         { "vendor.api_key", KB_CONF_SECRET, NULL, 0, 0, NULL, IM, REQ, NULL,
           "Vendor API key of this application." },
@@ -31,10 +29,10 @@ const kb_conf_opt_t kb_conf_options[] = {
           NULL, "Whole-request timeout for one vendor API call." },
         { "vendor.connect_timeout_ms", KB_CONF_INT, "5000", 100, 60000, NULL,
           IM, 0, NULL, "Connection timeout for vendor API calls." },
-        { "vendor.max_in_flight", KB_CONF_INT, "64", 1, 4096, NULL, IM, 0,
-          NULL, "Vendor API calls kept in flight at once." },
-        { "vendor.rate_limit_per_minute", KB_CONF_INT, "300", 0, 10000000,
-          NULL, IM, 0, NULL,
+        { "vendor.max_in_flight", KB_CONF_INT, "64", 1, 4096, NULL, IM, 0, NULL,
+          "Vendor API calls kept in flight at once." },
+        { "vendor.rate_limit_per_minute", KB_CONF_INT, "300", 0, 10000000, NULL,
+          IM, 0, NULL,
           "Client-side pacing of vendor writes per minute (0 = off); the "
           "vendor allows 300." },
         { "vendor.retry_backoff_ms", KB_CONF_INT, "500", 10, 600000, NULL, IM,
@@ -54,8 +52,8 @@ const kb_conf_opt_t kb_conf_options[] = {
           "Passphrase of encrypted secret key files." },
 
         /* the exactly-once pipeline (both daemons) */
-        { "pipeline.commit_interval_ms", KB_CONF_INT, "100", 1, 60000, NULL,
-          IM, 0, NULL,
+        { "pipeline.commit_interval_ms", KB_CONF_INT, "100", 1, 60000, NULL, IM,
+          0, NULL,
           "Longest wait of a finished record before its transaction "
           "commits." },
         { "pipeline.commit_max_records", KB_CONF_INT, "2000", 1, 100000, NULL,
@@ -78,19 +76,20 @@ const kb_conf_opt_t kb_conf_options[] = {
         /* issuer */
         { "issuer.request_topic", KB_CONF_STR, "kyc-bridge.share-requests", 0,
           0, NULL, I, 0, kb_conf_valid_topic,
-          "Topic of share requests (JSON, schemas/share-request.schema.json)." },
+          "Topic of share requests (JSON, "
+          "schemas/share-request.schema.json)." },
         { "issuer.token_topic", KB_CONF_STR, "kyc-bridge.share-tokens", 0, 0,
           NULL, I, 0, kb_conf_valid_topic_template,
           "Topic for sealed envelopes; may contain {for_application_id}." },
-        { "issuer.dlq_topic", KB_CONF_STR, "kyc-bridge.issuer-dlq", 0, 0,
-          NULL, I, 0, kb_conf_valid_topic,
+        { "issuer.dlq_topic", KB_CONF_STR, "kyc-bridge.issuer-dlq", 0, 0, NULL,
+          I, 0, kb_conf_valid_topic,
           "Dead-letter topic for requests that cannot be shared." },
         { "issuer.state_topic", KB_CONF_STR, "kyc-bridge.issuer-state", 0, 0,
           NULL, I, 0, kb_conf_valid_topic,
           "Compacted topic remembering handled share_ids; read in full at "
           "start-up and on every partition assignment." },
-        { "issuer.group_id", KB_CONF_STR, "kyc-bridge-issuer", 0, 0, NULL, I,
-          0, NULL, "Consumer group of the issuer instances." },
+        { "issuer.group_id", KB_CONF_STR, "kyc-bridge-issuer", 0, 0, NULL, I, 0,
+          NULL, "Consumer group of the issuer instances." },
         { "issuer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, I, 0, NULL,
           "Transactional id, unique and stable per instance (empty: "
           "<group_id>-<hostname>)." },
@@ -114,8 +113,7 @@ const kb_conf_opt_t kb_conf_options[] = {
           "Dead-letter topic for envelopes that cannot be imported." },
         { "importer.group_id", KB_CONF_STR, "kyc-bridge-importer", 0, 0, NULL,
           M, 0, NULL, "Consumer group of the importer instances." },
-        { "importer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, M, 0,
-          NULL,
+        { "importer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, M, 0, NULL,
           "Transactional id, unique and stable per instance (empty: "
           "<group_id>-<hostname>)." },
 
@@ -125,22 +123,24 @@ const kb_conf_opt_t kb_conf_options[] = {
         { "partner.*.keys", KB_CONF_STR, NULL, 0, 0, NULL, IM, REQ, NULL,
           "The partner's public key bundle (kyc-bridge keygen *.pub.json)." },
 
-        { "partner.*.workflow_id.user", KB_CONF_STR, "", 0, 0, NULL, M, 0,
-          NULL, "Importer: workflow that imported KYC (user) sessions land "
+        { "partner.*.workflow_id.user", KB_CONF_STR, "", 0, 0, NULL, M, 0, NULL,
+          "Importer: workflow that imported KYC (user) sessions land "
           "in." },
         { "partner.*.workflow_id.business", KB_CONF_STR, "", 0, 0, NULL, M, 0,
-          NULL, "Importer: workflow that imported KYB (business) sessions "
+          NULL,
+          "Importer: workflow that imported KYB (business) sessions "
           "land in." },
         { "partner.*.trust_review", KB_CONF_BOOL, "false", 0, 0, NULL, M, 0,
-          NULL, "Importer: keep the partner's decision (true) or land in In "
+          NULL,
+          "Importer: keep the partner's decision (true) or land in In "
           "Review (false)." },
         { "partner.*.vendor_data", KB_CONF_STR, "hint", 0, 0, NULL, M, 0,
           kb_conf_valid_vendor_data,
           "Importer: our vendor_data: 'hint' (the issuer's hint, else the "
           "share_id) or a template over {vendor_data_hint} {share_id} "
           "{source_session_id} {issuer_application_id} {session_kind}." },
-        { "partner.*.record", KB_CONF_ENUM, "summary", 0, 0, "summary|full",
-          M, 0, NULL,
+        { "partner.*.record", KB_CONF_ENUM, "summary", 0, 0, "summary|full", M,
+          0, NULL,
           "Importer: downstream record carries the full session or a "
           "summary without documents, images and AML details." },
 

@@ -38,12 +38,12 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
         }
         pextra[1] = tid;
         pc->commit_interval_ms =
-                (int)kb_conf_get_int(conf, "pipeline.commit_interval_ms");
+            (int)kb_conf_get_int(conf, "pipeline.commit_interval_ms");
         pc->commit_max_records =
-                (int)kb_conf_get_int(conf, "pipeline.commit_max_records");
+            (int)kb_conf_get_int(conf, "pipeline.commit_max_records");
         pc->max_buffered = (int)kb_conf_get_int(conf, "pipeline.max_buffered");
         pc->drain_timeout_ms =
-                (int)kb_conf_get_int(conf, "pipeline.drain_timeout_ms");
+            (int)kb_conf_get_int(conf, "pipeline.drain_timeout_ms");
         pc->at_least_once = kb_conf_get_bool(conf, "pipeline.at_least_once");
         pc->consumer_conf = kb_kafka_conf_new(conf, RD_KAFKA_CONSUMER, cextra,
                                               errstr, errstr_size);
@@ -65,8 +65,8 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
                             pc->commit_interval_ms, (long long)txn_ms);
                 goto fail;
         }
-        if (kb_conf_is_set(conf, "kafka.message.timeout.ms") && msg_ms > txn_ms &&
-            txn_ms > 0) {
+        if (kb_conf_is_set(conf, "kafka.message.timeout.ms") &&
+            msg_ms > txn_ms && txn_ms > 0) {
                 kb_snprintf(errstr, errstr_size,
                             "%s: kafka.message.timeout.ms (%lld) must not "
                             "exceed kafka.transaction.timeout.ms (%lld)",
@@ -83,8 +83,8 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
                             pc->drain_timeout_ms, (long long)poll_ms);
                 goto fail;
         }
-        if (poll_ms > 0 && kb_conf_get_int(conf, "vendor.timeout_ms") >=
-                                   poll_ms) {
+        if (poll_ms > 0 &&
+            kb_conf_get_int(conf, "vendor.timeout_ms") >= poll_ms) {
                 kb_snprintf(errstr, errstr_size,
                             "%s: vendor.timeout_ms must be below "
                             "kafka.max.poll.interval.ms (%lld)",
@@ -149,8 +149,7 @@ kb_conf_t *kb_daemon_load(int argc, char **argv, const char *prog,
                         goto fail;
         lvl = kb_log_level_parse(kb_conf_get(conf, "log.level"));
         kb_log_setup(lvl < 0 ? KB_LOG_INFO : lvl,
-                     !strcmp(kb_conf_get(conf, "log.format"), "json"), 2,
-                     prog);
+                     !strcmp(kb_conf_get(conf, "log.format"), "json"), 2, prog);
         return conf;
 fail:
         fprintf(stderr, "%s\n", errstr);

@@ -8,8 +8,8 @@
 #include "util.h"
 
 int kb_dlq_produce(kb_rec_t *rec, const char *topic, const char *stage,
-                   const char *reason, const char *detail,
-                   const char *share_id, json_object *extra)
+                   const char *reason, const char *detail, const char *share_id,
+                   json_object *extra)
 {
         json_object *o = json_object_new_object(), *src;
         rd_kafka_headers_t *hdrs;

@@ -15,7 +15,7 @@
  * reference taken) are added too. Key = share_id. Returns KB_OK or an error.
  */
 int kb_dlq_produce(kb_rec_t *rec, const char *topic, const char *stage,
-                   const char *reason, const char *detail,
-                   const char *share_id, json_object *extra);
+                   const char *reason, const char *detail, const char *share_id,
+                   json_object *extra);
 
 #endif /* KB_DLQ_H */

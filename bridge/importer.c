@@ -17,7 +17,7 @@
 #include "vendor.h"
 
 #define STATS_EVERY_MS 10000
-#define LIST_PAGE 100
+#define LIST_PAGE      100
 #define LIST_MAX_PAGES 50
 
 typedef struct job_s {
@@ -89,7 +89,7 @@ static int is_scalar(json_object *v)
 json_object *kb_session_summary(json_object *session)
 {
         static const char *const keep[] = { "status", "score", "method",
-                                            "role", "type", "total_hits",
+                                            "role",   "type",  "total_hits",
                                             NULL };
         json_object *out = json_object_new_object();
 
@@ -105,7 +105,8 @@ json_object *kb_session_summary(json_object *session)
                         if (!arr)
                                 goto nomem;
                         for (i = 0; i < n; i++) {
-                                json_object *el = json_object_array_get_idx(v, i);
+                                json_object *el =
+                                    json_object_array_get_idx(v, i);
                                 json_object *s = json_object_new_object();
                                 size_t j;
                                 if (!s) {
@@ -113,11 +114,12 @@ json_object *kb_session_summary(json_object *session)
                                         goto nomem;
                                 }
                                 for (j = 0; keep[j]; j++) {
-                                        json_object *m = kb_json_get(el, keep[j]);
+                                        json_object *m =
+                                            kb_json_get(el, keep[j]);
                                         if (m && is_scalar(m))
                                                 json_object_object_add(
-                                                        s, keep[j],
-                                                        json_object_get(m));
+                                                    s, keep[j],
+                                                    json_object_get(m));
                                 }
                                 json_object_array_add(arr, s);
                         }
@@ -202,8 +204,8 @@ out:
                 kb_log_debug("importer", "share %s: imported as session %s%s",
                              job->f.share_id,
                              kb_json_get_str(session, "session_id")
-                                     ? kb_json_get_str(session, "session_id")
-                                     : "?",
+                                 ? kb_json_get_str(session, "session_id")
+                                 : "?",
                              reconciled ? " (reconciled)" : "");
         }
         kb_rec_done(job->rec);
@@ -219,11 +221,13 @@ static int handle_common(const kb_vendor_result_t *res, job_t *job)
                 kb_rec_done(job->rec);
                 return 1;
         }
-        if (res->err == KB_ERR_STATE || (res->err != KB_OK &&
-                                         res->status == 0)) {
+        if (res->err == KB_ERR_STATE ||
+            (res->err != KB_OK && res->status == 0)) {
                 char why[320];
-                kb_snprintf(why, sizeof(why), "share %s: vendor call "
-                            "failed for good: %s", job->f.share_id,
+                kb_snprintf(why, sizeof(why),
+                            "share %s: vendor call "
+                            "failed for good: %s",
+                            job->f.share_id,
                             res->detail[0] ? res->detail
                                            : kb_err2str(res->err));
                 job->next = job->im->held;
@@ -269,15 +273,14 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
         }
         results = kb_json_get(res->body, "results");
         n = results && json_object_is_type(results, json_type_array)
-                    ? json_object_array_length(results)
-                    : 0;
+                ? json_object_array_length(results)
+                : 0;
         for (i = 0; i < n; i++) {
                 json_object *s = json_object_array_get_idx(results, i);
                 const char *from = kb_json_get_str(s, "shared_from_session");
                 const char *sid = kb_json_get_str(s, "session_id");
                 int64_t no = 0;
-                if (!from || !sid ||
-                    strcasecmp(from, job->f.source_session_id))
+                if (!from || !sid || strcasecmp(from, job->f.source_session_id))
                         continue;
                 kb_json_get_i64(s, "session_number", &no);
                 if (no > best_no) {
@@ -288,8 +291,10 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
         if (best) {
                 char sid[129];
                 kb_strlcpy(sid, best, sizeof(sid));
-                kb_log_info("importer", "share %s: already imported as "
-                            "session %s; reconciled", job->f.share_id, sid);
+                kb_log_info("importer",
+                            "share %s: already imported as "
+                            "session %s; reconciled",
+                            job->f.share_id, sid);
                 if (kb_vendor_decision(im->vendor, sid, decision_done, job)) {
                         job->next = im->held;
                         im->held = job;
@@ -334,8 +339,7 @@ static void import_done(const kb_vendor_result_t *res, void *opaque)
                 /* Already imported by us (a retry, or a crash before the
                  * commit) or not addressed to us: the real vendor says the
                  * same for both, so look for the session we made. */
-                kb_strlcpy(job->detail403, res->detail,
-                           sizeof(job->detail403));
+                kb_strlcpy(job->detail403, res->detail, sizeof(job->detail403));
                 job->list_offset = 0;
                 if (kb_vendor_list_sessions(im->vendor, job->vendor_data, 0,
                                             LIST_PAGE, list_done, job)) {
@@ -349,7 +353,7 @@ static void import_done(const kb_vendor_result_t *res, void *opaque)
                 break;
         case 404:
                 reason = strstr(res->detail, "orkflow") ? "workflow_not_found"
-                                                         : "source_session_gone";
+                                                        : "source_session_gone";
                 break;
         case 400:
                 reason = "bad_request";
@@ -384,13 +388,15 @@ static int choose_vendor_data(const kb_partner_t *p,
                               size_t outsz)
 {
         if (!strcmp(p->vendor_data, "hint")) {
-                kb_strlcpy(out, f->vendor_data_hint[0] ? f->vendor_data_hint
-                                                       : f->share_id,
+                kb_strlcpy(out,
+                           f->vendor_data_hint[0] ? f->vendor_data_hint
+                                                  : f->share_id,
                            outsz);
                 return 0;
         }
-        if (kb_conf_expand(p->vendor_data, vd_lookup, (void *)f, out,
-                           outsz) == -1 || !out[0])
+        if (kb_conf_expand(p->vendor_data, vd_lookup, (void *)f, out, outsz) ==
+                -1 ||
+            !out[0])
                 return -1;
         return 0;
 }
@@ -454,13 +460,12 @@ static void op_start(void *opaque, kb_rec_t *rec)
         r = kb_envelope_open(val, vlen, &op, &hdr, &job->f, &token, &tlen);
         if (r != KB_OK) {
                 dead_letter(im, rec, hdr.valid ? hdr.share_id : NULL,
-                            "envelope", open_reason(r), kb_err2str(r), NULL,
-                            0);
+                            "envelope", open_reason(r), kb_err2str(r), NULL, 0);
                 kb_rec_done(rec);
                 return;
         }
-        job->partner = kb_partners_find(&im->partners,
-                                        job->f.issuer_application_id);
+        job->partner =
+            kb_partners_find(&im->partners, job->f.issuer_application_id);
         if (!job->partner) {
                 /* cannot happen: the signer's owner is a partner */
                 dead_letter(im, rec, job->f.share_id, "envelope",
@@ -475,18 +480,17 @@ static void op_start(void *opaque, kb_rec_t *rec)
                 dead_letter(im, rec, job->f.share_id, "import",
                             "no_workflow_for_kind",
                             job->f.session_kind == KB_SESSION_BUSINESS
-                                    ? "no workflow_id.business for this "
-                                      "partner"
-                                    : "no workflow_id.user for this partner",
+                                ? "no workflow_id.business for this "
+                                  "partner"
+                                : "no workflow_id.user for this partner",
                             &job->f, 0);
                 goto done;
         }
         if (choose_vendor_data(job->partner, &job->f, job->vendor_data,
                                sizeof(job->vendor_data)) == -1) {
-                dead_letter(im, rec, job->f.share_id, "import",
-                            "vendor_data_invalid",
-                            "vendor_data template gave nothing usable",
-                            &job->f, 0);
+                dead_letter(
+                    im, rec, job->f.share_id, "import", "vendor_data_invalid",
+                    "vendor_data template gave nothing usable", &job->f, 0);
                 goto done;
         }
         r = kb_vendor_import(im->vendor, token, tlen, job->workflow_id,
@@ -511,21 +515,18 @@ static void log_stats(kb_importer_t *im)
 
         kb_pipeline_stats(im->pl, &ps);
         kb_vendor_stats(im->vendor, &vs);
-        kb_log_info("importer",
-                    "consumed %llu, imported %llu, reconciled %llu, "
-                    "dead-lettered %llu, other partners' %llu, in flight "
-                    "%lld, txns %llu (aborted %llu), vendor ok %llu "
-                    "retried %llu 429s %llu",
-                    (unsigned long long)ps.consumed,
-                    (unsigned long long)im->n_imported,
-                    (unsigned long long)im->n_reconciled,
-                    (unsigned long long)im->n_dead,
-                    (unsigned long long)im->n_foreign,
-                    (long long)ps.in_flight,
-                    (unsigned long long)ps.txn_commits,
-                    (unsigned long long)ps.txn_aborts,
-                    (unsigned long long)vs.ok, (unsigned long long)vs.retried,
-                    (unsigned long long)vs.http_429);
+        kb_log_info(
+            "importer",
+            "consumed %llu, imported %llu, reconciled %llu, "
+            "dead-lettered %llu, other partners' %llu, in flight "
+            "%lld, txns %llu (aborted %llu), vendor ok %llu "
+            "retried %llu 429s %llu",
+            (unsigned long long)ps.consumed, (unsigned long long)im->n_imported,
+            (unsigned long long)im->n_reconciled,
+            (unsigned long long)im->n_dead, (unsigned long long)im->n_foreign,
+            (long long)ps.in_flight, (unsigned long long)ps.txn_commits,
+            (unsigned long long)ps.txn_aborts, (unsigned long long)vs.ok,
+            (unsigned long long)vs.retried, (unsigned long long)vs.http_429);
 }
 
 static int op_poll(void *opaque, int timeout_ms)
@@ -556,8 +557,8 @@ static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
 
 /* ---- life cycle ---- */
 
-static int load_box_keys(kb_importer_t *im, const kb_conf_t *conf,
-                         char *errstr, size_t errstr_size)
+static int load_box_keys(kb_importer_t *im, const kb_conf_t *conf, char *errstr,
+                         size_t errstr_size)
 {
         char **paths, *pass = NULL, kerr[512];
         size_t n, i, pass_len = 0;
@@ -573,8 +574,8 @@ static int load_box_keys(kb_importer_t *im, const kb_conf_t *conf,
                 goto out;
         }
         for (i = 0; i < n && !r; i++) {
-                kb_key_t *k = kb_key_load_secret(paths[i], pass, pass_len,
-                                                 kerr, sizeof(kerr));
+                kb_key_t *k = kb_key_load_secret(paths[i], pass, pass_len, kerr,
+                                                 sizeof(kerr));
                 if (!k || kb_key_type(k) != KB_KEY_BOX) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: keys.box_secret: %s",
@@ -619,8 +620,8 @@ kb_importer_t *kb_importer_new(const kb_conf_t *conf, int *is_config_error,
                    sizeof(im->output_topic));
         kb_strlcpy(im->dlq_topic, kb_conf_get(conf, "importer.dlq_topic"),
                    sizeof(im->dlq_topic));
-        im->token_topics = kb_conf_get_list(conf, "importer.token_topics",
-                                            NULL);
+        im->token_topics =
+            kb_conf_get_list(conf, "importer.token_topics", NULL);
         im->box_keys = kb_keyring_new();
         im->signers = kb_keyring_new();
         if (!im->token_topics || !im->box_keys || !im->signers) {
@@ -637,8 +638,8 @@ kb_importer_t *kb_importer_new(const kb_conf_t *conf, int *is_config_error,
                 if (!strcasecmp(p->application_id, im->app_id)) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: partner.%s has our own "
-                                    "application_id", kb_conf_path(conf),
-                                    p->name);
+                                    "application_id",
+                                    kb_conf_path(conf), p->name);
                         goto fail;
                 }
                 if (kb_keyring_add_bundle(im->signers, p->bundle, KB_KEY_SIGN,
@@ -670,19 +671,19 @@ int kb_importer_run(kb_importer_t *im, volatile sig_atomic_t *stop,
         int r;
 
         memset(&pc, 0, sizeof(pc));
-        if (kb_daemon_kafka_confs(im->conf,
-                                  kb_conf_get(im->conf, "importer.group_id"),
-                                  "importer.transactional_id", &pc, errstr,
-                                  errstr_size))
+        if (kb_daemon_kafka_confs(
+                im->conf, kb_conf_get(im->conf, "importer.group_id"),
+                "importer.transactional_id", &pc, errstr, errstr_size))
                 return KB_ERR_CONFIG;
         pc.topics = (const char *const *)im->token_topics;
         im->pl = kb_pipeline_new(&pc, &ops, im, errstr, errstr_size);
         if (!im->pl)
                 return KB_ERR_KAFKA;
-        kb_log_notice("importer", "running: %s -> %s (application %s, %zu "
-                      "partner(s), %zu key(s))", im->token_topics[0],
-                      im->output_topic, im->app_id, im->partners.n,
-                      kb_keyring_count(im->box_keys));
+        kb_log_notice("importer",
+                      "running: %s -> %s (application %s, %zu "
+                      "partner(s), %zu key(s))",
+                      im->token_topics[0], im->output_topic, im->app_id,
+                      im->partners.n, kb_keyring_count(im->box_keys));
         im->next_stats_ms = kb_mono_ms() + STATS_EVERY_MS;
         r = kb_pipeline_run(im->pl, stop);
         log_stats(im);

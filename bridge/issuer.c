@@ -20,13 +20,13 @@
 #include "util.h"
 #include "vendor.h"
 
-#define REQ_MAX_BYTES 65536
+#define REQ_MAX_BYTES  65536
 #define STATS_EVERY_MS 10000
 
 /* What we remember of a share_id (dedup). */
 typedef struct seen_s {
-        int64_t until;  /* forget after (unix s) */
-        int pending;    /* started, not committed yet */
+        int64_t until; /* forget after (unix s) */
+        int pending;   /* started, not committed yet */
 } seen_t;
 
 typedef struct job_s {
@@ -48,7 +48,7 @@ struct kb_issuer_s {
         kb_pipeline_t *pl;
         kb_hmap_t *seen;
         char request_topic[256], token_topic[256], dlq_topic[256],
-                state_topic[256];
+            state_topic[256];
         int default_ttl;
         int64_t dedup_window;
         job_t *held; /* records we refuse to finish (fatal vendor answer) */
@@ -75,10 +75,10 @@ static int valid_text(const char *s, size_t max)
 int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                        char *errstr, size_t errstr_size)
 {
-        static const char *const known[] = { "share_id", "session_id",
-                                             "for_application_id",
-                                             "ttl_in_seconds", "vendor_data",
-                                             NULL };
+        static const char *const known[] = {
+                "share_id",       "session_id",  "for_application_id",
+                "ttl_in_seconds", "vendor_data", NULL
+        };
         json_object *o;
         const char *s;
         char jerr[128];
@@ -136,11 +136,10 @@ int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                             "for_application_id: required UUID string");
                 goto out;
         }
-        kb_strlcpy(req->for_application_id, s,
-                   sizeof(req->for_application_id));
+        kb_strlcpy(req->for_application_id, s, sizeof(req->for_application_id));
         if (kb_json_get(o, "ttl_in_seconds")) {
-                if (kb_json_get_i64(o, "ttl_in_seconds", &ttl) ||
-                    ttl < 60 || ttl > 86400) {
+                if (kb_json_get_i64(o, "ttl_in_seconds", &ttl) || ttl < 60 ||
+                    ttl > 86400) {
                         kb_snprintf(errstr, errstr_size,
                                     "ttl_in_seconds: integer from 60 to "
                                     "86400");
@@ -231,7 +230,8 @@ static void seen_expire(kb_issuer_t *is)
  */
 static int state_load(kb_issuer_t *is)
 {
-        static const char *const extra[] = { "group.id", "kyc-bridge-state-loader",
+        static const char *const extra[] = { "group.id",
+                                             "kyc-bridge-state-loader",
                                              "enable.partition.eof", "true",
                                              NULL };
         rd_kafka_conf_t *rkc;
@@ -262,17 +262,17 @@ static int state_load(kb_issuer_t *is)
         if (err || !md || md->topic_cnt != 1 || md->topics[0].err) {
                 kb_log_error("issuer", "state topic %s: %s", is->state_topic,
                              err ? rd_kafka_err2str(err)
-                                 : md && md->topic_cnt == 1
-                                           ? rd_kafka_err2str(md->topics[0].err)
-                                           : "no metadata");
+                             : md && md->topic_cnt == 1
+                                 ? rd_kafka_err2str(md->topics[0].err)
+                                 : "no metadata");
                 goto out;
         }
         np = md->topics[0].partition_cnt;
         parts = rd_kafka_topic_partition_list_new(np);
         for (i = 0; i < np; i++)
-                rd_kafka_topic_partition_list_add(parts, is->state_topic,
-                                                  md->topics[0].partitions[i].id)
-                        ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                rd_kafka_topic_partition_list_add(
+                    parts, is->state_topic, md->topics[0].partitions[i].id)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
         err = rd_kafka_assign(rk, parts);
         if (err) {
                 kb_log_error("issuer", "state loader assign: %s",
@@ -305,12 +305,16 @@ static int state_load(kb_issuer_t *is)
                 rd_kafka_message_destroy(rkm);
         }
         if (eofs < np) {
-                kb_log_error("issuer", "state topic %s: not read to the end "
-                             "within 120 s", is->state_topic);
+                kb_log_error("issuer",
+                             "state topic %s: not read to the end "
+                             "within 120 s",
+                             is->state_topic);
                 goto out;
         }
-        kb_log_info("issuer", "state: %lld share_id(s) within the dedup "
-                    "window", (long long)loaded);
+        kb_log_info("issuer",
+                    "state: %lld share_id(s) within the dedup "
+                    "window",
+                    (long long)loaded);
         r = 0;
 out:
         if (parts)
@@ -366,8 +370,7 @@ static json_object *req_extra(const kb_share_req_t *req, int http_status)
 /* Dead-letters the request of @p rec and finishes it. */
 static void dead_letter(kb_issuer_t *is, kb_rec_t *rec,
                         const kb_share_req_t *req, const char *stage,
-                        const char *reason, const char *detail,
-                        int http_status)
+                        const char *reason, const char *detail, int http_status)
 {
         const char *sid = req && req->share_id[0] ? req->share_id : NULL;
 
@@ -474,8 +477,8 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
                 return KB_ERR_NOMEM;
         }
         r = kb_rec_produce(job->rec, topic, RD_KAFKA_PARTITION_UA,
-                           f.for_application_id,
-                           strlen(f.for_application_id), env, env_len, hdrs);
+                           f.for_application_id, strlen(f.for_application_id),
+                           env, env_len, hdrs);
         free(env);
         if (r == KB_OK)
                 r = produce_state(is, job->rec, f.share_id, "published");
@@ -484,7 +487,8 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
                 kb_digest_str(token, token_len, d);
                 kb_log_debug("issuer",
                              "share %s: envelope for %s, token %s, expires "
-                             "%lld", f.share_id, f.for_application_id, d,
+                             "%lld",
+                             f.share_id, f.for_application_id, d,
                              (long long)f.expires_at);
                 is->n_published++;
         }
@@ -553,15 +557,15 @@ static void share_done(const kb_vendor_result_t *res, void *opaque)
         case 400:
                 dead_letter(is, rec, &job->req, "mint",
                             strstr(res->detail, "finished")
-                                    ? "session_not_finished"
-                                    : "bad_request",
+                                ? "session_not_finished"
+                                : "bad_request",
                             res->detail, 400);
                 break;
         case 404:
                 dead_letter(is, rec, &job->req, "mint",
                             strstr(res->detail, "pplication")
-                                    ? "partner_application_unknown"
-                                    : "session_not_found",
+                                ? "partner_application_unknown"
+                                : "session_not_found",
                             res->detail, 404);
                 break;
         case 0:
@@ -613,8 +617,10 @@ static void op_start(void *opaque, kb_rec_t *rec)
         s = kb_hmap_gets(is->seen, job->req.share_id);
         if (s && (s->pending || s->until >= kb_time_now())) {
                 is->n_dup++;
-                kb_log_info("issuer", "share %s: repeated within the dedup "
-                            "window; not published again", job->req.share_id);
+                kb_log_info("issuer",
+                            "share %s: repeated within the dedup "
+                            "window; not published again",
+                            job->req.share_id);
                 kb_rec_done(rec);
                 return;
         }
@@ -624,8 +630,8 @@ static void op_start(void *opaque, kb_rec_t *rec)
                 return;
         }
         job->owns_seen = 1;
-        job->partner = kb_partners_find(&is->partners,
-                                        job->req.for_application_id);
+        job->partner =
+            kb_partners_find(&is->partners, job->req.for_application_id);
         if (!job->partner) {
                 dead_letter(is, rec, &job->req, "request", "unknown_partner",
                             "for_application_id is not a configured partner",
@@ -633,8 +639,8 @@ static void op_start(void *opaque, kb_rec_t *rec)
                 kb_rec_done(rec);
                 return;
         }
-        job->ttl = job->req.ttl_in_seconds ? job->req.ttl_in_seconds
-                                           : is->default_ttl;
+        job->ttl =
+            job->req.ttl_in_seconds ? job->req.ttl_in_seconds : is->default_ttl;
         r = kb_vendor_share(is->vendor, job->req.session_id,
                             job->req.for_application_id, job->ttl, share_done,
                             job);
@@ -785,18 +791,17 @@ static void log_stats(kb_issuer_t *is)
 
         kb_pipeline_stats(is->pl, &ps);
         kb_vendor_stats(is->vendor, &vs);
-        kb_log_info("issuer",
-                    "consumed %llu, published %llu, dead-lettered %llu, "
-                    "repeats %llu, in flight %lld, txns %llu (aborted %llu), "
-                    "vendor ok %llu retried %llu 429s %llu",
-                    (unsigned long long)ps.consumed,
-                    (unsigned long long)is->n_published,
-                    (unsigned long long)is->n_dead,
-                    (unsigned long long)is->n_dup, (long long)ps.in_flight,
-                    (unsigned long long)ps.txn_commits,
-                    (unsigned long long)ps.txn_aborts,
-                    (unsigned long long)vs.ok, (unsigned long long)vs.retried,
-                    (unsigned long long)vs.http_429);
+        kb_log_info(
+            "issuer",
+            "consumed %llu, published %llu, dead-lettered %llu, "
+            "repeats %llu, in flight %lld, txns %llu (aborted %llu), "
+            "vendor ok %llu retried %llu 429s %llu",
+            (unsigned long long)ps.consumed,
+            (unsigned long long)is->n_published, (unsigned long long)is->n_dead,
+            (unsigned long long)is->n_dup, (long long)ps.in_flight,
+            (unsigned long long)ps.txn_commits,
+            (unsigned long long)ps.txn_aborts, (unsigned long long)vs.ok,
+            (unsigned long long)vs.retried, (unsigned long long)vs.http_429);
 }
 
 int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
@@ -811,10 +816,9 @@ int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
 
         is->stop = stop;
         memset(&pc, 0, sizeof(pc));
-        if (kb_daemon_kafka_confs(is->conf,
-                                  kb_conf_get(is->conf, "issuer.group_id"),
-                                  "issuer.transactional_id", &pc, errstr,
-                                  errstr_size))
+        if (kb_daemon_kafka_confs(
+                is->conf, kb_conf_get(is->conf, "issuer.group_id"),
+                "issuer.transactional_id", &pc, errstr, errstr_size))
                 return KB_ERR_CONFIG;
         topics[0] = is->request_topic;
         topics[1] = NULL;
@@ -830,9 +834,11 @@ int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
         is->pl = kb_pipeline_new(&pc, &ops, is, errstr, errstr_size);
         if (!is->pl)
                 return KB_ERR_KAFKA;
-        kb_log_notice("issuer", "running: %s -> %s (application %s, %zu "
-                      "partner(s))", is->request_topic, is->token_topic,
-                      is->app_id, is->partners.n);
+        kb_log_notice("issuer",
+                      "running: %s -> %s (application %s, %zu "
+                      "partner(s))",
+                      is->request_topic, is->token_topic, is->app_id,
+                      is->partners.n);
         is->next_stats_ms = kb_mono_ms() + STATS_EVERY_MS;
         r = kb_pipeline_run(is->pl, stop);
         log_stats(is);
@@ -944,20 +950,19 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
                 goto abort;
         }
         stxt = kb_json_str(st, &slen);
-        err = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic),
-                RD_KAFKA_V_KEY(f->for_application_id,
-                               strlen(f->for_application_id)),
-                RD_KAFKA_V_VALUE((void *)env, env_len),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_HEADERS(envelope_headers(f)), RD_KAFKA_V_END);
+        err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY(f->for_application_id,
+                                               strlen(f->for_application_id)),
+                                RD_KAFKA_V_VALUE((void *)env, env_len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_HEADERS(envelope_headers(f)),
+                                RD_KAFKA_V_END);
         if (!err)
                 err = rd_kafka_producev(
-                        rk, RD_KAFKA_V_TOPIC(is->state_topic),
-                        RD_KAFKA_V_KEY(f->share_id, strlen(f->share_id)),
-                        RD_KAFKA_V_VALUE((void *)stxt, slen),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_END);
+                    rk, RD_KAFKA_V_TOPIC(is->state_topic),
+                    RD_KAFKA_V_KEY(f->share_id, strlen(f->share_id)),
+                    RD_KAFKA_V_VALUE((void *)stxt, slen),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err) {
                 kb_snprintf(errstr, errstr_size, "produce: %s",
                             rd_kafka_err2str(err));
@@ -983,9 +988,9 @@ out:
         return r;
 }
 
-int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req,
-                        int publish, char **env_out, size_t *env_len,
-                        char *errstr, size_t errstr_size)
+int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req, int publish,
+                        char **env_out, size_t *env_len, char *errstr,
+                        size_t errstr_size)
 {
         const kb_partner_t *partner;
         kb_envelope_fields_t f;
@@ -1008,9 +1013,9 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req,
         r = kb_vendor_share(is->vendor, req->session_id,
                             req->for_application_id, ttl, one_done, &one);
         if (r == KB_OK)
-                r = kb_vendor_wait(is->vendor,
-                                   kb_conf_get_int(is->conf,
-                                                   "vendor.timeout_ms") * 4);
+                r = kb_vendor_wait(
+                    is->vendor,
+                    kb_conf_get_int(is->conf, "vendor.timeout_ms") * 4);
         if (r != KB_OK || !one.done) {
                 kb_snprintf(errstr, errstr_size, "vendor: %s",
                             kb_err2str(r ? r : KB_ERR_TIMEOUT));
@@ -1030,8 +1035,7 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req,
                 goto out;
         }
         if (publish) {
-                r = publish_one(is, &f, topic, env, elen, errstr,
-                                errstr_size);
+                r = publish_one(is, &f, topic, env, elen, errstr, errstr_size);
                 if (r == KB_OK)
                         kb_log_info("share", "share %s: published to %s",
                                     f.share_id, topic);

@@ -327,8 +327,8 @@ static int compare_counts(json_object *o, const keycounts_t *kc, size_t *pos)
                 it = json_object_iter_begin(o);
                 end = json_object_iter_end(o);
                 while (!json_object_iter_equal(&it, &end)) {
-                        if (compare_counts(json_object_iter_peek_value(&it),
-                                           kc, pos) == -1)
+                        if (compare_counts(json_object_iter_peek_value(&it), kc,
+                                           pos) == -1)
                                 return -1;
                         json_object_iter_next(&it);
                 }
@@ -377,7 +377,7 @@ json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
                 goto fail;
         }
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-                                            JSON_TOKENER_VALIDATE_UTF8);
+                                        JSON_TOKENER_VALIDATE_UTF8);
         obj = json_tokener_parse_ex(tok, buf, (int)len);
         jerr = json_tokener_get_error(tok);
         if (!obj && jerr == json_tokener_continue) {
@@ -398,7 +398,8 @@ json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
                 goto fail;
         }
         if (compare_counts(obj, &kc, &pos) == -1 || pos != kc.n) {
-                kb_snprintf(errstr, errstr_size, "duplicate key in JSON object");
+                kb_snprintf(errstr, errstr_size,
+                            "duplicate key in JSON object");
                 goto fail;
         }
         free(kc.counts);
@@ -471,8 +472,7 @@ int kb_json_get_bool(json_object *obj, const char *key, int *out)
 const char *kb_json_str(json_object *obj, size_t *len)
 {
         return json_object_to_json_string_length(
-                obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-                len);
+            obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
 }
 
 int kb_json_add_str(json_object *obj, const char *key, const char *val)

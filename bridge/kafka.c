@@ -16,8 +16,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
         KB_LOG(level, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
-static void error_cb(rd_kafka_t *rk, int err, const char *reason,
-                     void *opaque)
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
         (void)opaque;
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -25,8 +24,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                 rd_kafka_resp_err_t orig;
                 orig = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
                 kb_log_error("kafka", "%s: fatal error: %s: %s",
-                             rd_kafka_name(rk), rd_kafka_err2name(orig),
-                             fatal);
+                             rd_kafka_name(rk), rd_kafka_err2name(orig), fatal);
                 return;
         }
         /* Transient (broker down, all brokers down, ...): librdkafka
@@ -42,8 +40,8 @@ static int set_one(rd_kafka_conf_t *rkc, const char *k, const char *v,
 
         if (rd_kafka_conf_set(rkc, k, v, rerr, sizeof(rerr)) !=
             RD_KAFKA_CONF_OK) {
-                kb_snprintf(errstr, errstr_size, "%s: kafka.%s: %s", origin,
-                            k, rerr);
+                kb_snprintf(errstr, errstr_size, "%s: kafka.%s: %s", origin, k,
+                            rerr);
                 return -1;
         }
         return 0;
@@ -91,12 +89,17 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
                  * CONCURRENT_TRANSACTIONS: retry it soon, not after 100 ms */
                 "retry.backoff.ms", "20", NULL
         };
-        static const char *const consumer[] = {
-                "enable.auto.commit", "false", "auto.offset.reset", "earliest",
-                "isolation.level", "read_committed",
-                "enable.partition.eof", "false",
-                "partition.assignment.strategy", "cooperative-sticky", NULL
-        };
+        static const char *const consumer[] = { "enable.auto.commit",
+                                                "false",
+                                                "auto.offset.reset",
+                                                "earliest",
+                                                "isolation.level",
+                                                "read_committed",
+                                                "enable.partition.eof",
+                                                "false",
+                                                "partition.assignment.strategy",
+                                                "cooperative-sticky",
+                                                NULL };
         rd_kafka_conf_t *rkc = rd_kafka_conf_new();
         const char *const *p;
         set_ctx_t ctx;
@@ -118,8 +121,8 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
         ctx.kind = kind;
         ctx.errstr = errstr;
         ctx.errstr_size = errstr_size;
-        if (conf && kb_conf_foreach_kafka(conf, set_cb, &ctx, errstr,
-                                          errstr_size))
+        if (conf &&
+            kb_conf_foreach_kafka(conf, set_cb, &ctx, errstr, errstr_size))
                 goto fail;
         for (p = extra; p && *p; p += 2)
                 if (set_one(rkc, p[0], p[1], "internal", errstr, errstr_size))
@@ -132,8 +135,8 @@ fail:
         return NULL;
 }
 
-const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name,
-                              char *buf, size_t bufsz)
+const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name, char *buf,
+                              size_t bufsz)
 {
         size_t sz = bufsz;
 
@@ -148,8 +151,10 @@ int kb_kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *buf,
         const void *v;
         size_t len;
 
-        if (!hdrs || rd_kafka_header_get_last(hdrs, name, &v, &len) !=
-                             RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+        if (!hdrs ||
+            rd_kafka_header_get_last(hdrs, name, &v, &len) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            !v)
                 return -1;
         if (len >= bufsz)
                 len = bufsz - 1;

@@ -18,8 +18,8 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
                                    size_t errstr_size);
 
 /** Gets a property's value from @p rkc into @p buf; "" when unset. */
-const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name,
-                              char *buf, size_t bufsz);
+const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name, char *buf,
+                              size_t bufsz);
 
 /** Finds a header's value (NUL-terminated copy into @p buf); -1 if absent. */
 int kb_kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *buf,

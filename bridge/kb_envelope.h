@@ -13,10 +13,10 @@ extern "C" {
  * Envelope format v1 is specified in docs/envelope.md and
  * schemas/envelope-v1.schema.json. Size limits (bytes), enforced on both sides:
  */
-#define KB_ENVELOPE_VERSION 1
+#define KB_ENVELOPE_VERSION   1
 #define KB_ENVELOPE_MAX_BYTES 16384U /* whole serialised envelope */
 #define KB_ENVELOPE_MAX_TOKEN 8192U  /* share token (JWT) */
-#define KB_ENVELOPE_MAX_ID 128U      /* any id or share_id, in UTF-8 bytes */
+#define KB_ENVELOPE_MAX_ID    128U   /* any id or share_id, in UTF-8 bytes */
 #define KB_ENVELOPE_MAX_INNER 12288U /* signed inner document */
 
 typedef enum {

@@ -9,13 +9,13 @@
 extern "C" {
 #endif
 
-#define KB_BOX_PUBLICKEYBYTES 32U  /* X25519 public key */
-#define KB_BOX_SECRETKEYBYTES 32U  /* X25519 secret key */
+#define KB_BOX_PUBLICKEYBYTES  32U /* X25519 public key */
+#define KB_BOX_SECRETKEYBYTES  32U /* X25519 secret key */
 #define KB_SIGN_PUBLICKEYBYTES 32U /* Ed25519 public key */
 #define KB_SIGN_SECRETKEYBYTES 64U /* Ed25519 secret key (libsodium layout) */
 
 /* A key id is 16 lowercase hex characters; buffers hold the NUL too. */
-#define KB_KEYID_LEN 16U
+#define KB_KEYID_LEN   16U
 #define KB_KEYID_BYTES (KB_KEYID_LEN + 1U)
 
 typedef enum {
@@ -33,7 +33,8 @@ typedef struct kb_key_s kb_key_t;
 
 /** Key type of @p key. */
 kb_key_type_t kb_key_type(const kb_key_t *key);
-/** The key id (NUL-terminated, KB_KEYID_LEN chars). Valid while @p key lives. */
+/** The key id (NUL-terminated, KB_KEYID_LEN chars). Valid while @p key lives.
+ */
 const char *kb_key_id(const kb_key_t *key);
 /** Raw public key (32 bytes). */
 const unsigned char *kb_key_public(const kb_key_t *key);
@@ -100,8 +101,7 @@ char *kb_bundle_to_json(const kb_bundle_t *bundle);
 kb_bundle_t *kb_bundle_parse(const char *json, size_t len, char *errstr,
                              size_t errstr_size);
 /** Reads and parses the bundle file @p path. NULL + "path: reason". */
-kb_bundle_t *kb_bundle_load(const char *path, char *errstr,
-                            size_t errstr_size);
+kb_bundle_t *kb_bundle_load(const char *path, char *errstr, size_t errstr_size);
 /** The bundle's label, or NULL when it has none. Owned by the bundle. */
 const char *kb_bundle_label(const kb_bundle_t *bundle);
 /** Number of keys of @p type in the bundle. */

@@ -1,4 +1,5 @@
-/* kyc_bridge.h -- public API of libkycbridge: keys and sealed share envelopes */
+/* kyc_bridge.h -- public API of libkycbridge: keys and sealed share envelopes
+ */
 #ifndef KYC_BRIDGE_H
 #define KYC_BRIDGE_H
 
@@ -30,18 +31,18 @@ typedef enum {
         KB_ERR_TOO_LARGE = -5,   /* input over a documented size limit */
         KB_ERR_VERSION = -6,     /* unsupported format version */
         KB_ERR_UNKNOWN_KEY = -7, /* no key with that key id is configured */
-        KB_ERR_AUTH = -8,        /* authentication failed (which check: not said) */
-        KB_ERR_EXPIRED = -9,     /* authentic, but past its expiry */
+        KB_ERR_AUTH = -8,    /* authentication failed (which check: not said) */
+        KB_ERR_EXPIRED = -9, /* authentic, but past its expiry */
         KB_ERR_NOT_FOR_US = -10, /* addressed to another application */
         KB_ERR_EXISTS = -11,     /* refusing to overwrite */
         KB_ERR_CONFIG = -12,     /* configuration invalid */
-        KB_ERR_CRYPTO = -13,     /* crypto library failure (not an auth failure) */
-        KB_ERR_NOT_FOUND = -14,  /* no such thing */
-        KB_ERR_HTTP = -15,       /* HTTP transport failure */
-        KB_ERR_TIMEOUT = -16,    /* operation timed out */
-        KB_ERR_KAFKA = -17,      /* Kafka client error */
-        KB_ERR_RETRY = -18,      /* transient: try again later */
-        KB_ERR_STATE = -19,      /* call not valid in this state */
+        KB_ERR_CRYPTO = -13, /* crypto library failure (not an auth failure) */
+        KB_ERR_NOT_FOUND = -14, /* no such thing */
+        KB_ERR_HTTP = -15,      /* HTTP transport failure */
+        KB_ERR_TIMEOUT = -16,   /* operation timed out */
+        KB_ERR_KAFKA = -17,     /* Kafka client error */
+        KB_ERR_RETRY = -18,     /* transient: try again later */
+        KB_ERR_STATE = -19,     /* call not valid in this state */
 } kb_err_t;
 
 /** Returns a static description of @p err. Thread-safe. */

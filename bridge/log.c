@@ -17,7 +17,7 @@ static int log_json;
 static int log_fd = 2;
 static char log_prog[32] = "kyc-bridge";
 
-static const char *level_names[] = { "emerg", "alert", "crit",   "error",
+static const char *level_names[] = { "emerg", "alert",  "crit", "error",
                                      "warn",  "notice", "info", "debug" };
 
 void kb_log_setup(int level, int json, int fd, const char *program)
@@ -257,8 +257,10 @@ void kb_log_write(int level, const char *fac, const char *fmt, ...)
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 
         if (log_json) {
-                kb_buf_printf(&line, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\","
-                              "\"prog\":\"", ts, (long)(tv.tv_usec / 1000),
+                kb_buf_printf(&line,
+                              "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\","
+                              "\"prog\":\"",
+                              ts, (long)(tv.tv_usec / 1000),
                               kb_log_level2str(level));
                 json_escape_into(&line, log_prog);
                 kb_buf_puts(&line, "\",\"fac\":\"");
@@ -275,8 +277,8 @@ void kb_log_write(int level, const char *fac, const char *fmt, ...)
         }
         if (line.data) {
                 while (off < line.len) {
-                        ssize_t w = write(log_fd, line.data + off,
-                                          line.len - off);
+                        ssize_t w =
+                            write(log_fd, line.data + off, line.len - off);
                         if (w < 0 && errno == EINTR)
                                 continue;
                         if (w <= 0)

@@ -34,7 +34,7 @@ const char *kb_log_level2str(int level);
  * as a last line of defence; callers must still never pass secrets.
  */
 void kb_log_write(int level, const char *fac, const char *fmt, ...)
-        KB_PRINTF(3, 4);
+    KB_PRINTF(3, 4);
 
 #define KB_LOG(lvl, fac, ...)                                                  \
         do {                                                                   \
@@ -42,11 +42,11 @@ void kb_log_write(int level, const char *fac, const char *fmt, ...)
                         kb_log_write((lvl), (fac), __VA_ARGS__);               \
         } while (0)
 
-#define kb_log_error(fac, ...) KB_LOG(KB_LOG_ERROR, fac, __VA_ARGS__)
-#define kb_log_warn(fac, ...) KB_LOG(KB_LOG_WARN, fac, __VA_ARGS__)
+#define kb_log_error(fac, ...)  KB_LOG(KB_LOG_ERROR, fac, __VA_ARGS__)
+#define kb_log_warn(fac, ...)   KB_LOG(KB_LOG_WARN, fac, __VA_ARGS__)
 #define kb_log_notice(fac, ...) KB_LOG(KB_LOG_NOTICE, fac, __VA_ARGS__)
-#define kb_log_info(fac, ...) KB_LOG(KB_LOG_INFO, fac, __VA_ARGS__)
-#define kb_log_debug(fac, ...) KB_LOG(KB_LOG_DEBUG, fac, __VA_ARGS__)
+#define kb_log_info(fac, ...)   KB_LOG(KB_LOG_INFO, fac, __VA_ARGS__)
+#define kb_log_debug(fac, ...)  KB_LOG(KB_LOG_DEBUG, fac, __VA_ARGS__)
 
 /**
  * Replaces JWT-shaped substrings of @p s in place-safe fashion into @p out

@@ -46,8 +46,8 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
 
                 ps->n++;
                 kb_strlcpy(p->name, secs[i], sizeof(p->name));
-                app = get_sec(conf, secs[i], "application_id", key,
-                              sizeof(key));
+                app =
+                    get_sec(conf, secs[i], "application_id", key, sizeof(key));
                 if (!app) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: %s: required option is not set",
@@ -86,8 +86,8 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                 if ((scope & KB_SCOPE_ISSUER) && !p->box) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: %s: bundle has no x25519 key to "
-                                    "seal to", kb_conf_origin(conf, key),
-                                    key);
+                                    "seal to",
+                                    kb_conf_origin(conf, key), key);
                         r = KB_ERR_CONFIG;
                         break;
                 }
@@ -95,7 +95,8 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                     kb_bundle_count(p->bundle, KB_KEY_SIGN) == 0) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: %s: bundle has no ed25519 signing "
-                                    "key", kb_conf_origin(conf, key), key);
+                                    "key",
+                                    kb_conf_origin(conf, key), key);
                         r = KB_ERR_CONFIG;
                         break;
                 }

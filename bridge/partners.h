@@ -10,8 +10,8 @@
 typedef struct kb_partner_s {
         char name[65];
         char application_id[37];
-        kb_bundle_t *bundle;   /* their public keys */
-        const kb_key_t *box;   /* newest box key (issuer seals to it) */
+        kb_bundle_t *bundle; /* their public keys */
+        const kb_key_t *box; /* newest box key (issuer seals to it) */
         /* importer policy */
         char workflow_user[129];
         char workflow_business[129];

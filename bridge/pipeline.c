@@ -38,7 +38,7 @@ struct part_s {
         char *topic;
         int32_t partition;
         kb_rec_t *head, *tail; /* consumed, not yet released, in order */
-        int64_t commit_offset;  /* next offset to commit; -1: nothing new */
+        int64_t commit_offset; /* next offset to commit; -1: nothing new */
 };
 
 struct kb_pipeline_s {
@@ -310,8 +310,8 @@ static void log_txn_error(const char *what, rd_kafka_error_t *error)
                     rd_kafka_error_name(error), rd_kafka_error_string(error),
                     rd_kafka_error_is_fatal(error) ? " (fatal)" : "",
                     rd_kafka_error_txn_requires_abort(error)
-                            ? " (abort required)"
-                            : "");
+                        ? " (abort required)"
+                        : "");
 }
 
 /* Seeks every assigned partition back to its committed offset. */
@@ -407,15 +407,15 @@ static int produce_out(kb_pipeline_t *pl, kb_out_t *o)
         int tries = 0;
 
         for (;;) {
-                rd_kafka_headers_t *h = o->hdrs ? rd_kafka_headers_copy(o->hdrs)
-                                                : NULL;
-                err = rd_kafka_producev(
-                        pl->producer, RD_KAFKA_V_TOPIC(o->topic),
-                        RD_KAFKA_V_PARTITION(o->partition),
-                        RD_KAFKA_V_KEY(o->key, o->key_len),
-                        RD_KAFKA_V_VALUE(o->value, o->value_len),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+                rd_kafka_headers_t *h =
+                    o->hdrs ? rd_kafka_headers_copy(o->hdrs) : NULL;
+                err =
+                    rd_kafka_producev(pl->producer, RD_KAFKA_V_TOPIC(o->topic),
+                                      RD_KAFKA_V_PARTITION(o->partition),
+                                      RD_KAFKA_V_KEY(o->key, o->key_len),
+                                      RD_KAFKA_V_VALUE(o->value, o->value_len),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
                 if (!err)
                         return 0;
                 if (h)
@@ -439,7 +439,7 @@ static rd_kafka_topic_partition_list_t *commit_offsets(kb_pipeline_t *pl)
                 if (pt->commit_offset >= 0)
                         rd_kafka_topic_partition_list_add(offsets, pt->topic,
                                                           pt->partition)
-                                ->offset = pt->commit_offset;
+                            ->offset = pt->commit_offset;
         return offsets;
 }
 
@@ -484,8 +484,8 @@ static int txn_commit(kb_pipeline_t *pl)
                 }
         cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
         for (;;) {
-                error = rd_kafka_send_offsets_to_transaction(
-                        pl->producer, offsets, cgmd, -1);
+                error = rd_kafka_send_offsets_to_transaction(pl->producer,
+                                                             offsets, cgmd, -1);
                 if (!error)
                         break;
                 r = txn_error(pl, "send_offsets_to_transaction", error,
@@ -513,7 +513,7 @@ static int txn_commit(kb_pipeline_t *pl)
         if (pl->at_least_once) {
                 /* The mock broker does not store transactional offsets. */
                 rd_kafka_resp_err_t err =
-                        rd_kafka_commit(pl->consumer, offsets, 0);
+                    rd_kafka_commit(pl->consumer, offsets, 0);
                 if (err)
                         kb_log_warn("pipeline", "offset commit failed: %s",
                                     rd_kafka_err2str(err));
@@ -570,15 +570,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
         kb_pipeline_t *pl = opaque;
-        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk),
-                                  "COOPERATIVE");
+        int cooperative =
+            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         rd_kafka_error_t *error = NULL;
         rd_kafka_resp_err_t aerr = 0;
         int i;
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                kb_log_info("pipeline", "assigned %d partition(s)",
-                            parts->cnt);
+                kb_log_info("pipeline", "assigned %d partition(s)", parts->cnt);
                 for (i = 0; i < parts->cnt; i++)
                         if (!part_get(pl, parts->elems[i].topic,
                                       parts->elems[i].partition))
@@ -830,8 +829,7 @@ int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
                 release_ready(pl);
                 if (pl->rel_count > 0 &&
                     (pl->rel_count >= pl->commit_max_records ||
-                     kb_mono_ms() - pl->rel_first_ms >=
-                             pl->commit_interval_ms))
+                     kb_mono_ms() - pl->rel_first_ms >= pl->commit_interval_ms))
                         if (txn_commit(pl) == -1)
                                 break;
         }

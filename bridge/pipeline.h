@@ -58,8 +58,8 @@ typedef struct kb_pipeline_conf_s {
 } kb_pipeline_conf_t;
 
 typedef struct kb_pipeline_stats_s {
-        uint64_t consumed, released, produced, txn_commits, txn_aborts,
-                rewinds, orphaned;
+        uint64_t consumed, released, produced, txn_commits, txn_aborts, rewinds,
+            orphaned;
         int64_t buffered, in_flight;
 } kb_pipeline_stats_t;
 

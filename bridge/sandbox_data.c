@@ -11,7 +11,6 @@
 /* ------------------------------------------------------------------------ */
 /* Random numbers                                                            */
 
-
 /* Length in bytes of the UTF-8 character at @p s (1 for ASCII or a stray
  * byte, never past the NUL). */
 static int utf8_char_len(const char *s)

@@ -102,8 +102,8 @@ int kb_sbxc_call(kb_sbxc_t *c, const char *method, const char *path,
                 json_object *e = kb_json_parse(resp.data ? resp.data : "",
                                                resp.len, 8, NULL, 0);
                 const char *d = kb_json_get_str(e, "detail");
-                kb_snprintf(errstr, errstr_size, "%s %s: %ld %s", method,
-                            path, status, d ? d : "");
+                kb_snprintf(errstr, errstr_size, "%s %s: %ld %s", method, path,
+                            status, d ? d : "");
                 json_object_put(e);
         }
         kb_buf_free(&resp, 0);
@@ -198,8 +198,8 @@ int kb_sbxc_clock(kb_sbxc_t *c, long long offset_s, char *errstr,
                   size_t errstr_size)
 {
         json_object *b = obj1("offset_s", json_object_new_int64(offset_s));
-        int st = kb_sbxc_call(c, "PUT", "/sandbox/clock", b, NULL, NULL,
-                              errstr, errstr_size);
+        int st = kb_sbxc_call(c, "PUT", "/sandbox/clock", b, NULL, NULL, errstr,
+                              errstr_size);
 
         json_object_put(b);
         return st == 200 ? 0 : -1;

@@ -1,4 +1,5 @@
-/* util.c -- small shared helpers: growable buffer, time, hex, digests, strings */
+/* util.c -- small shared helpers: growable buffer, time, hex, digests, strings
+ */
 #include "util.h"
 
 #include <errno.h>
@@ -280,8 +281,8 @@ void kb_uuid4(char out[37])
         r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
         r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
         kb_hex(r, sizeof(r), hex);
-        snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
-                 hex + 12, hex + 16, hex + 20);
+        snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+                 hex + 16, hex + 20);
 }
 
 int kb_is_uuid(const char *s)
@@ -295,8 +296,7 @@ int kb_is_uuid(const char *s)
                 if (i == 8 || i == 13 || i == 18 || i == 23) {
                         if (c != '-')
                                 return 0;
-                } else if (!((c >= '0' && c <= '9') ||
-                             (c >= 'a' && c <= 'f') ||
+                } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
                              (c >= 'A' && c <= 'F'))) {
                         return 0;
                 }
@@ -396,8 +396,7 @@ int kb_utf8_is_text(const char *s, size_t len)
                                 return 0;
                         cp = (cp << 6) | (p[i + k] & 0x3f);
                 }
-                if (cp < min || cp > 0x10ffff ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
+                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                         return 0;
                 i += n + 1;
         }

@@ -1,4 +1,5 @@
-/* util.h -- small shared helpers: growable buffer, time, hex, digests, strings */
+/* util.h -- small shared helpers: growable buffer, time, hex, digests, strings
+ */
 #ifndef KB_UTIL_H
 #define KB_UTIL_H
 
@@ -10,7 +11,7 @@
 
 #if defined(__GNUC__)
 #define KB_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#define KB_UNUSED __attribute__((unused))
+#define KB_UNUSED            __attribute__((unused))
 #else
 #define KB_PRINTF(fmt, args)
 #define KB_UNUSED
@@ -23,7 +24,10 @@ typedef struct kb_buf_s {
         size_t cap;
 } kb_buf_t;
 
-#define KB_BUF_INIT {NULL, 0, 0}
+#define KB_BUF_INIT                                                            \
+        {                                                                      \
+                NULL, 0, 0                                                     \
+        }
 
 /** Ensures room for @p extra more bytes plus the NUL. -1 on ENOMEM. */
 int kb_buf_reserve(kb_buf_t *b, size_t extra);

@@ -11,7 +11,7 @@ build=${1:-$here/build}
 pkgs=(build-essential cmake pkg-config git
       librdkafka-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
       libsodium-dev libmicrohttpd-dev libcmocka-dev
-      python3 curl ca-certificates kcat maven default-jre-headless)
+      python3 curl ca-certificates kcat clang-format maven default-jre-headless)
 
 missing=()
 for p in "${pkgs[@]}"; do

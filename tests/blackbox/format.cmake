@@ -1,0 +1,9 @@
+# format.cmake -- the C sources follow .clang-format
+find_program(KB_CLANG_FORMAT NAMES clang-format clang-format-14)
+file(GLOB KB_FORMATTED CONFIGURE_DEPENDS
+  ${CMAKE_SOURCE_DIR}/bridge/*.c ${CMAKE_SOURCE_DIR}/bridge/*.h
+  ${CMAKE_SOURCE_DIR}/tests/unit/*.c ${CMAKE_SOURCE_DIR}/tests/unit/*.h
+  ${CMAKE_SOURCE_DIR}/tests/tools/*.c ${CMAKE_SOURCE_DIR}/bench/*.c)
+add_test(NAME blackbox.clang_format
+  COMMAND ${KB_CLANG_FORMAT} --dry-run --Werror ${KB_FORMATTED})
+set_tests_properties(blackbox.clang_format PROPERTIES LABELS blackbox TIMEOUT 120)
