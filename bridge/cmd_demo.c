@@ -664,7 +664,7 @@ static void print_keep(demo_t *d)
         printf("  Kafka bootstrap:      %s%s\n", d->bootstrap,
                d->kafka ? "" : " (embedded mock cluster)");
         for (i = 0; i < 3; i++)
-                printf("  %-30s application %s, API key in %s\n",
+                printf("  %-32s application %s, API key in %s\n",
                        d->apps[i].label, d->apps[i].id, d->apps[i].key_path);
         printf("  keys and configs:     %s\n", d->dir);
         for (i = 0; i < N_TOPICS; i++)

@@ -10,3 +10,7 @@ add_test(NAME kafka.demo_real_broker
           --kafka-dir ${CMAKE_BINARY_DIR}/kafka-test)
 set_tests_properties(kafka.demo_real_broker PROPERTIES LABELS kafka
   TIMEOUT 240 FIXTURES_REQUIRED kafka ENVIRONMENT "KB_BIN=${KB_BIN}")
+add_test(NAME blackbox.demo_keep
+  COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/blackbox/demo_check.py --count 4 --keep)
+set_tests_properties(blackbox.demo_keep PROPERTIES LABELS blackbox
+  TIMEOUT 240 ENVIRONMENT "KB_BIN=${KB_BIN}")

@@ -22,7 +22,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=7)
     ap.add_argument("--kafka-dir")
+    ap.add_argument("--keep", action="store_true",
+                    help="run with --keep: use the printed kcat command, then Ctrl-C")
     a = ap.parse_args()
+    if a.keep:
+        return check_keep(a.count)
     cmd = [h.kb_bin(), "demo", "--count", str(a.count)]
     k = None
     if a.kafka_dir:
@@ -72,6 +76,43 @@ def main():
             for rec in k.consume_all(pfx + "." + t, committed_only=False):
                 assert b"eyJ" not in rec["value"], "token in plaintext in " + t
     print("demo_check: OK")
+
+
+def check_keep(count):
+    """--keep: the banner names the sandbox, topics and a kcat command that
+    really shows the downstream records; SIGINT ends it cleanly."""
+    import select
+    import signal
+    import time
+    p = subprocess.Popen([h.kb_bin(), "demo", "--count", str(count), "--keep"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = b""
+    deadline = time.monotonic() + 150
+    while b"kcat -b" not in out or not out.endswith(b"\n") or b"share another" not in out:
+        assert time.monotonic() < deadline, "no --keep banner: %r" % out[-2000:]
+        r, _, _ = select.select([p.stdout], [], [], 1)
+        if r:
+            chunk = p.stdout.read1(65536)
+            assert chunk, "demo exited early: %r" % out[-2000:]
+            out += chunk
+    text = out.decode()
+    sys.stdout.write(text)
+    m = re.search(r"^    (kcat -b .*)$", text, re.M)
+    assert m, "no copy-paste kcat command"
+    assert re.search(r"sandbox \(vendor API\): http://127\.0\.0\.1:\d+", text)
+    for t in ("share-requests", "share-tokens", "imported-sessions", "importer-dlq"):
+        assert "topic " + t in text, "topic %s not named" % t
+    # the printed command, made to stop at the end of the topic
+    cmd = m.group(1).replace("kcat -b", "kcat -e -q -b", 1)
+    got = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, timeout=60).stdout
+    n = len([l for l in got.decode().splitlines() if l.strip()])
+    assert n >= count, "kcat showed %d downstream records, want %d" % (n, count)
+    p.send_signal(signal.SIGINT)
+    rest, err = p.communicate(timeout=60)
+    lines = (text + rest.decode()).strip().splitlines()
+    assert p.returncode == 0, "exit status %d: %s" % (p.returncode, err.decode()[-500:])
+    assert lines[-1] == "demo: %d requested, %d imported, 2 dead-lettered" % (count + 2, count), lines[-1]
+    print("demo_check --keep: OK (%d records via the printed kcat command)" % n)
 
 
 if __name__ == "__main__":
