@@ -180,8 +180,12 @@ void kb_sbx_iso8601(int64_t t, char out[32])
                 kb_strlcpy(out, "1970-01-01T00:00:00Z", 32);
                 return;
         }
-        snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        /* the "% N" bounds let the compiler see every field fits */
+        snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+                 (unsigned)(tm.tm_year + 1900) % 10000u,
+                 (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+                 (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+                 (unsigned)tm.tm_sec % 100u);
 }
 
 /* ---------------------------------------------------------------------- */
