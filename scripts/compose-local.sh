@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# compose-local.sh -- run docker/docker-compose.yml's services as local
+# processes, in the same order, from the same scripts and config templates,
+# against a real Kafka; print the downstream records and check them.
+#
+# Usage:
+#   scripts/compose-local.sh [--bin PATH] [--kafka-dir DIR | --bootstrap HOST:PORT]
+#                            [--count N] [--timeout SECONDS] [--keep]
+#
+#   --bin PATH         the kyc-bridge binary (default $KB_BIN, else build/kyc-bridge)
+#   --kafka-dir DIR    a broker started by scripts/kafka.sh (default $KB_KAFKA_DIR)
+#   --bootstrap ADDR   any reachable broker (plaintext) instead
+#                      With neither, a broker is started in the work directory
+#                      (scripts/kafka.sh) and stopped at the end.
+#   --count N          finished sessions the share-job shares (default: the
+#                      compose file's SHARE_COUNT)
+#   --timeout SECONDS  how long to wait for every record (default 180)
+#   --keep             keep the work directory (logs, keys, rendered configs)
+#
+# Each service of the compose file becomes one step (the `step` lines below,
+# which tests/blackbox/compose_check.py holds to the compose file's
+# depends_on order). A service's environment and command come from the
+# compose file itself (compose_check.py plan), with container paths mapped
+# to this machine: bind mounts to docker/ in this repository, named volumes
+# to WORK/root/<mount point>. What differs from Docker, and only that:
+#   kafka    scripts/kafka.sh's broker (same Kafka version) instead of the
+#            apache/kafka container; KAFKA_BOOTSTRAP is its 127.0.0.1 address
+#   tools    kafka-topics.sh, kafka-console-producer.sh and
+#            kafka-console-consumer.sh are the same Kafka classes (Maven
+#            artifact org.apache.kafka:kafka-tools) run with this machine's Java
+#   sandbox  listens on 127.0.0.1 (a free port), not 0.0.0.0:8480;
+#            VENDOR_URL is that address
+#   paths    KB_STATE_DIR points at WORK/root/var/lib/kyc-bridge
+# Every service runs as this user; files keep the modes the scripts give them.
+#
+# Exit status: 0 when every share request of this run produced exactly one
+# record, on the expected topic; 1 otherwise; 2 on a usage error.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+prog=compose-local
+check=$here/tests/blackbox/compose_check.py
+die() {
+        echo "$prog: $*" >&2
+        exit 1
+}
+usage() {
+        sed -n '/^# Usage:/,/^#   --keep/p' "$0" | sed -e 's/^# \{0,1\}//' >&2
+        exit 2
+}
+
+bin=${KB_BIN:-$here/build/kyc-bridge}
+kafka_dir=${KB_KAFKA_DIR:-}
+bootstrap=
+count=
+timeout=180
+keep=0
+while [ $# -gt 0 ]; do
+        case $1 in
+        --bin) bin=${2:?}; shift 2 ;;
+        --kafka-dir) kafka_dir=${2:?}; shift 2 ;;
+        --bootstrap) bootstrap=${2:?}; shift 2 ;;
+        --count) count=${2:?}; shift 2 ;;
+        --timeout) timeout=${2:?}; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h | --help) usage ;;
+        *) echo "$prog: unknown argument $1" >&2; usage ;;
+        esac
+done
+[ -x "$bin" ] || die "$bin: no kyc-bridge binary (build it, or --bin PATH)"
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+[[ $timeout =~ ^[1-9][0-9]*$ ]] || usage
+[ -z "$count" ] || [[ $count =~ ^[1-9][0-9]*$ ]] || usage
+for t in python3 java mvn setsid; do
+        command -v "$t" >/dev/null 2>&1 || die "$t not found (scripts/setup.sh installs it)"
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kb-compose-local.XXXXXX")
+root=$work/root
+state=$root/var/lib/kyc-bridge
+mkdir -p "$work/logs" "$work/bin" "$work/plans"
+ln -s "$bin" "$work/bin/kyc-bridge"
+own_kafka=
+pids=()
+ok=0
+
+cleanup() {
+        local i pid
+        set +e
+        # Reverse start order: watch, importer, issuer, sandbox. Each is the
+        # leader of its own process group (setsid): the group goes.
+        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+                pid=${pids[i]}
+                kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+                for _ in $(seq 1 600); do
+                        kill -0 "$pid" 2>/dev/null || break
+                        sleep 0.1
+                done
+                if kill -0 "$pid" 2>/dev/null; then
+                        echo "$prog: pid $pid ignored SIGTERM for 60 s; killing it" >&2
+                        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+                fi
+                wait "$pid" 2>/dev/null
+        done
+        [ -z "$own_kafka" ] || bash "$here/scripts/kafka.sh" stop "$own_kafka" >/dev/null 2>&1
+        if [ $keep = 1 ] || [ $ok = 0 ]; then
+                echo "$prog: work directory kept: $work" >&2
+        else
+                rm -rf "$work"
+        fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# step NAME -- one compose service; the order of these lines is checked.
+step() {
+        printf '\n== %s\n' "$1"
+}
+
+# The compose file's view of a service, mapped to this machine.
+plan() {
+        python3 "$check" plan "$1" --root "$root" >"$work/plans/$1.sh" ||
+                die "compose_check.py plan $1 failed"
+}
+
+# Runs a service's command with its compose environment; the LOCAL_*
+# variables replace the container addresses.
+cat >"$work/run-service.sh" <<'EOF'
+# run-service.sh PLAN -- written by compose-local.sh
+. "$1"
+[ -z "${KAFKA_BOOTSTRAP+x}" ] || export KAFKA_BOOTSTRAP=$LOCAL_KAFKA_BOOTSTRAP
+[ -z "${VENDOR_URL+x}" ] || export VENDOR_URL=$LOCAL_VENDOR_URL
+[ -z "${SHARE_COUNT+x}" ] || [ -z "$LOCAL_SHARE_COUNT" ] || export SHARE_COUNT=$LOCAL_SHARE_COUNT
+if [ -n "$LOCAL_PORT_FILE" ]; then
+        # The sandbox: loopback and a free port instead of 0.0.0.0:8480.
+        args=()
+        while [ $# -gt 0 ]; do
+                case $1 in
+                --listen) args+=(--listen 127.0.0.1:0 --port-file "$LOCAL_PORT_FILE"); shift 2 ;;
+                --allow-remote) shift ;;
+                *) args+=("$1"); shift ;;
+                esac
+        done
+        set -- "${args[@]}"
+fi
+unset LOCAL_KAFKA_BOOTSTRAP LOCAL_VENDOR_URL LOCAL_SHARE_COUNT LOCAL_PORT_FILE
+exec "$@"
+EOF
+
+# svc_env -- sets envcmd: a clean environment (the service sees its compose
+# environment plus what every process needs, not this script's environment)
+svc_env() {
+        envcmd=(env -i PATH="$work/bin:$PATH" HOME="${HOME:-/tmp}" LANG=C.UTF-8)
+        [ -z "${JAVA_HOME:-}" ] || envcmd+=(JAVA_HOME="$JAVA_HOME")
+        envcmd+=(KB_STATE_DIR="$state" KAFKA_BIN="$work/kafka-bin"
+                LOCAL_KAFKA_BOOTSTRAP="$bootstrap" LOCAL_VENDOR_URL="${vendor_url:-}"
+                LOCAL_SHARE_COUNT="$count" LOCAL_PORT_FILE="${port_file:-}")
+}
+
+# oneshot NAME -- runs to completion; exit status 0 or the run fails.
+oneshot() {
+        plan "$1"
+        svc_env
+        if ! "${envcmd[@]}" bash "$work/run-service.sh" "$work/plans/$1.sh" \
+                >"$work/logs/$1.log" 2>&1; then
+                sed "s/^/  $1| /" "$work/logs/$1.log"
+                die "the $1 job failed (log above)"
+        fi
+        sed "s/^/  $1| /" "$work/logs/$1.log"
+}
+
+# daemon NAME -- started in its own process group, stopped at the end.
+# (setsid is the background command itself: not a group leader, it does not
+# fork, so $! is the group's id.)
+daemon() {
+        plan "$1"
+        svc_env
+        setsid "${envcmd[@]}" bash "$work/run-service.sh" "$work/plans/$1.sh" \
+                </dev/null >"$work/logs/$1.log" 2>&1 &
+        pids+=($!)
+        echo "  started $1 (pid $!, log $work/logs/$1.log)"
+}
+
+alive_or_die() {
+        local name=$1 pid=$2
+        kill -0 "$pid" 2>/dev/null && return 0
+        tail -n 30 "$work/logs/$name.log" | sed "s/^/  $name| /" >&2
+        die "$name exited (log above)"
+}
+
+# Kafka's command-line tools, as in the apache/kafka image: the same
+# classes from Maven Central, run with this machine's Java.
+kafka_tools() {
+        local v l4j cache pom cp
+        v=$(sed -n 's/^KAFKA_VERSION=\([0-9.]*\)$/\1/p' "$here/scripts/kafka.sh")
+        l4j=$(sed -n 's/^LOG4J_VERSION=\([0-9.]*\)$/\1/p' "$here/scripts/kafka.sh")
+        if [ -z "$v" ] || [ -z "$l4j" ]; then
+                die "cannot read KAFKA_VERSION/LOG4J_VERSION from scripts/kafka.sh"
+        fi
+        cache=${KB_KAFKA_TOOLS_CACHE:-${HOME:-/tmp}/.cache/kyc-bridge/kafka-tools-$v}
+        mkdir -p "$cache"
+        pom="<project xmlns=\"http://maven.apache.org/POM/4.0.0\"><modelVersion>4.0.0</modelVersion>
+<groupId>kyc-bridge.local</groupId><artifactId>kafka-tools-classpath</artifactId>
+<version>$v</version><packaging>pom</packaging><dependencies>
+<dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$v</version></dependency>
+<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$l4j</version></dependency>
+<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$l4j</version></dependency>
+</dependencies></project>"
+        (
+                exec 9>"$cache/.lock"
+                flock -w 900 9 || die "timed out waiting for $cache/.lock"
+                if [ "$(cat "$cache/.fetched" 2>/dev/null)" != "$(printf '%s' "$pom" | sha256sum | cut -c1-32)" ]; then
+                        echo "  fetching org.apache.kafka:kafka-tools:$v with Maven into $cache"
+                        printf '%s\n' "$pom" >"$cache/pom.xml"
+                        rm -rf "${cache:?}/lib"
+                        mvn -q -B -Dstyle.color=never -f "$cache/pom.xml" \
+                                org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+                                -DincludeScope=runtime -DoutputDirectory="$cache/lib" \
+                                >"$cache/mvn.log" 2>&1 || die "mvn failed: $cache/mvn.log"
+                        find "$cache/lib" -name '*.jar' | LC_ALL=C sort | paste -sd: - >"$cache/classpath"
+                        printf '%s' "$pom" | sha256sum | cut -c1-32 >"$cache/.fetched"
+                fi
+        )
+        cp=$(cat "$cache/classpath")
+        mkdir -p "$work/kafka-bin"
+        cat >"$work/kafka-bin/log4j2.properties" <<'EOF'
+status = error
+appender.err.type = Console
+appender.err.name = ERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = ERR
+EOF
+        local tool class
+        for tool in kafka-topics:org.apache.kafka.tools.TopicCommand \
+                kafka-console-producer:org.apache.kafka.tools.ConsoleProducer \
+                kafka-console-consumer:org.apache.kafka.tools.consumer.ConsoleConsumer; do
+                class=${tool#*:}
+                cat >"$work/kafka-bin/${tool%%:*}.sh" <<EOF
+#!/bin/sh
+# ${tool%%:*}.sh as in the apache/kafka image (written by compose-local.sh)
+exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:-UsePerfData -Xms32m -Xmx256m \\
+        -Dlog4j2.configurationFile=$work/kafka-bin/log4j2.properties \\
+        -cp '$cp' $class "\$@"
+EOF
+                chmod +x "$work/kafka-bin/${tool%%:*}.sh"
+        done
+}
+
+echo "$prog: work directory $work"
+
+step kafka
+if [ -n "$bootstrap" ]; then
+        echo "  using the broker at $bootstrap"
+elif [ -n "$kafka_dir" ]; then
+        bootstrap=$(cat "$kafka_dir/bootstrap" 2>/dev/null) ||
+                die "$kafka_dir/bootstrap missing: no scripts/kafka.sh broker there"
+        echo "  using the broker of $kafka_dir at $bootstrap"
+else
+        own_kafka=$work/kafka
+        bootstrap=$(bash "$here/scripts/kafka.sh" start "$own_kafka") || die "could not start Kafka"
+        echo "  started a broker at $bootstrap"
+fi
+kafka_tools
+
+step topics
+oneshot topics
+
+# The volumes' mount points, as the image creates them.
+mkdir -p "$state"
+install -d -m 0700 "$state/issuer" "$state/partner" "$state/sandbox"
+install -d -m 0755 "$state/exchange"
+
+step sandbox
+port_file=$work/sandbox.port
+daemon sandbox
+sandbox_pid=${pids[-1]}
+for _ in $(seq 1 200); do
+        [ -s "$port_file" ] && break
+        alive_or_die sandbox "$sandbox_pid"
+        sleep 0.1
+done
+[ -s "$port_file" ] || die "the sandbox wrote no port file"
+vendor_url=http://127.0.0.1:$(cat "$port_file")
+port_file=
+bash "$here/docker/scripts/health.sh" "$vendor_url/sandbox/health" ||
+        die "the sandbox is not healthy"
+echo "  healthy at $vendor_url"
+
+step keygen
+oneshot keygen
+
+step setup
+oneshot setup
+
+step issuer
+daemon issuer
+issuer_pid=${pids[-1]}
+
+step importer
+daemon importer
+importer_pid=${pids[-1]}
+
+step share-job
+oneshot share-job
+shares=$(grep '^share ' "$work/logs/share-job.log") || die "the share-job printed no shares"
+
+step watch
+daemon watch
+watch_pid=${pids[-1]}
+
+# What should arrive where: the topics, as the product reads its configs.
+topic_of() { # CONF ROLE OPTION
+        "$bin" config dump -c "$1" --role "$2" | sed -n "s/^$3=\([^ ]*\).*/\1/p"
+}
+out_topic=$(topic_of "$state/partner/importer.conf" importer importer.output_topic)
+idlq_topic=$(topic_of "$state/issuer/issuer.conf" issuer issuer.dlq_topic)
+if [ -z "$out_topic" ] || [ -z "$idlq_topic" ]; then
+        die "cannot read the topics from the rendered configs"
+fi
+
+n=$(printf '%s\n' "$shares" | wc -l)
+printf '\n%s: waiting up to %s s for %d records (%s, %s)\n' "$prog" "$timeout" "$n" \
+        "$out_topic" "$idlq_topic"
+deadline=$((SECONDS + timeout))
+while :; do
+        alive_or_die issuer "$issuer_pid"
+        alive_or_die importer "$importer_pid"
+        alive_or_die watch "$watch_pid"
+        seen=0
+        while read -r _ id _; do
+                grep -qF "\"share_id\":\"$id\"" "$work/logs/watch.log" && seen=$((seen + 1))
+        done <<<"$shares"
+        [ "$seen" -lt "$n" ] || break
+        [ $SECONDS -lt $deadline ] || break
+        sleep 1
+done
+# A little longer, so that a duplicate would show.
+sleep 3
+
+echo
+echo "== records (watch)"
+# shellcheck disable=SC1091 # the plan written above
+for t in $(. "$work/plans/watch.sh"; echo "$WATCH_TOPICS"); do
+        grep "^$t " "$work/logs/watch.log" | sed 's/^/  /' || true
+done
+
+echo
+printf '%-36s %-8s %-12s %-13s %s\n' share_id kind source outcome topic
+bad=0
+while read -r _ id kind status _; do
+        lines=$(grep -F "\"share_id\":\"$id\"" "$work/logs/watch.log" || true)
+        k=$(printf '%s' "$lines" | grep -c . || true)
+        topic=$(printf '%s' "$lines" | awk '{print $1}' | sort -u | paste -sd, -)
+        if [ "$status" = Not_Started ]; then
+                want=$idlq_topic outcome=dead-lettered
+        else
+                want=$out_topic outcome=imported
+        fi
+        if [ "$k" != 1 ] || [ "$topic" != "$want" ]; then
+                outcome="WRONG: $k record(s), want 1 on $want"
+                bad=$((bad + 1))
+        fi
+        printf '%-36s %-8s %-12s %-13s %s\n' "$id" "$kind" "$status" "$outcome" "${topic:--}"
+done <<<"$shares"
+if [ $bad -ne 0 ]; then
+        for s in issuer importer; do
+                echo "---- last lines of $s.log:" >&2
+                tail -n 20 "$work/logs/$s.log" >&2
+        done
+        die "$bad of $n share requests did not end as exactly one record on the expected topic"
+fi
+ok=1
+echo "$prog: OK: $n share requests, each exactly one record on the expected topic"

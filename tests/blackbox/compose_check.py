@@ -1,0 +1,1400 @@
+#!/usr/bin/env python3
+"""compose_check.py -- check docker/ (compose file, Dockerfile, configs) without Docker.
+
+No Docker engine runs where the tests run, so this reads the files the way
+Docker would and checks what can be checked on the host:
+
+  check --kb-bin BIN   structure of docker/docker-compose.yml (services,
+                       depends_on, healthchecks, mounts, ports bound to
+                       127.0.0.1, addresses between services), the Dockerfile
+                       (stages, runtime packages = the binary's libraries),
+                       the config templates (every key a real option from
+                       `kyc-bridge config options`, for the right role;
+                       rendered with placeholder ids by docker/scripts/lib.sh
+                       and accepted by `kyc-bridge config check`), and that
+                       config/topics.txt creates exactly the topics the
+                       configs name (defaults included).
+  build                replays the Dockerfile's build stage on the host: the
+                       context filtered by .dockerignore, the COPY steps, the
+                       cmake RUN steps; then checks the binary's libraries.
+  selftest --kb-bin BIN
+                       breaks copies of the files in ~30 ways, one at a
+                       time, and expects `check` to notice each.
+  plan SERVICE --root DIR
+                       prints shell code (for scripts/compose-local.sh) that
+                       sets SERVICE's environment and its argv (`set --`),
+                       with container paths mapped to the host: bind mounts
+                       to the repository, named volumes under DIR.
+
+YAML: Python's standard library has no YAML parser. Rather than keep a
+second copy of the compose file in JSON (two sources that drift), this reads
+the real file with a small, strict parser for the subset it uses (see
+docker-compose.yml's header) and refuses anything outside it, so what it
+checks is what Docker reads. Python 3 standard library only.
+"""
+import argparse
+import copy
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = DOCKER = COMPOSE = None
+
+
+def set_repo(path):
+    """The repository whose docker/ is checked (selftest checks copies)."""
+    global ROOT, DOCKER, COMPOSE
+    ROOT = os.path.abspath(path)
+    DOCKER = os.path.join(ROOT, "docker")
+    COMPOSE = os.path.join(DOCKER, "docker-compose.yml")
+
+
+set_repo(os.path.dirname(os.path.dirname(HERE)))
+OUR_IMAGE = "kyc-bridge:local"
+OUR_UID = "10001:10001"
+STATE_DIR = "/var/lib/kyc-bridge"
+
+
+# ---------------------------------------------------------------- YAML subset
+
+class YamlError(Exception):
+    pass
+
+
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_INT = re.compile(r"[-+]?[0-9]+$")
+_YAML11_BOOLS = {"y", "n", "yes", "no", "on", "off"}
+
+
+class _Yaml:
+    """Block mappings and sequences (2-space indentation), one-line plain,
+    single- and double-quoted scalars, one-line flow sequences of scalars,
+    comments, and whole-node anchors (`key: &name` + block) with aliases
+    (`key: *name`). No '$' except '$$' (Compose interpolation)."""
+
+    def __init__(self, text, path):
+        self.path = path
+        self.anchors = {}
+        self.lines = []  # (lineno, indent, content)
+        for n, raw in enumerate(text.split("\n"), 1):
+            if "\t" in raw:
+                raise YamlError("%s:%d: tab character" % (path, n))
+            s = raw.rstrip(" ")
+            body = s.lstrip(" ")
+            if not body or body.startswith("#"):
+                continue
+            if n == 1 and body == "---":
+                continue
+            ind = len(s) - len(body)
+            if ind % 2:
+                raise YamlError("%s:%d: indentation is not a multiple of 2" % (path, n))
+            self.lines.append((n, ind, body))
+        self.pos = 0
+
+    def err(self, n, msg):
+        return YamlError("%s:%d: %s" % (self.path, n, msg))
+
+    def parse(self):
+        if not self.lines:
+            raise YamlError("%s: empty document" % self.path)
+        if self.lines[0][1] != 0:
+            raise self.err(self.lines[0][0], "document does not start at column 0")
+        v = self.block(0)
+        if self.pos != len(self.lines):
+            n = self.lines[self.pos][0]
+            raise self.err(n, "unexpected indentation")
+        return v
+
+    def block(self, ind):
+        n, i, body = self.lines[self.pos]
+        if i != ind:
+            raise self.err(n, "expected indentation %d, got %d" % (ind, i))
+        if body == "-" or body.startswith("- "):
+            return self.seq(ind)
+        return self.mapping(ind)
+
+    def seq(self, ind):
+        out = []
+        while self.pos < len(self.lines):
+            n, i, body = self.lines[self.pos]
+            if i < ind:
+                break
+            if i > ind:
+                raise self.err(n, "unexpected indentation")
+            if not body.startswith("- "):
+                raise self.err(n, "expected a sequence item ('- ')")
+            self.pos += 1
+            item = body[2:].lstrip(" ")
+            if re.match(r"[A-Za-z0-9_.-]+:( |$)", item):
+                raise self.err(n, "mappings inside sequences are outside the subset")
+            out.append(self.inline(n, item))
+        return out
+
+    def mapping(self, ind):
+        out = {}
+        while self.pos < len(self.lines):
+            n, i, body = self.lines[self.pos]
+            if i < ind:
+                break
+            if i > ind:
+                raise self.err(n, "unexpected indentation")
+            if body.startswith("- "):
+                raise self.err(n, "sequence item where a mapping key was expected")
+            key, sep, rest = body.partition(":")
+            if not sep or not _KEY.match(key):
+                raise self.err(n, "expected 'key: value' (plain key of [A-Za-z0-9_.-])")
+            if rest and not rest.startswith(" "):
+                raise self.err(n, "expected a space after ':'")
+            if key in out:
+                raise self.err(n, "duplicate key %r" % key)
+            self.pos += 1
+            rest = _strip_comment(rest.strip(" "))
+            anchor = None
+            if rest.startswith("&"):
+                anchor = rest[1:]
+                if not _KEY.match(anchor):
+                    raise self.err(n, "bad anchor name")
+                rest = ""
+            if rest == "":
+                nxt = self.lines[self.pos] if self.pos < len(self.lines) else None
+                if nxt and nxt[1] > ind:
+                    val = self.block(ind + 2)
+                else:
+                    val = None
+                if anchor:
+                    if val is None:
+                        raise self.err(n, "an anchor must name a block")
+                    self.anchors[anchor] = val
+            else:
+                val = self.inline(n, rest)
+            out[key] = val
+        return out
+
+    def inline(self, n, s):
+        s = s.strip(" ")
+        if s.startswith("*"):
+            name = _strip_comment(s[1:])
+            if name not in self.anchors:
+                raise self.err(n, "unknown alias *%s" % name)
+            return copy.deepcopy(self.anchors[name])
+        if s.startswith("["):
+            return self.flow_seq(n, s)
+        v, rest = self.scalar(n, s, flow=False)
+        if rest.strip(" "):
+            raise self.err(n, "trailing text after a value: %r" % rest)
+        return v
+
+    def flow_seq(self, n, s):
+        out = []
+        s = s[1:].lstrip(" ")
+        if s.startswith("]"):
+            rest = s[1:]
+        else:
+            while True:
+                v, s = self.scalar(n, s, flow=True)
+                out.append(v)
+                s = s.lstrip(" ")
+                if s.startswith(","):
+                    s = s[1:].lstrip(" ")
+                    continue
+                if s.startswith("]"):
+                    rest = s[1:]
+                    break
+                raise self.err(n, "expected ',' or ']' in a flow sequence")
+        if _strip_comment(rest.strip(" ")):
+            raise self.err(n, "trailing text after ']'")
+        return out
+
+    def scalar(self, n, s, flow):
+        """Returns (value, rest of the line after the scalar)."""
+        if s.startswith('"'):
+            out, i = [], 1
+            while True:
+                if i >= len(s):
+                    raise self.err(n, "unterminated double-quoted string")
+                c = s[i]
+                if c == '"':
+                    break
+                if c == "\\":
+                    e = s[i + 1:i + 2]
+                    m = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "/": "/"}
+                    if e not in m:
+                        raise self.err(n, "escape \\%s is outside the subset" % e)
+                    out.append(m[e])
+                    i += 2
+                    continue
+                out.append(c)
+                i += 1
+            v = "".join(out)
+            self.no_dollar(n, v)
+            return v, s[i + 1:]
+        if s.startswith("'"):
+            out, i = [], 1
+            while True:
+                if i >= len(s):
+                    raise self.err(n, "unterminated single-quoted string")
+                if s[i] == "'":
+                    if s[i + 1:i + 2] == "'":
+                        out.append("'")
+                        i += 2
+                        continue
+                    break
+                out.append(s[i])
+                i += 1
+            v = "".join(out)
+            self.no_dollar(n, v)
+            return v, s[i + 1:]
+        # plain scalar ("-5" and "-x" are fine, "- x" is a sequence item)
+        if not s:
+            raise self.err(n, "empty value")
+        dash_ok = s[0] == "-" and s[1:2] not in ("", " ")
+        if s[0] in "&*!|>%@`{}[],#?-:" and not dash_ok:
+            raise self.err(n, "a plain value may not start with %r" % s[:1])
+        stop = len(s)
+        m = re.search(r" #", s)
+        if m:
+            stop = m.start()
+        if flow:
+            for j, c in enumerate(s[:stop]):
+                if c in ",]":
+                    stop = j
+                    break
+        v = s[:stop].rstrip(" ")
+        rest = s[stop:]
+        if not flow and rest.startswith(" #"):
+            rest = ""
+        if ": " in v or v.endswith(":"):
+            raise self.err(n, "':' followed by a space in a plain value: quote it")
+        if flow and any(c in v for c in "{}[]"):
+            raise self.err(n, "brackets in a plain flow value: quote it")
+        self.no_dollar(n, v)
+        if v in ("true", "false"):
+            return v == "true", rest
+        if v in ("null", "~"):
+            return None, rest
+        if v.lower() in _YAML11_BOOLS or v.lower() in ("true", "false", "null"):
+            raise self.err(n, "%r means a boolean or null to some YAML parsers: quote it" % v)
+        if _INT.match(v):
+            if re.match(r"[-+]?0[0-9]", v):
+                raise self.err(n, "%r: a leading zero (octal to some parsers): quote it" % v)
+            return int(v), rest
+        if re.match(r"[-+]?([0-9]*\.[0-9]+|[0-9]+\.)([eE][-+]?[0-9]+)?$", v):
+            raise self.err(n, "%r: floats are outside the subset: quote it" % v)
+        return v, rest
+
+    def no_dollar(self, n, v):
+        if "$" in v.replace("$$", ""):
+            raise self.err(n, "'$' in a value: Compose would interpolate it (write $$)")
+
+
+def _strip_comment(s):
+    m = re.search(r"(^| )#", s)
+    return s[:m.start()].rstrip(" ") if m else s
+
+
+def load_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        return _Yaml(f.read(), path).parse()
+
+
+# ---------------------------------------------------------------- Dockerfile
+
+def load_dockerfile(path):
+    """[(stage_name, instruction, args, lineno)]"""
+    out, stage, buf, start = [], None, "", 0
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for n, line in enumerate(lines, 1):
+        s = line.rstrip()
+        if not buf and (not s.strip() or s.lstrip().startswith("#")):
+            continue
+        if buf and s.lstrip().startswith("#"):
+            continue
+        if not buf:
+            start = n
+        if s.endswith("\\"):
+            buf += s[:-1] + " "
+            continue
+        buf += s
+        ins, _, args = buf.strip().partition(" ")
+        ins = ins.upper()
+        args = args.strip()
+        if ins == "FROM":
+            m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?$", args, re.I)
+            if not m:
+                raise ValueError("%s:%d: bad FROM" % (path, start))
+            stage = m.group(2) or m.group(1)
+        out.append((stage, ins, args, start))
+        buf = ""
+    return out
+
+
+def stage_of(df, name):
+    return [d for d in df if d[0] == name]
+
+
+def apt_packages(run_args):
+    """Package names of an `apt-get install` in a RUN line."""
+    m = re.search(r"apt-get install(.*?)(&&|$)", run_args)
+    if not m:
+        return None
+    return [w for w in m.group(1).split() if not w.startswith("-")]
+
+
+# ---------------------------------------------------------------- .dockerignore
+
+def _glob_re(pat):
+    out = ""
+    for c in pat:
+        if c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        else:
+            out += re.escape(c)
+    return re.compile(out + "$")
+
+
+def load_dockerignore(path):
+    pats = []
+    if not os.path.exists(path):
+        return pats
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            neg = s.startswith("!")
+            p = s[1:] if neg else s
+            p = p.strip("/")
+            if "**" in p or "[" in p or "\\" in p:
+                raise ValueError("%s:%d: pattern outside what this check understands: %s"
+                                 % (path, n, s))
+            pats.append((neg, _glob_re(p), p))
+    return pats
+
+
+def ignored(pats, rel):
+    """Docker semantics for the patterns we allow: the last pattern matching
+    the path or one of its parent directories decides."""
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    result = False
+    for neg, rx, _ in pats:
+        if any(rx.match(p) for p in prefixes):
+            result = not neg
+    return result
+
+
+# ---------------------------------------------------------------- kyc-bridge
+
+def config_options(kb_bin):
+    """{name: {"default": str|None, "roles": set}} from `config options`."""
+    r = subprocess.run([kb_bin, "config", "options"], capture_output=True, text=True,
+                       timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError("kyc-bridge config options failed: %s" % r.stderr)
+    opts, name = {}, None
+    for line in r.stdout.split("\n"):
+        if line and not line[0].isspace():
+            name = line.strip()
+            opts[name] = {"default": None, "roles": set(), "detail": None}
+        elif name and opts[name]["detail"] is None and line.strip():
+            d = line.strip()
+            opts[name]["detail"] = d
+            m = re.search(r"default: (.*?); used by: (.*)$", d)
+            if m:
+                dflt = m.group(1)
+                opts[name]["default"] = None if dflt in ("required", "none") else dflt
+                opts[name]["roles"] = {x.strip() for x in m.group(2).split(",")}
+    if len(opts) < 10:
+        raise RuntimeError("kyc-bridge config options: too few options parsed")
+    return opts
+
+
+def option_for(opts, key):
+    """The option entry a config key belongs to, or None."""
+    if key in opts:
+        return key
+    for name in opts:
+        if "*" in name or "<" in name:
+            # partner.*.keys: one name segment; kafka.<property>: the rest
+            rx = ""
+            for part in re.split(r"(\*|<[^>]*>)", name):
+                if part == "*":
+                    rx += r"[A-Za-z0-9_-]+"
+                elif part.startswith("<"):
+                    rx += r"[A-Za-z0-9_.-]+"
+                else:
+                    rx += re.escape(part)
+            if re.match(rx + "$", key):
+                return name
+    return None
+
+
+def read_conf(path):
+    """[(lineno, key, value)] of a properties file."""
+    out = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            k, sep, v = s.partition("=")
+            if not sep:
+                raise ValueError("%s:%d: not key = value" % (path, n))
+            out.append((n, k.strip(), v.strip()))
+    return out
+
+
+ROLE_TOPICS = {
+    "issuer": ["issuer.request_topic", "issuer.token_topic", "issuer.state_topic",
+               "issuer.dlq_topic"],
+    "importer": ["importer.token_topics", "importer.output_topic", "importer.dlq_topic"],
+}
+
+
+def effective_topics(opts, conf, role):
+    """{option: [topic,...]} for a role: the file's value, else the default."""
+    vals = {k: v for _, k, v in conf}
+    out = {}
+    for o in ROLE_TOPICS[role]:
+        v = vals.get(o, opts[o]["default"])
+        out[o] = [t.strip() for t in (v or "").split(",") if t.strip()]
+    return out
+
+
+# ---------------------------------------------------------------- compose model
+
+class Compose:
+    def __init__(self, path=None):
+        path = path or COMPOSE
+        self.path = path
+        self.dir = os.path.dirname(path)
+        self.doc = load_yaml(path)
+        self.services = self.doc.get("services") or {}
+
+    def mounts(self, svc):
+        """[(kind, source, target, ro)] kind = bind|volume"""
+        out = []
+        for v in self.services[svc].get("volumes") or []:
+            parts = str(v).split(":")
+            ro = False
+            if len(parts) == 3:
+                if parts[2] not in ("ro", "rw"):
+                    raise ValueError("%s: volume %r: bad mode" % (svc, v))
+                ro = parts[2] == "ro"
+            elif len(parts) != 2:
+                raise ValueError("%s: volume %r: want SOURCE:TARGET[:ro]" % (svc, v))
+            src, tgt = parts[0], parts[1]
+            if src.startswith("./") or src.startswith("../") or src.startswith("/"):
+                out.append(("bind", os.path.normpath(os.path.join(self.dir, src)), tgt, ro))
+            else:
+                out.append(("volume", src, tgt, ro))
+        return out
+
+    def env(self, svc):
+        e = self.services[svc].get("environment") or {}
+        if not isinstance(e, dict):
+            raise ValueError("%s: environment must be a mapping" % svc)
+        return {k: ("" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in e.items()}
+
+    def argv(self, svc, df):
+        s = self.services[svc]
+        ep = s.get("entrypoint")
+        if ep is None and s.get("image") == OUR_IMAGE:
+            ep = dockerfile_entrypoint(df)
+        cmd = s.get("command")
+        if ep is None:
+            raise ValueError("%s: no entrypoint known (image default)" % svc)
+        if isinstance(ep, str) or isinstance(cmd, str):
+            raise ValueError("%s: entrypoint/command must be lists" % svc)
+        return list(ep) + list(cmd or [])
+
+    def depends(self, svc):
+        d = self.services[svc].get("depends_on") or {}
+        if not isinstance(d, dict):
+            raise ValueError("%s: depends_on must be a mapping with conditions" % svc)
+        return {k: (v or {}).get("condition") for k, v in d.items()}
+
+    def topo_ok(self, order):
+        pos = {s: i for i, s in enumerate(order)}
+        bad = []
+        for s in self.services:
+            for d in self.depends(s):
+                if d in pos and s in pos and pos[d] > pos[s]:
+                    bad.append("%s before %s" % (s, d))
+        return bad
+
+
+def dockerfile_entrypoint(df):
+    ep = [d for d in df if d[1] == "ENTRYPOINT"]
+    if not ep:
+        return None
+    return json.loads(ep[-1][2])
+
+
+def host_path(c, svc, path, root):
+    """Container path -> host path for scripts/compose-local.sh."""
+    best = None
+    for kind, src, tgt, _ in c.mounts(svc):
+        if path == tgt or path.startswith(tgt.rstrip("/") + "/"):
+            if best is None or len(tgt) > len(best[2]):
+                best = (kind, src, tgt)
+    if best is None:
+        return None
+    kind, src, tgt = best
+    rest = path[len(tgt):]
+    if kind == "bind":
+        return src + rest
+    return os.path.join(root, tgt.lstrip("/")) + rest
+
+
+# ---------------------------------------------------------------- checks
+
+class Checker:
+    def __init__(self):
+        self.fails = []
+        self.passes = 0
+
+    def ok(self, cond, what):
+        if cond:
+            self.passes += 1
+        else:
+            self.fails.append(what)
+            print("FAIL: " + what)
+        return cond
+
+
+def kafka_version():
+    with open(os.path.join(ROOT, "scripts", "kafka.sh")) as f:
+        m = re.search(r"^KAFKA_VERSION=([0-9.]+)$", f.read(), re.M)
+    return m.group(1) if m else None
+
+
+def script_of(c, svc):
+    """Host path of the bash script a service runs, if any."""
+    s = c.services[svc]
+    ep = s.get("entrypoint") or []
+    if len(ep) >= 2 and ep[0] == "bash":
+        return host_path(c, svc, ep[1], "/nonexistent")
+    return None
+
+
+def required_env(script):
+    with open(script) as f:
+        return re.findall(r'^: "\$\{([A-Z_][A-Z0-9_]*):\?', f.read(), re.M)
+
+
+def check_compose(ck, c, df):
+    doc = c.doc
+    allowed_top = {"name", "services", "volumes", "networks"}
+    for k in doc:
+        ck.ok(k in allowed_top or k.startswith("x-"), "compose: unknown top-level key %r" % k)
+    ck.ok(bool(c.services), "compose: no services")
+    svc_keys = {"image", "build", "command", "entrypoint", "environment", "volumes", "ports",
+                "depends_on", "healthcheck", "restart", "hostname", "user", "init",
+                "stop_grace_period"}
+    declared_vols = set((doc.get("volumes") or {}).keys())
+    used_vols = set()
+    stages = {d[0] for d in df}
+    builds = {}
+    for name, s in c.services.items():
+        ck.ok(isinstance(s, dict), "%s: not a mapping" % name)
+        for k in s:
+            ck.ok(k in svc_keys, "%s: unknown or unexpected key %r" % (name, k))
+        img = s.get("image")
+        ck.ok(isinstance(img, str) and ":" in img and not img.endswith(":latest"),
+              "%s: image must be pinned to a tag (got %r)" % (name, img))
+        if "build" in s:
+            b = s["build"]
+            ck.ok(img == OUR_IMAGE, "%s: a built service must be tagged %s" % (name, OUR_IMAGE))
+            ctx = os.path.normpath(os.path.join(c.dir, b.get("context", ".")))
+            dfile = os.path.join(ctx, b.get("dockerfile", "Dockerfile"))
+            ck.ok(os.path.isdir(ctx), "%s: build context %s missing" % (name, ctx))
+            if ck.ok(os.path.isfile(dfile), "%s: Dockerfile %s missing" % (name, dfile)):
+                ck.ok(os.path.samefile(dfile, os.path.join(DOCKER, "Dockerfile")),
+                      "%s: builds from another Dockerfile than docker/Dockerfile" % name)
+            ck.ok(os.path.samefile(ctx, ROOT) if os.path.isdir(ctx) else False,
+                  "%s: the build context must be the repository (.dockerignore there)" % name)
+            ck.ok(b.get("target") in stages, "%s: build target %r is no stage" % (name, b.get("target")))
+            builds[name] = b
+        elif img == OUR_IMAGE:
+            ck.ok(False, "%s: uses %s without its build section" % (name, OUR_IMAGE))
+        ck.ok(s.get("user") in (None, OUR_UID), "%s: user %r: only %s (the image's uid)"
+              % (name, s.get("user"), OUR_UID))
+        ck.ok(s.get("restart") in ("no", "always", "on-failure", "unless-stopped"),
+              "%s: restart must be one of no/always/on-failure/unless-stopped (quoted \"no\")"
+              % name)
+        # mounts
+        for kind, src, tgt, ro in c.mounts(name):
+            if kind == "bind":
+                ck.ok(os.path.exists(src), "%s: bind mount source %s missing" % (name, src))
+                ck.ok(ro, "%s: bind mount %s must be read-only" % (name, tgt))
+                ck.ok(src.startswith(DOCKER + os.sep),
+                      "%s: bind mount %s is outside docker/" % (name, src))
+            else:
+                ck.ok(src in declared_vols, "%s: volume %s not declared" % (name, src))
+                used_vols.add(src)
+                if tgt.startswith(STATE_DIR + "/"):
+                    ck.ok(img == OUR_IMAGE or s.get("user") == OUR_UID,
+                          "%s: mounts %s but runs neither our image nor as %s"
+                          % (name, src, OUR_UID))
+        # ports: loopback only
+        for p in s.get("ports") or []:
+            ck.ok(isinstance(p, str) and re.match(r"127\.0\.0\.1:[0-9]+:[0-9]+$", p),
+                  "%s: port %r must be published as \"127.0.0.1:HOST:CONTAINER\"" % (name, p))
+        # depends_on
+        try:
+            deps = c.depends(name)
+        except ValueError as e:
+            ck.ok(False, str(e))
+            deps = {}
+        for d, cond in deps.items():
+            ck.ok(d in c.services, "%s: depends on unknown service %s" % (name, d))
+            ck.ok(d != name, "%s: depends on itself" % name)
+            ck.ok(cond in ("service_started", "service_healthy",
+                           "service_completed_successfully"),
+                  "%s: depends_on %s: bad condition %r" % (name, d, cond))
+            if d in c.services:
+                if cond == "service_healthy":
+                    ck.ok("healthcheck" in c.services[d],
+                          "%s: waits for %s healthy, which has no healthcheck" % (name, d))
+                if cond == "service_completed_successfully":
+                    ck.ok(c.services[d].get("restart") == "no",
+                          "%s: waits for %s to complete, which is not a one-shot (restart \"no\")"
+                          % (name, d))
+        # healthcheck
+        hc = s.get("healthcheck")
+        if hc is not None:
+            t = hc.get("test")
+            ck.ok(isinstance(t, list) and t and t[0] == "CMD",
+                  "%s: healthcheck test must be [\"CMD\", ...]" % name)
+            for a in (t or [])[1:]:
+                if isinstance(a, str) and a.startswith("/opt/kyc-bridge/"):
+                    hp = host_path(c, name, a, "/nonexistent")
+                    ck.ok(hp and os.path.exists(hp),
+                          "%s: healthcheck uses %s, not mounted from the repository" % (name, a))
+        # argv: repository files exist, volume paths are mounted
+        try:
+            argv = c.argv(name, df)
+        except ValueError:
+            argv = []
+        for a in argv:
+            if not isinstance(a, str):
+                ck.ok(False, "%s: non-string argument %r" % (name, a))
+                continue
+            if a.startswith("/opt/kyc-bridge/") or a.startswith(STATE_DIR + "/"):
+                hp = host_path(c, name, a, "/nonexistent")
+                ck.ok(hp is not None, "%s: argument %s is in no mount of the service" % (name, a))
+                if hp and a.startswith("/opt/kyc-bridge/"):
+                    ck.ok(os.path.exists(hp), "%s: %s (from %s) missing" % (name, hp, a))
+        # scripts: their mounts and required environment
+        sc = script_of(c, name)
+        if sc:
+            ck.ok(os.path.isfile(sc), "%s: script %s missing" % (name, sc))
+            text = open(sc).read()
+            if 'dirname "$0")/lib.sh' in text:
+                ck.ok(os.path.isfile(os.path.join(os.path.dirname(sc), "lib.sh")),
+                      "%s: lib.sh beside %s missing" % (name, sc))
+            if "/../config" in text:
+                ck.ok(any(k == "bind" and tgt == "/opt/kyc-bridge/config"
+                          for k, _, tgt, _ in c.mounts(name)),
+                      "%s: %s reads ../config but config is not mounted" % (name, sc))
+            env = c.env(name)
+            for v in required_env(sc):
+                ck.ok(v in env, "%s: %s needs %s in the environment" % (name, sc, v))
+        for k in c.env(name):
+            ck.ok(not re.search(r"KEY|SECRET|PASSW|TOKEN", k),
+                  "%s: environment variable %s looks like a secret: use a file in a volume"
+                  % (name, k))
+    for v in declared_vols:
+        ck.ok(v in used_vols, "compose: volume %s declared but unused" % v)
+    if builds:
+        first = list(builds.values())[0]
+        ck.ok(all(b == first for b in builds.values()),
+              "compose: services building %s disagree on the build" % OUR_IMAGE)
+    # cycles
+    seen, stack = set(), set()
+
+    def visit(n):
+        if n in stack:
+            return False
+        if n in seen:
+            return True
+        stack.add(n)
+        good = all(visit(d) for d in c.depends(n) if d in c.services)
+        stack.discard(n)
+        seen.add(n)
+        return good
+    ck.ok(all(visit(n) for n in c.services), "compose: depends_on has a cycle")
+
+
+def check_addresses(ck, c):
+    s = c.services
+    # Kafka: internal listener = service name, published one on loopback.
+    kaf = [n for n in s if str(s[n].get("image", "")).startswith("apache/kafka:")
+           and "KAFKA_PROCESS_ROLES" in c.env(n)]
+    if not ck.ok(len(kaf) == 1, "compose: want exactly one broker service"):
+        return
+    k = kaf[0]
+    ke = c.env(k)
+    ver = kafka_version()
+    ck.ok(s[k]["image"] == "apache/kafka:%s" % ver,
+          "kafka: image %s, but scripts/kafka.sh (the test broker) runs %s"
+          % (s[k]["image"], ver))
+    for n in s:
+        img = str(s[n].get("image", ""))
+        if img.startswith("apache/kafka:"):
+            ck.ok(img == s[k]["image"], "%s: Kafka tools %s differ from the broker %s"
+                  % (n, img, s[k]["image"]))
+    adv = dict(x.split("://", 1) for x in ke.get("KAFKA_ADVERTISED_LISTENERS", "").split(","))
+    lis = dict(x.split("://", 1) for x in ke.get("KAFKA_LISTENERS", "").split(","))
+    pmap = dict(x.split(":", 1) for x in ke.get("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "").split(","))
+    names = set(s) | {s[n].get("hostname") for n in s if s[n].get("hostname")}
+    internal = [a for a in adv.values() if a.rsplit(":", 1)[0] in names]
+    ck.ok(len(internal) == 1, "kafka: want one advertised listener named after the service")
+    ctl = ke.get("KAFKA_CONTROLLER_LISTENER_NAMES")
+    ck.ok(ctl in lis and ctl not in adv, "kafka: controller listener %r" % ctl)
+    for name in lis:
+        ck.ok(name in pmap, "kafka: listener %s has no security protocol" % name)
+    for name, a in adv.items():
+        ck.ok(name in lis and lis[name].rsplit(":", 1)[1] == a.rsplit(":", 1)[1],
+              "kafka: advertised %s://%s has no listener on that port" % (name, a))
+        host, port = a.rsplit(":", 1)
+        if host not in names:
+            ck.ok(host == "127.0.0.1" and "127.0.0.1:%s:%s" % (port, port) in
+                  (s[k].get("ports") or []),
+                  "kafka: advertised %s://%s must be 127.0.0.1 and published on it" % (name, a))
+    for p in s[k].get("ports") or []:
+        cport = p.rsplit(":", 1)[1]
+        ck.ok(any(a.endswith(":" + cport) and a.startswith("127.0.0.1:") for a in adv.values()),
+              "kafka: published port %s is not an advertised 127.0.0.1 listener" % p)
+    ck.ok(ke.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false",
+          "kafka: auto topic creation must be off (the topics service creates them)")
+    boot = internal[0] if internal else None
+    qv = ke.get("KAFKA_CONTROLLER_QUORUM_VOTERS", "")
+    if boot and ctl in lis:
+        want = "%s@%s:%s" % (ke.get("KAFKA_NODE_ID"), boot.rsplit(":", 1)[0],
+                             lis[ctl].rsplit(":", 1)[1])
+        ck.ok(qv == want, "kafka: controller.quorum.voters %r, want %r" % (qv, want))
+    for n in s:
+        e = c.env(n)
+        if "KAFKA_BOOTSTRAP" in e:
+            ck.ok(e["KAFKA_BOOTSTRAP"] == boot,
+                  "%s: KAFKA_BOOTSTRAP %s is not the broker's listener %s"
+                  % (n, e["KAFKA_BOOTSTRAP"], boot))
+            sc = script_of(c, n)
+            connects = sc is None or "$kbin/kafka-" in open(sc).read()
+            ck.ok(not connects or c.depends(n).get(k) == "service_healthy" or any(
+                c.depends(d).get(k) == "service_healthy" for d in c.depends(n) if d in s),
+                "%s: uses Kafka without waiting for it (directly or via a dependency)" % n)
+    # Sandbox: --listen 0.0.0.0:PORT --allow-remote, VENDOR_URL = http://sandbox:PORT
+    sb = [n for n in s if (s[n].get("command") or [None])[0] == "sandbox"]
+    if not ck.ok(len(sb) == 1, "compose: want exactly one sandbox service"):
+        return
+    sbn = sb[0]
+    cmd = s[sbn]["command"]
+    listen = cmd[cmd.index("--listen") + 1] if "--listen" in cmd else "127.0.0.1:8480"
+    lhost, lport = listen.rsplit(":", 1)
+    ck.ok(lhost == "127.0.0.1" or "--allow-remote" in cmd,
+          "sandbox: --listen %s needs --allow-remote" % listen)
+    ck.ok(lhost in ("0.0.0.0", "::"), "sandbox: must listen on the compose network, not %s" % lhost)
+    for p in s[sbn].get("ports") or []:
+        ck.ok(p.rsplit(":", 1)[1] == lport, "sandbox: published %s is not the listen port %s"
+              % (p, lport))
+    hc = (s[sbn].get("healthcheck") or {}).get("test") or []
+    ck.ok("http://127.0.0.1:%s/sandbox/health" % lport in hc,
+          "sandbox: healthcheck does not ask /sandbox/health on port %s" % lport)
+    want = "http://%s:%s" % (sbn, lport)
+    for n in s:
+        e = c.env(n)
+        if "VENDOR_URL" in e:
+            ck.ok(e["VENDOR_URL"] == want, "%s: VENDOR_URL %s, sandbox serves %s"
+                  % (n, e["VENDOR_URL"], want))
+            chain = set(c.depends(n))
+            ck.ok(c.depends(n).get(sbn) == "service_healthy" or any(
+                c.depends(d).get(sbn) == "service_healthy" for d in chain if d in s),
+                "%s: talks to the sandbox without waiting for it healthy" % n)
+
+
+def load_topics_txt(path):
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            w = line.split()
+            if not w or w[0].startswith("#"):
+                continue
+            if len(w) < 2 or not w[1].isdigit():
+                raise ValueError("%s:%d: want NAME PARTITIONS [CONFIG=VALUE...]" % (path, n))
+            out[w[0]] = (int(w[1]), dict(x.split("=", 1) for x in w[2:]))
+    return out
+
+
+PLACEHOLDER_IDS = {
+    "ISSUER_APPLICATION_ID": "123e4567-e89b-42d3-a456-426614174000",
+    "PARTNER_APPLICATION_ID": "9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f",
+    "PARTNER_WORKFLOW_USER": "0c7e6a4e-2f9d-4d8a-9c1b-3e5f7a9b1c2d",
+    "PARTNER_WORKFLOW_BUSINESS": "6a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
+}
+ROLES = {"issuer.conf": "issuer", "importer.conf": "importer"}
+SERVICE_OF_ROLE = {"issuer": "issuer", "importer": "importer"}
+
+
+def exported_names(script):
+    with open(script) as f:
+        text = f.read().replace("\\\n", " ")
+    names = set()
+    for line in text.split("\n"):
+        line = line.strip()
+        if line.startswith("export "):
+            for w in line.split()[1:]:
+                names.add(w.split("=", 1)[0])
+    return names
+
+
+def render(tpl, out, env):
+    """Renders a template with docker/scripts/lib.sh's kb_render."""
+    lib = os.path.join(DOCKER, "scripts", "lib.sh")
+    r = subprocess.run(["bash", "-c", 'set -euo pipefail; . "$1"; kb_render "$2" "$3"',
+                        "render", lib, tpl, out], env=env, capture_output=True, text=True,
+                       timeout=30)
+    return r
+
+
+def check_configs(ck, c, df, kb_bin, work):
+    opts = config_options(kb_bin)
+    confdir = os.path.join(DOCKER, "config")
+    confs = sorted(f for f in os.listdir(confdir) if f.endswith(".conf"))
+    ck.ok(confs == sorted(ROLES), "config: want exactly %s, found %s" % (sorted(ROLES), confs))
+    setup_sh = os.path.join(DOCKER, "scripts", "setup.sh")
+    exported = exported_names(setup_sh)
+    # Keys from the real keygen job, placeholders for what setup makes.
+    state = os.path.join(work, "state")
+    for d in ("issuer", "partner", "exchange"):
+        os.makedirs(os.path.join(state, d), mode=0o700)
+    bindir = os.path.join(work, "bin")
+    os.makedirs(bindir)
+    os.symlink(os.path.abspath(kb_bin), os.path.join(bindir, "kyc-bridge"))
+    env = dict(os.environ, KB_STATE_DIR=state, PATH=bindir + os.pathsep + os.environ["PATH"])
+    r = subprocess.run(["bash", os.path.join(DOCKER, "scripts", "keygen.sh")], env=env,
+                       capture_output=True, text=True, timeout=60)
+    ck.ok(r.returncode == 0, "keygen.sh failed: %s" % r.stderr.strip())
+    for party in ("issuer", "partner"):
+        p = os.path.join(state, party, "vendor-api-key")
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"placeholder-api-key-not-a-secret")
+        os.close(fd)
+    setup_env = c.env("setup")
+    renv = dict(env, **PLACEHOLDER_IDS)
+    renv.update(VENDOR_URL=setup_env.get("VENDOR_URL", ""),
+                KAFKA_BOOTSTRAP=setup_env.get("KAFKA_BOOTSTRAP", ""))
+    topics_named = {}
+    role_topics = {}
+    for f in confs:
+        role = ROLES.get(f)
+        if role is None:
+            continue
+        path = os.path.join(confdir, f)
+        conf = read_conf(path)
+        keys = [k for _, k, _ in conf]
+        ck.ok(len(keys) == len(set(keys)), "%s: a key is set twice" % f)
+        for n, k, v in conf:
+            o = option_for(opts, k)
+            if not ck.ok(o is not None, "%s:%d: %s is not an option of `kyc-bridge config options`"
+                         % (f, n, k)):
+                continue
+            roles = opts[o]["roles"]
+            if roles:
+                ck.ok("all" in roles or role in roles,
+                      "%s:%d: %s is used by %s, not by the %s" % (f, n, k, ", ".join(sorted(roles)),
+                                                                  role))
+            if opts[o]["detail"] and opts[o]["detail"].startswith("secret") or \
+                    (k.startswith("kafka.") and re.search(r"password|secret", k)):
+                ck.ok(v.startswith("file:") or v.startswith("env:"),
+                      "%s:%d: secret %s must be a file: or env: reference" % (f, n, k))
+        for ph in sorted(set(re.findall(r"@([A-Z][A-Z0-9_]*)@", open(path).read()))):
+            ck.ok(ph in exported, "%s: placeholder @%s@ is not exported by setup.sh" % (f, ph))
+        # Render as setup.sh would, and let the product judge the result.
+        out = os.path.join(work, f)
+        r = render(path, out, renv)
+        if not ck.ok(r.returncode == 0, "%s: rendering failed: %s" % (f, r.stderr.strip())):
+            continue
+        st = os.stat(out).st_mode & 0o777
+        ck.ok(st == 0o600, "%s: rendered file mode %o, want 600" % (f, st))
+        r = subprocess.run([kb_bin, "config", "check", "-c", out, "--role", role],
+                           capture_output=True, text=True, timeout=30)
+        ck.ok(r.returncode == 0, "%s: `kyc-bridge config check --role %s` on the rendered file: "
+              "exit %d: %s" % (f, role, r.returncode, (r.stderr or r.stdout).strip()))
+        # The topics, from the options' defaults, and from the product's dump.
+        eff = effective_topics(opts, conf, role)
+        r = subprocess.run([kb_bin, "config", "dump", "-c", out, "--role", role],
+                           capture_output=True, text=True, timeout=30)
+        dump = {}
+        for line in r.stdout.split("\n"):
+            m = re.match(r"([^#=\s][^=]*)=(.*?)\s*(#.*)?$", line)
+            if m:
+                dump[m.group(1)] = m.group(2)
+        for o, ts in eff.items():
+            ck.ok([t.strip() for t in dump.get(o, "").split(",") if t.strip()] == ts,
+                  "%s: %s: computed %s, `config dump` says %r" % (f, o, ts, dump.get(o)))
+            for t in ts:
+                ck.ok("{" not in t, "%s: %s: templated topic %s: topics.txt cannot list it"
+                      % (f, o, t))
+                topics_named.setdefault(t, set()).add("%s %s" % (f, o))
+        role_topics[role] = eff
+        # `config check` does not open key files: the files the rendered
+        # config names must exist once keygen (and setup) have run.
+        for n, k, v in read_conf(out):
+            if k == "vendor.api_key" or k.startswith("keys.") or k.endswith(".keys"):
+                for p in (v[5:] if v.startswith("file:") else v).split(","):
+                    p = p.strip()
+                    ck.ok(os.path.isfile(p), "%s: %s names a missing file %s (after keygen)"
+                          % (f, k, p))
+        # Files the config names must be inside the reading service's mounts
+        # (rendered for the container: KB_STATE_DIR = /var/lib/kyc-bridge).
+        svc = SERVICE_OF_ROLE[role]
+        for n, k, v in conf:
+            v = v.replace("@KB_STATE_DIR@", STATE_DIR)
+            if k == "vendor.api_key" or k.startswith("keys.") or k.endswith(".keys"):
+                for p in v[5:].split(",") if v.startswith("file:") else v.split(","):
+                    p = p.strip()
+                    if p.startswith("/"):
+                        ck.ok(host_path(c, svc, p, "/x") is not None,
+                              "%s:%d: %s is in no volume of the %s service" % (f, n, p, svc))
+        cmd = c.argv(svc, df)
+        ck.ok(cmd[:2] == ["kyc-bridge", role] and "-c" in cmd,
+              "%s service: want kyc-bridge %s -c FILE, got %s" % (svc, role, cmd))
+    # The topics service creates exactly those topics.
+    tt = load_topics_txt(os.path.join(confdir, "topics.txt"))
+    ck.ok(set(tt) == set(topics_named),
+          "topics.txt lists %s; the configs name %s" % (sorted(tt), sorted(topics_named)))
+    iss, imp = role_topics.get("issuer"), role_topics.get("importer")
+    if iss and imp:
+        req, state_t = iss["issuer.request_topic"][0], iss["issuer.state_topic"][0]
+        if req in tt and state_t in tt:
+            ck.ok(tt[state_t][1].get("cleanup.policy") == "compact",
+                  "topics.txt: %s (issuer.state_topic) must be compacted" % state_t)
+            ck.ok(tt[state_t][0] >= tt[req][0],
+                  "topics.txt: %s needs at least as many partitions as %s" % (state_t, req))
+        ck.ok(iss["issuer.token_topic"] == imp["importer.token_topics"],
+              "issuer.token_topic %s is not what the importer reads %s"
+              % (iss["issuer.token_topic"], imp["importer.token_topics"]))
+        for t, (_, cfg) in tt.items():
+            if t != state_t:
+                ck.ok(cfg.get("cleanup.policy", "delete") == "delete",
+                      "topics.txt: %s must not be compacted" % t)
+        sj = c.env("share-job") if "share-job" in c.services else {}
+        ck.ok(sj.get("REQUEST_TOPIC") == req,
+              "share-job: REQUEST_TOPIC %r, issuer.request_topic %r" % (sj.get("REQUEST_TOPIC"), req))
+        w = c.env("watch") if "watch" in c.services else {}
+        want = {imp["importer.output_topic"][0], imp["importer.dlq_topic"][0],
+                iss["issuer.dlq_topic"][0]}
+        ck.ok(set(w.get("WATCH_TOPICS", "").split()) == want,
+              "watch: WATCH_TOPICS %r, want %s" % (w.get("WATCH_TOPICS"), sorted(want)))
+    topics_svc = [n for n in c.services if script_of(c, n) and
+                  script_of(c, n).endswith("/topics.sh")]
+    ck.ok(len(topics_svc) == 1, "compose: want one service running topics.sh")
+
+
+def needed_packages(binary):
+    """Debian packages owning the binary's direct NEEDED libraries."""
+    r = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, check=True)
+    sonames = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
+    r = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True)
+    where = dict(re.findall(r"^\s*(\S+) => (\S+)", r.stdout, re.M))
+    pkgs = {}
+    for so in sonames:
+        path = where.get(so)
+        if not path:
+            raise RuntimeError("ldd does not resolve %s" % so)
+        real = os.path.realpath(path)
+        owner = None
+        for cand in (path, real, "/usr" + path, "/usr" + real):
+            q = subprocess.run(["dpkg", "-S", cand], capture_output=True, text=True)
+            if q.returncode == 0:
+                owner = q.stdout.split(":")[0].strip()
+                break
+        if owner is None:
+            raise RuntimeError("no Debian package owns %s" % path)
+        pkgs[so] = owner
+    return pkgs
+
+
+def check_dockerfile(ck, c, df, kb_bin):
+    st = [d[0] for d in df if d[1] == "FROM"]
+    froms = [d[2] for d in df if d[1] == "FROM"]
+    ck.ok(len(froms) == 2 and re.match(r"debian:bookworm\s+AS\s+build$", froms[0], re.I)
+          and re.match(r"debian:bookworm-slim\s+AS\s+runtime$", froms[1], re.I),
+          "Dockerfile: want FROM debian:bookworm AS build, FROM debian:bookworm-slim AS runtime")
+    if len(st) != 2:
+        return
+    build, run = stage_of(df, "build"), stage_of(df, "runtime")
+    for stage, ins in ((build, "build"), (run, "runtime")):
+        for d in stage:
+            if d[1] == "RUN" and "apt-get install" in d[2]:
+                ck.ok("--no-install-recommends" in d[2],
+                      "Dockerfile:%d: apt-get install without --no-install-recommends" % d[3])
+                ck.ok("rm -rf /var/lib/apt/lists/*" in d[2],
+                      "Dockerfile:%d: apt lists left in the layer" % d[3])
+    rpk = [apt_packages(d[2]) for d in run if d[1] == "RUN" and apt_packages(d[2])]
+    ck.ok(len(rpk) == 1, "Dockerfile: want one apt-get install in the runtime stage")
+    if rpk:
+        got = set(rpk[0])
+        try:
+            need = needed_packages(kb_bin)
+        except (RuntimeError, subprocess.CalledProcessError, FileNotFoundError) as e:
+            ck.ok(False, "Dockerfile: cannot map the binary's libraries to packages: %s" % e)
+            need = None
+        if need is not None:
+            want = (set(need.values()) - {"libc6"}) | {"ca-certificates"}
+            ck.ok(got == want, "Dockerfile: runtime packages %s; the binary needs %s (%s) "
+                  "plus ca-certificates" % (sorted(got), sorted(want),
+                                            ", ".join("%s=%s" % kv for kv in sorted(need.items()))))
+        q = subprocess.run(["apt-cache", "show", "--no-all-versions"] + sorted(got),
+                           capture_output=True, text=True)
+        known = set(re.findall(r"^Package: (\S+)$", q.stdout, re.M))
+        for p in sorted(got):
+            ck.ok(p in known, "Dockerfile: apt-cache knows no package %s" % p)
+    user = [d[2] for d in run if d[1] == "USER"]
+    ck.ok(user == [OUR_UID], "Dockerfile: runtime stage must end as USER %s (got %s)"
+          % (OUR_UID, user))
+    ck.ok(dockerfile_entrypoint(df) == ["kyc-bridge"], "Dockerfile: ENTRYPOINT must be [\"kyc-bridge\"]")
+    cps = [d[2] for d in run if d[1] == "COPY"]
+    ck.ok(any(re.match(r"--from=build\s+\S+/kyc-bridge\s+/usr/local/bin/kyc-bridge$", x)
+              for x in cps), "Dockerfile: the binary must be copied to /usr/local/bin/kyc-bridge")
+    ck.ok(all(x.startswith("--from=build") for x in cps),
+          "Dockerfile: the runtime stage copies only from the build stage")
+    runtext = " ".join(d[2] for d in run if d[1] == "RUN")
+    mtargets = set()
+    for n, s in c.services.items():
+        if s.get("image") == OUR_IMAGE:
+            for kind, _, tgt, _ in c.mounts(n):
+                if kind == "volume":
+                    mtargets.add(tgt)
+    for t in sorted(mtargets):
+        ck.ok(re.search(r"install -d -o 10001 -g 10001 -m 07[05][05]\b[^&]*" + re.escape(t)
+                        + r"(\s|$)", runtext) is not None,
+              "Dockerfile: volume mount point %s is not created owned by 10001" % t)
+    # Build context: COPY sources exist and are not ignored.
+    ctx = ROOT
+    pats = load_dockerignore(os.path.join(ctx, ".dockerignore"))
+    for d in build:
+        if d[1] == "COPY":
+            srcs = d[2].split()[:-1]
+            for s in srcs:
+                ck.ok(os.path.exists(os.path.join(ctx, s)), "Dockerfile:%d: COPY %s: missing" % (d[3], s))
+                ck.ok(not ignored(pats, os.path.normpath(s)),
+                      "Dockerfile:%d: COPY %s: excluded by .dockerignore" % (d[3], s))
+    for bad in ("build-x", ".git/config", "tests/unit/x.c", "out/x"):
+        ck.ok(ignored(pats, bad), ".dockerignore lets %s into the context" % bad)
+
+
+def check_local_steps(ck, c):
+    path = os.path.join(ROOT, "scripts", "compose-local.sh")
+    if not ck.ok(os.path.isfile(path), "scripts/compose-local.sh missing"):
+        return
+    with open(path) as f:
+        order = re.findall(r"^\s*step (\S+)", f.read(), re.M)
+    ck.ok(sorted(order) == sorted(c.services),
+          "compose-local.sh steps %s != compose services %s" % (order, sorted(c.services)))
+    bad = c.topo_ok(order)
+    ck.ok(not bad, "compose-local.sh runs %s" % "; ".join(bad))
+
+
+def cmd_check(args):
+    ck = Checker()
+    try:
+        c = Compose()
+    except (YamlError, ValueError) as e:
+        print("FAIL: " + str(e))
+        return 1
+    df = load_dockerfile(os.path.join(DOCKER, "Dockerfile"))
+    work = tempfile.mkdtemp(prefix="kb-compose-check-")
+    try:
+        check_compose(ck, c, df)
+        check_addresses(ck, c)
+        check_configs(ck, c, df, args.kb_bin, work)
+        check_dockerfile(ck, c, df, args.kb_bin)
+        check_local_steps(ck, c)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("compose_check: %d checks passed, %d failed" % (ck.passes, len(ck.fails)))
+    return 1 if ck.fails else 0
+
+
+def cmd_build(args):
+    """Replays the build stage on the host."""
+    df = load_dockerfile(os.path.join(DOCKER, "Dockerfile"))
+    pats = load_dockerignore(os.path.join(ROOT, ".dockerignore"))
+    work = tempfile.mkdtemp(prefix="kb-docker-build-")
+    try:
+        ctx = os.path.join(work, "context")
+        n = 0
+        for dp, dns, fns in os.walk(ROOT):
+            rel = os.path.relpath(dp, ROOT)
+            rel = "" if rel == "." else rel
+            # Skip a directory that is ignored and that no '!' pattern
+            # reaches into (build directories are large).
+            dns[:] = [d for d in dns
+                      if not ignored(pats, os.path.join(rel, d))
+                      or any(neg and raw.startswith(os.path.join(rel, d) + "/")
+                             for neg, _, raw in pats)]
+            for fn in fns:
+                r = os.path.join(rel, fn)
+                if not ignored(pats, r):
+                    os.makedirs(os.path.join(ctx, rel), exist_ok=True)
+                    shutil.copy2(os.path.join(ROOT, r), os.path.join(ctx, r))
+                    n += 1
+        print("build: context of %d files (.dockerignore applied)" % n)
+        fs = os.path.join(work, "fs")
+        cwd = fs
+        for stage, ins, a, line in stage_of(df, "build"):
+            if ins == "FROM":
+                continue
+            if ins == "WORKDIR":
+                cwd = os.path.join(fs, a.lstrip("/"))
+                os.makedirs(cwd, exist_ok=True)
+            elif ins == "COPY":
+                w = a.split()
+                if any(x.startswith("--") for x in w):
+                    print("FAIL: Dockerfile:%d: COPY options in the build stage" % line)
+                    return 1
+                dst = os.path.join(cwd, w[-1])
+                for s in w[:-1]:
+                    src = os.path.join(ctx, s)
+                    if not os.path.exists(src):
+                        print("FAIL: Dockerfile:%d: COPY %s: not in the context" % (line, s))
+                        return 1
+                    if os.path.isdir(src):
+                        shutil.copytree(src, dst if not w[-1].endswith("/") or len(w) == 2
+                                        else os.path.join(dst, os.path.basename(s)),
+                                        dirs_exist_ok=True)
+                    else:
+                        os.makedirs(dst if w[-1].endswith("/") else os.path.dirname(dst),
+                                    exist_ok=True)
+                        shutil.copy2(src, dst if not w[-1].endswith("/")
+                                     else os.path.join(dst, os.path.basename(s)))
+            elif ins == "RUN":
+                pk = apt_packages(a)
+                if pk is not None:
+                    missing = [p for p in pk if subprocess.run(
+                        ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
+                        text=True).stdout != "install ok installed"]
+                    if missing:
+                        print("FAIL: Dockerfile:%d: build packages not installed here: %s"
+                              % (line, " ".join(missing)))
+                        return 1
+                    print("build: Dockerfile:%d: packages present on the host: %s"
+                          % (line, " ".join(pk)))
+                    continue
+                print("build: Dockerfile:%d: RUN %s" % (line, a))
+                # nproc honours OMP_NUM_THREADS: at most -j2 on the test machines.
+                r = subprocess.run(["sh", "-c", a], cwd=cwd,
+                                   env=dict(os.environ, OMP_NUM_THREADS="2"))
+                if r.returncode != 0:
+                    print("FAIL: Dockerfile:%d: RUN exited %d" % (line, r.returncode))
+                    return 1
+            elif ins in ("ARG", "ENV", "LABEL"):
+                print("FAIL: Dockerfile:%d: %s in the build stage is not replayed" % (line, ins))
+                return 1
+        # What the runtime stage copies out of the build stage.
+        for stage, ins, a, line in stage_of(df, "runtime"):
+            if ins == "COPY" and a.startswith("--from=build"):
+                src = a.split()[1]
+                p = os.path.join(fs, src.lstrip("/"))
+                if not os.path.isfile(p) or not os.access(p, os.X_OK):
+                    print("FAIL: Dockerfile:%d: %s was not built" % (line, src))
+                    return 1
+                r = subprocess.run([p, "version"], capture_output=True, text=True)
+                if r.returncode != 0:
+                    print("FAIL: %s version exited %d" % (src, r.returncode))
+                    return 1
+                print("build: %s: %s" % (src, r.stdout.strip()))
+                ck = Checker()
+                check_dockerfile(ck, Compose(), df, p)
+                if ck.fails:
+                    return 1
+        print("build: OK")
+        return 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("build: kept %s" % work)
+
+
+def cmd_plan(args):
+    c = Compose()
+    df = load_dockerfile(os.path.join(DOCKER, "Dockerfile"))
+    if args.service not in c.services:
+        print("compose_check: no service %s" % args.service, file=sys.stderr)
+        return 2
+    root = os.path.abspath(args.root)
+
+    def tr(v):
+        for tok in (v,):
+            if tok.startswith("/"):
+                hp = host_path(c, args.service, tok, root)
+                if hp is not None:
+                    return hp
+        return v
+    out = []
+    for k, v in sorted(c.env(args.service).items()):
+        out.append("export %s=%s" % (k, shlex.quote(tr(v))))
+    try:
+        argv = [tr(a) for a in c.argv(args.service, df)]
+    except ValueError as e:
+        print("compose_check: %s" % e, file=sys.stderr)
+        return 2
+    out.append("set -- " + " ".join(shlex.quote(a) for a in argv))
+    print("\n".join(out))
+    return 0
+
+
+# Each mutation breaks one thing the check must notice: (file, old, new,
+# text the failure must contain). None as the text: the check must still pass.
+MUTATIONS = [
+    ("docker/docker-compose.yml", '"127.0.0.1:8480:8480"', '"8480:8480"',
+     "must be published as"),
+    ("docker/docker-compose.yml", "      keygen:\n        condition: service_completed",
+     "      keygn:\n        condition: service_completed", "depends on unknown service keygn"),
+    ("docker/docker-compose.yml", "VENDOR_URL: http://sandbox:8480",
+     "VENDOR_URL: http://sandbox:8481", "VENDOR_URL http://sandbox:8481"),
+    ("docker/docker-compose.yml", "./config:/opt/kyc-bridge/config:ro",
+     "./config:/opt/kyc-bridge/config", "must be read-only"),
+    ("docker/docker-compose.yml", "./scripts:/opt/kyc-bridge/scripts:ro",
+     "./scriptz:/opt/kyc-bridge/scripts:ro", "bind mount source"),
+    ("docker/docker-compose.yml", "image: apache/kafka:4.3.1", "image: apache/kafka:4.2.0",
+     "scripts/kafka.sh"),
+    ("docker/docker-compose.yml", 'SHARE_COUNT: "6"', 'SHARE_COUNT: "${N}"', "'$' in a value"),
+    ("docker/docker-compose.yml", 'restart: "no"', "restart: no", "boolean"),
+    ("docker/docker-compose.yml", "    hostname: kafka\n", "    hostname: kafka\n    hostname: k\n",
+     "duplicate key"),
+    ("docker/docker-compose.yml", '    user: "10001:10001"\n', "",
+     "runs neither our image nor as"),
+    ("docker/docker-compose.yml", "      sandbox:\n        condition: service_healthy",
+     "      sandbox:\n        condition: service_started", "without waiting for it healthy"),
+    ("docker/docker-compose.yml", "kyc-bridge.issuer-dlq kyc-bridge.importer-dlq",
+     "kyc-bridge.importer-dlq", "WATCH_TOPICS"),
+    ("docker/docker-compose.yml", "PLAINTEXT://kafka:9092,", "PLAINTEXT://kafka:9094,",
+     "no listener on that port"),
+    ("docker/docker-compose.yml", "      KAFKA_BOOTSTRAP: kafka:9092\n    volumes:",
+     "      KAFKA_BOOTSTRAP: kafka:9092\n      VENDOR_API_KEY: abc\n    volumes:",
+     "looks like a secret"),
+    ("docker/docker-compose.yml",
+     "      - issuer-secrets:/var/lib/kyc-bridge/issuer:ro\n      - exchange:/var/lib/kyc-bridge/exchange:ro\n    depends_on:\n      kafka:",
+     "      - exchange:/var/lib/kyc-bridge/exchange:ro\n    depends_on:\n      kafka:",
+     "in no"),
+    ("docker/config/topics.txt", "kyc-bridge.importer-dlq      1", "kyc-bridge.importer-dlx      1",
+     "topics.txt lists"),
+    ("docker/config/topics.txt", "  cleanup.policy=compact", "", "must be compacted"),
+    ("docker/config/topics.txt", "kyc-bridge.issuer-state      3", "kyc-bridge.issuer-state      2",
+     "at least as many partitions"),
+    ("docker/config/issuer.conf", "issuer.dlq_topic =", "issuer.dlq_topics =", "is not an option"),
+    ("docker/config/issuer.conf", "partner.y.keys = @KB_STATE_DIR@/exchange/partner.pub.json",
+     "partner.y.keys = @KB_STATE_DIR@/exchange/partner.pub.jsn", "names a missing file"),
+    ("docker/config/issuer.conf", "partner.y.keys =", "partner.y.trust_review = true\npartner.y.keys =",
+     "not by the issuer"),
+    ("docker/config/issuer.conf", "@PARTNER_APPLICATION_ID@", "@PARTNER_APP_ID@",
+     "not exported by setup.sh"),
+    ("docker/config/importer.conf", "importer.output_topic = kyc-bridge.imported-sessions",
+     "importer.output_topic = kyc-bridge.imported", "topics.txt lists"),
+    # The default of importer.output_topic is the name topics.txt has.
+    ("docker/config/importer.conf", "importer.output_topic = kyc-bridge.imported-sessions\n", "",
+     None),
+    ("docker/Dockerfile", "        ca-certificates \\\n", "        ca-certificates curl \\\n",
+     "runtime packages"),
+    ("docker/Dockerfile", "USER 10001:10001", "USER root", "USER"),
+    ("docker/Dockerfile", "        /var/lib/kyc-bridge/sandbox \\\n", "",
+     "/var/lib/kyc-bridge/sandbox is not created"),
+    (".dockerignore", "!bridge\n", "", "excluded by .dockerignore"),
+    ("scripts/compose-local.sh", "step keygen\noneshot keygen\n\nstep setup\noneshot setup",
+     "step setup\noneshot setup\n\nstep keygen\noneshot keygen", "compose-local.sh runs"),
+]
+
+
+def cmd_selftest(args):
+    """Each mutation of a copy of the files must make `check` fail."""
+    work = tempfile.mkdtemp(prefix="kb-compose-selftest-")
+    src = ROOT
+    fails = 0
+    try:
+        repo = os.path.join(work, "repo")
+        shutil.copytree(os.path.join(src, "docker"), os.path.join(repo, "docker"))
+        os.makedirs(os.path.join(repo, "scripts"))
+        for f in ("scripts/kafka.sh", "scripts/compose-local.sh", ".dockerignore",
+                  "CMakeLists.txt"):
+            shutil.copy2(os.path.join(src, f), os.path.join(repo, f))
+        os.symlink(os.path.join(src, "bridge"), os.path.join(repo, "bridge"))
+
+        def run():
+            return subprocess.run([sys.executable, os.path.abspath(__file__), "--repo", repo,
+                                   "check", "--kb-bin", args.kb_bin],
+                                  capture_output=True, text=True, timeout=300)
+        r = run()
+        if r.returncode != 0:
+            print("FAIL: the unmodified copy does not pass:\n" + r.stdout + r.stderr)
+            return 1
+        for f, old, new, want in MUTATIONS:
+            path = os.path.join(repo, f)
+            with open(path) as fh:
+                orig = fh.read()
+            what = "%s: %r -> %r" % (f, old[:50], new[:50])
+            if orig.count(old) < 1:
+                print("FAIL: mutation does not apply (stale?): " + what)
+                fails += 1
+                continue
+            with open(path, "w") as fh:
+                fh.write(orig.replace(old, new, 1))
+            try:
+                r = run()
+            finally:
+                with open(path, "w") as fh:
+                    fh.write(orig)
+            out = r.stdout + r.stderr
+            if want is None:
+                good = r.returncode == 0
+            else:
+                good = r.returncode == 1 and want in out
+            print("%s: %s" % ("ok" if good else "FAIL", what))
+            if not good:
+                fails += 1
+                print("  wanted %s; exit %d, output:\n  %s" % (
+                    "a pass" if want is None else "a failure mentioning %r" % want,
+                    r.returncode, "\n  ".join(out.strip().split("\n")[-8:])))
+        print("selftest: %d mutations, %d not caught as expected" % (len(MUTATIONS), fails))
+        return 1 if fails else 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repo", help="repository to check (default: this one)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("check")
+    p.add_argument("--kb-bin", required=True)
+    p = sub.add_parser("selftest")
+    p.add_argument("--kb-bin", required=True)
+    p = sub.add_parser("build")
+    p.add_argument("--keep", action="store_true")
+    p = sub.add_parser("plan")
+    p.add_argument("service")
+    p.add_argument("--root", required=True)
+    args = ap.parse_args()
+    if args.repo:
+        set_repo(args.repo)
+    return {"check": cmd_check, "build": cmd_build, "plan": cmd_plan,
+            "selftest": cmd_selftest}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
