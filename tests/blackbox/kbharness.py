@@ -69,6 +69,8 @@ class Http:
         self.prefix = u.path
         self.timeout = timeout
         self._local = threading.local()
+        self._all = []
+        self._all_lock = threading.Lock()
 
     def _conn(self, fresh=False):
         c = getattr(self._local, "conn", None)
@@ -78,6 +80,8 @@ class Http:
             c = http.client.HTTPConnection(self.host, self.port,
                                            timeout=self.timeout)
             self._local.conn = c
+            with self._all_lock:
+                self._all.append(c)
         return c
 
     def raw(self, method, path, body=None, key=None, headers=None):
@@ -107,6 +111,14 @@ class Http:
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def close(self):
+        """Closes every connection this client opened, in any thread."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+        self._local = threading.local()
 
     def req(self, method, path, body=None, key=None, expect=None):
         status, _, raw = self.raw(method, path, body, key)
@@ -222,7 +234,27 @@ class Sandbox:
         with open(self.logpath, "rb") as f:
             return f.read().decode(errors="replace")
 
+    def log_counter(self, pattern):
+        """A function returning how many log lines so far match regex
+        @pattern (bytes); reads the log incrementally. Request lines need
+        --log-level debug."""
+        rx = re.compile(pattern)
+        state = {"pos": 0, "n": 0, "tail": b""}
+
+        def count():
+            with open(self.logpath, "rb") as f:
+                f.seek(state["pos"])
+                data = f.read()
+            state["pos"] += len(data)
+            data = state["tail"] + data
+            lines = data.split(b"\n")
+            state["tail"] = lines.pop()
+            state["n"] += sum(1 for l in lines if rx.search(l))
+            return state["n"]
+        return count
+
     def stop(self):
+        self.http.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -633,6 +665,7 @@ def topic_names(prefix):
 
 def new_workdir(tag):
     base = os.environ.get("KB_TEST_TMP") or tempfile.gettempdir()
+    os.makedirs(base, exist_ok=True)
     d = tempfile.mkdtemp(prefix="kb-%s-" % tag, dir=base)
     return d
 

@@ -1,0 +1,261 @@
+"""pipeline_world.py -- one isolated bridge set-up for the pipeline suites
+and the end-to-end benchmark: a sandbox, topics under a fresh prefix,
+applications with keys and workflows, issuer/importer configs and daemons.
+
+Python 3 stdlib only, built on kbharness. Everything a World creates is
+named after its prefix (topics, consumer groups, transactional ids), so
+worlds never see each other on a shared broker.
+"""
+import collections
+import json
+import os
+import shutil
+import time
+import uuid
+
+import kbharness as h
+
+KYC_ARRAYS = ("id_verifications", "liveness_checks", "face_matches",
+              "aml_screenings", "database_validations", "proof_of_address",
+              "location_checks", "phone_verifications", "email_verifications")
+KYB_ARRAYS = ("registry_checks", "key_people_checks", "document_verifications",
+              "aml_screenings", "questionnaires")
+FINISHED = {"kyc": ("Approved", "Declined", "In Review"),
+            "kyb": ("APPROVED", "DECLINED", "IN_REVIEW")}
+IN_REVIEW = {"user": "In Review", "business": "IN_REVIEW"}
+
+
+class App:
+    """A sandbox application with its key file, bridge keys and workflows."""
+
+    def __init__(self, world, name, kinds=("kyc", "kyb")):
+        self.name = name
+        self.id, self.key = world.sb.app(name)
+        self.keyfile = os.path.join(world.wd, name + ".apikey")
+        with open(self.keyfile, "w") as f:
+            f.write(self.key)
+        self.keys = h.Keys(world.wd, name)
+        self.wf = {k: world.sb.workflow(self.key, k) for k in kinds}
+
+
+class World:
+    def __init__(self, tag, request_partitions=4, token_partitions=4,
+                 out_partitions=4, seed=7, sandbox_args=None):
+        self.tag = tag
+        self.wd = h.new_workdir(tag)
+        self.kafka = h.Kafka()
+        self.prefix = "kbt-%s-%d-%s" % (tag, os.getpid(), uuid.uuid4().hex[:8])
+        self.t = h.topic_names(self.prefix)
+        self.daemons = []
+        self.followers = []
+        self.sb = None
+        self.kafka.create_topics([
+            (self.t["requests"], request_partitions),
+            (self.t["tokens"], token_partitions),
+            (self.t["issuer_dlq"], 2),
+            # the state topic needs as many partitions as the request topic
+            (self.t["state"], request_partitions),
+            (self.t["imported"], out_partitions),
+            (self.t["importer_dlq"], 2)])
+        self.sb = h.Sandbox(self.wd, seed=seed, extra_args=sandbox_args)
+        self.sb.set_rate_limits(0)
+
+    def topic(self, suffix, partitions):
+        name = "%s.%s" % (self.prefix, suffix)
+        self.kafka.create_topics([(name, partitions)])
+        return name
+
+    def app(self, name, kinds=("kyc", "kyb")):
+        return App(self, name, kinds)
+
+    def common(self):
+        return {
+            "kafka.bootstrap.servers": self.kafka.bootstrap,
+            "vendor.url": self.sb.url,
+            "vendor.rate_limit_per_minute": 0,
+            "log.level": "info",
+            # a SIGKILLed member must leave the group quickly
+            "kafka.session.timeout.ms": 6000,
+            "kafka.heartbeat.interval.ms": 1000,
+        }
+
+    def issuer_conf(self, app, partners, name="issuer", extra=None):
+        """@partners: list of App (or (section, application_id, keys.pub))."""
+        c = self.common()
+        c.update({
+            "application_id": app.id,
+            "vendor.api_key": "file:" + app.keyfile,
+            "keys.sign_secret": app.keys.sign,
+            "issuer.request_topic": self.t["requests"],
+            "issuer.token_topic": self.t["tokens"],
+            "issuer.dlq_topic": self.t["issuer_dlq"],
+            "issuer.state_topic": self.t["state"],
+            "issuer.group_id": "%s-%s" % (self.prefix, name),
+            "issuer.transactional_id": "%s-%s-tx" % (self.prefix, name),
+        })
+        for p in partners:
+            sec, pid, pub = (p.name, p.id, p.keys.pub) if isinstance(p, App) else p
+            c["partner.%s.application_id" % sec] = pid
+            c["partner.%s.keys" % sec] = pub
+        c.update(extra or {})
+        return h.write_conf(os.path.join(self.wd, name + ".conf"), c)
+
+    def importer_conf(self, app, partners, name="importer", group=None,
+                      output=None, dlq=None, token_topics=None, extra=None):
+        """@partners: list of (App, {option: value}) -- options of
+        partner.<app.name>.*; workflow_id.user/.business default to @app's
+        kyc/kyb workflows unless given (None: leave unset)."""
+        c = self.common()
+        c.update({
+            "application_id": app.id,
+            "vendor.api_key": "file:" + app.keyfile,
+            "keys.box_secret": app.keys.box,
+            "importer.token_topics": token_topics or self.t["tokens"],
+            "importer.output_topic": output or self.t["imported"],
+            "importer.dlq_topic": dlq or self.t["importer_dlq"],
+            "importer.group_id": group or "%s-%s" % (self.prefix, name),
+            "importer.transactional_id": "%s-%s-tx" % (self.prefix, name),
+        })
+        for p, opts in partners:
+            o = {"workflow_id.user": app.wf.get("kyc"),
+                 "workflow_id.business": app.wf.get("kyb")}
+            o.update(opts)
+            c["partner.%s.application_id" % p.name] = p.id
+            c["partner.%s.keys" % p.name] = p.keys.pub
+            for k, v in o.items():
+                if v is not None:
+                    c["partner.%s.%s" % (p.name, k)] = v
+        c.update(extra or {})
+        return h.write_conf(os.path.join(self.wd, name + ".conf"), c)
+
+    def daemon(self, role, conf, name, args=None):
+        d = h.Daemon(self.wd, role, conf, name=name, args=args)
+        self.daemons.append(d)
+        return d
+
+    def follow(self, topic):
+        f = self.kafka.follow(topic)
+        self.followers.append(f)
+        return f
+
+    def produce_requests(self, reqs):
+        self.kafka.produce(self.t["requests"],
+                           [(r["share_id"], json.dumps(r)) for r in reqs])
+
+    def outputs(self, imported=None, importer_dlq=None, issuer_dlq=None):
+        """Committed records of the output topics, values parsed:
+        {"imported": [...], "importer_dlq": [...], "issuer_dlq": [...]};
+        each item is the kcat record dict plus "doc" and "topic"."""
+        out = {}
+        for k, topic in (("imported", imported or self.t["imported"]),
+                         ("importer_dlq", importer_dlq or self.t["importer_dlq"]),
+                         ("issuer_dlq", issuer_dlq or self.t["issuer_dlq"])):
+            recs = self.kafka.consume_all(topic)
+            for r in recs:
+                r["topic"] = topic
+                r["doc"] = json.loads(r["value"])
+            out[k] = recs
+        return out
+
+    def close(self, keep=False):
+        for f in self.followers:
+            f.stop()
+        for d in self.daemons:
+            d.stop()
+        if self.sb:
+            self.sb.stop()
+        if not keep and not os.environ.get("KB_KEEP"):
+            shutil.rmtree(self.wd, ignore_errors=True)
+
+
+def exactly_once_report(share_ids, outputs):
+    """Checks that every share_id in @share_ids has exactly one record among
+    the downstream and dead-letter outputs (see World.outputs). Returns a
+    list of problems (empty when all is well), each precise enough to act
+    on."""
+    seen = collections.defaultdict(list)
+    for kind in ("imported", "importer_dlq", "issuer_dlq"):
+        for r in outputs[kind]:
+            seen[r["doc"].get("share_id")].append((kind, r))
+    want = set(share_ids)
+    problems = []
+    lost = sorted(s for s in want if s not in seen)
+    if lost:
+        problems.append("LOST %d share request(s) (no downstream or dead-letter "
+                        "record): %s" % (len(lost), ", ".join(lost[:20])))
+    for sid, recs in sorted(seen.items(), key=lambda kv: str(kv[0])):
+        if sid not in want:
+            problems.append("UNEXPECTED record for share_id %r: %s" % (
+                sid, "; ".join(_describe(k, r) for k, r in recs)))
+        elif len(recs) > 1:
+            problems.append("DUPLICATE: share_id %s has %d records: %s" % (
+                sid, len(recs), "; ".join(_describe(k, r) for k, r in recs)))
+    return problems
+
+
+def _describe(kind, r):
+    d = r["doc"]
+    extra = ""
+    if kind == "imported":
+        extra = " session %s reconciled=%s" % (d.get("session_id"), d.get("reconciled"))
+    else:
+        extra = " %s/%s" % (d.get("stage"), d.get("reason"))
+    return "%s %s[%d]@%d%s" % (kind, r["topic"], r["partition"], r["offset"], extra)
+
+
+def token_leaks(world, extra_logs=(), known_tokens=()):
+    """Looks for share tokens in plaintext: every topic of @world read with
+    read_uncommitted (aborted transactions included), the broker's segment
+    files of those topics, every daemon log, the sandbox log and
+    @extra_logs. In decoded records and logs "eyJ" must not appear at all
+    (an envelope's "sealed" member, random base64url, is left out); in raw
+    segment files nothing JWT-shaped may appear, nor any of @known_tokens.
+    Returns a list of findings."""
+    found = []
+    known = [t.encode() for t in known_tokens]
+    sigs = [t.rsplit(b".", 1)[-1] for t in known if b"." in t]
+    for topic in world.kafka.topics(world.prefix + "."):
+        for r in world.kafka.consume_all(topic, committed_only=False):
+            for what, data in (("key", r["key"].encode()),
+                               ("headers", r["headers"].encode()),
+                               ("value", h.strip_sealed(r["value"]))):
+                if b"eyJ" in data:
+                    found.append("topic %s[%d]@%d %s contains 'eyJ': %r" % (
+                        topic, r["partition"], r["offset"], what,
+                        data[max(0, data.find(b"eyJ") - 40):data.find(b"eyJ") + 40]))
+            for s in sigs:
+                if s in r["value"]:
+                    found.append("topic %s[%d]@%d carries a known token" % (
+                        topic, r["partition"], r["offset"]))
+        for path in world.kafka.segment_files(topic):
+            with open(path, "rb") as f:
+                raw = f.read()
+            for tok in h.find_tokens(raw):
+                found.append("segment %s holds a JWT: %s..." % (path, tok[:24]))
+            for s in sigs:
+                if s in raw:
+                    found.append("segment %s holds a known token" % path)
+    logs = [d.logpath for d in world.daemons] + [world.sb.logpath] + list(extra_logs)
+    for path in logs:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if b"eyJ" in raw:
+            i = raw.find(b"eyJ")
+            found.append("log %s contains 'eyJ': %r" % (path, raw[max(0, i - 60):i + 40]))
+    return found
+
+
+def wait_stable(count_fn, target, timeout, settle=1.5, what="outputs"):
+    """Waits until count_fn() >= @target and then for it to stay unchanged
+    for @settle seconds (late duplicates show up). Returns the count."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        n = count_fn()
+        if n != last:
+            last, since = n, time.monotonic()
+        elif n >= target and time.monotonic() - since >= settle:
+            return n
+        time.sleep(0.1)
+    raise TimeoutError("timed out after %.0f s waiting for %s: %s of %d"
+                       % (timeout, what, last, target))
