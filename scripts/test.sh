@@ -11,9 +11,9 @@ jobs=$(nproc)
 echo "== tests (build/)"
 ctest --test-dir "$here/build" --output-on-failure -j"$jobs" --timeout 900
 
-echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+echo "== unit tests and the embedded demo under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 "$here/scripts/setup.sh" "$here/build-asan" -DKB_WERROR=ON -DKB_SANITIZE=ON \
   -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$here/build-asan" --output-on-failure -j"$jobs" -L unit --timeout 900
+  ctest --test-dir "$here/build-asan" --output-on-failure -j"$jobs" -L 'unit|asan' --timeout 900

@@ -3,7 +3,9 @@
 # exit status and, on the real broker, the records themselves.
 add_test(NAME blackbox.demo_embedded
   COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/blackbox/demo_check.py --count 7)
-set_tests_properties(blackbox.demo_embedded PROPERTIES LABELS blackbox
+# also label "asan": scripts/test.sh runs it in the sanitizer build, where it
+# drives the issuer, importers, pipeline and sandbox under ASan+LSan+UBSan
+set_tests_properties(blackbox.demo_embedded PROPERTIES LABELS "blackbox;asan"
   TIMEOUT 180 ENVIRONMENT "KB_BIN=${KB_BIN}")
 add_test(NAME kafka.demo_real_broker
   COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/blackbox/demo_check.py --count 9
