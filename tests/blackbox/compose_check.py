@@ -607,7 +607,8 @@ def check_compose(ck, c, df):
     stages = {d[0] for d in df}
     builds = {}
     for name, s in c.services.items():
-        ck.ok(isinstance(s, dict), "%s: not a mapping" % name)
+        if not ck.ok(isinstance(s, dict), "%s: not a mapping" % name):
+            continue
         for k in s:
             ck.ok(k in svc_keys, "%s: unknown or unexpected key %r" % (name, k))
         img = s.get("image")
@@ -699,8 +700,10 @@ def check_compose(ck, c, df):
         # scripts: their mounts and required environment
         sc = script_of(c, name)
         if sc:
-            ck.ok(os.path.isfile(sc), "%s: script %s missing" % (name, sc))
-            text = open(sc).read()
+            if not ck.ok(os.path.isfile(sc), "%s: script %s missing" % (name, sc)):
+                continue
+            with open(sc) as fh:
+                text = fh.read()
             if 'dirname "$0")/lib.sh' in text:
                 ck.ok(os.path.isfile(os.path.join(os.path.dirname(sc), "lib.sh")),
                       "%s: lib.sh beside %s missing" % (name, sc))
@@ -942,6 +945,11 @@ def check_configs(ck, c, df, kb_bin, work):
             m = re.match(r"([^#=\s][^=]*)=(.*?)\s*(#.*)?$", line)
             if m:
                 dump[m.group(1)] = m.group(2)
+        # The addresses: the ones check_addresses holds to the services.
+        for o, want in (("vendor.url", setup_env.get("VENDOR_URL")),
+                        ("kafka.bootstrap.servers", setup_env.get("KAFKA_BOOTSTRAP"))):
+            ck.ok(dump.get(o) == want, "%s: %s is %r in the container, the service is at %r"
+                  % (f, o, dump.get(o), want))
         for o, ts in eff.items():
             ck.ok([t.strip() for t in dump.get(o, "").split(",") if t.strip()] == ts,
                   "%s: %s: computed %s, `config dump` says %r" % (f, o, ts, dump.get(o)))
@@ -1299,6 +1307,10 @@ MUTATIONS = [
     ("docker/config/topics.txt", "kyc-bridge.issuer-state      3", "kyc-bridge.issuer-state      2",
      "at least as many partitions"),
     ("docker/config/issuer.conf", "issuer.dlq_topic =", "issuer.dlq_topics =", "is not an option"),
+    ("docker/config/issuer.conf", "vendor.url = @VENDOR_URL@", "vendor.url = http://sandbox:9999",
+     "vendor.url is 'http://sandbox:9999'"),
+    ("docker/config/importer.conf", "kafka.bootstrap.servers = @KAFKA_BOOTSTRAP@\n", "",
+     "kafka.bootstrap.servers is None"),
     ("docker/config/issuer.conf", "partner.y.keys = @KB_STATE_DIR@/exchange/partner.pub.json",
      "partner.y.keys = @KB_STATE_DIR@/exchange/partner.pub.jsn", "names a missing file"),
     ("docker/config/issuer.conf", "partner.y.keys =", "partner.y.trust_review = true\npartner.y.keys =",
