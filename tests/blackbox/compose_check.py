@@ -1016,6 +1016,9 @@ def needed_packages(binary):
     """Debian packages owning the binary's direct NEEDED libraries."""
     r = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, check=True)
     sonames = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
+    # A sanitizer build (KB_SANITIZE=ON) links the sanitizer runtimes; the
+    # image is a Release build without them.
+    sonames = [so for so in sonames if not re.match(r"lib(a|ub|l|t|hwa)san\.so", so)]
     r = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True)
     where = dict(re.findall(r"^\s*(\S+) => (\S+)", r.stdout, re.M))
     pkgs = {}
