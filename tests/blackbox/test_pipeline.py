@@ -759,39 +759,75 @@ class TestImporterGroup(StreamCase):
     topic's partitions; stopping one (SIGTERM) moves its work to the
     other without loss or duplicates."""
 
+    def owned(self, d):
+        t = d.logtext().split("==== start")[-1]
+        return (sum(int(x) for x in re.findall(r"assigned (\d+) partition", t))
+                - sum(int(x) for x in re.findall(r"(?:revoked|lost) (\d+) partition", t)))
+
     def test_two_instances_then_one(self):
+        """The issuer keys every envelope by for_application_id, so all
+        envelopes for one partner land on ONE partition (see
+        test_issuer_spreads_one_partner below). To give both instances
+        work, the issuer's committed envelopes are re-published round-robin
+        over the six partitions of the topic the importers read (same key,
+        same bytes)."""
         n = 500
         w = self.stream_world("group", n, token_partitions=6)
-        conf_b = w.mconf.replace("importer.conf", "importer-b.conf")
-        with open(w.mconf) as f:
-            text = f.read()
-        with open(conf_b, "w") as f:
-            f.write(text.replace("-importer-tx", "-importer-b-tx"))
+        spread = w.topic("tokens-spread", 6)
+        w.mconf = w.importer_conf(w.Y, [(w.X, {"trust_review": "true", "record": "summary"})],
+                                  token_topics=spread)
+        conf_b = w.importer_conf(w.Y, [(w.X, {"trust_review": "true", "record": "summary"})],
+                                 name="importer-b", group="%s-importer" % w.prefix,
+                                 token_topics=spread)
         w.iss = w.daemon("issuer", w.iconf, "issuer")
+        f_tok = w.follow(w.t["tokens"])
+        w.produce_requests(w.reqs)
+        wait_stable(f_tok.count, n, 300)
+        self.assertEqual(w.iss.stop(), 0)
+        self.note("%d envelopes from the issuer", n)
+        envs = w.kafka.consume_all(w.t["tokens"])
+        self.assertEqual(len(envs), n)
+        per_part = collections.defaultdict(list)
+        for i, r in enumerate(envs):
+            per_part[i % 6].append((r["key"], r["value"]))
+
         a = w.daemon("importer", w.mconf, "importer-a")
         b = w.daemon("importer", conf_b, "importer-b")
         w.imps = [a, b]
-
-        def owned(d):
-            t = d.logtext().split("==== start")[-1]
-            return (sum(int(x) for x in re.findall(r"assigned (\d+) partition", t))
-                    - sum(int(x) for x in re.findall(r"(?:revoked|lost) (\d+) partition", t)))
-        h.wait_for(lambda: owned(a) > 0 and owned(b) > 0 and owned(a) + owned(b) == 6,
+        h.wait_for(lambda: self.owned(a) > 0 and self.owned(b) > 0
+                   and self.owned(a) + self.owned(b) == 6,
                    60, "both importers to hold partitions", interval=0.1)
-        print("[%s] a holds %d, b holds %d partitions" % (self.id(), owned(a), owned(b)),
-              file=sys.stderr)
+        self.note("a holds %d, b holds %d partitions", self.owned(a), self.owned(b))
         self.follow_outputs(w)
-        w.produce_requests(w.reqs)
+        for p_, recs in per_part.items():
+            w.kafka.produce(spread, recs, partition=p_)
         self.kill_mid_stream(w, b, signal.SIGTERM, w.done, w.redeemed, lo=0.2, hi=0.5,
                              restart=False)
-        h.wait_for(lambda: owned(a) == 6, 60, "importer-a to own every partition")
+        h.wait_for(lambda: self.owned(a) == 6, 60, "importer-a to own every partition")
         outs = self.finish_and_check(w)
         sa, sb_ = a.last_stats(), b.last_stats()
-        print("[%s] a: %s\n  b: %s" % (self.id(), sa, sb_), file=sys.stderr)
+        self.note("a: %s; b: %s", sa, sb_)
         self.assertGreater(sb_.get("imported", 0), 0, "importer-b did no work")
         self.assertGreater(sa.get("imported", 0), 0, "importer-a did no work")
         self.assertEqual(len(outs["imported"]), n)
         self.assertNoLeaks(w)
+
+    def test_issuer_spreads_one_partner(self):
+        """A consumer group of importers can only share a partner's load if
+        the issuer's envelopes for that partner use more than one partition
+        of the token topic."""
+        n = 60
+        w = self.stream_world("spread", n, token_partitions=6, latency_ms=0)
+        w.iss = w.daemon("issuer", w.iconf, "issuer")
+        f_tok = w.follow(w.t["tokens"])
+        w.produce_requests(w.reqs)
+        wait_stable(f_tok.count, n, 120)
+        self.assertEqual(w.iss.stop(), 0)
+        parts = collections.Counter(r["partition"] for r in w.kafka.consume_all(w.t["tokens"]))
+        self.assertGreater(len(parts), 1,
+                           "all %d envelopes for partner %s went to partition(s) %s of 6: "
+                           "a second importer instance in the group gets nothing to do"
+                           % (n, w.Y.id, dict(parts)))
 
 
 class TestIssuerDedup(PipelineCase):

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""e2e.py -- end-to-end throughput of the bridge: share requests in, imported
+session records out, through the issuer and importer daemons, a real Kafka
+broker and the sandbox (rate limits off, optional injected latency).
+
+Not a test: it prints figures and asserts nothing about speed (it does check
+that every request came out exactly once). Python 3 stdlib only.
+
+For each latency L (ms) it makes a fresh world (topics, sandbox, apps,
+keys), pre-creates M finished sessions, starts both daemons with
+vendor.max_in_flight=C and pacing off, produces all M requests in one go
+and times from the first request produced (its Kafka timestamp) to the
+moment the last downstream record is committed (a read_committed consumer
+sees it).
+
+  KB_BIN=build/kyc-bridge KB_KAFKA_DIR=<dir of scripts/kafka.sh start> \\
+    python3 bench/e2e.py                       # L=0 M=5000, L=100 M=2000
+  python3 bench/e2e.py --run 0:20000 --run 50:5000 --in-flight 128
+
+scripts/bench-e2e.sh builds, starts a broker in a temporary directory, runs
+this and stops the broker.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "blackbox"))
+
+import kbharness as h  # noqa: E402
+from pipeline_world import World, exactly_once_report  # noqa: E402
+
+TARGETS = {0: 2000, 100: 400}
+
+
+def cpu_seconds(pid):
+    """utime + stime of a live process (s)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+class Sampler:
+    """Samples the counts of followers every 0.1 s (throughput curve)."""
+
+    def __init__(self, fns):
+        self.fns = fns
+        self.samples = []
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            self.samples.append((time.time(),) + tuple(f() for f in self.fns))
+            time.sleep(0.1)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.t.join()
+
+
+def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads):
+    sbargs = ["--threads", str(sandbox_threads)] if sandbox_threads else None
+    w = World("bench-l%d" % latency, request_partitions=partitions,
+              token_partitions=partitions, out_partitions=partitions,
+              sandbox_args=sbargs)
+    try:
+        X, Y = w.app("x"), w.app("y")
+        t_setup = time.time()
+        sessions = w.sb.finished_sessions(X.key, X.wf["kyc"], "Approved", m, "b", threads=8)
+        print("  %d sessions created in %.1f s" % (m, time.time() - t_setup), flush=True)
+        reqs = [h.share_request(s, Y.id, vendor_data="bench-%d" % i)
+                for i, s in enumerate(sessions)]
+        extra = {"vendor.max_in_flight": in_flight, "vendor.rate_limit_per_minute": 0,
+                 "log.level": log_level}
+        iconf = w.issuer_conf(X, [Y], extra=extra)
+        mconf = w.importer_conf(Y, [(X, {"trust_review": "true", "record": "summary"})],
+                                extra=extra)
+        if latency:
+            # "*": the daemons only call share and import here
+            w.sb.set_faults("*", latency_ms=latency)
+        iss = w.daemon("issuer", iconf, "issuer")
+        imp = w.daemon("importer", mconf, "importer")
+        for d in (iss, imp):
+            d.wait_log(r"pipeline: assigned \d+ partition", 60)
+        ft, fo = w.follow(w.t["tokens"]), w.follow(w.t["imported"])
+        fd = w.follow(w.t["importer_dlq"])
+        fi = w.follow(w.t["issuer_dlq"])
+        cpu0 = {d.name: cpu_seconds(d.pid) for d in (iss, imp)}
+        cpu0["sandbox"] = cpu_seconds(w.sb.proc.pid)
+        sampler = Sampler([ft.count, fo.count])
+        t_prod = time.time()
+        w.produce_requests(reqs)
+        t_prod_done = time.time()
+        deadline = time.time() + max(120, m / 20)
+        t_tok = None
+        while time.time() < deadline:
+            if t_tok is None and ft.count() + fi.count() >= m:
+                t_tok = time.time()
+            if fo.count() + fd.count() + fi.count() >= m:
+                break
+            time.sleep(0.005)
+        t_end = time.time()
+        sampler.stop()
+        cpu = {d.name: cpu_seconds(d.pid) - cpu0[d.name] for d in (iss, imp)}
+        cpu["sandbox"] = cpu_seconds(w.sb.proc.pid) - cpu0["sandbox"]
+        done = fo.count() + fd.count() + fi.count()
+        # the first request's own timestamp (CreateTime, ms)
+        first = subprocess.run(
+            ["kcat", "-b", w.kafka.bootstrap, "-C", "-t", w.t["requests"], "-e", "-q",
+             "-f", "%T\n", "-o", "beginning"], stdout=subprocess.PIPE, check=True,
+            timeout=120).stdout.split()
+        t0 = min(int(x) for x in first) / 1000.0 if first else t_prod
+        stats = {}
+        for d in (iss, imp):
+            rc = d.stop()
+            stats[d.name] = (rc, d.last_stats())
+        outs = w.outputs()
+        problems = exactly_once_report([r["share_id"] for r in reqs], outs)
+        el = t_end - t0
+        res = {
+            "latency_ms": latency, "requests": m, "in_flight": in_flight,
+            "partitions": partitions, "completed": done,
+            "seconds": round(el, 3), "tokens_per_s": round(done / el, 1) if el > 0 else 0,
+            "issuer_seconds": round(t_tok - t0, 3) if t_tok else None,
+            "produce_seconds": round(t_prod_done - t_prod, 3),
+            "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+            "cpu_us_per_token": {k: round(v * 1e6 / max(done, 1), 1) for k, v in cpu.items()},
+            "dead_letters": len(outs["importer_dlq"]) + len(outs["issuer_dlq"]),
+            "exactly_once_problems": len(problems),
+            "daemon_stats": stats,
+        }
+        # steadiest second of the run (best 1 s window of downstream output)
+        best = 0.0
+        s = sampler.samples
+        j = 0
+        for i in range(len(s)):
+            while j < len(s) and s[j][0] - s[i][0] < 1.0:
+                j += 1
+            if j < len(s):
+                best = max(best, (s[j][2] - s[i][2]) / (s[j][0] - s[i][0]))
+        res["best_1s_tokens_per_s"] = round(best, 1)
+        if problems:
+            res["problem_sample"] = problems[:5]
+        return res, w
+    except BaseException:
+        w.close(keep=True)
+        print("  kept %s" % w.wd, file=sys.stderr)
+        raise
+    finally:
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", action="append", metavar="LATENCY_MS:M",
+                    help="one run (repeatable); default 0:5000 and 100:2000")
+    ap.add_argument("--in-flight", type=int, default=64, help="vendor.max_in_flight (64)")
+    ap.add_argument("--partitions", type=int, default=8,
+                    help="partitions of the request, token and output topics (8)")
+    ap.add_argument("--log-level", default="info")
+    ap.add_argument("--sandbox-threads", type=int, default=0)
+    ap.add_argument("--keep", action="store_true", help="keep work directories")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    a = ap.parse_args()
+    runs = [tuple(int(x) for x in r.split(":")) for r in (a.run or ["0:5000", "100:2000"])]
+    print("bench/e2e.py: %s, vendor.max_in_flight=%d, %d partitions, %d cores" % (
+        ", ".join("latency %d ms x %d" % r for r in runs), a.in_flight, a.partitions,
+        os.cpu_count()), flush=True)
+    results = []
+    for lat, m in runs:
+        print("--- latency %d ms, %d requests" % (lat, m), flush=True)
+        res, w = one_run(lat, m, a.in_flight, a.partitions, a.log_level, a.keep,
+                         a.sandbox_threads)
+        results.append(res)
+        tgt = TARGETS.get(lat)
+        print("  end to end: %d of %d in %.2f s = %.0f tokens/s (best 1 s: %.0f/s)%s" % (
+            res["completed"], m, res["seconds"], res["tokens_per_s"],
+            res["best_1s_tokens_per_s"],
+            "  [target >= %d: %s]" % (tgt, "met" if res["tokens_per_s"] >= tgt else "NOT met")
+            if tgt else ""))
+        print("  issuer done after %s s; produce took %.2f s" % (res["issuer_seconds"],
+                                                               res["produce_seconds"]))
+        print("  CPU: " + ", ".join("%s %.2f s (%.0f us/token)" % (
+            k, res["cpu_s"][k], res["cpu_us_per_token"][k]) for k in res["cpu_s"]))
+        for name, (rc, st) in res["daemon_stats"].items():
+            print("  %s (exit %s): %s" % (name, rc, ", ".join(
+                "%s %s" % kv for kv in st.items() if kv[0] != "s")))
+        print("  dead letters %d, exactly-once problems %d" % (
+            res["dead_letters"], res["exactly_once_problems"]), flush=True)
+        w.close(keep=a.keep)
+        if a.keep:
+            print("  kept %s" % w.wd)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0 if all(r["exactly_once_problems"] == 0 and r["completed"] == r["requests"]
+                    for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
