@@ -4,6 +4,8 @@
 
 #include "cmd.h"
 #include "conf.h"
+#include "importer.h"
+#include "issuer.h"
 
 static void usage(FILE *fp)
 {
@@ -15,14 +17,36 @@ static void usage(FILE *fp)
             "[-X key=value]...\n"
             "       kyc-bridge config options [--markdown]\n\n"
             "  check    validate FILE (and overrides): syntax, types, "
-            "ranges, required\n"
-            "           options for ROLE, secrets resolvable; errors "
-            "read file:line: reason\n"
+            "ranges, secrets\n"
+            "           resolvable; with --role also required options, "
+            "key files,\n"
+            "           passphrases, partner bundles and workflow ids, as "
+            "the daemon\n"
+            "           checks them before it connects; errors read "
+            "file:line: reason\n"
             "  dump     print the effective configuration (defaults "
             "included) with\n"
             "           each value's origin; secrets appear only as "
             "env:/file: references\n"
             "  options  list every option with type, default and help\n");
+}
+
+static int role_check(const kb_conf_t *conf, unsigned scope, char *errstr,
+                      size_t errstr_size)
+{
+        int cfg_err = 0;
+
+        if (scope == KB_SCOPE_ISSUER) {
+                kb_issuer_t *is =
+                    kb_issuer_new(conf, &cfg_err, errstr, errstr_size);
+                kb_issuer_destroy(is);
+                return is ? 0 : -1;
+        } else {
+                kb_importer_t *im =
+                    kb_importer_new(conf, &cfg_err, errstr, errstr_size);
+                kb_importer_destroy(im);
+                return im ? 0 : -1;
+        }
 }
 
 int kb_cmd_config(int argc, char **argv)
@@ -106,6 +130,14 @@ int kb_cmd_config(int argc, char **argv)
                 /* without --role: no required-option check, but every
                  * secret that is set must resolve */
                 if (kb_conf_check(conf, scope, errstr, sizeof(errstr))) {
+                        fprintf(stderr, "%s\n", errstr);
+                        rc = KB_EXIT_USAGE;
+                        goto out;
+                }
+                /* With a role: everything the daemon checks before it
+                 * connects -- key files, passphrases, partner bundles,
+                 * workflow ids -- by building it (no network). */
+                if (scope && role_check(conf, scope, errstr, sizeof(errstr))) {
                         fprintf(stderr, "%s\n", errstr);
                         rc = KB_EXIT_USAGE;
                         goto out;

@@ -103,16 +103,32 @@ run 2 config check -c x.conf --bogus
 stderr_has "config: unexpected argument '--bogus'"
 
 # ----------------------------------------------------------- check: ok
+# --role builds the daemon's offline parts: the files must be real keys
+"$BIN" keygen --out-dir . --name us >/dev/null &&
+"$BIN" keygen --out-dir . --name acme >/dev/null &&
+"$BIN" keygen --out-dir . --name old >/dev/null &&
+cp us.sign.key sign.key && cp acme.pub.json acme.pub.json.tmp &&
+mv acme.pub.json.tmp acme.pub.json && cp us.box.key a.key &&
+cp old.box.key b.key || { echo "config_cli: keygen failed"; exit 1; }
 good_issuer >good.conf
 run 0 config check -c good.conf
 stdout_is "good.conf: OK"
 run 0 config check -c good.conf --role issuer
 stdout_is "good.conf: OK"
+run 2 config check -c good.conf --role issuer -X keys.sign_secret=missing.key
+stderr_has "-X: keys.sign_secret: missing.key"
+run 2 config check -c good.conf --role issuer -X keys.sign_secret=a.key
+stderr_has "keys.sign_secret: not an ed25519 key"
+run 2 config check -c good.conf --role issuer -X partner.acme.keys=nope.json
+stderr_has "partner.acme.keys: nope.json"
 no_secret
 # the issuer file lacks the importer's box keys
 run 2 config check -c good.conf --role importer
 stderr_has "good.conf: keys.box_secret: required option is not set"
-run 0 config check -c good.conf --role importer -X keys.box_secret=a.key,b.key
+run 2 config check -c good.conf --role importer -X keys.box_secret=a.key,b.key
+stderr_has "partner.acme: set workflow_id.user and/or workflow_id.business"
+run 0 config check -c good.conf --role importer -X keys.box_secret=a.key,b.key \
+        -X partner.acme.workflow_id.user=wf-1
 stdout_is "good.conf: OK"
 
 # -------------------------------------------------- check: file:line errors
