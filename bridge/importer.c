@@ -635,19 +635,15 @@ kb_importer_t *kb_importer_new(const kb_conf_t *conf, int *is_config_error,
                 goto fail;
         for (i = 0; i < im->partners.n; i++) {
                 kb_partner_t *p = &im->partners.v[i];
-                if (!strcasecmp(p->application_id, im->app_id)) {
-                        kb_snprintf(errstr, errstr_size,
-                                    "%s: partner.%s has our own "
-                                    "application_id",
-                                    kb_conf_path(conf), p->name);
-                        goto fail;
-                }
                 if (kb_keyring_add_bundle(im->signers, p->bundle, KB_KEY_SIGN,
                                           p->application_id)) {
+                        char key[128];
+                        kb_snprintf(key, sizeof(key), "partner.%s.keys",
+                                    p->name);
                         kb_snprintf(errstr, errstr_size,
-                                    "%s: partner.%s.keys: a signing key is "
-                                    "also listed for another partner",
-                                    kb_conf_path(conf), p->name);
+                                    "%s: %s: a signing key is also listed "
+                                    "for another partner",
+                                    kb_conf_origin(conf, key), key);
                         goto fail;
                 }
         }

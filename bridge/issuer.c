@@ -100,6 +100,16 @@ int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                 kb_snprintf(errstr, errstr_size, "request is not an object");
                 goto out;
         }
+        /* The share_id first, so that a dead letter for an otherwise bad
+         * request still names it. */
+        s = kb_json_get_str(o, "share_id");
+        if (!s || !valid_text(s, 128)) {
+                kb_snprintf(errstr, errstr_size,
+                            "share_id: required string of 1-128 printable "
+                            "characters");
+                goto out;
+        }
+        kb_strlcpy(req->share_id, s, sizeof(req->share_id));
         {
                 json_object_object_foreach(o, k, v)
                 {
@@ -115,14 +125,6 @@ int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                         }
                 }
         }
-        s = kb_json_get_str(o, "share_id");
-        if (!s || !valid_text(s, 128)) {
-                kb_snprintf(errstr, errstr_size,
-                            "share_id: required string of 1-128 printable "
-                            "characters");
-                goto out;
-        }
-        kb_strlcpy(req->share_id, s, sizeof(req->share_id));
         s = kb_json_get_str(o, "session_id");
         if (!s || !kb_is_uuid(s)) {
                 kb_snprintf(errstr, errstr_size,
@@ -763,12 +765,6 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
         if (kb_partners_load(&is->partners, conf, KB_SCOPE_ISSUER, errstr,
                              errstr_size))
                 goto fail;
-        if (kb_partners_find(&is->partners, is->app_id)) {
-                kb_snprintf(errstr, errstr_size,
-                            "%s: a partner has our own application_id",
-                            kb_conf_path(conf));
-                goto fail;
-        }
         is->seen = kb_hmap_new();
         if (!is->seen) {
                 kb_snprintf(errstr, errstr_size, "out of memory");

@@ -56,6 +56,14 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                         break;
                 }
                 kb_strlcpy(p->application_id, app, sizeof(p->application_id));
+                if (kb_conf_get(conf, "application_id") &&
+                    !strcasecmp(app, kb_conf_get(conf, "application_id"))) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "%s: %s: is our own application_id",
+                                    kb_conf_origin(conf, key), key);
+                        r = KB_ERR_CONFIG;
+                        break;
+                }
                 for (j = 0; j < i; j++)
                         if (!strcasecmp(ps->v[j].application_id, app)) {
                                 kb_snprintf(errstr, errstr_size,
@@ -110,10 +118,12 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                            sizeof(p->workflow_business));
                 if ((scope & KB_SCOPE_IMPORTER) && !p->workflow_user[0] &&
                     !p->workflow_business[0]) {
+                        kb_snprintf(key, sizeof(key),
+                                    "partner.%s.application_id", secs[i]);
                         kb_snprintf(errstr, errstr_size,
                                     "%s: partner.%s: set workflow_id.user "
                                     "and/or workflow_id.business",
-                                    kb_conf_path(conf), secs[i]);
+                                    kb_conf_origin(conf, key), secs[i]);
                         r = KB_ERR_CONFIG;
                         break;
                 }
