@@ -47,6 +47,28 @@ def cpu_seconds(pid):
         return float("nan")
 
 
+def thread_cpu(pid):
+    """{thread name: cpu seconds} of a live process (librdkafka names its
+    threads rdk:main, rdk:broker1, ...), summed by name."""
+    out = {}
+    hz = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        name = "rdk:broker" if name.startswith("rdk:broker") else name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / hz
+    return out
+
+
 class Sampler:
     """Samples the counts of followers every 0.1 s (throughput curve)."""
 
@@ -67,8 +89,11 @@ class Sampler:
         self.t.join()
 
 
-def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads):
-    sbargs = ["--threads", str(sandbox_threads)] if sandbox_threads else None
+def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads,
+            sandbox_debug=False):
+    sbargs = ["--threads", str(sandbox_threads)] if sandbox_threads else []
+    if sandbox_debug:
+        sbargs += ["--log-level", "debug"]
     w = World("bench-l%d" % latency, request_partitions=partitions,
               token_partitions=partitions, out_partitions=partitions,
               sandbox_args=sbargs)
@@ -95,6 +120,7 @@ def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads)
         fd = w.follow(w.t["importer_dlq"])
         fi = w.follow(w.t["issuer_dlq"])
         cpu0 = {d.name: cpu_seconds(d.pid) for d in (iss, imp)}
+        thr0 = {d.name: thread_cpu(d.pid) for d in (iss, imp)}
         cpu0["sandbox"] = cpu_seconds(w.sb.proc.pid)
         sampler = Sampler([ft.count, fo.count])
         t_prod = time.time()
@@ -112,6 +138,12 @@ def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads)
         sampler.stop()
         cpu = {d.name: cpu_seconds(d.pid) - cpu0[d.name] for d in (iss, imp)}
         cpu["sandbox"] = cpu_seconds(w.sb.proc.pid) - cpu0["sandbox"]
+        threads = {}
+        for d in (iss, imp):
+            t1 = thread_cpu(d.pid)
+            threads[d.name] = {k: round(v - thr0[d.name].get(k, 0.0), 2)
+                               for k, v in sorted(t1.items(), key=lambda kv: -kv[1])
+                               if v - thr0[d.name].get(k, 0.0) >= 0.01}
         done = fo.count() + fd.count() + fi.count()
         # the first request's own timestamp (CreateTime, ms)
         first = subprocess.run(
@@ -134,6 +166,7 @@ def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads)
             "produce_seconds": round(t_prod_done - t_prod, 3),
             "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
             "cpu_us_per_token": {k: round(v * 1e6 / max(done, 1), 1) for k, v in cpu.items()},
+            "cpu_by_thread_s": threads,
             "dead_letters": len(outs["importer_dlq"]) + len(outs["issuer_dlq"]),
             "exactly_once_problems": len(problems),
             "daemon_stats": stats,
@@ -168,6 +201,8 @@ def main():
                     help="partitions of the request, token and output topics (8)")
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--sandbox-threads", type=int, default=0)
+    ap.add_argument("--sandbox-debug", action="store_true",
+                    help="sandbox logs every request (timing analysis; costs CPU)")
     ap.add_argument("--keep", action="store_true", help="keep work directories")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     a = ap.parse_args()
@@ -179,7 +214,7 @@ def main():
     for lat, m in runs:
         print("--- latency %d ms, %d requests" % (lat, m), flush=True)
         res, w = one_run(lat, m, a.in_flight, a.partitions, a.log_level, a.keep,
-                         a.sandbox_threads)
+                         a.sandbox_threads, a.sandbox_debug)
         results.append(res)
         tgt = TARGETS.get(lat)
         print("  end to end: %d of %d in %.2f s = %.0f tokens/s (best 1 s: %.0f/s)%s" % (
@@ -191,6 +226,9 @@ def main():
                                                                res["produce_seconds"]))
         print("  CPU: " + ", ".join("%s %.2f s (%.0f us/token)" % (
             k, res["cpu_s"][k], res["cpu_us_per_token"][k]) for k in res["cpu_s"]))
+        for name, th in res["cpu_by_thread_s"].items():
+            print("  %s CPU by thread: %s" % (name, ", ".join("%s %.2f s" % kv
+                                                             for kv in th.items())))
         for name, (rc, st) in res["daemon_stats"].items():
             print("  %s (exit %s): %s" % (name, rc, ", ".join(
                 "%s %s" % kv for kv in st.items() if kv[0] != "s")))
