@@ -527,6 +527,71 @@ class TestDeadLetters(PipelineCase):
         self.assertEqual(imp.last_stats().get("other partners'"), 1)
         self.assertNoLeaks(w, known_tokens=minted)
 
+    def test_foreign_token_after_earlier_import_is_not_reconciled(self):
+        """A token minted for another application (403 "not intended")
+        whose source session this importer already imported earlier,
+        under the same vendor_data, must be dead-lettered as forbidden --
+        not "reconciled" onto the earlier import's session, which would
+        give two downstream records for one vendor session."""
+        w = self.world("dlq-rec")
+        X, Y, Z = w.app("x"), w.app("y"), w.app("z")
+        iconf = w.issuer_conf(X, [Y, Z])
+        mconf = w.importer_conf(Y, [(X, {})])
+        ses = w.sb.finished_session(X.key, X.wf["kyc"], "Approved")
+        hint = "same-person-%s" % uuid.uuid4().hex[:8]
+        first = "first-%s" % uuid.uuid4().hex[:8]
+        env1 = self.share_out(iconf, ses, Y.id, first, vendor_data=hint)
+        second = "second-%s" % uuid.uuid4().hex[:8]
+        tok = w.sb.share_token(X.key, ses, Z.id, 86400)      # for Z ...
+        env2 = h.forge(X.keys.sign, Y.keys.pub, X.id, Y.id, second, ses, tok,
+                       vendor_data=hint)                     # ... sealed to Y
+        imp = w.daemon("importer", mconf, "importer")
+        fo, fd = w.follow(w.t["imported"]), w.follow(w.t["importer_dlq"])
+        w.kafka.produce(w.t["tokens"], [(Y.id, env1)])
+        h.wait_for(lambda: fo.count() == 1, 60, "the first import")
+        w.kafka.produce(w.t["tokens"], [(Y.id, env2)])
+        wait_stable(lambda: fo.count() + fd.count(), 2, 60, settle=1.0)
+        self.assertEqual(imp.stop(), 0)
+        outs = w.outputs()
+        got = {r["doc"]["share_id"]: r["doc"] for r in outs["imported"]}
+        dl = {r["doc"]["share_id"]: r["doc"] for r in outs["importer_dlq"]}
+        self.assertIn(first, got)
+        if second in got:
+            self.fail("share %s (a token for another application) was published as "
+                      "reconciled=%s onto session %s, the session of share %s; want a "
+                      "'forbidden' dead letter" % (second, got[second]["reconciled"],
+                                                   got[second]["session_id"], first))
+        self.assertEqual(dl.get(second, {}).get("reason"), "forbidden")
+        self.assertEqual(w.sb.session_count(Y.key), 1)
+        self.assertNoLeaks(w, known_tokens=[tok])
+
+    def test_replayed_envelope_gives_no_second_record(self):
+        """An envelope already imported and committed, written to the token
+        topic again (a replay by anyone with write access, or a producer
+        retry outside the issuer's transaction): the vendor answers 403,
+        and the importer must not publish a second downstream record for
+        the same share_id."""
+        w = self.world("dlq-replay")
+        X, Y = w.app("x"), w.app("y")
+        iconf = w.issuer_conf(X, [Y])
+        mconf = w.importer_conf(Y, [(X, {})])
+        ses = w.sb.finished_session(X.key, X.wf["kyc"], "Approved")
+        sid = "replay-%s" % uuid.uuid4().hex[:8]
+        env = self.share_out(iconf, ses, Y.id, sid, vendor_data="rp-" + sid)
+        imp = w.daemon("importer", mconf, "importer")
+        fo, fd = w.follow(w.t["imported"]), w.follow(w.t["importer_dlq"])
+        w.kafka.produce(w.t["tokens"], [(Y.id, env)])
+        h.wait_for(lambda: fo.count() == 1, 60, "the import")
+        time.sleep(0.5)
+        w.kafka.produce(w.t["tokens"], [(Y.id, env)])
+        wait_stable(lambda: fo.count() + fd.count(), 1, 60, settle=3.0)
+        self.assertEqual(imp.stop(), 0)
+        outs = w.outputs()
+        recs = [r["doc"] for r in outs["imported"] if r["doc"]["share_id"] == sid]
+        self.assertEqual(len(recs), 1, "share %s has %d downstream records: %s" % (
+            sid, len(recs), [(d["session_id"], d["reconciled"]) for d in recs]))
+        self.assertEqual(w.sb.session_count(Y.key), 1)
+
     def check_dead_letter(self, c, rec, coords):
         p = []
         d = rec["doc"]
