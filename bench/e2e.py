@@ -188,8 +188,6 @@ def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads,
         w.close(keep=True)
         print("  kept %s" % w.wd, file=sys.stderr)
         raise
-    finally:
-        pass
 
 
 def main():

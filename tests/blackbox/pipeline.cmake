@@ -11,8 +11,8 @@ if(Python3_Interpreter_FOUND)
   # class, expected seconds (CTest starts the long ones first)
   set(_kb_pipeline_tests
     TestRestartImporter 75 TestReconcile 60 TestNoPlaintextTokens 55
-    TestRestartIssuer 45 TestIssuerDedup 30 TestImporterGroup 20
-    TestEndToEnd 18 TestDeadLetters 12 TestConfigValidation 2)
+    TestRestartIssuer 45 TestIssuerDedup 30 TestImporterGroup 32
+    TestEndToEnd 18 TestDeadLetters 30 TestConfigValidation 2)
   list(LENGTH _kb_pipeline_tests _n)
   math(EXPR _last "${_n} - 1")
   foreach(_i RANGE 0 ${_last} 2)
