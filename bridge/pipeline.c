@@ -19,7 +19,8 @@ typedef struct kb_out_s {
 typedef struct part_s part_t;
 
 struct kb_rec_s {
-        kb_rec_t *next; /* partition FIFO, then release list */
+        kb_rec_t *next;          /* partition FIFO, then release list */
+        kb_rec_t *sprev, *snext; /* start queue, while not started */
         kb_pipeline_t *pl;
         part_t *part; /* NULL once orphaned or released */
         char *topic;
@@ -51,6 +52,9 @@ struct kb_pipeline_s {
         int64_t rel_first_ms;
         int buffered;  /* records alive, orphans included */
         int in_flight; /* started, not done, not orphaned */
+        /* consumed, not started yet (waiting for processor capacity), in
+         * consumption order */
+        kb_rec_t *sq_head, *sq_tail;
         int paused;
         int fatal;
         int closed;
@@ -231,6 +235,51 @@ static part_t *part_get(kb_pipeline_t *pl, const char *topic, int32_t p)
         return pt;
 }
 
+static void sq_push(kb_pipeline_t *pl, kb_rec_t *rec)
+{
+        rec->snext = NULL;
+        rec->sprev = pl->sq_tail;
+        if (pl->sq_tail)
+                pl->sq_tail->snext = rec;
+        else
+                pl->sq_head = rec;
+        pl->sq_tail = rec;
+}
+
+static void sq_remove(kb_pipeline_t *pl, kb_rec_t *rec)
+{
+        if (rec->sprev)
+                rec->sprev->snext = rec->snext;
+        else
+                pl->sq_head = rec->snext;
+        if (rec->snext)
+                rec->snext->sprev = rec->sprev;
+        else
+                pl->sq_tail = rec->sprev;
+        rec->sprev = rec->snext = NULL;
+}
+
+/*
+ * Starts waiting records, oldest first, while the processor has room.
+ * Records wait here rather than in Kafka: pausing the partitions on every
+ * full processor costs a fetch restart each time.
+ */
+static int start_ready(kb_pipeline_t *pl)
+{
+        int n = 0;
+
+        while (pl->sq_head && !pl->fatal && !pl->failed &&
+               pl->ops.has_capacity(pl->opaque)) {
+                kb_rec_t *rec = pl->sq_head;
+                sq_remove(pl, rec);
+                rec->started = 1;
+                pl->in_flight++;
+                n++;
+                pl->ops.start(pl->opaque, rec);
+        }
+        return n;
+}
+
 /* Abandons every record of @p pt that is not released. */
 static void part_orphan_all(kb_pipeline_t *pl, part_t *pt)
 {
@@ -242,10 +291,14 @@ static void part_orphan_all(kb_pipeline_t *pl, part_t *pt)
                 rec->part = NULL;
                 rec->orphaned = 1;
                 pl->st.orphaned++;
-                if (rec->done)
+                if (!rec->started) {
+                        sq_remove(pl, rec);
                         rec_free(rec, 0);
-                else
+                } else if (rec->done) {
+                        rec_free(rec, 0);
+                } else {
                         pl->in_flight--;
+                }
         }
         pt->head = pt->tail = NULL;
         pt->commit_offset = -1;
@@ -544,7 +597,7 @@ static int parts_in_flight(kb_pipeline_t *pl,
                                        parts->elems[i].partition);
                 kb_rec_t *rec;
                 for (rec = pt ? pt->head : NULL; rec; rec = rec->next)
-                        if (!rec->done)
+                        if (rec->started && !rec->done)
                                 return 1;
         }
         return 0;
@@ -641,13 +694,8 @@ static void set_paused(kb_pipeline_t *pl, int pause)
         pl->paused = pause;
 }
 
-static int has_capacity(kb_pipeline_t *pl)
-{
-        return pl->buffered < pl->max_buffered &&
-               pl->ops.has_capacity(pl->opaque);
-}
-
-/* Takes one consumed message; returns 1 if a record was started. */
+/* Takes one consumed message into its partition's FIFO and the start
+ * queue; returns 1 if a record was taken. */
 static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
 {
         kb_rec_t *rec;
@@ -695,10 +743,8 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
         else
                 pt->head = rec;
         pt->tail = rec;
-        pl->in_flight++;
         pl->st.consumed++;
-        rec->started = 1;
-        pl->ops.start(pl->opaque, rec);
+        sq_push(pl, rec);
         return 1;
 nomem:
         /* Not consumed as far as offsets go: rewind so it is read again. */
@@ -806,25 +852,34 @@ void kb_pipeline_fail(kb_pipeline_t *pl)
 int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
 {
         while (!*stop && !pl->fatal && !pl->failed) {
-                int started = 0, cap;
+                int taken = 0, started;
                 rd_kafka_message_t *rkm;
                 int idle = pl->buffered == 0 && pl->rel_count == 0;
 
-                cap = has_capacity(pl);
-                set_paused(pl, !cap);
+                /* Pause only when the buffer is full; resume at half, so
+                 * the fetcher is not toggled on every record. */
+                if (pl->buffered >= pl->max_buffered)
+                        set_paused(pl, 1);
+                else if (pl->buffered <= pl->max_buffered / 2)
+                        set_paused(pl, 0);
                 /* Always poll the consumer: it serves rebalances and keeps
                  * the membership alive while we are paused. */
                 do {
                         rkm = rd_kafka_consumer_poll(pl->consumer,
-                                                     idle && !started ? 20 : 0);
+                                                     idle && !taken ? 20 : 0);
                         if (!rkm)
                                 break;
-                        started += take_message(pl, rkm);
+                        taken += take_message(pl, rkm);
                         rd_kafka_message_destroy(rkm);
-                } while (has_capacity(pl) && started < 1000 && !pl->fatal);
-
-                if (pl->in_flight > 0)
-                        pl->ops.poll(pl->opaque, started ? 0 : 5);
+                } while (pl->buffered < pl->max_buffered && taken < 1000 &&
+                         !pl->fatal);
+                started = start_ready(pl);
+                if (pl->in_flight > 0) {
+                        /* returns as soon as a call completes */
+                        if (pl->ops.poll(pl->opaque,
+                                         taken || started ? 0 : 10) > 0)
+                                start_ready(pl);
+                }
                 rd_kafka_poll(pl->producer, 0);
                 release_ready(pl);
                 if (pl->rel_count > 0 &&
