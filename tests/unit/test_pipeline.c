@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -30,9 +33,7 @@ typedef struct proc_s {
         pend_t pend[MAX_PENDING * 4];
         int npend;
         int started, finished_committed, finished_dropped;
-        int done_total;
-        volatile sig_atomic_t *stop;
-        int64_t stop_after_us; /* 0: not yet decided */
+        _Atomic int done_total; /* read by the test's main thread */
         unsigned seed;
 } proc_t;
 
@@ -78,16 +79,10 @@ static int p_poll(void *opaque, int timeout_ms)
         return n;
 }
 
-/* Called on every turn of the engine's loop, busy or idle. */
 static int p_has_capacity(void *opaque)
 {
         proc_t *p = opaque;
-        int64_t now = kb_mono_us();
 
-        if (p->done_total >= N_RECORDS && !p->stop_after_us)
-                p->stop_after_us = now + 500000; /* let a commit happen */
-        if (p->stop_after_us && now >= p->stop_after_us)
-                *p->stop = 1;
         return p->npend < MAX_PENDING;
 }
 
@@ -100,6 +95,20 @@ static void p_on_finish(void *opaque, kb_rec_t *rec, int committed)
                 p->finished_committed++;
         else
                 p->finished_dropped++;
+}
+
+typedef struct runner_s {
+        kb_pipeline_t *pl;
+        volatile sig_atomic_t *stop;
+        int rc;
+} runner_t;
+
+static void *run_pipeline(void *arg)
+{
+        runner_t *r = arg;
+
+        r->rc = kb_pipeline_run(r->pl, r->stop);
+        return NULL;
 }
 
 static void produce_inputs(const char *bootstrap)
@@ -228,7 +237,6 @@ static void test_out_of_order_completion_is_released_in_order(void **state)
 
         (void)state;
         assert_non_null(p);
-        p->stop = &stop;
         p->seed = 42;
         rd_kafka_conf_set(hostconf, "log_level", "3", err, sizeof(err));
         host = rd_kafka_new(RD_KAFKA_PRODUCER, hostconf, err, sizeof(err));
@@ -260,7 +268,20 @@ static void test_out_of_order_completion_is_released_in_order(void **state)
         pc.at_least_once = 1; /* the mock keeps no transactional offsets */
         pl = kb_pipeline_new(&pc, &ops, p, err, sizeof(err));
         assert_non_null(pl);
-        assert_int_equal(kb_pipeline_run(pl, &stop), KB_OK);
+        {
+                runner_t r = { pl, &stop, -1 };
+                pthread_t th;
+                int64_t deadline = kb_mono_ms() + 60000;
+                assert_int_equal(pthread_create(&th, NULL, run_pipeline, &r),
+                                 0);
+                while (atomic_load(&p->done_total) < N_RECORDS &&
+                       kb_mono_ms() < deadline)
+                        usleep(10000);
+                usleep(500000); /* let the last transaction commit */
+                stop = 1;
+                assert_int_equal(pthread_join(th, NULL), 0);
+                assert_int_equal(r.rc, KB_OK);
+        }
         kb_pipeline_stats(pl, &st);
         kb_pipeline_destroy(pl);
 
