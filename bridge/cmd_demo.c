@@ -26,14 +26,14 @@
 #include "util.h"
 
 #define MAX_COUNT 10000
-#define N_TOPICS  6
+#define N_TOPICS  7
 
-enum { T_REQ, T_TOK, T_IDLQ, T_STATE, T_OUT, T_MDLQ };
+enum { T_REQ, T_TOK, T_IDLQ, T_STATE, T_OUT, T_MDLQ, T_MSTATE };
 static const char *const topic_suffix[N_TOPICS] = {
-        "share-requests", "share-tokens",      "issuer-dlq",
-        "issuer-state",   "imported-sessions", "importer-dlq"
+        "share-requests",    "share-tokens", "issuer-dlq",    "issuer-state",
+        "imported-sessions", "importer-dlq", "importer-state"
 };
-static const int topic_parts[N_TOPICS] = { 4, 4, 1, 1, 4, 1 };
+static const int topic_parts[N_TOPICS] = { 4, 4, 1, 1, 4, 1, 1 };
 
 typedef struct app_s {
         const char *label;
@@ -251,7 +251,7 @@ static int setup_kafka(demo_t *d)
                 for (i = 0; i < N_TOPICS; i++) {
                         nt[i] = rd_kafka_NewTopic_new(
                             d->topics[i], topic_parts[i], 1, err, sizeof(err));
-                        if (i == T_STATE)
+                        if (i == T_STATE || i == T_MSTATE)
                                 rd_kafka_NewTopic_set_config(
                                     nt[i], "cleanup.policy", "compact");
                 }
@@ -510,6 +510,7 @@ static void stop_daemons(demo_t *d)
 
 static int setup_world(demo_t *d)
 {
+        static const char letters[] = "xyz";
         static const char *const labels[3] = {
                 "Service X (issuer)", "Service Y (partner, trusts X)",
                 "Service Z (partner, re-reviews)"
@@ -534,10 +535,9 @@ static int setup_world(demo_t *d)
                                      sizeof(err)))
                         return fail("sandbox", err);
                 kb_snprintf(a->key_path, sizeof(a->key_path), "%s/%c.api-key",
-                            d->dir, "xyz"[i]);
+                            d->dir, letters[i]);
                 if (write_secret_file(a->key_path, a->key))
                         return fail(a->key_path, strerror(errno));
-                kb_snprintf(path, sizeof(path), "%c", "xyz"[i]);
                 if (gen_keys(d,
                              i == 0   ? "service-x"
                              : i == 1 ? "service-y"
@@ -570,6 +570,7 @@ static int setup_world(demo_t *d)
                               "importer.token_topics = %s\n"
                               "importer.output_topic = %s\n"
                               "importer.dlq_topic = %s\n"
+                              "importer.state_topic = %s\n"
                               "importer.group_id = %s.importer-%c\n"
                               "partner.x.application_id = %s\n"
                               "partner.x.keys = %s\n"
@@ -578,12 +579,13 @@ static int setup_world(demo_t *d)
                               "partner.x.trust_review = %s\n"
                               "partner.x.record = %s\n",
                               box[i], d->topics[T_TOK], d->topics[T_OUT],
-                              d->topics[T_MDLQ], d->topics[T_REQ], "xyz"[i],
-                              d -> apps[0].id, pub[0], d->apps[i].wf_user,
+                              d->topics[T_MDLQ], d->topics[T_MSTATE],
+                              d->topics[T_REQ], letters[i], d->apps[0].id,
+                              pub[0], d->apps[i].wf_user,
                               d->apps[i].wf_business, i == 1 ? "true" : "false",
                               i == 1 ? "full" : "summary");
                 kb_snprintf(path, sizeof(path), "%s/importer-%c.conf", d->dir,
-                            "xyz"[i]);
+                            letters[i]);
                 if (write_conf(path, &b))
                         return fail(path, strerror(errno));
                 if (start_daemon(&d->daemons[i],

@@ -111,6 +111,11 @@ const kb_conf_opt_t kb_conf_options[] = {
         { "importer.dlq_topic", KB_CONF_STR, "kyc-bridge.importer-dlq", 0, 0,
           NULL, M, 0, kb_conf_valid_topic,
           "Dead-letter topic for envelopes that cannot be imported." },
+        { "importer.state_topic", KB_CONF_STR, "kyc-bridge.importer-state", 0,
+          0, NULL, M, 0, kb_conf_valid_topic,
+          "Compacted topic remembering imported share_ids (a replayed "
+          "envelope is not imported twice); read in full at start-up and "
+          "on every partition assignment." },
         { "importer.group_id", KB_CONF_STR, "kyc-bridge-importer", 0, 0, NULL,
           M, 0, NULL, "Consumer group of the importer instances." },
         { "importer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, M, 0, NULL,

@@ -4,21 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "dlq.h"
 #include "json.h"
+#include "jwt.h"
 #include "kb_envelope.h"
 #include "kb_keys.h"
 #include "log.h"
 #include "partners.h"
 #include "pipeline.h"
+#include "seen.h"
 #include "util.h"
 #include "vendor.h"
 
 #define STATS_EVERY_MS 10000
 #define LIST_PAGE      100
 #define LIST_MAX_PAGES 50
+/* Tokens live at most 24 h: a replay older than that is expired anyway. */
+#define KB_IMPORTER_STATE_WINDOW_S (86400 + 3600)
 
 typedef struct job_s {
         struct job_s *next; /* held list */
@@ -30,6 +35,9 @@ typedef struct job_s {
         char vendor_data[129];
         char detail403[256];
         int list_offset, pages;
+        int64_t token_iat; /* the token's iat (unverified), 0 if none */
+        int owns_seen;     /* claimed the share_id in the state */
+        int published;     /* a downstream record was added */
 } job_t;
 
 struct kb_importer_s {
@@ -42,10 +50,11 @@ struct kb_importer_s {
         kb_pipeline_t *pl;
         char **token_topics;
         char output_topic[256], dlq_topic[256];
+        kb_seen_t *seen; /* share_ids imported within the window */
         job_t *held;
         int fatal;
         int64_t next_stats_ms;
-        uint64_t n_foreign, n_imported, n_reconciled, n_dead;
+        uint64_t n_foreign, n_imported, n_reconciled, n_dead, n_replayed;
 };
 
 /* ---- outputs ---- */
@@ -192,6 +201,11 @@ static void publish_record(kb_importer_t *im, job_t *job, json_object *session,
         rd_kafka_header_add(hdrs, "content-type", -1, "application/json", -1);
         r = kb_rec_produce(job->rec, im->output_topic, RD_KAFKA_PARTITION_UA,
                            vd, strlen(vd), txt, len, hdrs);
+        if (r == KB_OK)
+                r = kb_seen_produce(im->seen, job->rec, job->f.share_id,
+                                    "imported");
+        if (r == KB_OK)
+                job->published = 1;
 out:
         json_object_put(o);
         if (r != KB_OK) {
@@ -214,6 +228,31 @@ out:
 /* ---- reconciliation after a 403 ---- */
 
 static void list_done(const kb_vendor_result_t *res, void *opaque);
+
+/*
+ * A session can only be the import of this token if it was created after
+ * the token was minted (one clock: the vendor's). This keeps an older
+ * import of the same source session -- another share, or a token meant for
+ * someone else -- from being taken for this one. Without a parsable
+ * created_at nothing can be ruled out.
+ */
+static int created_after(json_object *session, int64_t iat)
+{
+        const char *c = kb_json_get_str(session, "created_at");
+        struct tm tm;
+        int64_t t;
+
+        if (!iat || !c)
+                return 1;
+        memset(&tm, 0, sizeof(tm));
+        if (sscanf(c, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+                   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+                return 1;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        t = (int64_t)timegm(&tm);
+        return t >= iat;
+}
 
 static int handle_common(const kb_vendor_result_t *res, job_t *job)
 {
@@ -281,6 +320,8 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
                 const char *sid = kb_json_get_str(s, "session_id");
                 int64_t no = 0;
                 if (!from || !sid || strcasecmp(from, job->f.source_session_id))
+                        continue;
+                if (!created_after(s, job->token_iat))
                         continue;
                 kb_json_get_i64(s, "session_number", &no);
                 if (no > best_no) {
@@ -464,6 +505,30 @@ static void op_start(void *opaque, kb_rec_t *rec)
                 kb_rec_done(rec);
                 return;
         }
+        if (kb_seen_has(im->seen, job->f.share_id)) {
+                /* imported and committed before (or in flight now): a
+                 * replay of the same envelope, by a producer retry or by
+                 * anyone with write access to the topic */
+                im->n_replayed++;
+                kb_log_notice("importer",
+                              "share %s: envelope already imported; "
+                              "replay skipped",
+                              job->f.share_id);
+                goto done;
+        }
+        if (kb_seen_claim(im->seen, job->f.share_id) == -1) {
+                fail_hard(im, "out of memory");
+                goto done;
+        }
+        job->owns_seen = 1;
+        {
+                json_object *claims = NULL;
+                if (kb_jwt_decode_unverified(token, tlen, &claims) == KB_OK) {
+                        if (kb_json_get_i64(claims, "iat", &job->token_iat))
+                                job->token_iat = 0;
+                        json_object_put(claims);
+                }
+        }
         job->partner =
             kb_partners_find(&im->partners, job->f.issuer_application_id);
         if (!job->partner) {
@@ -518,13 +583,14 @@ static void log_stats(kb_importer_t *im)
         kb_log_info(
             "importer",
             "consumed %llu, imported %llu, reconciled %llu, "
-            "dead-lettered %llu, other partners' %llu, in flight "
+            "dead-lettered %llu, replays %llu, other partners' %llu, in flight "
             "%lld, txns %llu (aborted %llu), vendor ok %llu "
             "retried %llu 429s %llu",
             (unsigned long long)ps.consumed, (unsigned long long)im->n_imported,
             (unsigned long long)im->n_reconciled,
-            (unsigned long long)im->n_dead, (unsigned long long)im->n_foreign,
-            (long long)ps.in_flight, (unsigned long long)ps.txn_commits,
+            (unsigned long long)im->n_dead, (unsigned long long)im->n_replayed,
+            (unsigned long long)im->n_foreign, (long long)ps.in_flight,
+            (unsigned long long)ps.txn_commits,
             (unsigned long long)ps.txn_aborts, (unsigned long long)vs.ok,
             (unsigned long long)vs.retried, (unsigned long long)vs.http_429);
 }
@@ -548,11 +614,29 @@ static int op_has_capacity(void *opaque)
         return kb_vendor_has_capacity(im->vendor);
 }
 
+static int op_on_assign(void *opaque,
+                        const rd_kafka_topic_partition_list_t *parts)
+{
+        kb_importer_t *im = opaque;
+
+        (void)parts;
+        return kb_seen_load(im->seen);
+}
+
 static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
 {
-        (void)opaque;
-        (void)committed;
-        free(kb_rec_user(rec));
+        kb_importer_t *im = opaque;
+        job_t *job = kb_rec_user(rec);
+
+        if (!job)
+                return;
+        if (job->owns_seen) {
+                if (committed && job->published)
+                        kb_seen_commit(im->seen, job->f.share_id);
+                else
+                        kb_seen_forget(im->seen, job->f.share_id);
+        }
+        free(job);
 }
 
 /* ---- life cycle ---- */
@@ -647,6 +731,12 @@ kb_importer_t *kb_importer_new(const kb_conf_t *conf, int *is_config_error,
                         goto fail;
                 }
         }
+        im->seen = kb_seen_new(conf, kb_conf_get(conf, "importer.state_topic"),
+                               KB_IMPORTER_STATE_WINDOW_S, "importer");
+        if (!im->seen) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
         im->vendor = kb_vendor_new(conf, errstr, errstr_size);
         if (!im->vendor)
                 goto fail;
@@ -661,7 +751,7 @@ int kb_importer_run(kb_importer_t *im, volatile sig_atomic_t *stop,
                     char *errstr, size_t errstr_size)
 {
         static const kb_pipeline_ops_t ops = { op_start, op_poll,
-                                               op_has_capacity, NULL,
+                                               op_has_capacity, op_on_assign,
                                                op_on_finish };
         kb_pipeline_conf_t pc;
         int r;
@@ -672,6 +762,14 @@ int kb_importer_run(kb_importer_t *im, volatile sig_atomic_t *stop,
                 "importer.transactional_id", &pc, errstr, errstr_size))
                 return KB_ERR_CONFIG;
         pc.topics = (const char *const *)im->token_topics;
+        if (kb_seen_load(im->seen) == -1) {
+                kb_snprintf(errstr, errstr_size,
+                            "cannot read state topic %s (does it exist?)",
+                            kb_seen_topic(im->seen));
+                rd_kafka_conf_destroy(pc.consumer_conf);
+                rd_kafka_conf_destroy(pc.producer_conf);
+                return KB_ERR_KAFKA;
+        }
         im->pl = kb_pipeline_new(&pc, &ops, im, errstr, errstr_size);
         if (!im->pl)
                 return KB_ERR_KAFKA;
@@ -709,6 +807,7 @@ void kb_importer_destroy(kb_importer_t *im)
         kb_partners_free(&im->partners);
         kb_keyring_destroy(im->box_keys);
         kb_keyring_destroy(im->signers);
+        kb_seen_destroy(im->seen);
         kb_conf_list_free(im->token_topics);
         free(im);
 }

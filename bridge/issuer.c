@@ -8,26 +8,21 @@
 
 #include "daemon.h"
 #include "dlq.h"
+#include "hmap.h"
 #include "json.h"
 #include "jwt.h"
 #include "kafka.h"
 #include "kb_envelope.h"
 #include "kb_keys.h"
-#include "hmap.h"
 #include "log.h"
 #include "partners.h"
 #include "pipeline.h"
+#include "seen.h"
 #include "util.h"
 #include "vendor.h"
 
 #define REQ_MAX_BYTES  65536
 #define STATS_EVERY_MS 10000
-
-/* What we remember of a share_id (dedup). */
-typedef struct seen_s {
-        int64_t until; /* forget after (unix s) */
-        int pending;   /* started, not committed yet */
-} seen_t;
 
 typedef struct job_s {
         struct job_s *next; /* held list */
@@ -46,7 +41,8 @@ struct kb_issuer_s {
         kb_partners_t partners;
         kb_vendor_t *vendor;
         kb_pipeline_t *pl;
-        kb_hmap_t *seen;
+        kb_seen_t *seen;   /* share_ids handled within the window */
+        kb_hmap_t *nparts; /* token topic -> its partition count (int *) */
         char request_topic[256], token_topic[256], dlq_topic[256],
             state_topic[256];
         int default_ttl;
@@ -165,193 +161,7 @@ out:
         return r;
 }
 
-/* ---- dedup state ---- */
-
-static void seen_forget_pending(kb_issuer_t *is, const char *share_id)
-{
-        seen_t *s = kb_hmap_gets(is->seen, share_id);
-
-        if (s && s->pending) {
-                kb_hmap_dels(is->seen, share_id);
-                free(s);
-        }
-}
-
-static int seen_put(kb_issuer_t *is, const char *share_id, int64_t until,
-                    int pending)
-{
-        seen_t *s = kb_hmap_gets(is->seen, share_id);
-
-        if (s) {
-                if (until > s->until)
-                        s->until = until;
-                s->pending = pending && s->pending;
-                return 0;
-        }
-        s = malloc(sizeof(*s));
-        if (!s)
-                return -1;
-        s->until = until;
-        s->pending = pending;
-        if (kb_hmap_puts(is->seen, share_id, s) == -1) {
-                free(s);
-                return -1;
-        }
-        return 0;
-}
-
-/* Drops entries past their window (called from time to time). */
-static void seen_expire(kb_issuer_t *is)
-{
-        kb_hmap_iter_t it = KB_HMAP_ITER_INIT;
-        const void *k;
-        size_t kl, n = 0, i;
-        void *v;
-        char **gone;
-        int64_t now = kb_time_now();
-
-        gone = calloc(kb_hmap_count(is->seen) + 1, sizeof(char *));
-        if (!gone)
-                return;
-        while (kb_hmap_next(is->seen, &it, &k, &kl, &v)) {
-                seen_t *s = v;
-                if (!s->pending && s->until < now)
-                        gone[n++] = strndup(k, kl);
-        }
-        for (i = 0; i < n; i++) {
-                if (gone[i])
-                        free(kb_hmap_dels(is->seen, gone[i]));
-                free(gone[i]);
-        }
-        free(gone);
-}
-
-/*
- * Reads the whole state topic (read_committed) into the dedup map: every
- * share_id handled by any instance within the window.
- */
-static int state_load(kb_issuer_t *is)
-{
-        static const char *const extra[] = { "group.id",
-                                             "kyc-bridge-state-loader",
-                                             "enable.partition.eof", "true",
-                                             NULL };
-        rd_kafka_conf_t *rkc;
-        rd_kafka_t *rk;
-        const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_topic_t *rkt;
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        rd_kafka_resp_err_t err;
-        char errstr[512];
-        int np = 0, eofs = 0, i, r = -1;
-        int64_t deadline, now = kb_time_now(), loaded = 0;
-
-        rkc = kb_kafka_conf_new(is->conf, RD_KAFKA_CONSUMER, extra, errstr,
-                                sizeof(errstr));
-        if (!rkc) {
-                kb_log_error("issuer", "state loader: %s", errstr);
-                return -1;
-        }
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, errstr, sizeof(errstr));
-        if (!rk) {
-                rd_kafka_conf_destroy(rkc);
-                kb_log_error("issuer", "state loader: %s", errstr);
-                return -1;
-        }
-        rkt = rd_kafka_topic_new(rk, is->state_topic, NULL);
-        err = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 30000)
-                  : RD_KAFKA_RESP_ERR__INVALID_ARG;
-        if (err || !md || md->topic_cnt != 1 || md->topics[0].err) {
-                kb_log_error("issuer", "state topic %s: %s", is->state_topic,
-                             err ? rd_kafka_err2str(err)
-                             : md && md->topic_cnt == 1
-                                 ? rd_kafka_err2str(md->topics[0].err)
-                                 : "no metadata");
-                goto out;
-        }
-        np = md->topics[0].partition_cnt;
-        parts = rd_kafka_topic_partition_list_new(np);
-        for (i = 0; i < np; i++)
-                rd_kafka_topic_partition_list_add(
-                    parts, is->state_topic, md->topics[0].partitions[i].id)
-                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
-        err = rd_kafka_assign(rk, parts);
-        if (err) {
-                kb_log_error("issuer", "state loader assign: %s",
-                             rd_kafka_err2str(err));
-                goto out;
-        }
-        deadline = kb_mono_ms() + 120000;
-        while (eofs < np && kb_mono_ms() < deadline) {
-                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 200);
-                json_object *o;
-                const char *sid;
-                int64_t until;
-                if (!rkm)
-                        continue;
-                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        eofs++;
-                } else if (rkm->err) {
-                        kb_log_warn("issuer", "state loader: %s",
-                                    rd_kafka_message_errstr(rkm));
-                } else if ((o = kb_json_parse(rkm->payload, rkm->len, 4, NULL,
-                                              0))) {
-                        sid = kb_json_get_str(o, "share_id");
-                        if (sid && !kb_json_get_i64(o, "until", &until) &&
-                            until >= now) {
-                                if (seen_put(is, sid, until, 0) == 0)
-                                        loaded++;
-                        }
-                        json_object_put(o);
-                }
-                rd_kafka_message_destroy(rkm);
-        }
-        if (eofs < np) {
-                kb_log_error("issuer",
-                             "state topic %s: not read to the end "
-                             "within 120 s",
-                             is->state_topic);
-                goto out;
-        }
-        kb_log_info("issuer",
-                    "state: %lld share_id(s) within the dedup "
-                    "window",
-                    (long long)loaded);
-        r = 0;
-out:
-        if (parts)
-                rd_kafka_topic_partition_list_destroy(parts);
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        if (rkt)
-                rd_kafka_topic_destroy(rkt);
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-        return r;
-}
-
 /* ---- outputs ---- */
-
-static int produce_state(kb_issuer_t *is, kb_rec_t *rec, const char *share_id,
-                         const char *outcome)
-{
-        json_object *o = json_object_new_object();
-        const char *txt;
-        size_t len;
-        int r = KB_ERR_NOMEM;
-
-        if (!o || kb_json_add_str(o, "share_id", share_id) ||
-            kb_json_add_str(o, "outcome", outcome) ||
-            kb_json_add_i64(o, "at", kb_time_now()) ||
-            kb_json_add_i64(o, "until", kb_time_now() + is->dedup_window))
-                goto out;
-        txt = kb_json_str(o, &len);
-        r = kb_rec_produce(rec, is->state_topic, RD_KAFKA_PARTITION_UA,
-                           share_id, strlen(share_id), txt, len, NULL);
-out:
-        json_object_put(o);
-        return r;
-}
 
 static json_object *req_extra(const kb_share_req_t *req, int http_status)
 {
@@ -378,7 +188,7 @@ static void dead_letter(kb_issuer_t *is, kb_rec_t *rec,
 
         if (kb_dlq_produce(rec, is->dlq_topic, stage, reason, detail, sid,
                            req ? req_extra(req, http_status) : NULL) ||
-            (sid && produce_state(is, rec, sid, "dead_letter"))) {
+            (sid && kb_seen_produce(is->seen, rec, sid, "dead_letter"))) {
                 /* Cannot build the output: never commit a silent drop. */
                 kb_log_error("issuer", "out of memory building a dead letter");
                 is->fatal = 1;
@@ -458,6 +268,48 @@ static rd_kafka_headers_t *envelope_headers(const kb_envelope_fields_t *f)
         return hdrs;
 }
 
+/*
+ * The partition of an envelope. The key stays for_application_id (what the
+ * partner filters on), but partitioning by it would put all of one
+ * partner's envelopes in one partition, and one importer instance would do
+ * all the work: spread by a hash of the share_id instead. UA when the
+ * topic's size cannot be learnt (then the key decides).
+ */
+static int32_t token_partition(kb_issuer_t *is, const char *topic,
+                               const char *share_id)
+{
+        int *n = kb_hmap_gets(is->nparts, topic);
+        uint32_t h = 2166136261u; /* FNV-1a */
+        const unsigned char *p;
+
+        if (!n) {
+                const rd_kafka_metadata_t *md = NULL;
+                rd_kafka_t *rk = kb_pipeline_producer(is->pl);
+                rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+                int cnt = 0;
+                if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == 0 &&
+                    md->topic_cnt == 1 && !md->topics[0].err)
+                        cnt = md->topics[0].partition_cnt;
+                if (md)
+                        rd_kafka_metadata_destroy(md);
+                if (rkt)
+                        rd_kafka_topic_destroy(rkt);
+                if (cnt <= 0)
+                        return RD_KAFKA_PARTITION_UA;
+                n = malloc(sizeof(*n));
+                if (!n)
+                        return RD_KAFKA_PARTITION_UA;
+                *n = cnt;
+                if (kb_hmap_puts(is->nparts, topic, n) == -1) {
+                        free(n);
+                        return RD_KAFKA_PARTITION_UA;
+                }
+        }
+        for (p = (const unsigned char *)share_id; *p; p++)
+                h = (h ^ *p) * 16777619u;
+        return (int32_t)(h % (uint32_t)*n);
+}
+
 /* Seals @p token for the job's partner and adds the envelope output. */
 static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
                             size_t token_len, kb_session_kind_t kind)
@@ -478,12 +330,14 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
                 free(env);
                 return KB_ERR_NOMEM;
         }
-        r = kb_rec_produce(job->rec, topic, RD_KAFKA_PARTITION_UA,
+        r = kb_rec_produce(job->rec, topic,
+                           token_partition(is, topic, f.share_id),
                            f.for_application_id, strlen(f.for_application_id),
                            env, env_len, hdrs);
         free(env);
         if (r == KB_OK)
-                r = produce_state(is, job->rec, f.share_id, "published");
+                r = kb_seen_produce(is->seen, job->rec, f.share_id,
+                                    "published");
         if (r == KB_OK) {
                 char d[KB_DIGEST_STR_BYTES];
                 kb_digest_str(token, token_len, d);
@@ -593,7 +447,6 @@ static void op_start(void *opaque, kb_rec_t *rec)
         size_t len;
         char err[256];
         job_t *job = calloc(1, sizeof(*job));
-        seen_t *s;
         int r;
 
         if (!job) {
@@ -616,8 +469,7 @@ static void op_start(void *opaque, kb_rec_t *rec)
                 kb_rec_done(rec);
                 return;
         }
-        s = kb_hmap_gets(is->seen, job->req.share_id);
-        if (s && (s->pending || s->until >= kb_time_now())) {
+        if (kb_seen_has(is->seen, job->req.share_id)) {
                 is->n_dup++;
                 kb_log_info("issuer",
                             "share %s: repeated within the dedup "
@@ -626,8 +478,7 @@ static void op_start(void *opaque, kb_rec_t *rec)
                 kb_rec_done(rec);
                 return;
         }
-        if (seen_put(is, job->req.share_id, kb_time_now() + is->dedup_window,
-                     1) == -1) {
+        if (kb_seen_claim(is->seen, job->req.share_id) == -1) {
                 hold_and_stop(is, job, "out of memory");
                 return;
         }
@@ -660,7 +511,7 @@ static int op_poll(void *opaque, int timeout_ms)
         if (now >= is->next_stats_ms) {
                 is->next_stats_ms = now + STATS_EVERY_MS;
                 log_stats(is);
-                seen_expire(is);
+                kb_seen_expire(is->seen);
         }
         return kb_vendor_poll(is->vendor, timeout_ms);
 }
@@ -680,25 +531,21 @@ static int op_on_assign(void *opaque,
         (void)parts;
         /* Another instance may have handled share_ids since we last read
          * the state: read it again before touching the new partitions. */
-        return state_load(is);
+        return kb_seen_load(is->seen);
 }
 
 static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
 {
         kb_issuer_t *is = opaque;
         job_t *job = kb_rec_user(rec);
-        seen_t *s;
 
         if (!job)
                 return;
         if (job->owns_seen) {
-                if (committed) {
-                        s = kb_hmap_gets(is->seen, job->req.share_id);
-                        if (s)
-                                s->pending = 0;
-                } else {
-                        seen_forget_pending(is, job->req.share_id);
-                }
+                if (committed)
+                        kb_seen_commit(is->seen, job->req.share_id);
+                else
+                        kb_seen_forget(is->seen, job->req.share_id);
         }
         free(job);
 }
@@ -765,8 +612,10 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
         if (kb_partners_load(&is->partners, conf, KB_SCOPE_ISSUER, errstr,
                              errstr_size))
                 goto fail;
-        is->seen = kb_hmap_new();
-        if (!is->seen) {
+        is->seen =
+            kb_seen_new(conf, is->state_topic, is->dedup_window, "issuer");
+        is->nparts = kb_hmap_new();
+        if (!is->seen || !is->nparts) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
@@ -819,7 +668,7 @@ int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
         topics[0] = is->request_topic;
         topics[1] = NULL;
         pc.topics = topics;
-        if (state_load(is) == -1) {
+        if (kb_seen_load(is->seen) == -1) {
                 kb_snprintf(errstr, errstr_size,
                             "cannot read state topic %s (does it exist?)",
                             is->state_topic);
@@ -865,12 +714,13 @@ void kb_issuer_destroy(kb_issuer_t *is)
         kb_pipeline_destroy(is->pl);
         kb_partners_free(&is->partners);
         kb_key_destroy(is->sign);
-        if (is->seen) {
+        kb_seen_destroy(is->seen);
+        if (is->nparts) {
                 kb_hmap_iter_t it = KB_HMAP_ITER_INIT;
                 void *v;
-                while (kb_hmap_next(is->seen, &it, NULL, NULL, &v))
+                while (kb_hmap_next(is->nparts, &it, NULL, NULL, &v))
                         free(v);
-                kb_hmap_destroy(is->seen);
+                kb_hmap_destroy(is->nparts);
         }
         free(is);
 }
@@ -915,8 +765,7 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
         rd_kafka_t *rk;
         rd_kafka_error_t *error = NULL;
         rd_kafka_resp_err_t err;
-        json_object *st = NULL;
-        const char *stxt;
+        char *stxt = NULL;
         size_t slen;
         int r = KB_ERR_KAFKA;
 
@@ -936,16 +785,12 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
         if ((error = rd_kafka_init_transactions(rk, 30000)) ||
             (error = rd_kafka_begin_transaction(rk)))
                 goto out;
-        st = json_object_new_object();
-        if (!st || kb_json_add_str(st, "share_id", f->share_id) ||
-            kb_json_add_str(st, "outcome", "published") ||
-            kb_json_add_i64(st, "at", kb_time_now()) ||
-            kb_json_add_i64(st, "until", kb_time_now() + is->dedup_window)) {
+        stxt = kb_seen_record(is->seen, f->share_id, "published", &slen);
+        if (!stxt) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 r = KB_ERR_NOMEM;
                 goto abort;
         }
-        stxt = kb_json_str(st, &slen);
         err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_KEY(f->for_application_id,
                                                strlen(f->for_application_id)),
@@ -979,7 +824,7 @@ out:
                 rd_kafka_error_destroy(error);
                 r = KB_ERR_KAFKA;
         }
-        json_object_put(st);
+        free(stxt);
         rd_kafka_destroy(rk);
         return r;
 }
