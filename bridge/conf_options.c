@@ -33,8 +33,9 @@ const kb_conf_opt_t kb_conf_options[] = {
           "Vendor API calls kept in flight at once." },
         { "vendor.rate_limit_per_minute", KB_CONF_INT, "300", 0, 10000000, NULL,
           IM, 0, NULL,
-          "Client-side pacing of vendor writes per minute (0 = off); the "
-          "vendor allows 300." },
+          "Client-side pacing: vendor writes (share, import) per minute; "
+          "reads and decisions keep the vendor's ratios (2x, 1/3); 0 = no "
+          "pacing. The vendor allows 300." },
         { "vendor.retry_backoff_ms", KB_CONF_INT, "500", 10, 600000, NULL, IM,
           0, NULL, "First retry delay after a retryable vendor failure." },
         { "vendor.retry_backoff_max_ms", KB_CONF_INT, "30000", 100, 3600000,

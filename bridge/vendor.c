@@ -18,6 +18,7 @@
 /* Pacing classes, as the vendor counts them (per API key, 60 s window). */
 typedef enum { VCLASS_WRITE, VCLASS_READ, VCLASS_DECISION, VCLASS_N } vclass_t;
 
+#define VENDOR_WRITES_PER_MIN    300
 #define VENDOR_READS_PER_MIN     600
 #define VENDOR_DECISIONS_PER_MIN 100
 
@@ -508,7 +509,7 @@ kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, char *errstr,
         kb_http_conf_t hc;
         char *key = NULL;
         size_t keylen = 0;
-        int64_t now, writes;
+        int64_t now, writes, decisions;
         int r;
 
         if (!conf) {
@@ -566,9 +567,15 @@ kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, char *errstr,
 
         now = kb_mono_ms();
         writes = kb_conf_get_int(conf, "vendor.rate_limit_per_minute");
+        /* The other classes keep the vendor's documented ratios to the
+         * write budget (300 : 600 : 100); 0 turns all pacing off, e.g.
+         * for the sandbox with its limits off. */
         bucket_init(&v->bucket[VCLASS_WRITE], writes, now);
-        bucket_init(&v->bucket[VCLASS_READ], VENDOR_READS_PER_MIN, now);
-        bucket_init(&v->bucket[VCLASS_DECISION], VENDOR_DECISIONS_PER_MIN, now);
+        bucket_init(&v->bucket[VCLASS_READ],
+                    writes * VENDOR_READS_PER_MIN / VENDOR_WRITES_PER_MIN, now);
+        decisions = writes * VENDOR_DECISIONS_PER_MIN / VENDOR_WRITES_PER_MIN;
+        bucket_init(&v->bucket[VCLASS_DECISION],
+                    writes && !decisions ? 1 : decisions, now);
         v->st.rl_remaining = -1;
         return v;
 

@@ -25,9 +25,10 @@
  * flight, (2) the client-side pacer of its class has a token, and (3) no
  * Retry-After pause is active. Classes and their per-minute ceilings (the
  * vendor's documented budgets per API key):
- *   writes   (share, import)  vendor.rate_limit_per_minute (300; 0 = off)
- *   reads    (list sessions)  600
- *   decision (decision)       100
+ *   writes   (share, import)  W = vendor.rate_limit_per_minute (300)
+ *   reads    (list sessions)  2 W (600)
+ *   decision (decision)       W / 3 (100), at least 1
+ * W = 0 turns every pacer off (a vendor or sandbox without limits).
  * Each class is a token bucket holding B = clamp(N/60, 1, 10) tokens,
  * refilled at (N - B) per 60 s, so no 60-second window ever carries more
  * than N calls of the class (N >= 2) -- also right at start-up, where a
