@@ -15,8 +15,9 @@
  * a replayed envelope is not imported (and published) twice. An entry is
  * "pending" from the moment a record claims it until its transaction
  * commits (then it is kept for the window) or the record is dropped (then
- * it is forgotten). Records in the state topic: schemas/share-state.schema
- * .json, key = share_id. Not thread-safe: the daemon's loop only.
+ * it is forgotten). Records in the state topic:
+ * schemas/share-state.schema.json, key = share_id. Not thread-safe: the
+ * daemon's loop only.
  */
 typedef struct kb_seen_s kb_seen_t;
 
