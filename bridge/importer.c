@@ -584,15 +584,19 @@ static void log_stats(kb_importer_t *im)
             "importer",
             "consumed %llu, imported %llu, reconciled %llu, "
             "dead-lettered %llu, replays %llu, other partners' %llu, in flight "
-            "%lld, txns %llu (aborted %llu), vendor ok %llu "
+            "%lld, txns %llu (aborted %llu, %llu/%llu ms committing/blocking), "
+            "vendor ok %llu "
             "retried %llu 429s %llu",
             (unsigned long long)ps.consumed, (unsigned long long)im->n_imported,
             (unsigned long long)im->n_reconciled,
             (unsigned long long)im->n_dead, (unsigned long long)im->n_replayed,
             (unsigned long long)im->n_foreign, (long long)ps.in_flight,
             (unsigned long long)ps.txn_commits,
-            (unsigned long long)ps.txn_aborts, (unsigned long long)vs.ok,
-            (unsigned long long)vs.retried, (unsigned long long)vs.http_429);
+            (unsigned long long)ps.txn_aborts,
+            (unsigned long long)(ps.txn_us / 1000),
+            (unsigned long long)(ps.txn_offsets_us / 1000),
+            (unsigned long long)vs.ok, (unsigned long long)vs.retried,
+            (unsigned long long)vs.http_429);
 }
 
 static int op_poll(void *opaque, int timeout_ms)
@@ -754,6 +758,7 @@ int kb_importer_run(kb_importer_t *im, volatile sig_atomic_t *stop,
                                                op_has_capacity, op_on_assign,
                                                op_on_finish };
         kb_pipeline_conf_t pc;
+        const char *outs[4];
         int r;
 
         memset(&pc, 0, sizeof(pc));
@@ -762,6 +767,11 @@ int kb_importer_run(kb_importer_t *im, volatile sig_atomic_t *stop,
                 "importer.transactional_id", &pc, errstr, errstr_size))
                 return KB_ERR_CONFIG;
         pc.topics = (const char *const *)im->token_topics;
+        outs[0] = im->output_topic;
+        outs[1] = im->dlq_topic;
+        outs[2] = kb_seen_topic(im->seen);
+        outs[3] = NULL;
+        pc.out_topics = outs;
         if (kb_seen_load(im->seen) == -1) {
                 kb_snprintf(errstr, errstr_size,
                             "cannot read state topic %s (does it exist?)",

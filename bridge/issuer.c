@@ -23,6 +23,7 @@
 
 #define REQ_MAX_BYTES  65536
 #define STATS_EVERY_MS 10000
+#define KB_TOPIC_MAX   256
 
 typedef struct job_s {
         struct job_s *next; /* held list */
@@ -41,8 +42,9 @@ struct kb_issuer_s {
         kb_partners_t partners;
         kb_vendor_t *vendor;
         kb_pipeline_t *pl;
-        kb_seen_t *seen;   /* share_ids handled within the window */
-        kb_hmap_t *nparts; /* token topic -> its partition count (int *) */
+        kb_seen_t *seen;       /* share_ids handled within the window */
+        kb_hmap_t *nparts;     /* token topic -> its partition count (int *) */
+        char **partner_topics; /* token topic of each partner (rendered) */
         char request_topic[256], token_topic[256], dlq_topic[256],
             state_topic[256];
         int default_ttl;
@@ -566,7 +568,7 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
 {
         kb_issuer_t *is = calloc(1, sizeof(*is));
         char *pass = NULL;
-        size_t pass_len = 0;
+        size_t pass_len = 0, i;
         const char *path;
         char kerr[512];
 
@@ -619,6 +621,25 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
+        is->partner_topics = calloc(is->partners.n + 1, sizeof(char *));
+        if (!is->partner_topics) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        for (i = 0; i < is->partners.n; i++) {
+                is->partner_topics[i] = malloc(KB_TOPIC_MAX);
+                if (!is->partner_topics[i] ||
+                    kb_conf_expand(is->token_topic, token_topic_lookup,
+                                   is->partners.v[i].application_id,
+                                   is->partner_topics[i], KB_TOPIC_MAX)) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "%s: issuer.token_topic: cannot render "
+                                    "for partner %s",
+                                    kb_conf_origin(conf, "issuer.token_topic"),
+                                    is->partners.v[i].name);
+                        goto fail;
+                }
+        }
         is->vendor = kb_vendor_new(conf, errstr, errstr_size);
         if (!is->vendor)
                 goto fail;
@@ -636,17 +657,21 @@ static void log_stats(kb_issuer_t *is)
 
         kb_pipeline_stats(is->pl, &ps);
         kb_vendor_stats(is->vendor, &vs);
-        kb_log_info(
-            "issuer",
-            "consumed %llu, published %llu, dead-lettered %llu, "
-            "repeats %llu, in flight %lld, txns %llu (aborted %llu), "
-            "vendor ok %llu retried %llu 429s %llu",
-            (unsigned long long)ps.consumed,
-            (unsigned long long)is->n_published, (unsigned long long)is->n_dead,
-            (unsigned long long)is->n_dup, (long long)ps.in_flight,
-            (unsigned long long)ps.txn_commits,
-            (unsigned long long)ps.txn_aborts, (unsigned long long)vs.ok,
-            (unsigned long long)vs.retried, (unsigned long long)vs.http_429);
+        kb_log_info("issuer",
+                    "consumed %llu, published %llu, dead-lettered %llu, "
+                    "repeats %llu, in flight %lld, txns %llu (aborted %llu, "
+                    "%llu/%llu ms committing/blocking), "
+                    "vendor ok %llu retried %llu 429s %llu",
+                    (unsigned long long)ps.consumed,
+                    (unsigned long long)is->n_published,
+                    (unsigned long long)is->n_dead,
+                    (unsigned long long)is->n_dup, (long long)ps.in_flight,
+                    (unsigned long long)ps.txn_commits,
+                    (unsigned long long)ps.txn_aborts,
+                    (unsigned long long)(ps.txn_us / 1000),
+                    (unsigned long long)(ps.txn_offsets_us / 1000),
+                    (unsigned long long)vs.ok, (unsigned long long)vs.retried,
+                    (unsigned long long)vs.http_429);
 }
 
 int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
@@ -656,7 +681,9 @@ int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
                                                op_has_capacity, op_on_assign,
                                                op_on_finish };
         const char *topics[2];
+        const char **outs;
         kb_pipeline_conf_t pc;
+        size_t i;
         int r;
 
         is->stop = stop;
@@ -676,7 +703,22 @@ int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
                 rd_kafka_conf_destroy(pc.producer_conf);
                 return KB_ERR_KAFKA;
         }
+        /* every topic we write to: each partner's token topic, the dead
+         * letters, the state */
+        outs = calloc(is->partners.n + 3, sizeof(*outs));
+        if (!outs) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                rd_kafka_conf_destroy(pc.consumer_conf);
+                rd_kafka_conf_destroy(pc.producer_conf);
+                return KB_ERR_NOMEM;
+        }
+        outs[0] = is->dlq_topic;
+        outs[1] = is->state_topic;
+        for (i = 0; i < is->partners.n; i++)
+                outs[2 + i] = is->partner_topics[i];
+        pc.out_topics = outs;
         is->pl = kb_pipeline_new(&pc, &ops, is, errstr, errstr_size);
+        free(outs);
         if (!is->pl)
                 return KB_ERR_KAFKA;
         kb_log_notice("issuer",
@@ -712,6 +754,12 @@ void kb_issuer_destroy(kb_issuer_t *is)
                 kb_rec_done(job->rec); /* orphaned by the stop: freed */
         }
         kb_pipeline_destroy(is->pl);
+        if (is->partner_topics) {
+                size_t i;
+                for (i = 0; i < is->partners.n; i++)
+                        free(is->partner_topics[i]);
+                free(is->partner_topics);
+        }
         kb_partners_free(&is->partners);
         kb_key_destroy(is->sign);
         kb_seen_destroy(is->seen);

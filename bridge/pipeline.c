@@ -7,6 +7,10 @@
 #include "log.h"
 #include "util.h"
 
+/* How long a commit may take before it counts as failed (then aborted and
+ * redone): librdkafka's own default transaction.timeout.ms. */
+#define KB_TXN_COMMIT_WAIT_MS 60000
+
 typedef struct kb_out_s {
         struct kb_out_s *next;
         char *topic;
@@ -58,7 +62,8 @@ struct kb_pipeline_s {
         int paused;
         int fatal;
         int closed;
-        int failed; /* processor asked to stop without committing */
+        int failed;   /* processor asked to stop without committing */
+        int draining; /* in drain_and_commit(): start nothing new */
         int commit_interval_ms, commit_max_records, max_buffered;
         int drain_timeout_ms, at_least_once;
         kb_pipeline_stats_t st;
@@ -268,7 +273,7 @@ static int start_ready(kb_pipeline_t *pl)
 {
         int n = 0;
 
-        while (pl->sq_head && !pl->fatal && !pl->failed &&
+        while (pl->sq_head && !pl->fatal && !pl->failed && !pl->draining &&
                pl->ops.has_capacity(pl->opaque)) {
                 kb_rec_t *rec = pl->sq_head;
                 sq_remove(pl, rec);
@@ -509,9 +514,11 @@ static int txn_commit(kb_pipeline_t *pl)
         kb_rec_t *rec, *next;
         kb_out_t *o;
         int retries = 0, r, nout = 0;
+        int64_t deadline, t0;
 
         if (pl->failed)
                 return 0;
+        t0 = kb_mono_us();
         offsets = commit_offsets(pl);
         if (offsets->cnt == 0 && pl->rel_count == 0) {
                 rd_kafka_topic_partition_list_destroy(offsets);
@@ -550,11 +557,30 @@ static int txn_commit(kb_pipeline_t *pl)
                 }
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
+        pl->st.txn_offsets_us += (uint64_t)(kb_mono_us() - t0);
         retries = 0;
+        deadline = kb_mono_ms() + KB_TXN_COMMIT_WAIT_MS;
         for (;;) {
-                error = rd_kafka_commit_transaction(pl->producer, -1);
+                /* The commit goes on in the background and the call can be
+                 * resumed: wait for it in short slices and keep the vendor
+                 * calls moving meanwhile, rather than stall every call in
+                 * flight for the commit's round trips. */
+                error = rd_kafka_commit_transaction(pl->producer, 10);
                 if (!error)
                         break;
+                if (rd_kafka_error_code(error) ==
+                        RD_KAFKA_RESP_ERR__TIMED_OUT &&
+                    rd_kafka_error_is_retriable(error) &&
+                    kb_mono_ms() < deadline) {
+                        rd_kafka_error_destroy(error);
+                        /* records released from here on go into the next
+                         * transaction; the ones being committed are not
+                         * touched */
+                        start_ready(pl);
+                        if (pl->in_flight > 0)
+                                pl->ops.poll(pl->opaque, 0);
+                        continue;
+                }
                 r = txn_error(pl, "commit_transaction", error, &retries);
                 if (r != 1) {
                         rd_kafka_topic_partition_list_destroy(offsets);
@@ -562,6 +588,7 @@ static int txn_commit(kb_pipeline_t *pl)
                 }
         }
         pl->st.txn_commits++;
+        pl->st.txn_us += (uint64_t)(kb_mono_us() - t0);
         pl->st.produced += (uint64_t)nout;
         if (pl->at_least_once) {
                 /* The mock broker does not store transactional offsets. */
@@ -609,12 +636,17 @@ static int drain_and_commit(kb_pipeline_t *pl,
                             const rd_kafka_topic_partition_list_t *parts)
 {
         int64_t deadline = kb_mono_ms() + pl->drain_timeout_ms;
+        int r;
 
+        /* nothing new starts while partitions are handed over or we stop */
+        pl->draining = 1;
         while ((parts ? parts_in_flight(pl, parts) : pl->in_flight > 0) &&
                kb_mono_ms() < deadline && !pl->fatal)
                 pl->ops.poll(pl->opaque, 20);
         release_ready(pl);
-        return txn_commit(pl);
+        r = txn_commit(pl);
+        pl->draining = 0;
+        return r;
 }
 
 /* ---- consumer group ---- */
@@ -753,6 +785,36 @@ nomem:
         return 0;
 }
 
+/* Fetches @p topic's metadata into @p rk; fails when it does not exist. */
+static int warm_topic(rd_kafka_t *rk, const char *topic, char *errstr,
+                      size_t errstr_size)
+{
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        rd_kafka_resp_err_t err;
+        int r = -1;
+
+        if (!rkt) {
+                kb_snprintf(errstr, errstr_size, "output topic %s: invalid",
+                            topic);
+                return -1;
+        }
+        err = rd_kafka_metadata(rk, 0, rkt, &md, 30000);
+        if (!err && md->topic_cnt == 1)
+                err = md->topics[0].err;
+        if (err)
+                kb_snprintf(errstr, errstr_size,
+                            "output topic %s: %s (the daemons never create "
+                            "topics)",
+                            topic, rd_kafka_err2str(err));
+        else
+                r = 0;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        return r;
+}
+
 kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                                const kb_pipeline_ops_t *ops, void *opaque,
                                char *errstr, size_t errstr_size)
@@ -802,6 +864,9 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                 rd_kafka_error_destroy(error);
                 goto fail;
         }
+        for (t = pc->out_topics; t && *t; t++)
+                if (warm_topic(pl->producer, *t, errstr, errstr_size))
+                        goto fail;
         topics = rd_kafka_topic_partition_list_new(4);
         for (t = pc->topics; t && *t; t++)
                 rd_kafka_topic_partition_list_add(topics, *t,

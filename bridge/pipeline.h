@@ -49,6 +49,11 @@ typedef struct kb_pipeline_conf_s {
         rd_kafka_conf_t *consumer_conf; /* ownership taken by _new */
         rd_kafka_conf_t *producer_conf; /* ownership taken by _new */
         const char *const *topics;      /* NULL-terminated input topics */
+        const char *const *out_topics;  /* NULL-terminated output topics:
+                                           checked to exist and their
+                                           metadata fetched at start, so the
+                                           first transaction does not wait
+                                           for it (may be NULL) */
         int commit_interval_ms;         /* max wait of a done record */
         int commit_max_records;         /* records per transaction */
         int max_buffered;               /* records held at once, all states */
@@ -60,6 +65,8 @@ typedef struct kb_pipeline_conf_s {
 typedef struct kb_pipeline_stats_s {
         uint64_t consumed, released, produced, txn_commits, txn_aborts, rewinds,
             orphaned;
+        uint64_t txn_us;         /* time spent committing, in total */
+        uint64_t txn_offsets_us; /* of it: up to send_offsets (blocking) */
         int64_t buffered, in_flight;
 } kb_pipeline_stats_t;
 
