@@ -18,7 +18,7 @@ Docker would and checks what can be checked on the host:
                        context filtered by .dockerignore, the COPY steps, the
                        cmake RUN steps; then checks the binary's libraries.
   selftest --kb-bin BIN
-                       breaks copies of the files in ~30 ways, one at a
+                       breaks copies of the files in ~35 ways, one at a
                        time, and expects `check` to notice each.
   plan SERVICE --root DIR
                        prints shell code (for scripts/compose-local.sh) that
@@ -456,8 +456,19 @@ def read_conf(path):
 ROLE_TOPICS = {
     "issuer": ["issuer.request_topic", "issuer.token_topic", "issuer.state_topic",
                "issuer.dlq_topic"],
-    "importer": ["importer.token_topics", "importer.output_topic", "importer.dlq_topic"],
+    "importer": ["importer.token_topics", "importer.output_topic", "importer.dlq_topic",
+                 "importer.state_topic"],
 }
+# Compacted topics: the latest outcome per share_id.
+STATE_TOPIC_OPTIONS = ("issuer.state_topic", "importer.state_topic")
+
+
+def topic_options(opts, role):
+    """Options of @role (per `kyc-bridge config options`) that name Kafka
+    topics: ROLE_TOPICS must list every one, or topics.txt could miss a
+    topic the daemon needs."""
+    return sorted(o for o in opts if o.startswith(role + ".") and
+                  re.search(r"(^|[._])topics?$", o))
 
 
 def effective_topics(opts, conf, role):
@@ -901,6 +912,10 @@ def check_configs(ck, c, df, kb_bin, work):
                 KAFKA_BOOTSTRAP=setup_env.get("KAFKA_BOOTSTRAP", ""))
     topics_named = {}
     role_topics = {}
+    for role in sorted(ROLE_TOPICS):
+        ck.ok(topic_options(opts, role) == sorted(ROLE_TOPICS[role]),
+              "compose_check.py ROLE_TOPICS[%r] is %s; the %s's topic options are %s"
+              % (role, sorted(ROLE_TOPICS[role]), role, topic_options(opts, role)))
     for f in confs:
         role = ROLES.get(f)
         if role is None:
@@ -988,15 +1003,26 @@ def check_configs(ck, c, df, kb_bin, work):
     if iss and imp:
         req, state_t = iss["issuer.request_topic"][0], iss["issuer.state_topic"][0]
         if req in tt and state_t in tt:
-            ck.ok(tt[state_t][1].get("cleanup.policy") == "compact",
-                  "topics.txt: %s (issuer.state_topic) must be compacted" % state_t)
             ck.ok(tt[state_t][0] >= tt[req][0],
                   "topics.txt: %s needs at least as many partitions as %s" % (state_t, req))
+        state_ts = {}
+        for role, eff in ((r, role_topics[r]) for r in ("issuer", "importer")):
+            for o in STATE_TOPIC_OPTIONS:
+                for t in eff.get(o, []):
+                    state_ts[t] = o
+                    if t in tt:
+                        ck.ok(tt[t][1].get("cleanup.policy") == "compact",
+                              "topics.txt: %s (%s) must be compacted" % (t, o))
+        ck.ok(iss["issuer.state_topic"] != imp["importer.state_topic"],
+              "issuer.state_topic and importer.state_topic are both %s: the importer "
+              "would take the issuer's share_ids for imports"
+              % ",".join(iss["issuer.state_topic"]))
         ck.ok(iss["issuer.token_topic"] == imp["importer.token_topics"],
               "issuer.token_topic %s is not what the importer reads %s"
               % (iss["issuer.token_topic"], imp["importer.token_topics"]))
         for t, (_, cfg) in tt.items():
-            if t != state_t:
+            # (a topic no config names is reported above)
+            if t not in state_ts and t in topics_named:
                 ck.ok(cfg.get("cleanup.policy", "delete") == "delete",
                       "topics.txt: %s must not be compacted" % t)
         sj = c.env("share-job") if "share-job" in c.services else {}
@@ -1309,6 +1335,17 @@ MUTATIONS = [
     ("docker/config/topics.txt", "  cleanup.policy=compact", "", "must be compacted"),
     ("docker/config/topics.txt", "kyc-bridge.issuer-state      3", "kyc-bridge.issuer-state      2",
      "at least as many partitions"),
+    ("docker/config/topics.txt", "kyc-bridge.importer-state    3  cleanup.policy=compact",
+     "kyc-bridge.importer-state    3", "(importer.state_topic) must be compacted"),
+    ("docker/config/topics.txt", "kyc-bridge.importer-state    3  cleanup.policy=compact\n", "",
+     "topics.txt lists"),
+    ("docker/config/topics.txt", "kyc-bridge.importer-dlq      1",
+     "kyc-bridge.importer-dlq      1  cleanup.policy=compact", "must not be compacted"),
+    ("docker/config/importer.conf", "importer.state_topic = kyc-bridge.importer-state",
+     "importer.state_topic = kyc-bridge.issuer-state", "are both kyc-bridge.issuer-state"),
+    # The default of importer.state_topic is the name topics.txt has.
+    ("docker/config/importer.conf", "importer.state_topic = kyc-bridge.importer-state\n", "",
+     None),
     ("docker/config/issuer.conf", "issuer.dlq_topic =", "issuer.dlq_topics =", "is not an option"),
     ("docker/config/issuer.conf", "vendor.url = @VENDOR_URL@", "vendor.url = http://sandbox:9999",
      "vendor.url is 'http://sandbox:9999'"),
