@@ -72,7 +72,7 @@ def main():
         dup = {s: v for s, v in seen.items() if len(v) != 1}
         assert not dup, "not exactly once: %r" % dup
         for t in ("share-requests", "share-tokens", "imported-sessions",
-                  "issuer-dlq", "importer-dlq", "issuer-state"):
+                  "issuer-dlq", "importer-dlq", "issuer-state", "importer-state"):
             for rec in k.consume_all(pfx + "." + t, committed_only=False):
                 assert b"eyJ" not in rec["value"], "token in plaintext in " + t
     print("demo_check: OK")

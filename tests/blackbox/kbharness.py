@@ -660,6 +660,7 @@ def topic_names(prefix):
         "state": prefix + ".issuer-state",
         "imported": prefix + ".imported",
         "importer_dlq": prefix + ".importer-dlq",
+        "importer_state": prefix + ".importer-state",
     }
 
 

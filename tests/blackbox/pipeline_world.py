@@ -56,7 +56,11 @@ class World:
             # the state topic needs as many partitions as the request topic
             (self.t["state"], request_partitions),
             (self.t["imported"], out_partitions),
-            (self.t["importer_dlq"], 2)])
+            (self.t["importer_dlq"], 2),
+            # read in full by every importer at start-up and on every
+            # assignment; any partition count works (compaction only
+            # matters for long-lived deployments, not for a test)
+            (self.t["importer_state"], 3)])
         self.sb = h.Sandbox(self.wd, seed=seed, extra_args=sandbox_args)
         self.sb.set_rate_limits(0)
 
@@ -101,10 +105,14 @@ class World:
         return h.write_conf(os.path.join(self.wd, name + ".conf"), c)
 
     def importer_conf(self, app, partners, name="importer", group=None,
-                      output=None, dlq=None, token_topics=None, extra=None):
+                      output=None, dlq=None, token_topics=None, state=None,
+                      extra=None):
         """@partners: list of (App, {option: value}) -- options of
         partner.<app.name>.*; workflow_id.user/.business default to @app's
-        kyc/kyb workflows unless given (None: leave unset)."""
+        kyc/kyb workflows unless given (None: leave unset). @state: the
+        importer.state_topic (default: the world's importer-state topic;
+        importers of different applications should each get their own,
+        like their output topics, see World.topic)."""
         c = self.common()
         c.update({
             "application_id": app.id,
@@ -113,6 +121,7 @@ class World:
             "importer.token_topics": token_topics or self.t["tokens"],
             "importer.output_topic": output or self.t["imported"],
             "importer.dlq_topic": dlq or self.t["importer_dlq"],
+            "importer.state_topic": state or self.t["importer_state"],
             "importer.group_id": group or "%s-%s" % (self.prefix, name),
             "importer.transactional_id": "%s-%s-tx" % (self.prefix, name),
         })

@@ -17,6 +17,7 @@ import random
 import re
 import signal
 import sys
+import threading
 import time
 import unittest
 import uuid
@@ -64,16 +65,23 @@ class PipelineCase(unittest.TestCase):
     def setUp(self):
         self.worlds = []
         self.t0 = time.monotonic()
+        self.fails0 = self.n_failed()
         print("\n[%s] seed %d" % (self.id(), SEED), file=sys.stderr)
 
     def note(self, fmt, *args):
         print("[%s +%.1fs] %s" % (self.id().split(".", 1)[-1], time.monotonic() - self.t0,
                                   fmt % args), file=sys.stderr)
 
+    def n_failed(self):
+        """Failures and errors the result holds so far (Python 3.11 adds a
+        test's own at once, before tearDown)."""
+        r = getattr(getattr(self, "_outcome", None), "result", None)
+        return len(getattr(r, "failures", ())) + len(getattr(r, "errors", ()))
+
     def tearDown(self):
+        # this test failed: not an earlier test of the same run
         failed = bool(getattr(self._outcome, "errors", None) and any(
-            e for _, e in self._outcome.errors)) or bool(
-            getattr(getattr(self._outcome, "result", None), "failures", None))
+            e for _, e in self._outcome.errors)) or self.n_failed() > self.fails0
         for w in self.worlds:
             w.close(keep=failed)
             if failed:
@@ -110,7 +118,8 @@ class PipelineCase(unittest.TestCase):
 # --------------------------------------------------------------------------
 class TestEndToEnd(PipelineCase):
     """KYC and KYB, trust_review true/false, full and summary records; two
-    importer applications share one token topic."""
+    importer applications share one token topic (each with its own output,
+    dead-letter and state topics)."""
 
     def test_kyc_kyb_full_and_summary(self):
         w = self.world("e2e")
@@ -119,6 +128,7 @@ class TestEndToEnd(PipelineCase):
         Y2 = w.app("y2")
         out1, dlq1 = w.topic("imported-y1", 4), w.topic("importer-dlq-y1", 1)
         out2, dlq2 = w.topic("imported-y2", 4), w.topic("importer-dlq-y2", 1)
+        st1, st2 = w.topic("importer-state-y1", 2), w.topic("importer-state-y2", 2)
 
         # Finished sessions of every status of both kinds, each shared with
         # both partners; one request per partner without a vendor_data hint
@@ -136,9 +146,9 @@ class TestEndToEnd(PipelineCase):
                         reqs.append((Y, h.share_request(sid, Y.id, vendor_data=hint)))
         iconf = w.issuer_conf(X, [Y1, Y2])
         c1 = w.importer_conf(Y1, [(X, {"trust_review": "true", "record": "full"})],
-                             name="importer-y1", output=out1, dlq=dlq1)
+                             name="importer-y1", output=out1, dlq=dlq1, state=st1)
         c2 = w.importer_conf(Y2, [(X, {"trust_review": "false", "record": "summary"})],
-                             name="importer-y2", output=out2, dlq=dlq2)
+                             name="importer-y2", output=out2, dlq=dlq2, state=st2)
         iss = w.daemon("issuer", iconf, "issuer")
         m1 = w.daemon("importer", c1, "importer-y1")
         m2 = w.daemon("importer", c2, "importer-y2")
@@ -179,6 +189,16 @@ class TestEndToEnd(PipelineCase):
         self.assertEqual(s2.get("other partners'"), len(per[Y1.id]), s2)
         self.assertEqual(s1.get("imported"), len(per[Y1.id]), s1)
         self.assertEqual(s2.get("imported"), len(per[Y2.id]), s2)
+        self.assertEqual((s1.get("replays"), s2.get("replays")), (0, 0), (s1, s2))
+        # each importer's state topic remembers exactly its own imports
+        for Y, st in ((Y1, st1), (Y2, st2)):
+            docs = [json.loads(r["value"]) for r in w.kafka.consume_all(st)]
+            self.assertEqual(sorted(d["share_id"] for d in docs),
+                             sorted(r["share_id"] for r in per[Y.id]),
+                             "%s: state topic %s" % (Y.name, st))
+            self.assertEqual({d["outcome"] for d in docs}, {"imported"})
+        self.assertEqual(w.kafka.consume_all(w.t["importer_state"]), [],
+                         "the world's default importer state topic was written")
         self.assertNoLeaks(w)
 
     def check_record(self, w, rec, req, X, Y, full, src, decisions):
@@ -568,29 +588,57 @@ class TestDeadLetters(PipelineCase):
     def test_replayed_envelope_gives_no_second_record(self):
         """An envelope already imported and committed, written to the token
         topic again (a replay by anyone with write access, or a producer
-        retry outside the issuer's transaction): the vendor answers 403,
-        and the importer must not publish a second downstream record for
-        the same share_id."""
-        w = self.world("dlq-replay")
+        retry outside the issuer's transaction): the importer finds its
+        share_id in its state topic (importer.state_topic), skips it
+        without asking the vendor, and publishes no second downstream
+        record -- also after a restart, when only the state topic
+        remembers the import."""
+        w = self.world("dlq-replay", sandbox_args=["--log-level", "debug"])
         X, Y = w.app("x"), w.app("y")
         iconf = w.issuer_conf(X, [Y])
         mconf = w.importer_conf(Y, [(X, {})])
         ses = w.sb.finished_session(X.key, X.wf["kyc"], "Approved")
         sid = "replay-%s" % uuid.uuid4().hex[:8]
         env = self.share_out(iconf, ses, Y.id, sid, vendor_data="rp-" + sid)
+        imports = w.sb.log_counter(rb"POST /v3/session/import-shared/ -> ")
         imp = w.daemon("importer", mconf, "importer")
         fo, fd = w.follow(w.t["imported"]), w.follow(w.t["importer_dlq"])
         w.kafka.produce(w.t["tokens"], [(Y.id, env)])
         h.wait_for(lambda: fo.count() == 1, 60, "the import")
         time.sleep(0.5)
+        # 1. replayed while the importer runs
         w.kafka.produce(w.t["tokens"], [(Y.id, env)])
-        wait_stable(lambda: fo.count() + fd.count(), 1, 60, settle=3.0)
+        imp.wait_log(r"share %s: envelope already imported; replay skipped" % re.escape(sid),
+                     60)
         self.assertEqual(imp.stop(), 0)
+        self.assertEqual(imp.last_stats().get("replays"), 1, imp.last_stats())
+        # 2. replayed after a restart: the memory is gone, the state topic
+        #    is read back at start-up
+        mark = len(imp.logtext())
+        imp.start()
+        imp.wait_log(r"pipeline: assigned \d+ partition", 60, after=mark)
+        w.kafka.produce(w.t["tokens"], [(Y.id, env)])
+        imp.wait_log(r"share %s: envelope already imported; replay skipped" % re.escape(sid),
+                     60, after=mark)
+        wait_stable(lambda: fo.count() + fd.count(), 1, 60, settle=2.0)
+        self.assertEqual(imp.stop(), 0)
+        self.assertEqual(imp.last_stats().get("replays"), 1, imp.last_stats())
         outs = w.outputs()
         recs = [r["doc"] for r in outs["imported"] if r["doc"]["share_id"] == sid]
         self.assertEqual(len(recs), 1, "share %s has %d downstream records: %s" % (
             sid, len(recs), [(d["session_id"], d["reconciled"]) for d in recs]))
+        self.assertEqual(outs["importer_dlq"], [], "a replay was dead-lettered")
+        self.assertEqual(imports(), 1, "the vendor was asked to import %d times" % imports())
         self.assertEqual(w.sb.session_count(Y.key), 1)
+        # the state record: key share_id, committed with the import
+        st = w.kafka.consume_all(w.t["importer_state"])
+        self.assertEqual(len(st), 1, st)
+        self.assertEqual(st[0]["key"], sid)
+        d = json.loads(st[0]["value"])
+        self.assertEqual(set(d), {"share_id", "outcome", "at", "until"}, d)
+        self.assertEqual((d["share_id"], d["outcome"]), (sid, "imported"))
+        self.assertLessEqual(abs(d["at"] - time.time()), 600, d)
+        self.assertGreater(d["until"], d["at"] + 86400 - 1, d)
 
     def check_dead_letter(self, c, rec, coords):
         p = []
@@ -660,6 +708,33 @@ class StreamCase(PipelineCase):
             d.wait_log(r"pipeline: assigned \d+ partition", 60)
         self.note("daemons running")
         self.follow_outputs(w)
+
+    def produce_paced(self, w, batches, gap):
+        """Produces w.reqs in @batches batches @gap seconds apart, from a
+        background thread: a steady stream instead of one burst, so that
+        there is a long stretch with records committed and vendor calls
+        still arriving. Returns a function that waits for the thread and
+        re-raises its error."""
+        size = -(-len(w.reqs) // batches)
+        err = []
+
+        def run():
+            try:
+                for i in range(0, len(w.reqs), size):
+                    w.produce_requests(w.reqs[i:i + size])
+                    time.sleep(gap)
+            except Exception as e:  # noqa: BLE001 -- handed to the test thread
+                err.append(e)
+        t = threading.Thread(target=run, name="produce-paced", daemon=True)
+        t.start()
+
+        def join():
+            t.join(batches * gap + 120)
+            if t.is_alive():
+                raise TimeoutError("paced producer still running")
+            if err:
+                raise err[0]
+        return join
 
     def follow_outputs(self, w):
         w.f_tok = w.follow(w.t["tokens"])
@@ -830,32 +905,16 @@ class TestImporterGroup(StreamCase):
                 - sum(int(x) for x in re.findall(r"(?:revoked|lost) (\d+) partition", t)))
 
     def test_two_instances_then_one(self):
-        """The issuer keys every envelope by for_application_id, so all
-        envelopes for one partner land on ONE partition (see
-        test_issuer_spreads_one_partner below). To give both instances
-        work, the issuer's committed envelopes are re-published round-robin
-        over the six partitions of the topic the importers read (same key,
-        same bytes)."""
+        """Both importers hold partitions of the issuer's own token topic
+        (six partitions) before the issuer starts; the issuer spreads one
+        partner's envelopes over the partitions by share_id, so both
+        instances get work. One is stopped mid-stream; the other takes its
+        partitions over (re-reading the importer state topic) and finishes
+        the stream."""
         n = 500
         w = self.stream_world("group", n, token_partitions=6)
-        spread = w.topic("tokens-spread", 6)
-        w.mconf = w.importer_conf(w.Y, [(w.X, {"trust_review": "true", "record": "summary"})],
-                                  token_topics=spread)
         conf_b = w.importer_conf(w.Y, [(w.X, {"trust_review": "true", "record": "summary"})],
-                                 name="importer-b", group="%s-importer" % w.prefix,
-                                 token_topics=spread)
-        w.iss = w.daemon("issuer", w.iconf, "issuer")
-        f_tok = w.follow(w.t["tokens"])
-        w.produce_requests(w.reqs)
-        wait_stable(f_tok.count, n, 300)
-        self.assertEqual(w.iss.stop(), 0)
-        self.note("%d envelopes from the issuer", n)
-        envs = w.kafka.consume_all(w.t["tokens"])
-        self.assertEqual(len(envs), n)
-        per_part = collections.defaultdict(list)
-        for i, r in enumerate(envs):
-            per_part[i % 6].append((r["key"], r["value"]))
-
+                                 name="importer-b", group="%s-importer" % w.prefix)
         a = w.daemon("importer", w.mconf, "importer-a")
         b = w.daemon("importer", conf_b, "importer-b")
         w.imps = [a, b]
@@ -864,17 +923,27 @@ class TestImporterGroup(StreamCase):
                    60, "both importers to hold partitions", interval=0.1)
         self.note("a holds %d, b holds %d partitions", self.owned(a), self.owned(b))
         self.follow_outputs(w)
-        for p_, recs in per_part.items():
-            w.kafka.produce(spread, recs, partition=p_)
+        w.iss = w.daemon("issuer", w.iconf, "issuer")
+        w.iss.wait_log(r"pipeline: assigned \d+ partition", 60)
+        # 500 requests at once go through in about a second, in two or
+        # three bursts: too short a stretch to stop b mid-stream reliably
+        produced = self.produce_paced(w, batches=20, gap=0.25)
         self.kill_mid_stream(w, b, signal.SIGTERM, w.done, w.redeemed, lo=0.2, hi=0.5,
                              restart=False)
         h.wait_for(lambda: self.owned(a) == 6, 60, "importer-a to own every partition")
+        produced()
         outs = self.finish_and_check(w)
+        parts = collections.Counter(r["partition"] for r in w.kafka.consume_all(w.t["tokens"]))
+        self.note("envelopes per partition: %s", dict(sorted(parts.items())))
+        self.assertEqual(len(parts), 6, "the issuer used partitions %s of 6" % dict(parts))
         sa, sb_ = a.last_stats(), b.last_stats()
         self.note("a: %s; b: %s", sa, sb_)
         self.assertGreater(sb_.get("imported", 0), 0, "importer-b did no work")
         self.assertGreater(sa.get("imported", 0), 0, "importer-a did no work")
         self.assertEqual(len(outs["imported"]), n)
+        # after the hand-over importer-a read the state topic again
+        self.assertGreaterEqual(len(re.findall(r"importer: state: \d+ share_id",
+                                               a.logtext())), 2, "no state re-read")
         self.assertNoLeaks(w)
 
     def test_issuer_spreads_one_partner(self):
@@ -1072,6 +1141,28 @@ class TestConfigValidation(PipelineCase):
             except AssertionError as e:
                 failures.append(str(e).splitlines()[0][:400])
         self.assertNoProblems(failures, "config validation")
+
+    def test_missing_state_topic(self):
+        """A state topic that does not exist (a deployment that forgot to
+        create it): the daemon refuses to start, exit status 1, naming the
+        topic; it does not run without its dedup memory."""
+        w = self.world("nostate")
+        X, Y = w.app("x"), w.app("y")
+        ghost = w.prefix + ".no-such-state"
+        for role, conf in (
+                ("issuer", w.issuer_conf(X, [Y], name="issuer-nostate",
+                                         extra={"issuer.state_topic": ghost})),
+                ("importer", w.importer_conf(Y, [(X, {})], name="importer-nostate",
+                                             state=ghost))):
+            t0 = time.monotonic()
+            rc, out, err = h.run_cli([role, "-c", conf], timeout=90)
+            took = time.monotonic() - t0
+            self.assertEqual(rc, 1, "%s: exit %d, stderr: %s" % (role, rc, err))
+            self.assertIn("cannot read state topic %s (does it exist?)" % ghost, err,
+                          "%s: %s" % (role, err))
+            self.assertLess(took, 45, "%s: took %.1f s to give up" % (role, took))
+            self.assertNotIn(ghost, w.kafka.topics(w.prefix + "."),
+                             "%s created the state topic" % role)
 
 
 def personal_keys(o, path=""):
