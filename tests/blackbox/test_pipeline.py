@@ -713,8 +713,11 @@ class StreamCase(PipelineCase):
         """Produces w.reqs in @batches batches @gap seconds apart, from a
         background thread: a steady stream instead of one burst, so that
         there is a long stretch with records committed and vendor calls
-        still arriving. Returns a function that waits for the thread and
-        re-raises its error."""
+        still arriving (kill_mid_stream needs one). All requests at once go
+        through in a second or two, in one to three transactions: a kill
+        point between "some committed" and "calls in flight" may never
+        come. Returns a function that waits for the thread and re-raises
+        its error."""
         size = -(-len(w.reqs) // batches)
         err = []
 
@@ -820,11 +823,12 @@ class RestartCase(StreamCase):
         w = self.stream_world("rs-%s-%s" % (role[:3], signal.Signals(sig).name.lower()),
                               self.N)
         self.start_daemons(w)
-        w.produce_requests(w.reqs)
+        produced = self.produce_paced(w, batches=20, gap=0.25)
         if role == "issuer":
             self.kill_mid_stream(w, w.iss, sig, w.f_tok.count, w.minted)
         else:
             self.kill_mid_stream(w, w.imps[0], sig, w.done, w.redeemed)
+        produced()
         outs = self.finish_and_check(w)
         rec = sum(1 for r in outs["imported"] if r["doc"]["reconciled"])
         print("[%s] %d records, %d reconciled; vendor: %d mints, %d imports" % (
@@ -925,8 +929,6 @@ class TestImporterGroup(StreamCase):
         self.follow_outputs(w)
         w.iss = w.daemon("issuer", w.iconf, "issuer")
         w.iss.wait_log(r"pipeline: assigned \d+ partition", 60)
-        # 500 requests at once go through in about a second, in two or
-        # three bursts: too short a stretch to stop b mid-stream reliably
         produced = self.produce_paced(w, batches=20, gap=0.25)
         self.kill_mid_stream(w, b, signal.SIGTERM, w.done, w.redeemed, lo=0.2, hi=0.5,
                              restart=False)
@@ -1053,9 +1055,11 @@ class TestNoPlaintextTokens(StreamCase):
             bad.append((w.Y.id, env))
         self.start_daemons(w)
         w.kafka.produce(w.t["tokens"], bad)
-        w.produce_requests(w.reqs)
+        # two kills, the first with a restart in between: a longer stream
+        produced = self.produce_paced(w, batches=60, gap=0.25)
         self.kill_mid_stream(w, w.iss, signal.SIGKILL, w.f_tok.count, w.minted, 0.1, 0.3)
         self.kill_mid_stream(w, w.imps[0], signal.SIGKILL, w.done, w.redeemed, 0.3, 0.6)
+        produced()
         wait_stable(w.done, n + len(bad), 300, settle=2.0)
         for d in w.daemons:
             self.assertEqual(d.stop(), 0)
