@@ -35,9 +35,10 @@ typedef struct job_s {
         char vendor_data[129];
         char detail403[256];
         int list_offset, pages;
-        int64_t token_iat; /* the token's iat (unverified), 0 if none */
-        int owns_seen;     /* claimed the share_id in the state */
-        int published;     /* a downstream record was added */
+        int64_t token_iat;    /* the token's iat (unverified), 0 if none */
+        int owns_seen;        /* claimed the share_id in the state */
+        int published;        /* a downstream record was added */
+        char session_id[129]; /* ... for this session of ours */
 } job_t;
 
 struct kb_importer_s {
@@ -203,9 +204,14 @@ static void publish_record(kb_importer_t *im, job_t *job, json_object *session,
                            vd, strlen(vd), txt, len, hdrs);
         if (r == KB_OK)
                 r = kb_seen_produce(im->seen, job->rec, job->f.share_id,
-                                    "imported");
-        if (r == KB_OK)
+                                    "imported",
+                                    kb_json_get_str(session, "session_id"));
+        if (r == KB_OK) {
+                const char *sid = kb_json_get_str(session, "session_id");
                 job->published = 1;
+                kb_strlcpy(job->session_id, sid ? sid : "",
+                           sizeof(job->session_id));
+        }
 out:
         json_object_put(o);
         if (r != KB_OK) {
@@ -318,10 +324,16 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
                 json_object *s = json_object_array_get_idx(results, i);
                 const char *from = kb_json_get_str(s, "shared_from_session");
                 const char *sid = kb_json_get_str(s, "session_id");
+                const char *owner;
                 int64_t no = 0;
                 if (!from || !sid || strcasecmp(from, job->f.source_session_id))
                         continue;
                 if (!created_after(s, job->token_iat))
+                        continue;
+                /* a session that another share's record already stands
+                 * for is not this share's import */
+                owner = kb_seen_ref_owner(im->seen, sid);
+                if (owner && strcmp(owner, job->f.share_id))
                         continue;
                 kb_json_get_i64(s, "session_number", &no);
                 if (no > best_no) {
@@ -636,7 +648,8 @@ static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
                 return;
         if (job->owns_seen) {
                 if (committed && job->published)
-                        kb_seen_commit(im->seen, job->f.share_id);
+                        kb_seen_commit(im->seen, job->f.share_id,
+                                       job->session_id);
                 else
                         kb_seen_forget(im->seen, job->f.share_id);
         }

@@ -190,7 +190,7 @@ static void dead_letter(kb_issuer_t *is, kb_rec_t *rec,
 
         if (kb_dlq_produce(rec, is->dlq_topic, stage, reason, detail, sid,
                            req ? req_extra(req, http_status) : NULL) ||
-            (sid && kb_seen_produce(is->seen, rec, sid, "dead_letter"))) {
+            (sid && kb_seen_produce(is->seen, rec, sid, "dead_letter", NULL))) {
                 /* Cannot build the output: never commit a silent drop. */
                 kb_log_error("issuer", "out of memory building a dead letter");
                 is->fatal = 1;
@@ -338,8 +338,8 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
                            env, env_len, hdrs);
         free(env);
         if (r == KB_OK)
-                r = kb_seen_produce(is->seen, job->rec, f.share_id,
-                                    "published");
+                r = kb_seen_produce(is->seen, job->rec, f.share_id, "published",
+                                    NULL);
         if (r == KB_OK) {
                 char d[KB_DIGEST_STR_BYTES];
                 kb_digest_str(token, token_len, d);
@@ -545,7 +545,7 @@ static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
                 return;
         if (job->owns_seen) {
                 if (committed)
-                        kb_seen_commit(is->seen, job->req.share_id);
+                        kb_seen_commit(is->seen, job->req.share_id, NULL);
                 else
                         kb_seen_forget(is->seen, job->req.share_id);
         }
@@ -833,7 +833,7 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
         if ((error = rd_kafka_init_transactions(rk, 30000)) ||
             (error = rd_kafka_begin_transaction(rk)))
                 goto out;
-        stxt = kb_seen_record(is->seen, f->share_id, "published", &slen);
+        stxt = kb_seen_record(is->seen, f->share_id, "published", NULL, &slen);
         if (!stxt) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 r = KB_ERR_NOMEM;

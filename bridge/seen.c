@@ -21,6 +21,7 @@ typedef struct entry_s {
 struct kb_seen_s {
         const kb_conf_t *conf;
         kb_hmap_t *map;
+        kb_hmap_t *refs; /* ref -> share_id (malloc()ed strings) */
         char *topic;
         char who[32];
         int64_t window;
@@ -35,10 +36,11 @@ kb_seen_t *kb_seen_new(const kb_conf_t *conf, const char *topic,
                 return NULL;
         sn->conf = conf;
         sn->map = kb_hmap_new();
+        sn->refs = kb_hmap_new();
         sn->topic = strdup(topic);
         sn->window = window_s;
         kb_strlcpy(sn->who, who, sizeof(sn->who));
-        if (!sn->map || !sn->topic) {
+        if (!sn->map || !sn->refs || !sn->topic) {
                 kb_seen_destroy(sn);
                 return NULL;
         }
@@ -56,6 +58,12 @@ void kb_seen_destroy(kb_seen_t *sn)
                 while (kb_hmap_next(sn->map, &it, NULL, NULL, &v))
                         free(v);
                 kb_hmap_destroy(sn->map);
+        }
+        if (sn->refs) {
+                kb_hmap_iter_t ri = KB_HMAP_ITER_INIT;
+                while (kb_hmap_next(sn->refs, &ri, NULL, NULL, &v))
+                        free(v);
+                kb_hmap_destroy(sn->refs);
         }
         free(sn->topic);
         free(sn);
@@ -112,12 +120,34 @@ int kb_seen_claim(kb_seen_t *sn, const char *share_id)
         return put(sn, share_id, kb_time_now() + sn->window, 1);
 }
 
-void kb_seen_commit(kb_seen_t *sn, const char *share_id)
+static void ref_put(kb_seen_t *sn, const char *ref, const char *share_id)
+{
+        char *owner = strdup(share_id);
+        char *old;
+
+        if (!owner)
+                return; /* only costs a reconcile its extra check */
+        old = kb_hmap_gets(sn->refs, ref);
+        if (kb_hmap_puts(sn->refs, ref, owner) == -1) {
+                free(owner);
+                return;
+        }
+        free(old);
+}
+
+void kb_seen_commit(kb_seen_t *sn, const char *share_id, const char *ref)
 {
         entry_t *e = kb_hmap_gets(sn->map, share_id);
 
         if (e)
                 e->pending = 0;
+        if (ref && *ref)
+                ref_put(sn, ref, share_id);
+}
+
+const char *kb_seen_ref_owner(const kb_seen_t *sn, const char *ref)
+{
+        return ref ? kb_hmap_gets(sn->refs, ref) : NULL;
 }
 
 void kb_seen_forget(kb_seen_t *sn, const char *share_id)
@@ -156,7 +186,7 @@ void kb_seen_expire(kb_seen_t *sn)
 }
 
 char *kb_seen_record(const kb_seen_t *sn, const char *share_id,
-                     const char *outcome, size_t *len)
+                     const char *outcome, const char *ref, size_t *len)
 {
         json_object *o = json_object_new_object();
         const char *txt;
@@ -166,7 +196,8 @@ char *kb_seen_record(const kb_seen_t *sn, const char *share_id,
         if (o && !kb_json_add_str(o, "share_id", share_id) &&
             !kb_json_add_str(o, "outcome", outcome) &&
             !kb_json_add_i64(o, "at", kb_time_now()) &&
-            !kb_json_add_i64(o, "until", kb_time_now() + sn->window)) {
+            !kb_json_add_i64(o, "until", kb_time_now() + sn->window) &&
+            !kb_json_add_str(o, "ref", ref)) {
                 txt = kb_json_str(o, &tl);
                 out = strndup(txt, tl);
                 if (out && len)
@@ -177,10 +208,10 @@ char *kb_seen_record(const kb_seen_t *sn, const char *share_id,
 }
 
 int kb_seen_produce(kb_seen_t *sn, kb_rec_t *rec, const char *share_id,
-                    const char *outcome)
+                    const char *outcome, const char *ref)
 {
         size_t len;
-        char *txt = kb_seen_record(sn, share_id, outcome, &len);
+        char *txt = kb_seen_record(sn, share_id, outcome, ref, &len);
         int r;
 
         if (!txt)
@@ -259,8 +290,12 @@ int kb_seen_load(kb_seen_t *sn)
                                               0))) {
                         sid = kb_json_get_str(o, "share_id");
                         if (sid && !kb_json_get_i64(o, "until", &until) &&
-                            until >= now && put(sn, sid, until, 0) == 0)
+                            until >= now && put(sn, sid, until, 0) == 0) {
                                 loaded++;
+                                if (kb_json_get_str(o, "ref"))
+                                        ref_put(sn, kb_json_get_str(o, "ref"),
+                                                sid);
+                        }
                         json_object_put(o);
                 }
                 rd_kafka_message_destroy(rkm);

@@ -30,8 +30,14 @@ void kb_seen_destroy(kb_seen_t *sn);
 int kb_seen_has(const kb_seen_t *sn, const char *share_id);
 /** Claims @p share_id as pending. 0, or -1 on ENOMEM. */
 int kb_seen_claim(kb_seen_t *sn, const char *share_id);
-/** The claim's transaction committed: remember it for the window. */
-void kb_seen_commit(kb_seen_t *sn, const char *share_id);
+/**
+ * The claim's transaction committed: remember it for the window. @p ref
+ * (may be NULL) is what the share_id produced -- the importer's session id
+ * -- and is remembered as taken by this share_id (kb_seen_ref_owner()).
+ */
+void kb_seen_commit(kb_seen_t *sn, const char *share_id, const char *ref);
+/** The share_id that committed @p ref, or NULL. */
+const char *kb_seen_ref_owner(const kb_seen_t *sn, const char *ref);
 /** The claim's record was dropped: forget the pending entry. */
 void kb_seen_forget(kb_seen_t *sn, const char *share_id);
 /** Drops entries past their window. */
@@ -44,13 +50,14 @@ size_t kb_seen_count(const kb_seen_t *sn);
  */
 int kb_seen_load(kb_seen_t *sn);
 
-/** Adds the state record for @p share_id to @p rec's outputs. */
+/** Adds the state record for @p share_id (and its @p ref, may be NULL)
+ * to @p rec's outputs. */
 int kb_seen_produce(kb_seen_t *sn, kb_rec_t *rec, const char *share_id,
-                    const char *outcome);
+                    const char *outcome, const char *ref);
 
 /** The record itself (JSON text, malloc()ed), for one-shot producers. */
 char *kb_seen_record(const kb_seen_t *sn, const char *share_id,
-                     const char *outcome, size_t *len);
+                     const char *outcome, const char *ref, size_t *len);
 
 const char *kb_seen_topic(const kb_seen_t *sn);
 
