@@ -635,8 +635,11 @@ class TestDeadLetters(PipelineCase):
         self.assertEqual(len(st), 1, st)
         self.assertEqual(st[0]["key"], sid)
         d = json.loads(st[0]["value"])
-        self.assertEqual(set(d), {"share_id", "outcome", "at", "until"}, d)
+        self.assertEqual(set(d), {"share_id", "outcome", "at", "until", "ref"}, d)
         self.assertEqual((d["share_id"], d["outcome"]), (sid, "imported"))
+        # ref: the session the share was imported as (reconcile skips it
+        # for any other share_id)
+        self.assertEqual(d["ref"], recs[0]["session_id"], d)
         self.assertLessEqual(abs(d["at"] - time.time()), 600, d)
         self.assertGreater(d["until"], d["at"] + 86400 - 1, d)
 
