@@ -619,6 +619,7 @@ static int op_poll(void *opaque, int timeout_ms)
         if (now >= im->next_stats_ms) {
                 im->next_stats_ms = now + STATS_EVERY_MS;
                 log_stats(im);
+                kb_seen_expire(im->seen);
         }
         return kb_vendor_poll(im->vendor, timeout_ms);
 }
