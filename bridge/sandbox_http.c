@@ -851,8 +851,11 @@ void kb_sbx_http_quiesce(kb_sbx_http_t *h, int64_t grace_ms)
 
         if (!h || !h->d)
                 return;
-        if (h->quiesced_fd == MHD_INVALID_SOCKET)
-                h->quiesced_fd = MHD_quiesce_daemon(h->d);
+        /* No MHD_quiesce_daemon(): with an epoll thread pool, libmicrohttpd
+         * 0.9.75 can panic (abort) removing a listen socket that a worker
+         * had taken out of its epoll set for the moment. New connections
+         * may still arrive during the grace period; MHD_stop_daemon() ends
+         * them all. */
         /* delayed responses go out now */
         timer_stop(h);
         while (atomic_load(&h->inflight) > 0 && kb_mono_ms() < deadline) {
