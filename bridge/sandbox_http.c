@@ -100,7 +100,6 @@ struct kb_sbx_http_s {
         kb_sbx_t *sbx;
         struct MHD_Daemon *d;
         int port;
-        MHD_socket quiesced_fd;
         atomic_long inflight;
         atomic_uint_fast64_t nreq;
         /* delayed-response timer */
@@ -746,7 +745,6 @@ kb_sbx_http_t *kb_sbx_http_start(kb_sbx_t *sbx, char *errstr,
                 return NULL;
         }
         h->sbx = sbx;
-        h->quiesced_fd = MHD_INVALID_SOCKET;
         atomic_init(&h->inflight, 0);
         atomic_init(&h->nreq, 0);
         pthread_mutex_init(&h->tlock, NULL);
@@ -874,8 +872,6 @@ void kb_sbx_http_stop(kb_sbx_http_t *h)
         timer_stop(h);
         if (h->d)
                 MHD_stop_daemon(h->d);
-        if (h->quiesced_fd != MHD_INVALID_SOCKET)
-                close(h->quiesced_fd);
         pthread_cond_destroy(&h->tcond);
         pthread_mutex_destroy(&h->tlock);
         free(h->heap);
