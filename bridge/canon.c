@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 /* Returns non-zero when @p s[0..len) is valid UTF-8 (no overlongs, no
  * surrogates, nothing above U+10FFFF): what a Python str can encode. */
 static int utf8_valid(const unsigned char *s, size_t len)
@@ -50,69 +52,13 @@ static int utf8_valid(const unsigned char *s, size_t len)
         return 1;
 }
 
-/* Python's json encoder with ensure_ascii=False escapes exactly these. */
+/* Python's json encoder with ensure_ascii=False; invalid UTF-8 is refused,
+ * Python could not have produced it. */
 static int put_string(kb_buf_t *out, const char *s, size_t len)
 {
-        static const char hex[] = "0123456789abcdef";
-        size_t i, run = 0;
-
         if (!utf8_valid((const unsigned char *)s, len))
                 return KB_ERR_INVALID_ARG;
-        if (kb_buf_reserve(out, len + 2) == -1)
-                return KB_ERR_NOMEM;
-        if (kb_buf_append(out, "\"", 1) == -1)
-                return KB_ERR_NOMEM;
-        for (i = 0; i < len; i++) {
-                unsigned char c = (unsigned char)s[i];
-                char esc[7];
-                size_t elen = 2;
-
-                if (c >= 0x20 && c != '"' && c != '\\')
-                        continue;
-                /* flush the raw run before this byte */
-                if (i > run && kb_buf_append(out, s + run, i - run) == -1)
-                        return KB_ERR_NOMEM;
-                run = i + 1;
-                esc[0] = '\\';
-                switch (c) {
-                case '"':
-                        esc[1] = '"';
-                        break;
-                case '\\':
-                        esc[1] = '\\';
-                        break;
-                case '\b':
-                        esc[1] = 'b';
-                        break;
-                case '\f':
-                        esc[1] = 'f';
-                        break;
-                case '\n':
-                        esc[1] = 'n';
-                        break;
-                case '\r':
-                        esc[1] = 'r';
-                        break;
-                case '\t':
-                        esc[1] = 't';
-                        break;
-                default:
-                        esc[1] = 'u';
-                        esc[2] = '0';
-                        esc[3] = '0';
-                        esc[4] = hex[c >> 4];
-                        esc[5] = hex[c & 0xf];
-                        elen = 6;
-                        break;
-                }
-                if (kb_buf_append(out, esc, elen) == -1)
-                        return KB_ERR_NOMEM;
-        }
-        if (len > run && kb_buf_append(out, s + run, len - run) == -1)
-                return KB_ERR_NOMEM;
-        if (kb_buf_append(out, "\"", 1) == -1)
-                return KB_ERR_NOMEM;
-        return KB_OK;
+        return kb_json_put_string(out, s, len) == -1 ? KB_ERR_NOMEM : KB_OK;
 }
 
 /* Digits of m * 10^scale (trailing zeros dropped) and the decimal point

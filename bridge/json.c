@@ -503,3 +503,62 @@ int kb_json_add_i64(json_object *obj, const char *key, int64_t val)
         }
         return 0;
 }
+
+int kb_json_put_string(kb_buf_t *out, const char *s, size_t len)
+{
+        static const char hex[] = "0123456789abcdef";
+        size_t i, run = 0;
+
+        if (kb_buf_reserve(out, len + 2) == -1 ||
+            kb_buf_append(out, "\"", 1) == -1)
+                return -1;
+        for (i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                char esc[7];
+                size_t elen = 2;
+
+                if (c >= 0x20 && c != '"' && c != '\\')
+                        continue;
+                /* flush the raw run before this byte */
+                if (i > run && kb_buf_append(out, s + run, i - run) == -1)
+                        return -1;
+                run = i + 1;
+                esc[0] = '\\';
+                switch (c) {
+                case '"':
+                        esc[1] = '"';
+                        break;
+                case '\\':
+                        esc[1] = '\\';
+                        break;
+                case '\b':
+                        esc[1] = 'b';
+                        break;
+                case '\f':
+                        esc[1] = 'f';
+                        break;
+                case '\n':
+                        esc[1] = 'n';
+                        break;
+                case '\r':
+                        esc[1] = 'r';
+                        break;
+                case '\t':
+                        esc[1] = 't';
+                        break;
+                default:
+                        esc[1] = 'u';
+                        esc[2] = '0';
+                        esc[3] = '0';
+                        esc[4] = hex[c >> 4];
+                        esc[5] = hex[c & 0xf];
+                        elen = 6;
+                        break;
+                }
+                if (kb_buf_append(out, esc, elen) == -1)
+                        return -1;
+        }
+        if (len > run && kb_buf_append(out, s + run, len - run) == -1)
+                return -1;
+        return kb_buf_append(out, "\"", 1);
+}

@@ -7,6 +7,8 @@
 
 #include <json-c/json.h>
 
+#include "util.h"
+
 /**
  * Parses exactly one JSON value from @p buf / @p len, strictly: RFC 8259
  * grammar only, valid UTF-8, no NUL bytes, nothing but whitespace after the
@@ -33,6 +35,14 @@ json_object *kb_json_get(json_object *obj, const char *key);
 
 /** Compact serialisation (no spaces, "/" unescaped). Owned by @p obj. */
 const char *kb_json_str(json_object *obj, size_t *len);
+
+/**
+ * Appends @p s (@p len bytes, not checked for UTF-8) as a JSON string with
+ * minimal escaping: \" \\ \b \f \n \r \t, other control characters as
+ * \u00xx, everything else raw -- what Python's json module writes with
+ * ensure_ascii=False (canonical JSON relies on it). 0, or -1 on ENOMEM.
+ */
+int kb_json_put_string(kb_buf_t *out, const char *s, size_t len);
 
 /** Adds a string member (ignores NULL values). 0 or -1. */
 int kb_json_add_str(json_object *obj, const char *key, const char *val);

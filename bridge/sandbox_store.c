@@ -108,58 +108,9 @@ const char *kb_sbx_kind_name(int kind)
 
 int kb_sbx_jstr(kb_buf_t *b, const char *s)
 {
-        static const char hex[] = "0123456789abcdef";
-        const unsigned char *p, *run;
-
         if (!s)
                 return kb_buf_append(b, "null", 4);
-        if (kb_buf_append(b, "\"", 1) == -1)
-                return -1;
-        for (p = run = (const unsigned char *)s; *p; p++) {
-                char esc[7];
-                size_t elen = 2;
-
-                if (*p >= 0x20 && *p != '"' && *p != '\\')
-                        continue;
-                if (p > run && kb_buf_append(b, run, (size_t)(p - run)) == -1)
-                        return -1;
-                run = p + 1;
-                esc[0] = '\\';
-                switch (*p) {
-                case '"':
-                        esc[1] = '"';
-                        break;
-                case '\\':
-                        esc[1] = '\\';
-                        break;
-                case '\b':
-                        esc[1] = 'b';
-                        break;
-                case '\f':
-                        esc[1] = 'f';
-                        break;
-                case '\n':
-                        esc[1] = 'n';
-                        break;
-                case '\r':
-                        esc[1] = 'r';
-                        break;
-                case '\t':
-                        esc[1] = 't';
-                        break;
-                default:
-                        memcpy(esc + 1, "u00", 3);
-                        esc[4] = hex[*p >> 4];
-                        esc[5] = hex[*p & 0xf];
-                        elen = 6;
-                        break;
-                }
-                if (kb_buf_append(b, esc, elen) == -1)
-                        return -1;
-        }
-        if (p > run && kb_buf_append(b, run, (size_t)(p - run)) == -1)
-                return -1;
-        return kb_buf_append(b, "\"", 1);
+        return kb_json_put_string(b, s, strlen(s));
 }
 
 int kb_sbx_jkey(kb_buf_t *b, const char *key)
