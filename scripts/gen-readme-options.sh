@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # gen-readme-options.sh -- regenerate the README's configuration reference from
-# the option table (bridge/conf_options.c). Usage: scripts/gen-readme-options.sh [BIN]
+# the option table (bridge/conf/conf_options.c). Usage: scripts/gen-readme-options.sh [BIN]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/build/kyc-bridge}

@@ -1,7 +1,8 @@
 # format.cmake -- the C sources follow .clang-format
 find_program(KB_CLANG_FORMAT NAMES clang-format clang-format-14)
 file(GLOB KB_FORMATTED CONFIGURE_DEPENDS
-  ${CMAKE_SOURCE_DIR}/bridge/*.c ${CMAKE_SOURCE_DIR}/bridge/*.h
+  ${CMAKE_SOURCE_DIR}/bridge/*/*.c ${CMAKE_SOURCE_DIR}/bridge/*/*.h
+  ${CMAKE_SOURCE_DIR}/bridge/include/kyc-bridge/*.h
   ${CMAKE_SOURCE_DIR}/tests/unit/*.c ${CMAKE_SOURCE_DIR}/tests/unit/*.h
   ${CMAKE_SOURCE_DIR}/tests/tools/*.c ${CMAKE_SOURCE_DIR}/bench/*.c)
 add_test(NAME blackbox.clang_format

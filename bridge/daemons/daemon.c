@@ -1,5 +1,4 @@
-/* daemon.c -- what the issuer and importer daemons share: Kafka set-up,
- * option parsing, signals */
+/* daemon.c -- what the issuer and importer daemons share: Kafka set-up */
 #include "daemon.h"
 
 #include <stdio.h>
@@ -101,81 +100,4 @@ fail:
                 rd_kafka_conf_destroy(pc->producer_conf);
         pc->consumer_conf = pc->producer_conf = NULL;
         return KB_ERR_CONFIG;
-}
-
-kb_conf_t *kb_daemon_load(int argc, char **argv, const char *prog,
-                          void (*usage)(FILE *fp), int *exit_code)
-{
-        const char *path = NULL;
-        kb_conf_t *conf;
-        char errstr[1024];
-        int i, lvl;
-
-        *exit_code = 2;
-        for (i = 1; i < argc; i++) {
-                if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-                        usage(stdout);
-                        *exit_code = 0;
-                        return NULL;
-                } else if ((!strcmp(argv[i], "-c") ||
-                            !strcmp(argv[i], "--config")) &&
-                           i + 1 < argc) {
-                        path = argv[++i];
-                } else if (!strcmp(argv[i], "-X") && i + 1 < argc) {
-                        i++;
-                } else {
-                        fprintf(stderr, "%s: unexpected argument '%s'\n", prog,
-                                argv[i]);
-                        usage(stderr);
-                        return NULL;
-                }
-        }
-        if (!path) {
-                fprintf(stderr, "%s: -c FILE is required\n", prog);
-                usage(stderr);
-                return NULL;
-        }
-        conf = kb_conf_new();
-        if (!conf) {
-                fprintf(stderr, "%s: out of memory\n", prog);
-                *exit_code = 1;
-                return NULL;
-        }
-        if (kb_conf_load_file(conf, path, errstr, sizeof(errstr)))
-                goto fail;
-        for (i = 1; i < argc; i++)
-                if (!strcmp(argv[i], "-X") && i + 1 < argc &&
-                    kb_conf_set_kv(conf, argv[++i], errstr, sizeof(errstr)))
-                        goto fail;
-        lvl = kb_log_level_parse(kb_conf_get(conf, "log.level"));
-        kb_log_setup(lvl < 0 ? KB_LOG_INFO : lvl,
-                     !strcmp(kb_conf_get(conf, "log.format"), "json"), 2, prog);
-        return conf;
-fail:
-        fprintf(stderr, "%s\n", errstr);
-        kb_conf_destroy(conf);
-        return NULL;
-}
-
-static volatile sig_atomic_t *stop_flag;
-
-static void on_signal(int sig)
-{
-        (void)sig;
-        if (stop_flag)
-                *stop_flag = 1;
-}
-
-void kb_daemon_signals(volatile sig_atomic_t *flag)
-{
-        struct sigaction sa;
-
-        stop_flag = flag;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sa.sa_handler = SIG_IGN;
-        sigaction(SIGPIPE, &sa, NULL);
 }

@@ -1,5 +1,4 @@
-/* daemon.h -- what the issuer and importer daemons share: Kafka set-up,
- * option parsing, signals */
+/* daemon.h -- what the issuer and importer daemons share: Kafka set-up */
 #ifndef KB_DAEMON_H
 #define KB_DAEMON_H
 
@@ -19,17 +18,5 @@
 int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
                           const char *tid_opt, kb_pipeline_conf_t *pc,
                           char *errstr, size_t errstr_size);
-
-/**
- * Parses "-c FILE" (required), "-X key=value" (repeatable) and "--help"
- * for a daemon subcommand, loads the config and sets up logging.
- * Returns the config, or NULL after printing the reason (*exit_code set: 0
- * after --help, 2 for usage/config errors).
- */
-kb_conf_t *kb_daemon_load(int argc, char **argv, const char *prog,
-                          void (*usage)(FILE *fp), int *exit_code);
-
-/** Installs SIGINT/SIGTERM handlers that set *flag; ignores SIGPIPE. */
-void kb_daemon_signals(volatile sig_atomic_t *flag);
 
 #endif /* KB_DAEMON_H */
