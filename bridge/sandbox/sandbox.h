@@ -558,6 +558,14 @@ json_object *kb_sbx_req_json(kb_sbx_req_t *req, kb_sbx_resp_t *resp);
  * application was deleted since the request was authenticated.
  */
 int kb_sbx_lock_app(kb_sbx_req_t *req, kb_sbx_resp_t *resp);
+/**
+ * kb_sbx_lock_app(), then the caller's session req->id. Returns it with the
+ * lock held, or NULL without the lock after setting a 401 or a 404
+ * ("Session not found.") on @p resp.
+ */
+kb_sbx_session_t *kb_sbx_lock_session(kb_sbx_req_t *req, kb_sbx_resp_t *resp);
+/** The same for the caller's workflow req->id ("Workflow not found."). */
+kb_sbx_workflow_t *kb_sbx_lock_workflow(kb_sbx_req_t *req, kb_sbx_resp_t *resp);
 /** Query parameter (unescaped) or NULL. */
 const char *kb_sbx_req_query(kb_sbx_req_t *req, const char *name);
 /** "http://host:port" the client used (Host header when sane). */

@@ -315,14 +315,9 @@ void kb_sbx_h_session_share(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         char *token = NULL;
 
         /* session of the caller (404), finished (400) */
-        if (kb_sbx_lock_app(req, resp) == -1)
-                goto out;
-        s = kb_sbx_session_get(st, req->app, req->id);
-        if (!s) {
-                UNLOCK(req);
-                kb_sbx_resp_error(resp, 404, "Session not found.");
+        s = kb_sbx_lock_session(req, resp);
+        if (!s)
                 return;
-        }
         if (!kb_sbx_status_finished(s->status)) {
                 UNLOCK(req);
                 kb_sbx_resp_error(resp, 400,
@@ -399,14 +394,9 @@ void kb_sbx_h_session_decision(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         kb_sbx_session_t *s;
 
-        if (kb_sbx_lock_app(req, resp) == -1)
+        s = kb_sbx_lock_session(req, resp);
+        if (!s)
                 return;
-        s = kb_sbx_session_get(&req->sbx->store, req->app, req->id);
-        if (!s) {
-                UNLOCK(req);
-                kb_sbx_resp_error(resp, 404, "Session not found.");
-                return;
-        }
         if (kb_sbx_render_session(&resp->body, s,
                                   KB_SBX_R_DATA | KB_SBX_R_DECISION) == -1)
                 kb_buf_free(&resp->body, 0);
@@ -418,14 +408,9 @@ void kb_sbx_h_session_delete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         kb_sbx_session_t *s;
 
-        if (kb_sbx_lock_app(req, resp) == -1)
+        s = kb_sbx_lock_session(req, resp);
+        if (!s)
                 return;
-        s = kb_sbx_session_get(&req->sbx->store, req->app, req->id);
-        if (!s) {
-                UNLOCK(req);
-                kb_sbx_resp_error(resp, 404, "Session not found.");
-                return;
-        }
         kb_sbx_session_delete(&req->sbx->store, s);
         UNLOCK(req);
         kb_sbx_resp_json(resp, 204);
@@ -479,15 +464,10 @@ void kb_sbx_h_session_update_status(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                     kb_sbx_status_name(kind, KB_SBX_ST_RESUBMITTED));
                 goto out;
         }
-        if (kb_sbx_lock_app(req, resp) == -1)
-                goto out;
         /* looked up again: it may have been deleted meanwhile */
-        s = kb_sbx_session_get(st, req->app, req->id);
-        if (!s) {
-                UNLOCK(req);
-                kb_sbx_resp_error(resp, 404, "Session not found.");
+        s = kb_sbx_lock_session(req, resp);
+        if (!s)
                 goto out;
-        }
         if (st_new == KB_SBX_ST_RESUBMITTED &&
             s->status != KB_SBX_ST_DECLINED &&
             s->status != KB_SBX_ST_IN_REVIEW &&
@@ -736,14 +716,9 @@ void kb_sbx_h_workflow_get(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         kb_sbx_workflow_t *wf;
 
-        if (kb_sbx_lock_app(req, resp) == -1)
+        wf = kb_sbx_lock_workflow(req, resp);
+        if (!wf)
                 return;
-        wf = kb_sbx_workflow_get(&req->sbx->store, req->app, req->id);
-        if (!wf) {
-                UNLOCK(req);
-                kb_sbx_resp_error(resp, 404, "Workflow not found.");
-                return;
-        }
         if (kb_sbx_render_workflow(&resp->body, wf) == -1)
                 kb_buf_free(&resp->body, 0);
         UNLOCK(req);
@@ -754,14 +729,9 @@ void kb_sbx_h_workflow_delete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
         kb_sbx_workflow_t *wf;
 
-        if (kb_sbx_lock_app(req, resp) == -1)
+        wf = kb_sbx_lock_workflow(req, resp);
+        if (!wf)
                 return;
-        wf = kb_sbx_workflow_get(&req->sbx->store, req->app, req->id);
-        if (!wf) {
-                UNLOCK(req);
-                kb_sbx_resp_error(resp, 404, "Workflow not found.");
-                return;
-        }
         kb_sbx_workflow_delete(&req->sbx->store, wf);
         UNLOCK(req);
         kb_sbx_resp_json(resp, 204);

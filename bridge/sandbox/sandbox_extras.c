@@ -197,14 +197,9 @@ void kb_sbx_h_session_complete(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                     kb_sbx_status_name(kind, KB_SBX_ST_IN_REVIEW));
                 goto out;
         }
-        if (kb_sbx_lock_app(req, resp) == -1)
+        s = kb_sbx_lock_session(req, resp);
+        if (!s)
                 goto out;
-        s = kb_sbx_session_get(st, req->app, req->id);
-        if (!s) {
-                UNLOCK(req);
-                kb_sbx_resp_error(resp, 404, "Session not found.");
-                goto out;
-        }
         data = json_object_new_object();
         if (!data || kb_json_add_str(data, "session_id", s->id) ||
             kb_json_add_str(data, "session_kind", kb_sbx_kind_name(kind)) ||

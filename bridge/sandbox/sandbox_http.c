@@ -192,6 +192,34 @@ int kb_sbx_lock_app(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         return 0;
 }
 
+kb_sbx_session_t *kb_sbx_lock_session(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
+{
+        kb_sbx_session_t *s;
+
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return NULL;
+        s = kb_sbx_session_get(&req->sbx->store, req->app, req->id);
+        if (!s) {
+                pthread_mutex_unlock(&req->sbx->store.lock);
+                kb_sbx_resp_error(resp, 404, "Session not found.");
+        }
+        return s;
+}
+
+kb_sbx_workflow_t *kb_sbx_lock_workflow(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
+{
+        kb_sbx_workflow_t *wf;
+
+        if (kb_sbx_lock_app(req, resp) == -1)
+                return NULL;
+        wf = kb_sbx_workflow_get(&req->sbx->store, req->app, req->id);
+        if (!wf) {
+                pthread_mutex_unlock(&req->sbx->store.lock);
+                kb_sbx_resp_error(resp, 404, "Workflow not found.");
+        }
+        return wf;
+}
+
 const char *kb_sbx_req_query(kb_sbx_req_t *req, const char *name)
 {
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
