@@ -141,7 +141,8 @@ static int check_enum(const char *enums, const char *v)
         return -1;
 }
 
-/* Validates @p v for @p o; reason (without origin/key) in @p err. */
+/* Validates @p v for @p o: 0, or non-zero with a reason (without
+ * origin/key) in @p err -- KB_ERR_NOMEM when out of memory. */
 static int validate_value(const kb_conf_opt_t *o, const char *v, char *err,
                           size_t errsz)
 {
@@ -203,7 +204,7 @@ static int validate_value(const kb_conf_opt_t *o, const char *v, char *err,
                         items = kb_conf_get_list(&tmp, "x", &cnt);
                         if (!items) {
                                 kb_snprintf(err, errsz, "out of memory");
-                                return -1;
+                                return KB_ERR_NOMEM;
                         }
                         for (i = 0; i < cnt; i++)
                                 if (o->validate(items[i], err, errsz)) {
@@ -248,7 +249,7 @@ static int validate_kafka(const char *kkey, const char *v, char *err,
         rkc = rd_kafka_conf_new();
         if (!rkc) {
                 kb_snprintf(err, errsz, "out of memory");
-                return -1;
+                return KB_ERR_NOMEM;
         }
         /* a secret's value is a reference, resolved later: check at least
          * that librdkafka knows the property, with a stand-in value */
@@ -270,12 +271,14 @@ int kb_conf_set(kb_conf_t *conf, const char *key, const char *value,
         conf_entry_t *e;
         char reason[512];
         char *nv, *no;
+        int r;
 
         if (!strncmp(key, "kafka.", 6)) {
-                if (validate_kafka(key + 6, value, reason, sizeof(reason))) {
+                r = validate_kafka(key + 6, value, reason, sizeof(reason));
+                if (r) {
                         kb_snprintf(errstr, errstr_size, "%s: %s: %s", origin,
                                     key, reason);
-                        return KB_ERR_CONFIG;
+                        return r == KB_ERR_NOMEM ? r : KB_ERR_CONFIG;
                 }
         } else {
                 opt = kb_conf_find_opt(key);
@@ -286,10 +289,11 @@ int kb_conf_set(kb_conf_t *conf, const char *key, const char *value,
                                     origin, key);
                         return KB_ERR_CONFIG;
                 }
-                if (validate_value(opt, value, reason, sizeof(reason))) {
+                r = validate_value(opt, value, reason, sizeof(reason));
+                if (r) {
                         kb_snprintf(errstr, errstr_size, "%s: %s: %s", origin,
                                     key, reason);
-                        return KB_ERR_CONFIG;
+                        return r == KB_ERR_NOMEM ? r : KB_ERR_CONFIG;
                 }
         }
         nv = strdup(value);
