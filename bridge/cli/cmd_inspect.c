@@ -16,6 +16,7 @@
 #include "jwt.h"
 #include "keys_int.h"
 #include "kyc_bridge.h"
+#include "utf8.h"
 #include "util.h"
 
 #define MAX_KEYS 32
@@ -144,18 +145,16 @@ static void iso_time(int64_t t, char out[32])
                 kb_strlcpy(out, "?", 32);
 }
 
-/* Prints @p s with control bytes escaped, for untrusted text. */
+/* Prints @p s with control characters, broken UTF-8 and '\\' escaped as
+ * \\xNN, for untrusted text. */
 static void print_escaped(const char *s, size_t len)
 {
-        size_t i;
+        kb_buf_t b = KB_BUF_INIT;
 
-        for (i = 0; i < len; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c < 0x20 || c == 0x7f || c == '\\')
-                        printf("\\x%02x", c);
-                else
-                        putchar(c);
-        }
+        if (kb_utf8_escape_text(&b, s, len, KB_UTF8_ESC_BACKSLASH) == 0 &&
+            b.len)
+                fwrite(b.data, 1, b.len, stdout);
+        kb_buf_free(&b, 1);
 }
 
 static void print_row(const char *name, const char *val)

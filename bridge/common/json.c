@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "util.h"
 
 /*
@@ -134,37 +135,14 @@ static int scan_hex4(scan_t *s, unsigned *cu)
         return 0;
 }
 
-/* One UTF-8 sequence starting with a byte >= 0x80 (RFC 3629 table). */
+/* One UTF-8 sequence starting with a byte >= 0x80. */
 static int scan_utf8(scan_t *s)
 {
-        unsigned c = *s->p, lo = 0x80, hi = 0xbf;
-        size_t n, i;
+        size_t n = kb_utf8_next(s->p, (size_t)(s->end - s->p), NULL);
 
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 1;
-        else if (c >= 0xe0 && c <= 0xef)
-                n = 2;
-        else if (c >= 0xf0 && c <= 0xf4)
-                n = 3;
-        else
+        if (!n)
                 return scan_fail(s, "invalid UTF-8");
-        if (c == 0xe0)
-                lo = 0xa0;
-        else if (c == 0xed)
-                hi = 0x9f;
-        else if (c == 0xf0)
-                lo = 0x90;
-        else if (c == 0xf4)
-                hi = 0x8f;
-        s->p++;
-        for (i = 0; i < n; i++, s->p++) {
-                if (s->p >= s->end)
-                        return scan_fail(s, "");
-                if (*s->p < lo || *s->p > hi)
-                        return scan_fail(s, "invalid UTF-8");
-                lo = 0x80;
-                hi = 0xbf;
-        }
+        s->p += n;
         return 0;
 }
 
@@ -504,61 +482,91 @@ int kb_json_add_i64(json_object *obj, const char *key, int64_t val)
         return 0;
 }
 
-int kb_json_put_string(kb_buf_t *out, const char *s, size_t len)
+int kb_json_put_string_ex(kb_buf_t *out, const char *s, size_t len, int utf8)
 {
         static const char hex[] = "0123456789abcdef";
-        size_t i, run = 0;
+        const unsigned char *p = (const unsigned char *)s;
+        size_t i = 0, run = 0, start = out->len;
 
         if (kb_buf_reserve(out, len + 2) == -1 ||
             kb_buf_append(out, "\"", 1) == -1)
-                return -1;
-        for (i = 0; i < len; i++) {
-                unsigned char c = (unsigned char)s[i];
+                goto nomem;
+        while (i < len) {
+                unsigned char c = p[i];
                 char esc[7];
-                size_t elen = 2;
+                size_t elen = 2, n;
 
-                if (c >= 0x20 && c != '"' && c != '\\')
-                        continue;
-                /* flush the raw run before this byte */
-                if (i > run && kb_buf_append(out, s + run, i - run) == -1)
-                        return -1;
-                run = i + 1;
-                esc[0] = '\\';
-                switch (c) {
-                case '"':
-                        esc[1] = '"';
-                        break;
-                case '\\':
-                        esc[1] = '\\';
-                        break;
-                case '\b':
-                        esc[1] = 'b';
-                        break;
-                case '\f':
-                        esc[1] = 'f';
-                        break;
-                case '\n':
-                        esc[1] = 'n';
-                        break;
-                case '\r':
-                        esc[1] = 'r';
-                        break;
-                case '\t':
-                        esc[1] = 't';
-                        break;
-                default:
-                        esc[1] = 'u';
-                        esc[2] = '0';
-                        esc[3] = '0';
-                        esc[4] = hex[c >> 4];
-                        esc[5] = hex[c & 0xf];
+                if (c >= 0x80) {
+                        n = kb_utf8_next(p + i, len - i, NULL);
+                        if (n) {
+                                i += n;
+                                continue;
+                        }
+                        if (utf8 != KB_JSON_UTF8_REPLACE) {
+                                out->len = start;
+                                out->data[start] = '\0';
+                                errno = EILSEQ;
+                                return -1;
+                        }
+                        memcpy(esc, "\\ufffd", 6);
                         elen = 6;
-                        break;
+                } else if (c >= 0x20 && c != '"' && c != '\\') {
+                        i++;
+                        continue;
+                } else {
+                        esc[0] = '\\';
+                        switch (c) {
+                        case '"':
+                                esc[1] = '"';
+                                break;
+                        case '\\':
+                                esc[1] = '\\';
+                                break;
+                        case '\b':
+                                esc[1] = 'b';
+                                break;
+                        case '\f':
+                                esc[1] = 'f';
+                                break;
+                        case '\n':
+                                esc[1] = 'n';
+                                break;
+                        case '\r':
+                                esc[1] = 'r';
+                                break;
+                        case '\t':
+                                esc[1] = 't';
+                                break;
+                        default:
+                                esc[1] = 'u';
+                                esc[2] = '0';
+                                esc[3] = '0';
+                                esc[4] = hex[c >> 4];
+                                esc[5] = hex[c & 0xf];
+                                elen = 6;
+                                break;
+                        }
                 }
-                if (kb_buf_append(out, esc, elen) == -1)
-                        return -1;
+                /* flush the raw run before this byte, then its escape */
+                if ((i > run && kb_buf_append(out, s + run, i - run) == -1) ||
+                    kb_buf_append(out, esc, elen) == -1)
+                        goto nomem;
+                run = ++i;
         }
-        if (len > run && kb_buf_append(out, s + run, len - run) == -1)
-                return -1;
-        return kb_buf_append(out, "\"", 1);
+        if ((len > run && kb_buf_append(out, s + run, len - run) == -1) ||
+            kb_buf_append(out, "\"", 1) == -1)
+                goto nomem;
+        return 0;
+nomem:
+        if (out->data) {
+                out->len = start;
+                out->data[start] = '\0';
+        }
+        errno = ENOMEM;
+        return -1;
+}
+
+int kb_json_put_string(kb_buf_t *out, const char *s, size_t len)
+{
+        return kb_json_put_string_ex(out, s, len, KB_JSON_UTF8_REFUSE);
 }

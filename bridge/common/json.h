@@ -36,12 +36,25 @@ json_object *kb_json_get(json_object *obj, const char *key);
 /** Compact serialisation (no spaces, "/" unescaped). Owned by @p obj. */
 const char *kb_json_str(json_object *obj, size_t *len);
 
+/* What kb_json_put_string_ex() does with bytes that are not UTF-8. */
+#define KB_JSON_UTF8_REFUSE  0 /* fail with errno EILSEQ, @p out unchanged */
+#define KB_JSON_UTF8_REPLACE 1 /* write \ufffd for each such byte */
+
 /**
- * Appends @p s (@p len bytes, not checked for UTF-8) as a JSON string with
- * minimal escaping: \" \\ \b \f \n \r \t, other control characters as
- * \u00xx, everything else raw -- what Python's json module writes with
- * ensure_ascii=False (canonical JSON relies on it). 0, or -1 on ENOMEM.
+ * Appends @p s (@p len bytes) as a JSON string with minimal escaping:
+ * \" \\ \b \f \n \r \t, other control characters U+0000..U+001F as
+ * \u00xx (lowercase hex), everything else raw UTF-8 (DEL, U+2028, "/"
+ * included) -- what Python's json module writes with ensure_ascii=False
+ * (canonical JSON relies on it). This is the one JSON string escaper of the
+ * code base. Bytes that are not well-formed UTF-8 (kb_utf8_next()) are
+ * handled as @p utf8 says: KB_JSON_UTF8_REFUSE or KB_JSON_UTF8_REPLACE (the
+ * log, whose lines must stay valid JSON whatever the message holds).
+ * Returns 0, or -1 with errno ENOMEM or EILSEQ; on failure @p out keeps its
+ * old length. Never reallocates when 6 * @p len + 2 bytes were reserved.
  */
+int kb_json_put_string_ex(kb_buf_t *out, const char *s, size_t len, int utf8);
+
+/** kb_json_put_string_ex() with KB_JSON_UTF8_REFUSE. */
 int kb_json_put_string(kb_buf_t *out, const char *s, size_t len);
 
 /** Adds a string member (ignores NULL values). 0 or -1. */

@@ -11,6 +11,9 @@
 
 #include <sodium.h>
 
+#include "json.h"
+#include "utf8.h"
+
 volatile int kb_log_level = KB_LOG_INFO;
 
 static int log_json;
@@ -113,98 +116,20 @@ void kb_log_scrub(const char *s, char *out, size_t out_size)
         out[o] = '\0';
 }
 
-/* Length of the well-formed UTF-8 sequence at @p s (shortest form, no
- * surrogates, at most U+10FFFF), or 0. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-        unsigned c = s[0], lo = 0x80, hi = 0xbf;
-        size_t n, i;
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-                n = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-                n = 4;
-        else
-                return 0;
-        if (c == 0xe0)
-                lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-                hi = 0x9f; /* surrogates */
-        else if (c == 0xf0)
-                lo = 0x90; /* overlong */
-        else if (c == 0xf4)
-                hi = 0x8f; /* above U+10FFFF */
-        /* stops at the NUL terminator, which is no continuation byte */
-        for (i = 1; i < n; i++) {
-                if (s[i] < lo || s[i] > hi)
-                        return 0;
-                lo = 0x80;
-                hi = 0xbf;
-        }
-        return n;
-}
-
-/* JSON string body: escapes what RFC 8259 requires and replaces bytes that
- * are not UTF-8 (binary data, a character cut by truncation) with U+FFFD,
- * so that every line is valid JSON. */
+/* JSON string (kb_json_put_string_ex): bytes that are not UTF-8 (binary
+ * data, a character cut by truncation) become U+FFFD, so that every line
+ * is valid JSON. */
 static void json_escape_into(kb_buf_t *b, const char *s)
 {
-        while (*s) {
-                unsigned char c = (unsigned char)*s;
-                size_t n;
-                switch (c) {
-                case '"':
-                        kb_buf_puts(b, "\\\"");
-                        break;
-                case '\\':
-                        kb_buf_puts(b, "\\\\");
-                        break;
-                case '\n':
-                        kb_buf_puts(b, "\\n");
-                        break;
-                case '\r':
-                        kb_buf_puts(b, "\\r");
-                        break;
-                case '\t':
-                        kb_buf_puts(b, "\\t");
-                        break;
-                default:
-                        if (c < 0x20) {
-                                kb_buf_printf(b, "\\u%04x", c);
-                                break;
-                        }
-                        n = utf8_seq_len((const unsigned char *)s);
-                        if (!n) {
-                                kb_buf_puts(b, "\\ufffd");
-                                break;
-                        }
-                        kb_buf_append(b, s, n);
-                        s += n;
-                        continue;
-                }
-                s++;
-        }
+        (void)kb_json_put_string_ex(b, s, strlen(s), KB_JSON_UTF8_REPLACE);
 }
 
-/* Text lines: control characters are escaped so that one call can never
- * produce more than one line (or terminal escape sequences). */
+/* Text lines: control characters and bytes that are not UTF-8 are escaped
+ * so that one call can never produce more than one line (or terminal
+ * escape sequences). */
 static void text_escape_into(kb_buf_t *b, const char *s)
 {
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
-                if (c == '\n')
-                        kb_buf_puts(b, "\\n");
-                else if (c == '\r')
-                        kb_buf_puts(b, "\\r");
-                else if ((c < 0x20 && c != '\t') || c == 0x7f)
-                        kb_buf_printf(b, "\\x%02x", c);
-                else
-                        kb_buf_append(b, s, 1);
-        }
+        (void)kb_utf8_escape_text(b, s, strlen(s), KB_UTF8_ESC_LINE);
 }
 
 void kb_log_write(int level, const char *fac, const char *fmt, ...)
@@ -259,15 +184,15 @@ void kb_log_write(int level, const char *fac, const char *fmt, ...)
         if (log_json) {
                 kb_buf_printf(&line,
                               "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\","
-                              "\"prog\":\"",
+                              "\"prog\":",
                               ts, (long)(tv.tv_usec / 1000),
                               kb_log_level2str(level));
                 json_escape_into(&line, log_prog);
-                kb_buf_puts(&line, "\",\"fac\":\"");
+                kb_buf_puts(&line, ",\"fac\":");
                 json_escape_into(&line, fac ? fac : "");
-                kb_buf_puts(&line, "\",\"msg\":\"");
+                kb_buf_puts(&line, ",\"msg\":");
                 json_escape_into(&line, clean);
-                kb_buf_puts(&line, "\"}\n");
+                kb_buf_puts(&line, "}\n");
         } else {
                 kb_buf_printf(&line, "%s.%03ldZ %s %-6s %s: ", ts,
                               (long)(tv.tv_usec / 1000), log_prog,

@@ -1,6 +1,7 @@
 /* util.c -- small shared helpers: growable buffer, time, hex, digests, strings
  */
 #include "util.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +108,94 @@ char *kb_buf_steal(kb_buf_t *b, size_t *len)
 int64_t kb_time_now(void)
 {
         return (int64_t)time(NULL);
+}
+
+/* @p n decimal digits at @p s, or -1. */
+static int digits_n(const char *s, int n)
+{
+        int v = 0, i;
+
+        for (i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -1;
+                v = v * 10 + (s[i] - '0');
+        }
+        return v;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (timegm without the
+ * TZ lookup; H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+        int64_t era, yoe, doy, doe;
+
+        y -= m <= 2;
+        era = (y >= 0 ? y : y - 399) / 400;
+        yoe = y - era * 400;
+        doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146097 + doe - 719468;
+}
+
+int kb_time_parse_iso8601(const char *s, int64_t *epoch_s)
+{
+        static const int mdays[] = { 31, 28, 31, 30, 31, 30,
+                                     31, 31, 30, 31, 30, 31 };
+        int y, mo, d, h, mi, sec, oh = 0, om = 0, dim;
+        int64_t t, off = 0;
+
+        if (!s || !epoch_s)
+                return -1;
+        /* every field has a fixed width: check the separators first so the
+         * digit reads never run past the terminator */
+        if ((y = digits_n(s, 4)) < 0 || s[4] != '-' ||
+            (mo = digits_n(s + 5, 2)) < 0 || s[7] != '-' ||
+            (d = digits_n(s + 8, 2)) < 0 || (s[10] != 'T' && s[10] != 't') ||
+            (h = digits_n(s + 11, 2)) < 0 || s[13] != ':' ||
+            (mi = digits_n(s + 14, 2)) < 0 || s[16] != ':' ||
+            (sec = digits_n(s + 17, 2)) < 0)
+                return -1;
+        if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 60)
+                return -1;
+        dim = mdays[mo - 1];
+        if (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+                dim = 29;
+        if (d < 1 || d > dim)
+                return -1;
+        s += 19;
+        if (*s == '.') {
+                /* a fraction has at least one digit; at most nanoseconds */
+                int n = 0;
+                for (s++; *s >= '0' && *s <= '9'; s++)
+                        n++;
+                if (n < 1 || n > 9)
+                        return -1;
+        }
+        if (*s == 'Z' || *s == 'z') {
+                s++;
+        } else if (*s == '+' || *s == '-') {
+                int sign = *s == '-' ? -1 : 1;
+                if ((oh = digits_n(s + 1, 2)) < 0)
+                        return -1;
+                if (s[3] == ':') {
+                        if ((om = digits_n(s + 4, 2)) < 0)
+                                return -1;
+                        s += 6;
+                } else {
+                        if ((om = digits_n(s + 3, 2)) < 0)
+                                return -1;
+                        s += 5;
+                }
+                if (oh > 23 || om > 59)
+                        return -1;
+                off = sign * (int64_t)(oh * 3600 + om * 60);
+        }
+        if (*s != '\0')
+                return -1;
+        t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+        /* local time = UTC + offset */
+        *epoch_s = t - off;
+        return 0;
 }
 
 int64_t kb_mono_us(void)
@@ -370,35 +459,11 @@ int kb_utf8_is_text(const char *s, size_t len)
         size_t i = 0;
 
         while (i < len) {
-                unsigned c = p[i];
-                size_t n, k;
-                unsigned cp, min;
-
-                if (c < 0x80) {
-                        if (c < 0x20 || c == 0x7f)
-                                return 0;
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf) {
-                        n = 1, cp = c & 0x1f, min = 0x80;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        n = 2, cp = c & 0x0f, min = 0x800;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        n = 3, cp = c & 0x07, min = 0x10000;
-                } else {
-                        return 0; /* continuation, overlong lead or > F4 */
-                }
-                if (len - i <= n)
+                uint32_t cp;
+                size_t n = kb_utf8_next(p + i, len - i, &cp);
+                if (!n || cp < 0x20 || cp == 0x7f)
                         return 0;
-                for (k = 1; k <= n; k++) {
-                        if ((p[i + k] & 0xc0) != 0x80)
-                                return 0;
-                        cp = (cp << 6) | (p[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return 0;
-                i += n + 1;
+                i += n;
         }
         return 1;
 }

@@ -46,6 +46,17 @@ char *kb_buf_steal(kb_buf_t *b, size_t *len);
 
 /** Wall clock, unix seconds. */
 int64_t kb_time_now(void);
+/**
+ * Parses an RFC 3339 / ISO 8601 date-time as the vendor and the sandbox
+ * write them -- "2026-12-05T16:19:34Z", "...T16:19:34.123456+02:00",
+ * "...-0530", "...T16:19:34" (no offset: UTC) -- into unix seconds
+ * (fractional seconds are dropped, the offset is applied; a leap second
+ * :60 counts as the next second). Strict: fixed-width fields, real calendar
+ * dates, offsets up to 23:59, nothing after the value. Does not depend on
+ * TZ. Returns 0, or -1 (and leaves @p epoch_s alone) on any malformed
+ * input.
+ */
+int kb_time_parse_iso8601(const char *s, int64_t *epoch_s);
 /** Monotonic clock in milliseconds. */
 int64_t kb_mono_ms(void);
 /** Monotonic clock in microseconds. */

@@ -6,22 +6,23 @@
 #include <string.h>
 
 #include "canon.h"
+#include "utf8.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Random numbers                                                            */
 
-/* Length in bytes of the UTF-8 character at @p s (1 for ASCII or a stray
- * byte, never past the NUL). */
+/* Length in bytes of the UTF-8 character at the start of the NUL-terminated
+ * @p s (1 for a stray byte, 0 for ""): never past the NUL, never inside a
+ * character. */
 static int utf8_char_len(const char *s)
 {
-        unsigned char c = (unsigned char)s[0];
-        int n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1, i;
+        size_t len = strnlen(s, 4), n;
 
-        for (i = 1; i < n; i++)
-                if (((unsigned char)s[i] & 0xc0) != 0x80)
-                        return i;
-        return n;
+        if (!len)
+                return 0;
+        n = kb_utf8_next((const unsigned char *)s, len, NULL);
+        return n ? (int)n : 1;
 }
 
 static uint64_t splitmix64(uint64_t *x)

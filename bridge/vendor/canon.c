@@ -11,54 +11,13 @@
 
 #include "json.h"
 
-/* Returns non-zero when @p s[0..len) is valid UTF-8 (no overlongs, no
- * surrogates, nothing above U+10FFFF): what a Python str can encode. */
-static int utf8_valid(const unsigned char *s, size_t len)
-{
-        size_t i = 0;
-
-        while (i < len) {
-                unsigned char c = s[i];
-                size_t n, k;
-                uint32_t cp;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                } else if (c >= 0xc2 && c <= 0xdf) {
-                        n = 1;
-                        cp = c & 0x1fU;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        n = 2;
-                        cp = c & 0x0fU;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        n = 3;
-                        cp = c & 0x07U;
-                } else {
-                        return 0;
-                }
-                if (len - i - 1 < n)
-                        return 0;
-                for (k = 1; k <= n; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return 0;
-                        cp = (cp << 6) | (s[i + k] & 0x3fU);
-                }
-                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-                    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return 0;
-                i += n + 1;
-        }
-        return 1;
-}
-
-/* Python's json encoder with ensure_ascii=False; invalid UTF-8 is refused,
- * Python could not have produced it. */
+/* Python's json encoder with ensure_ascii=False; invalid UTF-8 (not what a
+ * Python str can encode) is refused, Python could not have produced it. */
 static int put_string(kb_buf_t *out, const char *s, size_t len)
 {
-        if (!utf8_valid((const unsigned char *)s, len))
-                return KB_ERR_INVALID_ARG;
-        return kb_json_put_string(out, s, len) == -1 ? KB_ERR_NOMEM : KB_OK;
+        if (kb_json_put_string_ex(out, s, len, KB_JSON_UTF8_REFUSE) == -1)
+                return errno == EILSEQ ? KB_ERR_INVALID_ARG : KB_ERR_NOMEM;
+        return KB_OK;
 }
 
 /* Digits of m * 10^scale (trailing zeros dropped) and the decimal point

@@ -268,16 +268,29 @@ static int64_t parse_nonneg(const char *s)
 
 int64_t kb_http_parse_retry_after(const char *value, int64_t now)
 {
+        const char *p;
+        int64_t v = 0;
         time_t t;
-        int64_t v = parse_nonneg(value);
 
-        if (v >= 0)
-                return v;
+        if (!value || !*value)
+                return -1;
+        /* delta-seconds, saturating: the server's number is clamped before
+         * anyone multiplies it (a huge value is "a long time", not an
+         * overflow and not garbage) */
+        for (p = value; *p >= '0' && *p <= '9'; p++)
+                if (v <= KB_HTTP_RETRY_AFTER_MAX_S)
+                        v = v * 10 + (*p - '0');
+        if (p > value && !*p)
+                return v > KB_HTTP_RETRY_AFTER_MAX_S ? KB_HTTP_RETRY_AFTER_MAX_S
+                                                     : v;
         t = curl_getdate(value, NULL);
         if (t == (time_t)-1)
                 return -1;
-        v = (int64_t)t - now;
-        return v < 0 ? 0 : v;
+        if ((int64_t)t <= now)
+                return 0;
+        if ((int64_t)t - now > KB_HTTP_RETRY_AFTER_MAX_S)
+                return KB_HTTP_RETRY_AFTER_MAX_S;
+        return (int64_t)t - now;
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)

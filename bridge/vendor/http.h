@@ -55,7 +55,9 @@ typedef struct kb_http_resp_s {
         const char *body; /* response body, NUL-terminated; "" when none */
         size_t body_len;
         int64_t retry_after_s; /* Retry-After in seconds from now (an
-                                  HTTP-date is converted); -1 absent */
+                                  HTTP-date is converted), clamped to
+                                  0..KB_HTTP_RETRY_AFTER_MAX_S; -1 absent
+                                  or unparsable */
         int64_t rl_limit;      /* X-RateLimit-Limit, -1 absent */
         int64_t rl_remaining;  /* X-RateLimit-Remaining, -1 absent */
         int64_t rl_reset;      /* X-RateLimit-Reset (epoch s), -1 absent */
@@ -110,9 +112,14 @@ size_t kb_http_in_flight(const kb_http_t *h);
 void kb_http_counters(const kb_http_t *h, uint64_t *completed,
                       uint64_t *connections);
 
+/* Longest Retry-After believed (24 h): larger values are clamped to it. */
+#define KB_HTTP_RETRY_AFTER_MAX_S 86400
+
 /**
  * Parses a Retry-After value: delta-seconds, or an HTTP-date converted to
- * seconds after @p now (unix seconds), never negative. -1 if unparsable.
+ * seconds after @p now (unix seconds), clamped to
+ * 0..KB_HTTP_RETRY_AFTER_MAX_S (so a caller may multiply it by 1000 without
+ * overflow). -1 if unparsable.
  */
 int64_t kb_http_parse_retry_after(const char *value, int64_t now);
 

@@ -1,6 +1,8 @@
 /* vendor.c -- asynchronous vendor API client: admission, pacing, retries */
 #include "vendor.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +76,15 @@ struct kb_vendor_s {
         uint64_t callbacks; /* user callbacks run so far */
         int destroying;
         kb_vendor_stats_t st;
+        kb_vendor_clock_cb *clock; /* NULL: kb_mono_ms() */
+        void *clock_opaque;
 };
+
+/* The clock of every timer: pacing, backoff, Retry-After pauses. */
+static int64_t vnow(const kb_vendor_t *v)
+{
+        return v->clock ? v->clock(v->clock_opaque) : kb_mono_ms();
+}
 
 /* ---- queues ---- */
 
@@ -266,7 +276,7 @@ static int64_t backoff_delay(const kb_vendor_t *v, int attempts)
 static void op_schedule_retry(kb_vendor_t *v, vop_t *op, int64_t delay_ms,
                               const char *what)
 {
-        op->due_ms = kb_mono_ms() + delay_ms;
+        op->due_ms = vnow(v) + delay_ms;
         op->paced_since_ms = 0;
         v->st.retried++;
         kb_log_notice(VENDOR_FAC,
@@ -279,7 +289,7 @@ static void op_schedule_retry(kb_vendor_t *v, vop_t *op, int64_t delay_ms,
 /* Pauses every operation until now + @p ms (never shortens a pause). */
 static void pause_all(kb_vendor_t *v, int64_t ms)
 {
-        int64_t now = kb_mono_ms(), until;
+        int64_t now = vnow(v), until;
 
         if (ms > VENDOR_MAX_PAUSE_MS)
                 ms = VENDOR_MAX_PAUSE_MS;
@@ -290,6 +300,18 @@ static void pause_all(kb_vendor_t *v, int64_t ms)
             (uint64_t)(until -
                        (v->pause_until_ms > now ? v->pause_until_ms : now));
         v->pause_until_ms = until;
+}
+
+/* A Retry-After in ms, at most the pause cap: the seconds are clamped
+ * before they are multiplied (kb_http clamps them too; a value that does
+ * not come from kb_http must not overflow here either). */
+static int64_t retry_after_ms(int64_t s)
+{
+        if (s <= 0)
+                return 0;
+        if (s > VENDOR_MAX_PAUSE_MS / 1000)
+                return VENDOR_MAX_PAUSE_MS;
+        return s * 1000;
 }
 
 static int is_retryable_status(int status)
@@ -355,7 +377,7 @@ static void on_http_done(const kb_http_resp_t *resp, void *opaque)
 
         if (resp->status == 429) {
                 int64_t ms = resp->retry_after_s > 0
-                                 ? resp->retry_after_s * 1000
+                                 ? retry_after_ms(resp->retry_after_s)
                                  : backoff_delay(v, op->attempts);
                 v->st.http_429++;
                 pause_all(v, ms);
@@ -375,10 +397,9 @@ static void on_http_done(const kb_http_resp_t *resp, void *opaque)
                 if (resp->status != 408)
                         v->st.http_5xx++;
                 /* A server that says when to come back is believed. */
-                if (resp->retry_after_s > 0 && resp->retry_after_s * 1000 > d)
-                        d = resp->retry_after_s * 1000 > VENDOR_MAX_PAUSE_MS
-                                ? VENDOR_MAX_PAUSE_MS
-                                : resp->retry_after_s * 1000;
+                if (resp->retry_after_s > 0 &&
+                    retry_after_ms(resp->retry_after_s) > d)
+                        d = retry_after_ms(resp->retry_after_s);
                 kb_snprintf(what, sizeof(what), "HTTP %d", resp->status);
                 op_schedule_retry(v, op, d, what);
                 return;
@@ -725,53 +746,11 @@ nomem:
         return KB_ERR_NOMEM;
 }
 
-/* Length of @p s as the inside of a JSON string literal. */
-static size_t json_escaped_len(const unsigned char *s, size_t len)
-{
-        size_t i, n = 0;
-
-        for (i = 0; i < len; i++) {
-                if (s[i] == '"' || s[i] == '\\')
-                        n += 2;
-                else if (s[i] < 0x20)
-                        n += 6;
-                else
-                        n++;
-        }
-        return n;
-}
-
-/* Appends the escaped @p s; the room was reserved beforehand. */
-static void json_escape_append(kb_buf_t *b, const unsigned char *s, size_t len)
-{
-        static const char hex[] = "0123456789abcdef";
-        size_t i;
-
-        for (i = 0; i < len; i++) {
-                char e[6];
-                if (s[i] == '"' || s[i] == '\\') {
-                        e[0] = '\\';
-                        e[1] = (char)s[i];
-                        kb_buf_append(b, e, 2);
-                } else if (s[i] < 0x20) {
-                        e[0] = '\\';
-                        e[1] = 'u';
-                        e[2] = '0';
-                        e[3] = '0';
-                        e[4] = hex[s[i] >> 4];
-                        e[5] = hex[s[i] & 0xf];
-                        kb_buf_append(b, e, 6);
-                } else {
-                        kb_buf_append(b, &s[i], 1);
-                }
-        }
-}
-
 int kb_vendor_import(kb_vendor_t *v, const char *share_token, size_t token_len,
                      const char *workflow_id, const char *vendor_data,
                      int trust_review, kb_vendor_cb *cb, void *opaque)
 {
-        static const char pre[] = "{\"share_token\":\"";
+        static const char pre[] = "{\"share_token\":";
         json_object *obj = NULL, *jb;
         const char *rest;
         size_t rest_len, elen;
@@ -809,14 +788,24 @@ int kb_vendor_import(kb_vendor_t *v, const char *share_token, size_t token_len,
                 goto nomem;
         rest++; /* "workflow_id":...} */
         rest_len--;
-        elen = json_escaped_len((const unsigned char *)share_token, token_len);
-        if (kb_buf_reserve(&op->body, sizeof(pre) - 1 + elen + 2 + rest_len) ==
+        /* room for the worst case (every byte escaped as \u00xx), so the
+         * escaper never reallocates */
+        if (token_len > (SIZE_MAX / 2 - rest_len) / 6)
+                goto nomem;
+        elen = 6 * token_len + 2;
+        if (kb_buf_reserve(&op->body, sizeof(pre) - 1 + elen + 1 + rest_len) ==
             -1)
                 goto nomem;
         kb_buf_append(&op->body, pre, sizeof(pre) - 1);
-        json_escape_append(&op->body, (const unsigned char *)share_token,
-                           token_len);
-        kb_buf_append(&op->body, "\",", 2);
+        if (kb_json_put_string(&op->body, share_token, token_len) == -1) {
+                if (errno != EILSEQ)
+                        goto nomem;
+                /* not UTF-8: no JSON string can carry it */
+                json_object_put(obj);
+                op_free(op);
+                return KB_ERR_INVALID_ARG;
+        }
+        kb_buf_append(&op->body, ",", 1);
         kb_buf_append(&op->body, rest, rest_len);
         json_object_put(obj);
 
@@ -921,7 +910,7 @@ int kb_vendor_decision(kb_vendor_t *v, const char *session_id, kb_vendor_cb *cb,
 
 int kb_vendor_poll(kb_vendor_t *v, int timeout_ms)
 {
-        int64_t deadline, now;
+        int64_t deadline, now, rnow;
         uint64_t before;
 
         if (!v)
@@ -931,8 +920,11 @@ int kb_vendor_poll(kb_vendor_t *v, int timeout_ms)
         if (timeout_ms < 0)
                 timeout_ms = 0;
         before = v->callbacks;
-        now = kb_mono_ms();
-        deadline = now + timeout_ms;
+        /* @p timeout_ms is real time (how long the caller may block); the
+         * timers run on vnow(), which a test may have replaced */
+        now = vnow(v);
+        rnow = kb_mono_ms();
+        deadline = rnow + timeout_ms;
         for (;;) {
                 int64_t wake, left;
                 int r;
@@ -940,14 +932,15 @@ int kb_vendor_poll(kb_vendor_t *v, int timeout_ms)
                 promote_due(v, now);
                 start_ready(v, now);
                 wake = next_wake(v, now);
-                left = deadline - now;
+                left = deadline - rnow;
                 if (wake - now < left)
                         left = wake > now ? wake - now : 0;
                 r = kb_http_poll(v->http, (int)left);
                 if (r < 0)
                         return r;
-                now = kb_mono_ms();
-                if (v->callbacks != before || now >= deadline)
+                now = vnow(v);
+                rnow = kb_mono_ms();
+                if (v->callbacks != before || rnow >= deadline)
                         break;
         }
         /* Refill the pipeline right away: callbacks freed room. */
@@ -974,6 +967,25 @@ int kb_vendor_wait(kb_vendor_t *v, int64_t timeout_ms)
                         return r;
         }
         return KB_OK;
+}
+
+void kb_vendor_set_clock(kb_vendor_t *v, kb_vendor_clock_cb *clock,
+                         void *opaque)
+{
+        int64_t now;
+        int c;
+
+        if (!v)
+                return;
+        v->clock = clock;
+        v->clock_opaque = opaque;
+        /* the pacers start full, at the new clock's now */
+        now = vnow(v);
+        for (c = 0; c < VCLASS_N; c++) {
+                v->bucket[c].last_ms = now;
+                v->bucket[c].tokens = v->bucket[c].cap;
+        }
+        v->pause_until_ms = 0;
 }
 
 size_t kb_vendor_pending(const kb_vendor_t *v)
@@ -1008,7 +1020,7 @@ void kb_vendor_stats(const kb_vendor_t *v, kb_vendor_stats_t *st)
                 st->queued += v->queue[c].n;
         st->in_flight = v->in_flight;
         st->backoff = v->backoff.n;
-        now = kb_mono_ms();
+        now = vnow(v);
         st->pause_left_ms =
             v->pause_until_ms > now ? v->pause_until_ms - now : 0;
 }

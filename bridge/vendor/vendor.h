@@ -139,7 +139,9 @@ int kb_vendor_share(kb_vendor_t *v, const char *session_id,
  * POST /v3/session/import-shared/ with the @p token_len bytes of
  * @p share_token (copied into a wiped-on-completion buffer; the caller may
  * wipe its copy right after this returns), @p workflow_id, optional
- * @p vendor_data and @p trust_review. Returns as kb_vendor_share().
+ * @p vendor_data and @p trust_review. Returns as kb_vendor_share();
+ * KB_ERR_INVALID_ARG also for a token that is not UTF-8 (no JSON string
+ * can carry it).
  */
 int kb_vendor_import(kb_vendor_t *v, const char *share_token, size_t token_len,
                      const char *workflow_id, const char *vendor_data,
@@ -179,6 +181,20 @@ size_t kb_vendor_pending(const kb_vendor_t *v);
  * vendor.max_in_flight. A daemon stops consuming input while this is 0.
  */
 int kb_vendor_has_capacity(const kb_vendor_t *v);
+
+/** A monotonic millisecond clock (see kb_vendor_set_clock()). */
+typedef int64_t(kb_vendor_clock_cb)(void *opaque);
+
+/**
+ * Test hook: runs every timer of @p v -- pacing, retry backoff, Retry-After
+ * pauses, kb_vendor_stats() pause_left_ms -- on @p clock (NULL: back to
+ * kb_mono_ms()), so that tests can check them in virtual time. The pacers
+ * are refilled and any pause is dropped. kb_vendor_poll()'s and
+ * kb_vendor_wait()'s timeouts stay in real time. Call before submitting
+ * anything; same thread as kb_vendor_poll().
+ */
+void kb_vendor_set_clock(kb_vendor_t *v, kb_vendor_clock_cb *clock,
+                         void *opaque);
 
 /** Counters and gauges (see kb_vendor_stats_t). */
 void kb_vendor_stats(const kb_vendor_t *v, kb_vendor_stats_t *st);

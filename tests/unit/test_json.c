@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -624,6 +626,110 @@ static void test_large_document(void **state)
         kb_buf_free(&b, 0);
 }
 
+/* ------------------------------------------------ the one string escaper */
+
+static void put_str_ok(const char *in, size_t len, int mode, const char *want)
+{
+        kb_buf_t b = KB_BUF_INIT;
+
+        assert_int_equal(kb_buf_puts(&b, "x"), 0);
+        assert_int_equal(kb_json_put_string_ex(&b, in, len, mode), 0);
+        assert_string_equal(b.data + 1, want);
+        kb_buf_free(&b, 0);
+}
+
+static void test_put_string(void **state)
+{
+        static const int modes[] = { KB_JSON_UTF8_REFUSE,
+                                     KB_JSON_UTF8_REPLACE };
+        kb_buf_t b = KB_BUF_INIT;
+        size_t i, cap;
+
+        (void)state;
+        /* valid input: the same bytes in both modes (Python's json.dumps
+         * with ensure_ascii=False) */
+        for (i = 0; i < KB_ARRAY_SIZE(modes); i++) {
+                put_str_ok("", 0, modes[i], "\"\"");
+                put_str_ok("plain / text", 12, modes[i], "\"plain / text\"");
+                put_str_ok("q\"b\\", 4, modes[i], "\"q\\\"b\\\\\"");
+                put_str_ok("\b\f\n\r\t", 5, modes[i], "\"\\b\\f\\n\\r\\t\"");
+                put_str_ok("\x01\x1f\x7f", 3, modes[i],
+                           "\"\\u0001\\u001f\x7f\"");
+                put_str_ok("a\0b", 3, modes[i], "\"a\\u0000b\"");
+                put_str_ok("\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80", 9, modes[i],
+                           "\"\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80\"");
+        }
+        /* invalid UTF-8, replaced: one U+FFFD per bad byte, the rest kept */
+        put_str_ok("a\xff"
+                   "b",
+                   3, KB_JSON_UTF8_REPLACE, "\"a\\ufffdb\"");
+        put_str_ok("\xc3(", 2, KB_JSON_UTF8_REPLACE, "\"\\ufffd(\"");
+        put_str_ok("\xed\xa0\x80", 3, KB_JSON_UTF8_REPLACE,
+                   "\"\\ufffd\\ufffd\\ufffd\"");
+        put_str_ok("\xc0\xaf\n", 3, KB_JSON_UTF8_REPLACE,
+                   "\"\\ufffd\\ufffd\\n\"");
+        put_str_ok("end \xe2\x82", 6, KB_JSON_UTF8_REPLACE,
+                   "\"end \\ufffd\\ufffd\"");
+        /* refused: -1, EILSEQ, the buffer as it was */
+        {
+                static const char *const bad[] = {
+                        "\xff",
+                        "a\x80",
+                        "\xc3",
+                        "\xe2\x82",
+                        "\xc0\xaf",
+                        "\xed\xa0\x80",
+                        "\xf4\x90\x80\x80",
+                        "ok\xf8",
+                };
+                for (i = 0; i < KB_ARRAY_SIZE(bad); i++) {
+                        kb_buf_reset(&b);
+                        assert_int_equal(kb_buf_puts(&b, "keep"), 0);
+                        errno = 0;
+                        assert_int_equal(
+                            kb_json_put_string(&b, bad[i], strlen(bad[i])), -1);
+                        assert_int_equal(errno, EILSEQ);
+                        assert_int_equal(b.len, 4);
+                        assert_string_equal(b.data, "keep");
+                }
+        }
+        /* 6 * len + 2 reserved: never reallocates (vendor.c's token body) */
+        kb_buf_free(&b, 0);
+        assert_int_equal(kb_buf_reserve(&b, 6 * 4 + 2), 0);
+        cap = b.cap;
+        {
+                char *before = b.data;
+                assert_int_equal(kb_json_put_string(&b, "\x01\x02\x03\x04", 4),
+                                 0);
+                assert_ptr_equal(b.data, before);
+                assert_int_equal(b.cap, cap);
+                assert_string_equal(b.data, "\"\\u0001\\u0002\\u0003\\u0004\"");
+        }
+        kb_buf_free(&b, 0);
+}
+
+/* what the escaper writes reads back through the strict parser */
+static void test_put_string_round_trip(void **state)
+{
+        unsigned char in[256];
+        kb_buf_t b = KB_BUF_INIT;
+        char err[128];
+        json_object *o;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < 128; i++)
+                in[i] = (unsigned char)i;
+        memcpy(in + 128, "\xc3\xa9\xef\xbf\xbf", 5);
+        assert_int_equal(kb_json_put_string(&b, (const char *)in, 133), 0);
+        o = kb_json_parse(b.data, b.len, 4, err, sizeof(err));
+        assert_non_null(o);
+        assert_int_equal(json_object_get_string_len(o), 133);
+        assert_memory_equal(json_object_get_string(o), in, 133);
+        json_object_put(o);
+        kb_buf_free(&b, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -643,6 +749,8 @@ int main(void)
                 cmocka_unit_test(test_serialise_and_add),
                 cmocka_unit_test(test_mutations),
                 cmocka_unit_test(test_large_document),
+                cmocka_unit_test(test_put_string),
+                cmocka_unit_test(test_put_string_round_trip),
         };
 
         if (kb_init() != KB_OK)

@@ -362,6 +362,25 @@ static void test_text_one_line(void **state)
         free(out);
 }
 
+/* Text lines carry no C1 control (U+009B is a terminal's CSI too) and no
+ * broken UTF-8: both come out as \xNN; good UTF-8 stays as it is. */
+static void test_text_escapes_c1_and_bad_utf8(void **state)
+{
+        logpipe_t *p = *state;
+        char *out;
+
+        kb_log_setup(KB_LOG_INFO, 0, p->wr, "t");
+        kb_log_info("fac", "a\xc2\x9b"
+                           "31m b\xff c\xc3 d\xe2\x82\xac e\tf\\g");
+        out = drain(p);
+        assert_int_equal(count_char(out, '\n'), 1);
+        assert_non_null(strstr(out, "a\\xc2\\x9b31m b\\xff c\\xc3 "
+                                    "d\xe2\x82\xac e\tf\\g\n"));
+        assert_null(strstr(out, "\xc2\x9b"));
+        assert_null(strchr(out, '\xff'));
+        free(out);
+}
+
 /* -------------------------------------------------------------- JSON */
 
 static void test_json_lines_valid(void **state)
@@ -605,6 +624,9 @@ int main(void)
                                                 teardown_pipe),
                 cmocka_unit_test_setup_teardown(test_text_one_line, setup_pipe,
                                                 teardown_pipe),
+                cmocka_unit_test_setup_teardown(
+                    test_text_escapes_c1_and_bad_utf8, setup_pipe,
+                    teardown_pipe),
                 cmocka_unit_test_setup_teardown(test_json_lines_valid,
                                                 setup_pipe, teardown_pipe),
                 cmocka_unit_test_setup_teardown(test_json_invalid_utf8,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kyc_bridge.h"
+#include "utf8.h"
 #include "util.h"
 
 /* A fresh private directory per test; removed (with its files) afterwards. */
@@ -680,6 +681,375 @@ static void test_time(void **state)
         assert_true(t1 - t0 < 5000);
 }
 
+/* ----------------------------------------------------------------- UTF-8 */
+
+static void test_utf8_next(void **state)
+{
+        static const struct {
+                const char *s;
+                size_t len, want;
+                uint32_t cp;
+        } v[] = {
+                { "a", 1, 1, 'a' },
+                { "\0", 1, 1, 0 },
+                { "\x7f", 1, 1, 0x7f },
+                { "\xc2\x80", 2, 2, 0x80 },
+                { "\xc3\xbc", 2, 2, 0xfc },
+                { "\xdf\xbf", 2, 2, 0x7ff },
+                { "\xe0\xa0\x80", 3, 3, 0x800 },
+                { "\xe2\x82\xac", 3, 3, 0x20ac },
+                { "\xed\x9f\xbf", 3, 3, 0xd7ff },
+                { "\xee\x80\x80", 3, 3, 0xe000 },
+                { "\xef\xbf\xbd", 3, 3, 0xfffd },
+                { "\xf0\x90\x80\x80", 4, 4, 0x10000 },
+                { "\xf0\x9f\x98\x80", 4, 4, 0x1f600 },
+                { "\xf4\x8f\xbf\xbf", 4, 4, 0x10ffff },
+                /* reads only the first character */
+                { "\xc3\xbcx", 3, 2, 0xfc },
+                { "", 0, 0, 0 },
+                { "\x80", 1, 0, 0 }, /* stray continuation */
+                { "\xbf", 1, 0, 0 },
+                { "\xc0\xaf", 2, 0, 0 },         /* overlong '/' */
+                { "\xc1\xbf", 2, 0, 0 },         /* overlong */
+                { "\xe0\x80\xaf", 3, 0, 0 },     /* overlong */
+                { "\xe0\x9f\xbf", 3, 0, 0 },     /* overlong */
+                { "\xf0\x8f\xbf\xbf", 4, 0, 0 }, /* overlong */
+                { "\xed\xa0\x80", 3, 0, 0 },     /* surrogate D800 */
+                { "\xed\xbf\xbf", 3, 0, 0 },     /* surrogate DFFF */
+                { "\xf4\x90\x80\x80", 4, 0, 0 }, /* above U+10FFFF */
+                { "\xf5\x80\x80\x80", 4, 0, 0 },
+                { "\xfe", 1, 0, 0 },
+                { "\xff", 1, 0, 0 },
+                { "\xc3\x28", 2, 0, 0 }, /* not a continuation */
+                { "\xe2\x82\x28", 3, 0, 0 },
+                { "\xf0\x9f\x98\x28", 4, 0, 0 },
+        };
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < KB_ARRAY_SIZE(v); i++) {
+                uint32_t cp = 0xdeadbeef;
+                size_t n =
+                    kb_utf8_next((const unsigned char *)v[i].s, v[i].len, &cp);
+                assert_int_equal(n, v[i].want);
+                if (n)
+                        assert_int_equal(cp, v[i].cp);
+        }
+        /* a sequence cut by the length is invalid even if the bytes after
+         * the end would complete it */
+        assert_int_equal(
+            kb_utf8_next((const unsigned char *)"\xc3\xbc", 1, NULL), 0);
+        assert_int_equal(
+            kb_utf8_next((const unsigned char *)"\xe2\x82\xac", 2, NULL), 0);
+        assert_int_equal(
+            kb_utf8_next((const unsigned char *)"\xf0\x9f\x98\x80", 3, NULL),
+            0);
+        assert_int_equal(kb_utf8_next((const unsigned char *)"a", 1, NULL), 1);
+
+        assert_true(kb_utf8_valid("", 0));
+        assert_true(kb_utf8_valid("a\0b\n", 4));
+        assert_true(kb_utf8_valid("M\xc3\xbcller \xe2\x82\xac", 11));
+        assert_false(kb_utf8_valid("M\xc3", 2));
+        assert_false(kb_utf8_valid("\xed\xa0\x80\xed\xb0\x80", 6)); /* CESU */
+
+        assert_true(kb_utf8_is_control(0));
+        assert_true(kb_utf8_is_control(0x1f));
+        assert_true(kb_utf8_is_control(0x7f));
+        assert_true(kb_utf8_is_control(0x9b)); /* C1 CSI */
+        assert_false(kb_utf8_is_control(' '));
+        assert_false(kb_utf8_is_control(0xa0));
+        assert_false(kb_utf8_is_control(0x20ac));
+}
+
+/* every code point, every encoding a decoder could be fooled by */
+static void test_utf8_next_exhaustive(void **state)
+{
+        unsigned char b[4];
+        uint32_t cp, got;
+
+        (void)state;
+        for (cp = 0; cp <= 0x10ffff; cp++) {
+                size_t n, want;
+                if (cp < 0x80) {
+                        b[0] = (unsigned char)cp;
+                        want = 1;
+                } else if (cp < 0x800) {
+                        b[0] = (unsigned char)(0xc0 | (cp >> 6));
+                        b[1] = (unsigned char)(0x80 | (cp & 0x3f));
+                        want = 2;
+                } else if (cp < 0x10000) {
+                        b[0] = (unsigned char)(0xe0 | (cp >> 12));
+                        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+                        b[2] = (unsigned char)(0x80 | (cp & 0x3f));
+                        want = 3;
+                } else {
+                        b[0] = (unsigned char)(0xf0 | (cp >> 18));
+                        b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+                        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+                        b[3] = (unsigned char)(0x80 | (cp & 0x3f));
+                        want = 4;
+                }
+                n = kb_utf8_next(b, want, &got);
+                if (cp >= 0xd800 && cp <= 0xdfff) {
+                        assert_int_equal(n, 0);
+                        continue;
+                }
+                assert_int_equal(n, want);
+                assert_int_equal(got, cp);
+                /* the same code point one byte longer is overlong */
+                if (want < 4) {
+                        unsigned char o[4];
+                        uint32_t x = cp;
+                        if (want == 1) {
+                                o[0] = (unsigned char)(0xc0 | (x >> 6));
+                                o[1] = (unsigned char)(0x80 | (x & 0x3f));
+                        } else if (want == 2) {
+                                o[0] = (unsigned char)(0xe0 | (x >> 12));
+                                o[1] =
+                                    (unsigned char)(0x80 | ((x >> 6) & 0x3f));
+                                o[2] = (unsigned char)(0x80 | (x & 0x3f));
+                        } else {
+                                o[0] = 0xf0;
+                                o[1] =
+                                    (unsigned char)(0x80 | ((x >> 12) & 0x3f));
+                                o[2] =
+                                    (unsigned char)(0x80 | ((x >> 6) & 0x3f));
+                                o[3] = (unsigned char)(0x80 | (x & 0x3f));
+                        }
+                        assert_int_equal(kb_utf8_next(o, want + 1, NULL), 0);
+                }
+        }
+}
+
+static void test_utf8_is_text(void **state)
+{
+        (void)state;
+        assert_true(kb_utf8_is_text("", 0));
+        assert_true(
+            kb_utf8_is_text("M\xc3\xbcller \xc2\x85", 10)); /* as before */
+        assert_false(kb_utf8_is_text("a\tb", 3));
+        assert_false(kb_utf8_is_text("a\x7f", 2));
+        assert_false(kb_utf8_is_text("\xe2\x82", 2));
+        assert_false(kb_utf8_is_text("\xed\xa0\x80", 3));
+}
+
+static void test_str_printable(void **state)
+{
+        char out[32], small[6];
+
+        (void)state;
+        kb_str_printable(out, sizeof(out), "plain text", 10);
+        assert_string_equal(out, "plain text");
+        /* controls (C0, DEL, C1) become one '?' each */
+        kb_str_printable(out, sizeof(out), "a\nb\rc\x1b[2Jd\x7f", 11);
+        assert_string_equal(out, "a?b?c?[2Jd?");
+        kb_str_printable(out, sizeof(out),
+                         "x\xc2\x9b"
+                         "1m",
+                         5);
+        assert_string_equal(out, "x?1m");
+        /* an embedded NUL does not end the copy */
+        kb_str_printable(out, sizeof(out), "a\0b", 3);
+        assert_string_equal(out, "a?b");
+        /* good UTF-8 is kept */
+        kb_str_printable(out, sizeof(out), "M\xc3\xbcller \xe2\x82\xac", 11);
+        assert_string_equal(out, "M\xc3\xbcller \xe2\x82\xac");
+        /* each bad byte becomes '?', the good character after it stays */
+        kb_str_printable(out, sizeof(out), "\xff\xc3(\xe2\x82\xc3\xbc", 7);
+        assert_string_equal(out, "?"
+                                 "?(?"
+                                 "?\xc3\xbc");
+        kb_str_printable(out, sizeof(out), "\xed\xa0\x80!", 4);
+        assert_string_equal(out, "??"
+                                 "?!");
+        kb_str_printable(out, sizeof(out), "\xc0\xaf", 2);
+        assert_string_equal(out, "??");
+        /* a character cut by the length is broken too */
+        kb_str_printable(out, sizeof(out), "ab\xe2\x82\xac", 4);
+        assert_string_equal(out, "ab??");
+
+        /* truncation: on a character boundary, always terminated */
+        kb_str_printable(small, sizeof(small), "abcdefgh", 8);
+        assert_string_equal(small, "abcde");
+        kb_str_printable(small, sizeof(small), "abcd\xc3\xbc", 6);
+        assert_string_equal(small, "abcd");
+        kb_str_printable(small, sizeof(small), "ab\xe2\x82\xac", 5);
+        assert_string_equal(small, "ab\xe2\x82\xac");
+        kb_str_printable(small, sizeof(small), "abc\xe2\x82\xac", 6);
+        assert_string_equal(small, "abc");
+        kb_str_printable(small, sizeof(small),
+                         "\xf0\x9f\x98\x80\xf0\x9f\x98\x80", 8);
+        assert_string_equal(small, "\xf0\x9f\x98\x80");
+        kb_str_printable(small, 1, "abc", 3);
+        assert_string_equal(small, "");
+
+        /* NULL source, zero-size or NULL destination */
+        memset(out, 'x', sizeof(out));
+        kb_str_printable(out, sizeof(out), NULL, 5);
+        assert_string_equal(out, "");
+        memset(small, 'x', sizeof(small));
+        kb_str_printable(small, 0, "abc", 3);
+        assert_int_equal(small[0], 'x');
+        kb_str_printable(NULL, 10, "abc", 3);
+}
+
+static void esc_is(const char *in, size_t len, unsigned flags, const char *want)
+{
+        kb_buf_t b = KB_BUF_INIT;
+
+        assert_int_equal(kb_buf_puts(&b, ">"), 0);
+        assert_int_equal(kb_utf8_escape_text(&b, in, len, flags), 0);
+        assert_string_equal(b.data + 1, want);
+        kb_buf_free(&b, 0);
+}
+
+static void test_utf8_escape_text(void **state)
+{
+        (void)state;
+        esc_is("", 0, 0, "");
+        esc_is("plain \xc3\xa9\xe2\x82\xac", 11, 0,
+               "plain \xc3\xa9\xe2\x82\xac");
+        /* C0, DEL, C1: every byte */
+        esc_is("a\x1b[1m\x7f\xc2\x9b", 8, 0, "a\\x1b[1m\\x7f\\xc2\\x9b");
+        esc_is("\0", 1, 0, "\\x00");
+        /* broken UTF-8: the bad byte only, the next character survives */
+        esc_is("\xff\xc3\xa9\xc3", 4, 0, "\\xff\xc3\xa9\\xc3");
+        esc_is("\xed\xa0\x80", 3, 0, "\\xed\\xa0\\x80");
+        /* line mode: \n \r readable, tab kept; otherwise all escaped */
+        esc_is("a\nb\rc\td", 7, KB_UTF8_ESC_LINE, "a\\nb\\rc\td");
+        esc_is("a\nb\rc\td", 7, 0, "a\\x0ab\\x0dc\\x09d");
+        /* backslash: kept, or escaped so the output reads back */
+        esc_is("a\\b", 3, 0, "a\\b");
+        esc_is("a\\b", 3, KB_UTF8_ESC_BACKSLASH, "a\\x5cb");
+}
+
+/* ------------------------------------------------------- ISO 8601 times */
+
+static void test_time_parse_iso8601(void **state)
+{
+        static const struct {
+                const char *s;
+                int64_t t;
+        } good[] = {
+                { "1970-01-01T00:00:00Z", 0 },
+                { "2026-12-05T16:19:34Z", 1796487574 },
+                { "2026-12-05t16:19:34z", 1796487574 },
+                { "2026-12-05T16:19:34", 1796487574 }, /* no offset: UTC */
+                { "2026-12-05T16:19:34.123456Z", 1796487574 },
+                { "2026-12-05T16:19:34.9Z", 1796487574 },
+                { "2026-12-05T16:19:34.123456789+00:00", 1796487574 },
+                { "2026-12-05T18:19:34+02:00", 1796487574 },
+                { "2026-12-05T18:19:34.5+0200", 1796487574 },
+                { "2026-12-05T10:49:34-05:30", 1796487574 },
+                { "2026-12-05T10:49:34-0530", 1796487574 },
+                { "2026-12-05T16:19:34-00:00", 1796487574 },
+                /* offsets that change the day, month and year */
+                { "2027-01-01T01:00:00+09:00", 1798732800 },
+                { "2026-12-31T15:00:00-09:00", 1798761600 },
+                { "2024-02-29T00:00:00Z", 1709164800 },
+                { "2000-02-29T23:59:59Z", 951868799 },
+                { "1969-12-31T23:59:59Z", -1 },
+                { "1900-01-01T00:00:00Z", -2208988800LL },
+                { "9999-12-31T23:59:59Z", 253402300799LL },
+                { "2016-12-31T23:59:60Z", 1483228800 }, /* leap second */
+                { "2026-06-30T23:59:59+23:59", 1782777659 },
+        };
+        static const char *const bad[] = {
+                "",
+                "2026",
+                "2026-12-05",
+                "2026-12-05T16:19",
+                "2026-12-05T16:19Z",
+                "2026-12-05 16:19:34Z",
+                "2026-12-5T16:19:34Z",
+                "26-12-05T16:19:34Z",
+                "+2026-12-05T16:19:34Z",
+                " 2026-12-05T16:19:34Z",
+                "2026-12-05T16:19:34Z ",
+                "2026-12-05T16:19:34Zjunk",
+                "2026-12-05T16:19:34ZZ",
+                "2026-12-05T16:19:34+02:00x",
+                "2026-12-05T16:19:34+02",
+                "2026-12-05T16:19:34+2:00",
+                "2026-12-05T16:19:34+02:0",
+                "2026-12-05T16:19:34+020",
+                "2026-12-05T16:19:34+24:00",
+                "2026-12-05T16:19:34+02:60",
+                "2026-12-05T16:19:34.Z",
+                "2026-12-05T16:19:34.",
+                "2026-12-05T16:19:34.1234567890Z",
+                "2026-12-05T16:19:34,5Z",
+                "2026-00-05T16:19:34Z",
+                "2026-13-05T16:19:34Z",
+                "2026-12-00T16:19:34Z",
+                "2026-12-32T16:19:34Z",
+                "2026-02-29T16:19:34Z", /* not a leap year */
+                "1900-02-29T16:19:34Z",
+                "2026-04-31T16:19:34Z",
+                "2026-12-05T24:00:00Z",
+                "2026-12-05T16:60:34Z",
+                "2026-12-05T16:19:61Z",
+                "2026-12-05T16:19:3aZ",
+                "2026-12-05T-1:19:34Z",
+                "2026/12/05T16:19:34Z",
+                "2026-12-05T16-19-34Z",
+                "1796487574",
+                "not a date",
+        };
+        int64_t t;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < KB_ARRAY_SIZE(good); i++) {
+                t = 42;
+                if (kb_time_parse_iso8601(good[i].s, &t) != 0)
+                        fail_msg("rejected %s", good[i].s);
+                if (t != good[i].t)
+                        fail_msg("%s: %lld, want %lld", good[i].s, (long long)t,
+                                 (long long)good[i].t);
+        }
+        for (i = 0; i < KB_ARRAY_SIZE(bad); i++) {
+                t = 42;
+                if (kb_time_parse_iso8601(bad[i], &t) != -1)
+                        fail_msg("accepted \"%s\"", bad[i]);
+                assert_int_equal(t, 42);
+        }
+        assert_int_equal(kb_time_parse_iso8601(NULL, &t), -1);
+        assert_int_equal(kb_time_parse_iso8601("2026-12-05T16:19:34Z", NULL),
+                         -1);
+}
+
+/* the result does not depend on the local time zone */
+static void test_time_parse_iso8601_tz(void **state)
+{
+        const char *old = getenv("TZ");
+        char *saved = old ? strdup(old) : NULL;
+        int64_t t = 0;
+
+        (void)state;
+        setenv("TZ", "America/St_Johns", 1);
+        tzset();
+        assert_int_equal(kb_time_parse_iso8601("2026-07-01T12:00:00+02:00", &t),
+                         0);
+        assert_int_equal(t, 1782900000);
+        /* and agrees with the C library's own UTC conversion */
+        {
+                struct tm tm;
+                time_t tt = (time_t)t;
+                assert_non_null(gmtime_r(&tt, &tm));
+                assert_int_equal(tm.tm_hour, 10);
+                assert_int_equal(tm.tm_mday, 1);
+                assert_int_equal(tm.tm_mon, 6);
+        }
+        if (saved) {
+                setenv("TZ", saved, 1);
+                free(saved);
+        } else {
+                unsetenv("TZ");
+        }
+        tzset();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -713,6 +1083,13 @@ int main(void)
                 cmocka_unit_test(test_hex),
                 cmocka_unit_test(test_strlcpy_snprintf),
                 cmocka_unit_test(test_time),
+                cmocka_unit_test(test_utf8_next),
+                cmocka_unit_test(test_utf8_next_exhaustive),
+                cmocka_unit_test(test_utf8_is_text),
+                cmocka_unit_test(test_str_printable),
+                cmocka_unit_test(test_utf8_escape_text),
+                cmocka_unit_test(test_time_parse_iso8601),
+                cmocka_unit_test(test_time_parse_iso8601_tz),
         };
 
         if (kb_init() != KB_OK)
