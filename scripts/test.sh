@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test.sh -- the full test suite: install what is missing, build with
+# test.sh -- the full test suite: install what is missing (the --test
+# profile of scripts/setup.sh: everything the tests need), build with
 # -Werror, run every test (a real Kafka broker is fetched and started for the
 # Kafka paths), then build with ASan+UBSan and run the unit tests again.
 set -euo pipefail
@@ -7,12 +8,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 
-"$here/scripts/setup.sh" "$here/build" -DKB_WERROR=ON
+"$here/scripts/setup.sh" --test "$here/build" -DKB_WERROR=ON
 echo "== tests (build/)"
 ctest --test-dir "$here/build" --output-on-failure -j"$jobs" --timeout 900
 
 echo "== unit tests and the embedded demo under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
-"$here/scripts/setup.sh" "$here/build-asan" -DKB_WERROR=ON -DKB_SANITIZE=ON \
+"$here/scripts/setup.sh" --test "$here/build-asan" -DKB_WERROR=ON -DKB_SANITIZE=ON \
   -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -1,10 +1,5 @@
 # config_cli.cmake -- black-box test of `kyc-bridge config` (exit codes, file:line messages)
-find_program(KB_BASH bash)
-if(KB_BASH)
-  add_test(NAME blackbox.config_cli
-    COMMAND ${KB_BASH} ${CMAKE_SOURCE_DIR}/tests/blackbox/config_cli.sh ${KB_BIN})
-  set_tests_properties(blackbox.config_cli PROPERTIES
-    LABELS "blackbox;config" TIMEOUT 120)
-else()
-  message(WARNING "bash not found: blackbox.config_cli is not registered")
-endif()
+add_test(NAME blackbox.config_cli
+  COMMAND ${KB_BASH} ${CMAKE_SOURCE_DIR}/tests/blackbox/config_cli.sh ${KB_BIN})
+set_tests_properties(blackbox.config_cli PROPERTIES
+  LABELS "blackbox;config" TIMEOUT 120)

@@ -323,6 +323,16 @@ def key_id(type_byte, pk):
 
 # ---- keys (docs/keys.md) ---------------------------------------------------
 
+class BadKey(Exception):
+    """A key file or public-key bundle that breaks docs/keys.md."""
+
+
+def need(cond, path, what):
+    """Raises BadKey unless cond holds (python -O would strip an assert)."""
+    if not cond:
+        raise BadKey("%s: %s" % (path, what))
+
+
 def load_secret(path):
     fields = {}
     with open(path) as f:
@@ -331,30 +341,40 @@ def load_secret(path):
             if not line or line.startswith("#"):
                 continue
             k, _, v = line.partition("=")
-            assert k not in fields, (path, k)
+            need(k not in fields, path, "duplicate field " + k)
             fields[k] = v
-    assert fields["format"] == "kyc-bridge-secret-key/1", path
+    for k in ("format", "type", "key_id", "public_key", "secret_key"):
+        need(k in fields, path, "no " + k + " field")
+    need(fields["format"] == "kyc-bridge-secret-key/1", path,
+         "format is not kyc-bridge-secret-key/1")
     pk = b64url_strict(fields["public_key"])
     sk = b64url_strict(fields["secret_key"])
+    need(pk is not None and len(pk) == 32, path, "bad public_key")
+    need(sk is not None and len(sk) == 32, path, "bad secret_key")
     if fields["type"] == "x25519":
-        assert x25519(sk, (9).to_bytes(32, "little")) == pk, path
-        assert fields["key_id"] == key_id(1, pk), path
+        need(x25519(sk, (9).to_bytes(32, "little")) == pk, path,
+             "public_key does not belong to secret_key")
+        need(fields["key_id"] == key_id(1, pk), path, "wrong key_id")
         return {"type": "x25519", "id": fields["key_id"], "pk": pk, "sk": sk}
-    assert fields["type"] == "ed25519", path
-    assert ed25519_public(sk) == pk, path
-    assert fields["key_id"] == key_id(2, pk), path
+    need(fields["type"] == "ed25519", path, "type is neither x25519 nor ed25519")
+    need(ed25519_public(sk) == pk, path,
+         "public_key does not belong to secret_key")
+    need(fields["key_id"] == key_id(2, pk), path, "wrong key_id")
     return {"type": "ed25519", "id": fields["key_id"], "pk": pk}
 
 
 def load_bundle(path):
     with open(path, "rb") as f:
         b = strict_json(f.read())
-    assert b["format"] == "kyc-bridge-public-keys/1", path
+    need(b["format"] == "kyc-bridge-public-keys/1", path,
+         "format is not kyc-bridge-public-keys/1")
     out = []
     for k in b["keys"]:
         pk = b64url_strict(k["public_key"])
-        assert len(pk) == 32
-        assert k["key_id"] == key_id(1 if k["type"] == "x25519" else 2, pk)
+        need(pk is not None and len(pk) == 32, path,
+             "bad public_key for key %s" % k.get("key_id"))
+        need(k["key_id"] == key_id(1 if k["type"] == "x25519" else 2, pk),
+             path, "wrong key_id %s" % k["key_id"])
         out.append({"type": k["type"], "id": k["key_id"], "pk": pk})
     return out
 
@@ -525,4 +545,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BadKey as e:
+        print("KEY MISMATCH: %s" % e)
+        sys.exit(1)

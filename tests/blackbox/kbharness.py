@@ -6,7 +6,7 @@ bounded.
 
 Public API (keep it compatible; the suites and the benchmark use it):
   kb_bin(), kb_forge(), wait_for(), new_workdir(), topic_names(),
-  share_request(), write_conf()
+  share_request(), write_conf(), check()
   Http            keep-alive JSON client (one connection per thread)
   Sandbox         `kyc-bridge sandbox` on a free loopback port + helpers
   Kafka           the test broker: topics, produce, consume, follow, scans
@@ -32,6 +32,18 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+class CheckFailed(AssertionError):
+    """A failed check(); an AssertionError, so unittest counts a failure."""
+
+
+def check(cond, msg="check failed"):
+    """What `assert cond, msg` means, also under python -O (which strips
+    assert statements): raises CheckFailed(msg) unless cond is true."""
+    if not cond:
+        raise CheckFailed(msg)
+    return cond
 
 
 def kb_bin():
