@@ -1,8 +1,13 @@
 /* pipeline.c -- exactly-once consume -> async work -> transactional produce */
 #include "pipeline.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -10,6 +15,26 @@
 /* How long a commit may take before it counts as failed (then aborted and
  * redone): librdkafka's own default transaction.timeout.ms. */
 #define KB_TXN_COMMIT_WAIT_MS 60000
+
+/* Default out_topics metadata refresh interval, and the timeout of one
+ * metadata request on the refresh thread. */
+#define KB_MD_REFRESH_MS 60000
+
+/* After an aborted transaction the next one waits 100 ms, doubling with
+ * every abort in a row up to 5 s: an error that persists (an ACL denying
+ * an output topic: librdkafka then fails produce() at once until the
+ * topic's metadata is refreshed) must not turn the loop into an abort
+ * storm. */
+#define KB_ABORT_BACKOFF_MS     100
+#define KB_ABORT_BACKOFF_MAX_MS 5000
+#define KB_MD_TIMEOUT_MS        5000
+
+/* An output topic and its partition count as last learnt. */
+typedef struct out_topic_s {
+        char *name;
+        rd_kafka_topic_t *rkt;    /* producer's handle */
+        atomic_int partition_cnt; /* -1: unknown */
+} out_topic_t;
 
 typedef struct kb_out_s {
         struct kb_out_s *next;
@@ -54,20 +79,57 @@ struct kb_pipeline_s {
         kb_rec_t *rel_head, **rel_tail; /* released, awaiting commit */
         int rel_count;
         int64_t rel_first_ms;
-        int buffered;  /* records alive, orphans included */
-        int in_flight; /* started, not done, not orphaned */
+        int abort_streak;       /* aborts since the last commit */
+        int64_t txn_not_before; /* no new transaction before (mono ms) */
+        int buffered;           /* records alive, orphans included */
+        int in_flight;          /* started, not done, not orphaned */
+        int orphans_running;    /* started, not done, orphaned: the processor
+                                   still holds them and finishes them only
+                                   when it is polled */
         /* consumed, not started yet (waiting for processor capacity), in
          * consumption order */
         kb_rec_t *sq_head, *sq_tail;
         int paused;
-        int fatal;
+        int fatal; /* stop now: err says why */
+        int err;   /* KB_ERR_KAFKA or KB_ERR_NOMEM once fatal */
+        char errstr[512];
+        atomic_int stop_req; /* kb_pipeline_stop() */
         int closed;
         int failed;   /* processor asked to stop without committing */
         int draining; /* in drain_and_commit(): start nothing new */
         int commit_interval_ms, commit_max_records, max_buffered;
         int drain_timeout_ms, at_least_once;
+        void (*on_commit)(void *opaque,
+                          const rd_kafka_topic_partition_list_t *offsets);
         kb_pipeline_stats_t st;
+        /* out_topics metadata, refreshed by md_thread */
+        out_topic_t *outs;
+        int out_cnt;
+        int md_refresh_ms;
+        pthread_t md_thread;
+        pthread_mutex_t md_lock;
+        pthread_cond_t md_cond;
+        int md_started, md_stop; /* md_stop: under md_lock */
+        atomic_uint_fast64_t md_refreshes;
 };
+
+/* Records the first fatal cause; later ones are only logged. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+set_fatal(kb_pipeline_t *pl, int err, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!pl->fatal || !pl->errstr[0]) {
+                va_start(ap, fmt);
+                vsnprintf(pl->errstr, sizeof(pl->errstr), fmt, ap);
+                va_end(ap);
+                pl->err = err;
+        }
+        pl->fatal = 1;
+}
 
 static void out_free(kb_out_t *o)
 {
@@ -201,6 +263,7 @@ void kb_rec_done(kb_rec_t *rec)
         }
         rec->done = 1;
         if (rec->orphaned) {
+                pl->orphans_running--;
                 rec_free(rec, 0);
                 return;
         }
@@ -303,6 +366,7 @@ static void part_orphan_all(kb_pipeline_t *pl, part_t *pt)
                         rec_free(rec, 0);
                 } else {
                         pl->in_flight--;
+                        pl->orphans_running++;
                 }
         }
         pt->head = pt->tail = NULL;
@@ -387,7 +451,9 @@ static void rewind_consumer(kb_pipeline_t *pl)
         if (err) {
                 kb_log_error("pipeline", "cannot read committed offsets: %s",
                              rd_kafka_err2str(err));
-                pl->fatal = 1;
+                set_fatal(pl, KB_ERR_KAFKA,
+                          "rewind: cannot read committed offsets: %s",
+                          rd_kafka_err2str(err));
                 goto out;
         }
         for (i = 0; i < offsets->cnt; i++)
@@ -397,8 +463,9 @@ static void rewind_consumer(kb_pipeline_t *pl)
         if (error) {
                 kb_log_error("pipeline", "seek failed: %s",
                              rd_kafka_error_string(error));
+                set_fatal(pl, KB_ERR_KAFKA, "rewind: seek failed: %s",
+                          rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
-                pl->fatal = 1;
         }
 out:
         if (offsets)
@@ -428,11 +495,25 @@ static int abort_and_rewind(kb_pipeline_t *pl)
         error = rd_kafka_abort_transaction(pl->producer, -1);
         if (error) {
                 log_txn_error("abort_transaction", error);
+                set_fatal(pl, KB_ERR_KAFKA, "abort_transaction: %s: %s",
+                          rd_kafka_error_name(error),
+                          rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
-                pl->fatal = 1;
                 return -1;
         }
         rewind_all(pl, 1);
+        {
+                int64_t backoff = KB_ABORT_BACKOFF_MS;
+                int i;
+                for (i = 0;
+                     i < pl->abort_streak && backoff < KB_ABORT_BACKOFF_MAX_MS;
+                     i++)
+                        backoff *= 2;
+                if (backoff > KB_ABORT_BACKOFF_MAX_MS)
+                        backoff = KB_ABORT_BACKOFF_MAX_MS;
+                pl->abort_streak++;
+                pl->txn_not_before = kb_mono_ms() + backoff;
+        }
         return pl->fatal ? -1 : 0;
 }
 
@@ -443,8 +524,10 @@ static int txn_error(kb_pipeline_t *pl, const char *what,
 {
         log_txn_error(what, error);
         if (rd_kafka_error_is_fatal(error)) {
+                set_fatal(pl, KB_ERR_KAFKA, "%s: %s: %s", what,
+                          rd_kafka_error_name(error),
+                          rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
-                pl->fatal = 1;
                 return -1;
         }
         if (rd_kafka_error_txn_requires_abort(error)) {
@@ -483,6 +566,9 @@ static int produce_out(kb_pipeline_t *pl, kb_out_t *o)
                                      o->topic, rd_kafka_err2str(err));
                         return -1;
                 }
+                /* the transaction's own messages fill the queue: wait
+                 * for some to be delivered, then try again */
+                pl->st.queue_full++;
                 rd_kafka_poll(pl->producer, 50);
         }
 }
@@ -529,9 +615,11 @@ static int txn_commit(kb_pipeline_t *pl)
                 /* begin never needs a retry; anything here is a bug or
                  * fatal state */
                 log_txn_error("begin_transaction", error);
+                set_fatal(pl, KB_ERR_KAFKA, "begin_transaction: %s: %s",
+                          rd_kafka_error_name(error),
+                          rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
                 rd_kafka_topic_partition_list_destroy(offsets);
-                pl->fatal = 1;
                 return -1;
         }
         for (rec = pl->rel_head; rec; rec = rec->next)
@@ -577,7 +665,7 @@ static int txn_commit(kb_pipeline_t *pl)
                          * transaction; the ones being committed are not
                          * touched */
                         start_ready(pl);
-                        if (pl->in_flight > 0)
+                        if (pl->in_flight > 0 || pl->orphans_running > 0)
                                 pl->ops.poll(pl->opaque, 0);
                         continue;
                 }
@@ -588,8 +676,11 @@ static int txn_commit(kb_pipeline_t *pl)
                 }
         }
         pl->st.txn_commits++;
+        pl->abort_streak = 0;
         pl->st.txn_us += (uint64_t)(kb_mono_us() - t0);
         pl->st.produced += (uint64_t)nout;
+        if (pl->on_commit)
+                pl->on_commit(pl->opaque, offsets);
         if (pl->at_least_once) {
                 /* The mock broker does not store transactional offsets. */
                 rd_kafka_resp_err_t err =
@@ -666,10 +757,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 for (i = 0; i < parts->cnt; i++)
                         if (!part_get(pl, parts->elems[i].topic,
                                       parts->elems[i].partition))
-                                pl->fatal = 1;
+                                set_fatal(pl, KB_ERR_NOMEM,
+                                          "out of memory taking an assigned "
+                                          "partition");
                 if (pl->ops.on_assign &&
                     pl->ops.on_assign(pl->opaque, parts) != 0)
-                        pl->fatal = 1;
+                        set_fatal(pl, KB_ERR_KAFKA,
+                                  "the processor could not take %d assigned "
+                                  "partition(s) (see log)",
+                                  parts->cnt);
                 if (cooperative)
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
@@ -683,8 +779,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 if (lost) {
                         /* Our commits would be fenced: forget it all. */
                         rewind_all(pl, 0);
-                } else if (drain_and_commit(pl, parts) == -1) {
-                        pl->fatal = 1;
+                } else {
+                        /* on -1 the cause is recorded already */
+                        (void)drain_and_commit(pl, parts);
                 }
                 for (i = 0; i < parts->cnt; i++) {
                         part_t *pt = part_find(pl, parts->elems[i].topic,
@@ -700,13 +797,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (error) {
                 kb_log_error("pipeline", "rebalance: %s",
                              rd_kafka_error_string(error));
+                set_fatal(pl, KB_ERR_KAFKA, "rebalance: %s",
+                          rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
-                pl->fatal = 1;
         }
         if (aerr) {
                 kb_log_error("pipeline", "rebalance: %s",
                              rd_kafka_err2str(aerr));
-                pl->fatal = 1;
+                set_fatal(pl, KB_ERR_KAFKA, "rebalance: %s",
+                          rd_kafka_err2str(aerr));
         }
 }
 
@@ -740,8 +839,13 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
                 kb_log_warn("pipeline", "consumer: %s: %s",
                             rd_kafka_err2name(rkm->err),
                             rd_kafka_message_errstr(rkm));
-                if (rkm->err == RD_KAFKA_RESP_ERR__FATAL)
-                        pl->fatal = 1;
+                if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+                        char why[256];
+                        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(
+                            pl->consumer, why, sizeof(why));
+                        set_fatal(pl, KB_ERR_KAFKA, "consumer: %s: %s",
+                                  rd_kafka_err2name(orig), why);
+                }
                 return 0;
         }
         pt = part_find(pl, rd_kafka_topic_name(rkm->rkt), rkm->partition);
@@ -785,34 +889,180 @@ nomem:
         return 0;
 }
 
-/* Fetches @p topic's metadata into @p rk; fails when it does not exist. */
-static int warm_topic(rd_kafka_t *rk, const char *topic, char *errstr,
-                      size_t errstr_size)
+/* ---- output topics' metadata ---- */
+
+/* Fetches @p ot's metadata (into the producer, so the first transaction
+ * does not wait for it) and stores its partition count. Blocks up to
+ * @p timeout_ms. Returns the error; a failed fetch keeps the count. */
+static rd_kafka_resp_err_t md_fetch(kb_pipeline_t *pl, out_topic_t *ot,
+                                    int timeout_ms)
 {
         const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
         rd_kafka_resp_err_t err;
-        int r = -1;
 
-        if (!rkt) {
-                kb_snprintf(errstr, errstr_size, "output topic %s: invalid",
-                            topic);
-                return -1;
-        }
-        err = rd_kafka_metadata(rk, 0, rkt, &md, 30000);
-        if (!err && md->topic_cnt == 1)
+        err = rd_kafka_metadata(pl->producer, 0, ot->rkt, &md, timeout_ms);
+        if (!err && md->topic_cnt != 1)
+                err = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        if (!err)
                 err = md->topics[0].err;
-        if (err)
-                kb_snprintf(errstr, errstr_size,
-                            "output topic %s: %s (the daemons never create "
-                            "topics)",
-                            topic, rd_kafka_err2str(err));
-        else
-                r = 0;
+        if (!err && md->topics[0].partition_cnt > 0)
+                atomic_store(&ot->partition_cnt, md->topics[0].partition_cnt);
         if (md)
                 rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return r;
+        return err;
+}
+
+/*
+ * The refresh thread: every md_refresh_ms, one metadata request per output
+ * topic. Its blocking is its own: the engine thread only reads the atomic
+ * counts. A topic that cannot be described keeps its last count (a broker
+ * hiccup must not make a processor fall back to other partitioning).
+ */
+static void *md_main(void *arg)
+{
+        kb_pipeline_t *pl = arg;
+        struct timespec until;
+        int i, stop;
+
+        pthread_mutex_lock(&pl->md_lock);
+        for (;;) {
+                clock_gettime(CLOCK_MONOTONIC, &until);
+                until.tv_sec += pl->md_refresh_ms / 1000;
+                until.tv_nsec += (long)(pl->md_refresh_ms % 1000) * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                while (!pl->md_stop &&
+                       pthread_cond_timedwait(&pl->md_cond, &pl->md_lock,
+                                              &until) != ETIMEDOUT)
+                        ;
+                if (pl->md_stop)
+                        break;
+                pthread_mutex_unlock(&pl->md_lock);
+                for (i = 0; i < pl->out_cnt; i++) {
+                        rd_kafka_resp_err_t err =
+                            md_fetch(pl, &pl->outs[i], KB_MD_TIMEOUT_MS);
+                        if (err)
+                                kb_log_warn(
+                                    "pipeline",
+                                    "metadata of %s: %s (keeping %d "
+                                    "partition(s))",
+                                    pl->outs[i].name, rd_kafka_err2str(err),
+                                    atomic_load(&pl->outs[i].partition_cnt));
+                }
+                atomic_fetch_add(&pl->md_refreshes, 1);
+                pthread_mutex_lock(&pl->md_lock);
+                stop = pl->md_stop;
+                if (stop)
+                        break;
+        }
+        pthread_mutex_unlock(&pl->md_lock);
+        return NULL;
+}
+
+/* Takes the output topics, checks each exists (the daemons never create
+ * topics) and learns its partition count, then starts the refresh
+ * thread. */
+static int outs_init(kb_pipeline_t *pl, const char *const *topics, char *errstr,
+                     size_t errstr_size)
+{
+        pthread_condattr_t ca;
+        const char *const *t;
+        int n = 0, i;
+
+        for (t = topics; t && *t; t++)
+                n++;
+        pl->outs = calloc(n ? (size_t)n : 1, sizeof(*pl->outs));
+        if (!pl->outs) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        for (i = 0; i < n; i++) {
+                out_topic_t *ot = &pl->outs[i];
+                rd_kafka_resp_err_t err;
+
+                atomic_init(&ot->partition_cnt, -1);
+                ot->name = strdup(topics[i]);
+                if (!ot->name) {
+                        kb_snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+                pl->out_cnt = i + 1;
+                ot->rkt = rd_kafka_topic_new(pl->producer, ot->name, NULL);
+                if (!ot->rkt) {
+                        kb_snprintf(errstr, errstr_size, "output topic %s: %s",
+                                    ot->name,
+                                    rd_kafka_err2str(rd_kafka_last_error()));
+                        return -1;
+                }
+                err = md_fetch(pl, ot, 30000);
+                if (err) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "output topic %s: %s (the daemons never "
+                                    "create topics)",
+                                    ot->name, rd_kafka_err2str(err));
+                        return -1;
+                }
+        }
+        if (pthread_condattr_init(&ca) ||
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+            pthread_cond_init(&pl->md_cond, &ca)) {
+                kb_snprintf(errstr, errstr_size, "metadata thread: %s",
+                            strerror(errno));
+                return -1;
+        }
+        pthread_condattr_destroy(&ca);
+        if (pthread_mutex_init(&pl->md_lock, NULL)) {
+                pthread_cond_destroy(&pl->md_cond);
+                kb_snprintf(errstr, errstr_size, "metadata thread: %s",
+                            strerror(errno));
+                return -1;
+        }
+        if (pthread_create(&pl->md_thread, NULL, md_main, pl)) {
+                pthread_mutex_destroy(&pl->md_lock);
+                pthread_cond_destroy(&pl->md_cond);
+                kb_snprintf(errstr, errstr_size, "metadata thread: %s",
+                            strerror(errno));
+                return -1;
+        }
+        pl->md_started = 1;
+        return 0;
+}
+
+static void outs_destroy(kb_pipeline_t *pl)
+{
+        int i;
+
+        if (pl->md_started) {
+                pthread_mutex_lock(&pl->md_lock);
+                pl->md_stop = 1;
+                pthread_cond_signal(&pl->md_cond);
+                pthread_mutex_unlock(&pl->md_lock);
+                pthread_join(pl->md_thread, NULL);
+                pthread_mutex_destroy(&pl->md_lock);
+                pthread_cond_destroy(&pl->md_cond);
+                pl->md_started = 0;
+        }
+        for (i = 0; i < pl->out_cnt; i++) {
+                if (pl->outs[i].rkt)
+                        rd_kafka_topic_destroy(pl->outs[i].rkt);
+                free(pl->outs[i].name);
+        }
+        free(pl->outs);
+        pl->outs = NULL;
+        pl->out_cnt = 0;
+}
+
+int kb_pipeline_partition_count(const kb_pipeline_t *pl, const char *topic)
+{
+        int i;
+
+        for (i = 0; i < pl->out_cnt; i++)
+                if (!strcmp(pl->outs[i].name, topic))
+                        return atomic_load(
+                            (atomic_int *)&pl->outs[i].partition_cnt);
+        return -1;
 }
 
 kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
@@ -838,6 +1088,12 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
         pl->max_buffered = pc->max_buffered;
         pl->drain_timeout_ms = pc->drain_timeout_ms;
         pl->at_least_once = pc->at_least_once;
+        pl->on_commit = pc->on_commit;
+        pl->md_refresh_ms = pc->metadata_refresh_ms > 0
+                                ? pc->metadata_refresh_ms
+                                : KB_MD_REFRESH_MS;
+        atomic_init(&pl->stop_req, 0);
+        atomic_init(&pl->md_refreshes, 0);
 
         pl->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc->producer_conf, rerr,
                                     sizeof(rerr));
@@ -864,9 +1120,8 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                 rd_kafka_error_destroy(error);
                 goto fail;
         }
-        for (t = pc->out_topics; t && *t; t++)
-                if (warm_topic(pl->producer, *t, errstr, errstr_size))
-                        goto fail;
+        if (outs_init(pl, pc->out_topics, errstr, errstr_size))
+                goto fail;
         topics = rd_kafka_topic_partition_list_new(4);
         for (t = pc->topics; t && *t; t++)
                 rd_kafka_topic_partition_list_add(topics, *t,
@@ -897,7 +1152,7 @@ static int pipeline_close(kb_pipeline_t *pl)
         rd_kafka_resp_err_t err;
 
         if (pl->closed)
-                return pl->fatal ? KB_ERR_KAFKA : KB_OK;
+                return pl->fatal ? pl->err : KB_OK;
         for (pt = pl->parts; pt; pt = pt->next)
                 part_orphan_all(pl, pt);
         release_list_free(pl);
@@ -906,7 +1161,7 @@ static int pipeline_close(kb_pipeline_t *pl)
         if (err)
                 kb_log_warn("pipeline", "consumer close: %s",
                             rd_kafka_err2str(err));
-        return pl->fatal ? KB_ERR_KAFKA : KB_OK;
+        return pl->fatal ? pl->err : KB_OK;
 }
 
 void kb_pipeline_fail(kb_pipeline_t *pl)
@@ -914,9 +1169,24 @@ void kb_pipeline_fail(kb_pipeline_t *pl)
         pl->failed = 1;
 }
 
-int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
+void kb_pipeline_stop(kb_pipeline_t *pl)
 {
-        while (!*stop && !pl->fatal && !pl->failed) {
+        atomic_store(&pl->stop_req, 1);
+}
+
+const char *kb_pipeline_last_error(const kb_pipeline_t *pl)
+{
+        return pl->errstr;
+}
+
+static int stop_requested(kb_pipeline_t *pl, atomic_int *stop)
+{
+        return (stop && atomic_load(stop)) || atomic_load(&pl->stop_req);
+}
+
+int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop)
+{
+        while (!stop_requested(pl, stop) && !pl->fatal && !pl->failed) {
                 int taken = 0, started;
                 rd_kafka_message_t *rkm;
                 int idle = pl->buffered == 0 && pl->rel_count == 0;
@@ -939,7 +1209,10 @@ int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
                 } while (pl->buffered < pl->max_buffered && taken < 1000 &&
                          !pl->fatal);
                 started = start_ready(pl);
-                if (pl->in_flight > 0) {
+                /* Orphans too: a processor holding abandoned records may
+                 * have no room for new ones until it is polled and
+                 * finishes them. */
+                if (pl->in_flight > 0 || pl->orphans_running > 0) {
                         /* returns as soon as a call completes */
                         if (pl->ops.poll(pl->opaque,
                                          taken || started ? 0 : 10) > 0)
@@ -947,7 +1220,7 @@ int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
                 }
                 rd_kafka_poll(pl->producer, 0);
                 release_ready(pl);
-                if (pl->rel_count > 0 &&
+                if (pl->rel_count > 0 && kb_mono_ms() >= pl->txn_not_before &&
                     (pl->rel_count >= pl->commit_max_records ||
                      kb_mono_ms() - pl->rel_first_ms >= pl->commit_interval_ms))
                         if (txn_commit(pl) == -1)
@@ -955,12 +1228,12 @@ int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop)
         }
         if (pl->fatal || pl->failed) {
                 pipeline_close(pl);
-                return pl->fatal ? KB_ERR_KAFKA : KB_ERR_STATE;
+                return pl->fatal ? pl->err : KB_ERR_STATE;
         }
         /* Orderly stop: take nothing new, finish what is running. */
         set_paused(pl, 1);
         if (drain_and_commit(pl, NULL) == -1)
-                return KB_ERR_KAFKA;
+                return pl->err;
         return pipeline_close(pl);
 }
 
@@ -982,6 +1255,8 @@ void kb_pipeline_destroy(kb_pipeline_t *pl)
                 free(pt->topic);
                 free(pt);
         }
+        /* the refresh thread uses the producer: stop it first */
+        outs_destroy(pl);
         if (pl->producer) {
                 rd_kafka_flush(pl->producer, 5000);
                 rd_kafka_destroy(pl->producer);
@@ -992,6 +1267,8 @@ void kb_pipeline_destroy(kb_pipeline_t *pl)
 void kb_pipeline_stats(const kb_pipeline_t *pl, kb_pipeline_stats_t *st)
 {
         *st = pl->st;
+        st->metadata_refreshes =
+            atomic_load((atomic_uint_fast64_t *)&pl->md_refreshes);
         st->buffered = pl->buffered;
         st->in_flight = pl->in_flight;
 }

@@ -2,7 +2,7 @@
 #ifndef KB_PIPELINE_H
 #define KB_PIPELINE_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
@@ -19,7 +19,18 @@
  * committed with its offset, or none of them and is consumed again.
  *
  * Threading: everything runs on the thread that calls kb_pipeline_run(),
- * including every processor callback.
+ * including every processor callback, except where a function says "any
+ * thread" (kb_pipeline_stop(), kb_pipeline_partition_count()).
+ *
+ * Partition counts of the output topics: fetched (and checked) by
+ * kb_pipeline_new(), then refreshed every metadata_refresh_ms by a small
+ * thread of the pipeline's own, which blocks on the metadata request
+ * instead of the engine thread: a slow or unreachable broker then delays
+ * the refresh, never the processor's calls or a commit. (A short-timeout
+ * request between transactions would still stall every call in flight for
+ * up to that timeout, and give up when the broker is slow.) The counts
+ * are kept in atomics, so kb_pipeline_partition_count() never blocks and
+ * never talks to Kafka: call it from processor callbacks freely.
  */
 
 typedef struct kb_pipeline_s kb_pipeline_t;
@@ -60,19 +71,31 @@ typedef struct kb_pipeline_conf_s {
         int drain_timeout_ms;           /* wait for in-flight on revoke/stop */
         int at_least_once;              /* embedded mock broker: also commit
                                            offsets with rd_kafka_commit() */
+        int metadata_refresh_ms;        /* out_topics partition counts
+                                           refreshed this often (0: 60 s) */
+        /* Called on the engine thread after each committed transaction with
+         * the input offsets (next offset to read) it committed, as sent
+         * with send_offsets_to_transaction(); opaque is the pipeline's.
+         * For metrics and tests. May be NULL. */
+        void (*on_commit)(void *opaque,
+                          const rd_kafka_topic_partition_list_t *offsets);
 } kb_pipeline_conf_t;
 
 typedef struct kb_pipeline_stats_s {
         uint64_t consumed, released, produced, txn_commits, txn_aborts, rewinds,
             orphaned;
-        uint64_t txn_us;         /* time spent committing, in total */
-        uint64_t txn_offsets_us; /* of it: up to send_offsets (blocking) */
+        uint64_t txn_us;             /* time spent committing, in total */
+        uint64_t txn_offsets_us;     /* of it: up to send_offsets (blocking) */
+        uint64_t queue_full;         /* produce waits on a full local queue */
+        uint64_t metadata_refreshes; /* out_topics metadata refreshed */
         int64_t buffered, in_flight;
 } kb_pipeline_stats_t;
 
 /**
  * Creates the consumer (subscribed to conf->topics) and the transactional
- * producer (init_transactions done). Returns NULL + errstr on failure; the
+ * producer (init_transactions done), fetches the out_topics' metadata and
+ * starts the metadata refresh thread. Returns NULL + errstr on failure
+ * (errstr starts with "out of memory" when that was the cause); the
  * rd_kafka_conf_t objects are consumed either way.
  */
 kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
@@ -80,24 +103,51 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                                char *errstr, size_t errstr_size);
 
 /**
- * Runs until *stop becomes non-zero, then drains in-flight work (bounded by
- * drain_timeout_ms), commits what is done and returns KB_OK. Returns
- * KB_ERR_KAFKA on a fatal Kafka error (the process should exit non-zero and
- * be restarted; nothing uncommitted is lost).
+ * Runs until *stop (may be NULL) becomes non-zero or kb_pipeline_stop() is
+ * called, then drains in-flight work (bounded by drain_timeout_ms), commits
+ * what is done and returns KB_OK. Returns KB_ERR_KAFKA on a fatal Kafka
+ * error, KB_ERR_NOMEM when the engine ran out of memory (either way the
+ * process should exit non-zero and be restarted; nothing uncommitted is
+ * lost; kb_pipeline_last_error() says why), KB_ERR_STATE after
+ * kb_pipeline_fail(). Call from one thread, once.
  */
-int kb_pipeline_run(kb_pipeline_t *pl, volatile sig_atomic_t *stop);
+int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop);
 
 /**
- * Makes kb_pipeline_run() return KB_ERR_KAFKA-free failure soon: nothing
+ * Asks kb_pipeline_run() to return (same drain as *stop). Any thread, also
+ * a signal handler (one lock-free atomic store).
+ */
+void kb_pipeline_stop(kb_pipeline_t *pl);
+
+/**
+ * Why kb_pipeline_run() returned an error: the first fatal cause, with
+ * librdkafka's error text ("commit_transaction: Local: This instance has
+ * been fenced ..."), or "" when there was none. Valid until
+ * kb_pipeline_destroy(). Engine thread, or any thread after run returned.
+ */
+const char *kb_pipeline_last_error(const kb_pipeline_t *pl);
+
+/**
+ * Partition count of output topic @p topic (one of conf->out_topics), as
+ * of the last metadata fetch: > 0, or -1 when unknown (not an out_topic).
+ * Never blocks, never calls Kafka. Any thread.
+ */
+int kb_pipeline_partition_count(const kb_pipeline_t *pl, const char *topic);
+
+/**
+ * Makes kb_pipeline_run() return KB_ERR_STATE soon: nothing
  * more is started, nothing more is committed, no drain. For a processor
  * that met a condition it must not commit past (e.g. the vendor refused
  * our API key). Safe from processor callbacks.
  */
 void kb_pipeline_fail(kb_pipeline_t *pl);
 
+/** Joins the refresh thread, closes both clients. Not while run runs. */
 void kb_pipeline_destroy(kb_pipeline_t *pl);
 void kb_pipeline_stats(const kb_pipeline_t *pl, kb_pipeline_stats_t *st);
-/** The transactional producer (for processors that need metadata). */
+/** The transactional producer. Processor callbacks must not make
+ * blocking calls on it (rd_kafka_metadata(): use
+ * kb_pipeline_partition_count()). */
 rd_kafka_t *kb_pipeline_producer(kb_pipeline_t *pl);
 
 /* Input record accessors: valid until kb_rec_done() (+ commit). */

@@ -1,9 +1,10 @@
 /* seen.c -- remembered share_ids: a compacted Kafka topic written in the
- * same transactions as the outputs, read back at start and on assignment */
+ * same transactions as the outputs, read at start, caught up on assignment */
 #include "seen.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hmap.h"
 #include "json.h"
@@ -25,6 +26,16 @@ struct kb_seen_s {
         char *topic;
         char who[32];
         int64_t window;
+        /* The state reader: one consumer for the seen's lifetime, assigned
+         * every partition of the topic (no group membership). Between loads
+         * it is not polled: the fetcher reads ahead up to
+         * queued.max.messages.kbytes, which the next load consumes.
+         * (Pausing it instead makes librdkafka 2.0's rd_kafka_destroy()
+         * hang.) marks[i].offset: everything before it is read
+         * (from a record, or a partition-EOF event). */
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *marks;
+        kb_seen_stats_t st;
 };
 
 kb_seen_t *kb_seen_new(const kb_conf_t *conf, const char *topic,
@@ -65,8 +76,21 @@ void kb_seen_destroy(kb_seen_t *sn)
                         free(v);
                 kb_hmap_destroy(sn->refs);
         }
+        if (sn->rk) {
+                /* Nothing to close: the reader never joined the group and
+                 * never commits. */
+                rd_kafka_destroy_flags(sn->rk,
+                                       RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        }
+        if (sn->marks)
+                rd_kafka_topic_partition_list_destroy(sn->marks);
         free(sn->topic);
         free(sn);
+}
+
+void kb_seen_stats(const kb_seen_t *sn, kb_seen_stats_t *st)
+{
+        *st = sn->st;
 }
 
 const char *kb_seen_topic(const kb_seen_t *sn)
@@ -222,36 +246,53 @@ int kb_seen_produce(kb_seen_t *sn, kb_rec_t *rec, const char *share_id,
         return r;
 }
 
-int kb_seen_load(kb_seen_t *sn)
+/* Creates the state reader (once). */
+static int reader_new(kb_seen_t *sn)
 {
-        static const char *const extra[] = { "group.id",
-                                             "kyc-bridge-state-loader",
-                                             "enable.partition.eof", "true",
-                                             NULL };
+        /* group.id only because librdkafka 2.0 refuses assign() without
+         * one: the reader never joins the group and never commits. */
+        static const char *const extra[] = {
+                "group.id", "kyc-bridge-state-reader", "enable.partition.eof",
+                "true", "enable.auto.commit", "false",
+                "enable.auto.offset.store", "false",
+                /* it fetches ahead between
+                 * loads: keep that small */
+                "queued.max.messages.kbytes", "2048", NULL
+        };
         rd_kafka_conf_t *rkc;
-        rd_kafka_t *rk;
-        const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_topic_t *rkt;
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        rd_kafka_resp_err_t err;
         char errstr[512];
-        int np = 0, eofs = 0, i, r = -1;
-        int64_t deadline, now = kb_time_now(), loaded = 0;
 
         rkc = kb_kafka_conf_new(sn->conf, RD_KAFKA_CONSUMER, extra, errstr,
                                 sizeof(errstr));
         if (!rkc) {
-                kb_log_error(sn->who, "state loader: %s", errstr);
+                kb_log_error(sn->who, "state reader: %s", errstr);
                 return -1;
         }
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, errstr, sizeof(errstr));
-        if (!rk) {
+        sn->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, errstr, sizeof(errstr));
+        if (!sn->rk) {
                 rd_kafka_conf_destroy(rkc);
-                kb_log_error(sn->who, "state loader: %s", errstr);
+                kb_log_error(sn->who, "state reader: %s", errstr);
                 return -1;
         }
-        rkt = rd_kafka_topic_new(rk, sn->topic, NULL);
-        err = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 30000)
+        sn->marks = rd_kafka_topic_partition_list_new(8);
+        sn->st.readers_created++;
+        return 0;
+}
+
+/* Assigns partitions of the topic the reader does not read yet (all of
+ * them the first time; later only ones added to the topic), from the
+ * beginning. */
+static int reader_assign_new(kb_seen_t *sn)
+{
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *rkt;
+        rd_kafka_topic_partition_list_t *add = NULL;
+        rd_kafka_resp_err_t err;
+        rd_kafka_error_t *error;
+        int i, r = -1;
+
+        rkt = rd_kafka_topic_new(sn->rk, sn->topic, NULL);
+        err = rkt ? rd_kafka_metadata(sn->rk, 0, rkt, &md, 30000)
                   : RD_KAFKA_RESP_ERR__INVALID_ARG;
         if (err || !md || md->topic_cnt != 1 || md->topics[0].err) {
                 kb_log_error(sn->who, "state topic %s: %s", sn->topic,
@@ -261,62 +302,178 @@ int kb_seen_load(kb_seen_t *sn)
                                  : "no metadata");
                 goto out;
         }
-        np = md->topics[0].partition_cnt;
-        parts = rd_kafka_topic_partition_list_new(np);
-        for (i = 0; i < np; i++)
-                rd_kafka_topic_partition_list_add(
-                    parts, sn->topic, md->topics[0].partitions[i].id)
-                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
-        err = rd_kafka_assign(rk, parts);
+        add = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (i = 0; i < md->topics[0].partition_cnt; i++) {
+                int32_t id = md->topics[0].partitions[i].id;
+                if (rd_kafka_topic_partition_list_find(sn->marks, sn->topic,
+                                                       id))
+                        continue;
+                rd_kafka_topic_partition_list_add(add, sn->topic, id)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        }
+        if (add->cnt > 0) {
+                error = rd_kafka_incremental_assign(sn->rk, add);
+                if (error) {
+                        kb_log_error(sn->who, "state reader assign: %s",
+                                     rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        goto out;
+                }
+                for (i = 0; i < add->cnt; i++)
+                        rd_kafka_topic_partition_list_add(
+                            sn->marks, sn->topic, add->elems[i].partition)
+                            ->offset = 0;
+        }
+        r = 0;
+out:
+        if (add)
+                rd_kafka_topic_partition_list_destroy(add);
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        return r;
+}
+
+static void mark_at_least(kb_seen_t *sn, int32_t partition, int64_t offset)
+{
+        rd_kafka_topic_partition_t *m =
+            rd_kafka_topic_partition_list_find(sn->marks, sn->topic, partition);
+
+        if (m && offset > m->offset)
+                m->offset = offset;
+}
+
+/* Non-zero while a partition is not read up to its end in @p ends. */
+static int behind(const kb_seen_t *sn,
+                  const rd_kafka_topic_partition_list_t *ends)
+{
+        int i;
+
+        for (i = 0; i < ends->cnt; i++)
+                if (ends->elems[i].offset > sn->marks->elems[i].offset)
+                        return 1;
+        return 0;
+}
+
+static void take_record(kb_seen_t *sn, const rd_kafka_message_t *rkm,
+                        int64_t now, int64_t *loaded)
+{
+        json_object *o = kb_json_parse(rkm->payload, rkm->len, 4, NULL, 0);
+        const char *sid;
+        int64_t until;
+
+        if (!o)
+                return;
+        sid = kb_json_get_str(o, "share_id");
+        if (sid && !kb_json_get_i64(o, "until", &until) && until >= now &&
+            put(sn, sid, until, 0) == 0) {
+                (*loaded)++;
+                if (kb_json_get_str(o, "ref"))
+                        ref_put(sn, kb_json_get_str(o, "ref"), sid);
+        }
+        json_object_put(o);
+}
+
+/* Errors a partition leader election or a slow broker cause, which go
+ * away by themselves. */
+static int retriable(rd_kafka_resp_err_t err)
+{
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+        case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        case RD_KAFKA_RESP_ERR__TIMED_OUT:
+        case RD_KAFKA_RESP_ERR__TRANSPORT:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+        case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+int kb_seen_load(kb_seen_t *sn)
+{
+        rd_kafka_topic_partition_list_t *ends = NULL;
+        rd_kafka_resp_err_t err;
+        int64_t deadline, t0 = kb_mono_ms(), now = kb_time_now(), loaded = 0;
+        uint64_t read0 = sn->st.records_read;
+        int i, r = -1;
+
+        sn->st.loads++;
+        if (!sn->rk && reader_new(sn) == -1)
+                return -1;
+        if (reader_assign_new(sn) == -1)
+                return -1;
+        /* Where the topic ends now: the last stable offset under
+         * read_committed, so records of transactions still open are not
+         * waited for (their writer commits them before it hands over a
+         * partition; the next load reads them). */
+        ends = rd_kafka_topic_partition_list_copy(sn->marks);
+        deadline = kb_mono_ms() + LOAD_TIMEOUT_MS;
+        for (;;) {
+                for (i = 0; i < ends->cnt; i++) {
+                        ends->elems[i].offset = RD_KAFKA_OFFSET_END;
+                        ends->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+                }
+                err = rd_kafka_offsets_for_times(sn->rk, ends, 30000);
+                for (i = 0; !err && i < ends->cnt; i++)
+                        err = ends->elems[i].err;
+                /* a topic created a moment ago has no leader yet */
+                if (!err || !retriable(err) || kb_mono_ms() >= deadline)
+                        break;
+                kb_log_debug(sn->who, "state topic %s: end offsets: %s; again",
+                             sn->topic, rd_kafka_err2str(err));
+                nanosleep(&(struct timespec){ 0, 200 * 1000000L }, NULL);
+        }
         if (err) {
-                kb_log_error(sn->who, "state loader assign: %s",
-                             rd_kafka_err2str(err));
+                kb_log_error(sn->who, "state topic %s: end offsets: %s",
+                             sn->topic, rd_kafka_err2str(err));
+                goto out;
+        }
+        if (!behind(sn, ends)) {
+                r = 0;
                 goto out;
         }
         deadline = kb_mono_ms() + LOAD_TIMEOUT_MS;
-        while (eofs < np && kb_mono_ms() < deadline) {
-                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 200);
-                json_object *o;
-                const char *sid;
-                int64_t until;
+        while (behind(sn, ends) && kb_mono_ms() < deadline) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(sn->rk, 200);
                 if (!rkm)
                         continue;
                 if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        eofs++;
+                        /* the fetcher is at the end: also past any
+                         * transaction markers, which are no records */
+                        mark_at_least(sn, rkm->partition, rkm->offset);
                 } else if (rkm->err) {
-                        kb_log_warn(sn->who, "state loader: %s",
+                        kb_log_warn(sn->who, "state reader: %s",
                                     rd_kafka_message_errstr(rkm));
-                } else if ((o = kb_json_parse(rkm->payload, rkm->len, 4, NULL,
-                                              0))) {
-                        sid = kb_json_get_str(o, "share_id");
-                        if (sid && !kb_json_get_i64(o, "until", &until) &&
-                            until >= now && put(sn, sid, until, 0) == 0) {
-                                loaded++;
-                                if (kb_json_get_str(o, "ref"))
-                                        ref_put(sn, kb_json_get_str(o, "ref"),
-                                                sid);
-                        }
-                        json_object_put(o);
+                } else {
+                        sn->st.records_read++;
+                        mark_at_least(sn, rkm->partition, rkm->offset + 1);
+                        take_record(sn, rkm, now, &loaded);
                 }
                 rd_kafka_message_destroy(rkm);
         }
-        if (eofs < np) {
+        if (behind(sn, ends)) {
                 kb_log_error(sn->who,
                              "state topic %s: not read to the end within %d s",
                              sn->topic, LOAD_TIMEOUT_MS / 1000);
                 goto out;
         }
-        kb_log_info(sn->who, "state: %lld share_id(s) within the window",
-                    (long long)loaded);
         r = 0;
 out:
-        if (parts)
-                rd_kafka_topic_partition_list_destroy(parts);
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        if (rkt)
-                rd_kafka_topic_destroy(rkt);
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
+        if (r == 0)
+                kb_log_info(sn->who,
+                            "state: read %llu new record(s) in %lld ms, "
+                            "%lld share_id(s) within the window added, %zu "
+                            "known",
+                            (unsigned long long)(sn->st.records_read - read0),
+                            (long long)(kb_mono_ms() - t0), (long long)loaded,
+                            kb_seen_count(sn));
+        if (ends)
+                rd_kafka_topic_partition_list_destroy(ends);
         return r;
 }

@@ -1,5 +1,5 @@
 /* seen.h -- remembered share_ids: a compacted Kafka topic written in the
- * same transactions as the outputs, read back at start and on assignment */
+ * same transactions as the outputs, read at start, caught up on assignment */
 #ifndef KB_SEEN_H
 #define KB_SEEN_H
 
@@ -45,10 +45,28 @@ void kb_seen_expire(kb_seen_t *sn);
 size_t kb_seen_count(const kb_seen_t *sn);
 
 /**
- * Reads the whole state topic (read_committed) up to its end into memory.
- * 0, or -1 (logged) when the topic cannot be read to the end in 120 s.
+ * Reads the state topic (read_committed) up to its current end into memory.
+ * The first call creates the seen's one state reader (a consumer assigned
+ * every partition, no group membership, kept until kb_seen_destroy()) and
+ * reads the whole topic; every later call only catches up: one metadata
+ * and one end-offsets request, then the records written since the previous
+ * call (by any instance), nothing when there are none. So calling it on
+ * every assignment costs what other instances wrote meanwhile, not a full
+ * re-read. When it returns 0, every record committed before the call is
+ * in memory: the daemons call it before touching newly assigned
+ * partitions. -1 (logged) when the topic cannot be described or read to
+ * its end within 120 s; a later call resumes where this one stopped.
+ * Engine thread (not thread-safe).
  */
 int kb_seen_load(kb_seen_t *sn);
+
+typedef struct kb_seen_stats_s {
+        uint64_t loads;           /* kb_seen_load() calls */
+        uint64_t records_read;    /* state records consumed, in total */
+        uint64_t readers_created; /* consumers created (1 once loaded) */
+} kb_seen_stats_t;
+
+void kb_seen_stats(const kb_seen_t *sn, kb_seen_stats_t *st);
 
 /** Adds the state record for @p share_id (and its @p ref, may be NULL)
  * to @p rec's outputs. */

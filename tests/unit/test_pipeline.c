@@ -1,301 +1,168 @@
 /* test_pipeline.c -- the pipeline engine on librdkafka's mock cluster:
- * out-of-order completion, ordered release, every record once, offsets */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+ * out-of-order completion, ordered release, every record once, offsets,
+ * stopping from another thread or a signal handler, partition counts */
+#include <signal.h>
 
-#include <cmocka.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <unistd.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
-#include "kafka.h"
-#include "log.h"
-#include "pipeline.h"
-#include "util.h"
-
-#define N_RECORDS   300
-#define N_PARTS     3
-#define MAX_PENDING 40
-
-typedef struct pend_s {
-        kb_rec_t *rec;
-        int64_t due_us;
-} pend_t;
-
-typedef struct proc_s {
-        pend_t pend[MAX_PENDING * 4];
-        int npend;
-        int started, finished_committed, finished_dropped;
-        _Atomic int done_total; /* read by the test's main thread */
-        unsigned seed;
-} proc_t;
-
-static void p_start(void *opaque, kb_rec_t *rec)
-{
-        proc_t *p = opaque;
-
-        assert_true(p->npend < (int)KB_ARRAY_SIZE(p->pend));
-        p->pend[p->npend].rec = rec;
-        /* finish in 0..20 ms: records complete out of order */
-        p->pend[p->npend].due_us = kb_mono_us() + rand_r(&p->seed) % 20000;
-        p->npend++;
-        p->started++;
-}
-
-static int p_poll(void *opaque, int timeout_ms)
-{
-        proc_t *p = opaque;
-        int64_t now = kb_mono_us();
-        int i, n = 0;
-
-        (void)timeout_ms;
-        for (i = 0; i < p->npend;) {
-                pend_t *e = &p->pend[i];
-                if (e->due_us <= now) {
-                        size_t vlen;
-                        const void *v = kb_rec_value(e->rec, &vlen);
-                        /* same partition number out as in: the output
-                         * order per partition shows the release order */
-                        assert_int_equal(
-                            kb_rec_produce(e->rec, "out",
-                                           kb_rec_partition(e->rec), NULL, 0, v,
-                                           vlen, NULL),
-                            KB_OK);
-                        kb_rec_done(e->rec);
-                        p->done_total++;
-                        *e = p->pend[--p->npend];
-                        n++;
-                } else {
-                        i++;
-                }
-        }
-        return n;
-}
-
-static int p_has_capacity(void *opaque)
-{
-        proc_t *p = opaque;
-
-        return p->npend < MAX_PENDING;
-}
-
-static void p_on_finish(void *opaque, kb_rec_t *rec, int committed)
-{
-        proc_t *p = opaque;
-
-        (void)rec;
-        if (committed)
-                p->finished_committed++;
-        else
-                p->finished_dropped++;
-}
-
-typedef struct runner_s {
-        kb_pipeline_t *pl;
-        volatile sig_atomic_t *stop;
-        int rc;
-} runner_t;
-
-static void *run_pipeline(void *arg)
-{
-        runner_t *r = arg;
-
-        r->rc = kb_pipeline_run(r->pl, r->stop);
-        return NULL;
-}
-
-static void produce_inputs(const char *bootstrap)
-{
-        rd_kafka_conf_t *rkc = rd_kafka_conf_new();
-        char err[256], val[32];
-        rd_kafka_t *rk;
-        int i;
-
-        assert_int_equal(rd_kafka_conf_set(rkc, "bootstrap.servers", bootstrap,
-                                           err, sizeof(err)),
-                         RD_KAFKA_CONF_OK);
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, rkc, err, sizeof(err));
-        assert_non_null(rk);
-        for (i = 0; i < N_RECORDS; i++) {
-                snprintf(val, sizeof(val), "%d:%04d", i % N_PARTS, i);
-                assert_int_equal(
-                    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("in"),
-                                      RD_KAFKA_V_PARTITION(i % N_PARTS),
-                                      RD_KAFKA_V_VALUE(val, strlen(val)),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_END),
-                    0);
-        }
-        assert_int_equal(rd_kafka_flush(rk, 10000), 0);
-        rd_kafka_destroy(rk);
-}
-
-/* Reads every record of "out"; checks each input once, in order per
- * partition. */
-static void check_outputs(const char *bootstrap)
-{
-        rd_kafka_conf_t *rkc = rd_kafka_conf_new();
-        rd_kafka_topic_partition_list_t *parts;
-        char err[256];
-        rd_kafka_t *rk;
-        int seen[N_RECORDS] = { 0 }, last[N_PARTS], got = 0, i;
-        int64_t deadline = kb_mono_ms() + 15000;
-
-        for (i = 0; i < N_PARTS; i++)
-                last[i] = -1;
-        rd_kafka_conf_set(rkc, "bootstrap.servers", bootstrap, err,
-                          sizeof(err));
-        rd_kafka_conf_set(rkc, "group.id", "checker", err, sizeof(err));
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, err, sizeof(err));
-        assert_non_null(rk);
-        parts = rd_kafka_topic_partition_list_new(N_PARTS);
-        for (i = 0; i < N_PARTS; i++)
-                rd_kafka_topic_partition_list_add(parts, "out", i)->offset =
-                    RD_KAFKA_OFFSET_BEGINNING;
-        assert_int_equal(rd_kafka_assign(rk, parts), 0);
-        rd_kafka_topic_partition_list_destroy(parts);
-        while (got < N_RECORDS && kb_mono_ms() < deadline) {
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-                char buf[32];
-                int part, idx;
-                if (!m)
-                        continue;
-                if (!m->err) {
-                        assert_true(m->len < sizeof(buf));
-                        memcpy(buf, m->payload, m->len);
-                        buf[m->len] = '\0';
-                        assert_int_equal(sscanf(buf, "%d:%d", &part, &idx), 2);
-                        assert_int_equal(part, m->partition);
-                        assert_true(idx > last[part]);
-                        last[part] = idx;
-                        seen[idx]++;
-                        got++;
-                }
-                rd_kafka_message_destroy(m);
-        }
-        for (i = 0; i < N_RECORDS; i++)
-                assert_int_equal(seen[i], 1);
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-}
-
-static void check_committed(const char *bootstrap)
-{
-        rd_kafka_conf_t *rkc = rd_kafka_conf_new();
-        rd_kafka_topic_partition_list_t *parts;
-        char err[256];
-        rd_kafka_t *rk;
-        int i;
-
-        rd_kafka_conf_set(rkc, "bootstrap.servers", bootstrap, err,
-                          sizeof(err));
-        rd_kafka_conf_set(rkc, "group.id", "pipeline-test", err, sizeof(err));
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, err, sizeof(err));
-        assert_non_null(rk);
-        parts = rd_kafka_topic_partition_list_new(N_PARTS);
-        for (i = 0; i < N_PARTS; i++)
-                rd_kafka_topic_partition_list_add(parts, "in", i);
-        assert_int_equal(rd_kafka_committed(rk, parts, 10000), 0);
-        for (i = 0; i < N_PARTS; i++)
-                assert_int_equal(parts->elems[i].offset, N_RECORDS / N_PARTS);
-        rd_kafka_topic_partition_list_destroy(parts);
-        rd_kafka_destroy(rk);
-}
+#include "test_kafka_mock.h"
 
 static void test_out_of_order_completion_is_released_in_order(void **state)
 {
-        static const char *const topics[] = { "in", NULL };
-        static const char *const cextra[] = { "group.id",
-                                              "pipeline-test",
-                                              "session.timeout.ms",
-                                              "6000",
-                                              "heartbeat.interval.ms",
-                                              "2000",
-                                              "fetch.wait.max.ms",
-                                              "10",
-                                              NULL };
-        static const char *const pextra[] = { "transactional.id",
-                                              "pipeline-test-tx", NULL };
-        static const kb_pipeline_ops_t ops = { p_start, p_poll, p_has_capacity,
-                                               NULL, p_on_finish };
-        volatile sig_atomic_t stop = 0;
-        rd_kafka_mock_cluster_t *mc;
-        rd_kafka_conf_t *hostconf = rd_kafka_conf_new();
-        kb_pipeline_conf_t pc;
+        atomic_int stop = 0;
+        t_shared_t *sh = calloc(1, sizeof(*sh));
+        t_proc_t *p = calloc(1, sizeof(*p));
         kb_pipeline_stats_t st;
         kb_pipeline_t *pl;
-        rd_kafka_t *host;
-        char err[512], bootstrap[256];
-        proc_t *p = calloc(1, sizeof(*p));
+        t_runner_t r;
+        t_world_t w;
+        int64_t deadline, off[T_NPARTS];
+        int i;
 
         (void)state;
+        assert_non_null(sh);
         assert_non_null(p);
-        p->seed = 42;
-        rd_kafka_conf_set(hostconf, "log_level", "3", err, sizeof(err));
-        host = rd_kafka_new(RD_KAFKA_PRODUCER, hostconf, err, sizeof(err));
-        assert_non_null(host);
-        mc = rd_kafka_mock_cluster_new(host, 1);
-        assert_non_null(mc);
-        kb_strlcpy(bootstrap, rd_kafka_mock_cluster_bootstraps(mc),
-                   sizeof(bootstrap));
-        assert_int_equal(rd_kafka_mock_topic_create(mc, "in", N_PARTS, 1), 0);
-        assert_int_equal(rd_kafka_mock_topic_create(mc, "out", N_PARTS, 1), 0);
-        produce_inputs(bootstrap);
-
-        memset(&pc, 0, sizeof(pc));
-        pc.consumer_conf = kb_kafka_conf_new(NULL, RD_KAFKA_CONSUMER, cextra,
-                                             err, sizeof(err));
-        pc.producer_conf = kb_kafka_conf_new(NULL, RD_KAFKA_PRODUCER, pextra,
-                                             err, sizeof(err));
-        assert_non_null(pc.consumer_conf);
-        assert_non_null(pc.producer_conf);
-        rd_kafka_conf_set(pc.consumer_conf, "bootstrap.servers", bootstrap, err,
-                          sizeof(err));
-        rd_kafka_conf_set(pc.producer_conf, "bootstrap.servers", bootstrap, err,
-                          sizeof(err));
-        pc.topics = topics;
-        pc.commit_interval_ms = 50;
-        pc.commit_max_records = 64;
-        pc.max_buffered = 1000;
-        pc.drain_timeout_ms = 5000;
-        pc.at_least_once = 1; /* the mock keeps no transactional offsets */
-        pl = kb_pipeline_new(&pc, &ops, p, err, sizeof(err));
-        assert_non_null(pl);
-        {
-                runner_t r = { pl, &stop, -1 };
-                pthread_t th;
-                int64_t deadline = kb_mono_ms() + 60000;
-                assert_int_equal(pthread_create(&th, NULL, run_pipeline, &r),
-                                 0);
-                while (atomic_load(&p->done_total) < N_RECORDS &&
-                       kb_mono_ms() < deadline)
-                        usleep(10000);
-                usleep(500000); /* let the last transaction commit */
-                stop = 1;
-                assert_int_equal(pthread_join(th, NULL), 0);
-                assert_int_equal(r.rc, KB_OK);
-        }
+        t_proc_init(p, sh, 42);
+        t_world_new(&w);
+        t_produce_inputs(&w, 0, T_NREC);
+        /* the mock keeps no transactional offsets: at_least_once */
+        pl = t_pipeline_new(&w, "pipeline-test", "pipeline-test-tx", NULL, 1, p,
+                            NULL);
+        t_run_start(&r, pl, &stop);
+        deadline = kb_mono_ms() + T_WAIT_MS;
+        while (atomic_load(&p->done_total) < T_NREC && kb_mono_ms() < deadline)
+                usleep(10000);
+        assert_int_equal(atomic_load(&p->done_total), T_NREC);
+        /* no sleep for "the last commit": the stop drains and commits */
+        atomic_store(&stop, 1);
+        assert_int_equal(t_run_join(&r), KB_OK);
         kb_pipeline_stats(pl, &st);
         kb_pipeline_destroy(pl);
 
-        assert_int_equal(p->started, N_RECORDS);
-        assert_int_equal(p->finished_committed, N_RECORDS);
+        assert_int_equal(p->started, T_NREC);
+        assert_int_equal(p->finished_committed, T_NREC);
         assert_int_equal(p->finished_dropped, 0);
-        assert_int_equal((int)st.consumed, N_RECORDS);
-        assert_int_equal((int)st.produced, N_RECORDS);
+        assert_int_equal((int)st.consumed, T_NREC);
+        assert_int_equal((int)st.produced, T_NREC);
         assert_true(st.txn_commits >= 2); /* 64 per transaction at most */
-        check_outputs(bootstrap);
-        check_committed(bootstrap);
-        rd_kafka_mock_cluster_destroy(mc);
-        rd_kafka_destroy(host);
+        assert_int_equal(atomic_load(&p->offsets_backwards), 0);
+        t_check_outputs(&w, sh);
+        t_committed(&w, "pipeline-test", off);
+        for (i = 0; i < T_NPARTS; i++)
+                assert_int_equal(off[i], T_NREC / T_NPARTS);
+        t_world_destroy(&w);
         free(p);
+        free(sh);
+}
+
+static kb_pipeline_t *sig_pl;
+
+static void on_sigusr1(int sig)
+{
+        (void)sig;
+        kb_pipeline_stop(sig_pl);
+}
+
+/* kb_pipeline_stop() from a signal handler run on another thread than the
+ * engine's, with no stop flag at all: run drains, commits and returns. */
+static void test_stop_from_signal_handler(void **state)
+{
+        struct sigaction sa, old;
+        t_shared_t *sh = calloc(1, sizeof(*sh));
+        t_proc_t *p = calloc(1, sizeof(*p));
+        t_runner_t r;
+        t_world_t w;
+
+        (void)state;
+        assert_non_null(sh);
+        assert_non_null(p);
+        t_proc_init(p, sh, 7);
+        t_world_new(&w);
+        t_produce_inputs(&w, 0, T_NREC);
+        sig_pl =
+            t_pipeline_new(&w, "stop-test", "stop-test-tx", NULL, 1, p, NULL);
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_sigusr1;
+        sigemptyset(&sa.sa_mask);
+        assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+        t_run_start(&r, sig_pl, NULL);
+        /* stop only once some work is done, so there is something to
+         * drain and commit on the way out */
+        {
+                int64_t deadline = kb_mono_ms() + T_WAIT_MS;
+                while (atomic_load(&p->done_total) < T_NREC / 2 &&
+                       kb_mono_ms() < deadline)
+                        usleep(10000);
+        }
+        assert_true(atomic_load(&p->done_total) >= T_NREC / 2);
+        {
+                /* the handler runs on this (the main) thread */
+                sigset_t set;
+                sigemptyset(&set);
+                sigaddset(&set, SIGUSR1);
+                pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+                assert_int_equal(raise(SIGUSR1), 0);
+        }
+        assert_int_equal(t_run_join(&r), KB_OK);
+        sigaction(SIGUSR1, &old, NULL);
+        assert_string_equal(kb_pipeline_last_error(sig_pl), "");
+        /* everything started was drained and committed */
+        assert_int_equal(p->npend, 0);
+        assert_int_equal(p->finished_committed, p->started);
+        kb_pipeline_destroy(sig_pl);
+        t_world_destroy(&w);
+        free(p);
+        free(sh);
+}
+
+/* Partition counts come from the metadata fetched at start and are
+ * refreshed by the pipeline's own thread; a failed refresh keeps them. */
+static void test_partition_count(void **state)
+{
+        t_shared_t *sh = calloc(1, sizeof(*sh));
+        t_proc_t *p = calloc(1, sizeof(*p));
+        kb_pipeline_conf_t tweak;
+        kb_pipeline_stats_t st;
+        kb_pipeline_t *pl;
+        t_world_t w;
+        int64_t deadline;
+
+        (void)state;
+        assert_non_null(sh);
+        assert_non_null(p);
+        t_proc_init(p, sh, 1);
+        t_world_new(&w);
+        memset(&tweak, 0, sizeof(tweak));
+        tweak.metadata_refresh_ms = 50;
+        pl = t_pipeline_new(&w, "count-test", "count-test-tx", NULL, 1, p,
+                            &tweak);
+        assert_int_equal(kb_pipeline_partition_count(pl, "out"), T_NPARTS);
+        assert_int_equal(kb_pipeline_partition_count(pl, "in"), -1);
+        assert_int_equal(kb_pipeline_partition_count(pl, "nope"), -1);
+        deadline = kb_mono_ms() + T_WAIT_MS;
+        do {
+                usleep(20000);
+                kb_pipeline_stats(pl, &st);
+        } while (st.metadata_refreshes < 2 && kb_mono_ms() < deadline);
+        assert_true(st.metadata_refreshes >= 2);
+        assert_int_equal(kb_pipeline_partition_count(pl, "out"), T_NPARTS);
+        /* the topic cannot be described any more: the count stays */
+        rd_kafka_mock_topic_set_error(w.mc, "out",
+                                      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+        {
+                uint64_t n0 = st.metadata_refreshes;
+                deadline = kb_mono_ms() + T_WAIT_MS;
+                do {
+                        usleep(20000);
+                        kb_pipeline_stats(pl, &st);
+                } while (st.metadata_refreshes < n0 + 2 &&
+                         kb_mono_ms() < deadline);
+                assert_true(st.metadata_refreshes >= n0 + 2);
+        }
+        assert_int_equal(kb_pipeline_partition_count(pl, "out"), T_NPARTS);
+        rd_kafka_mock_topic_set_error(w.mc, "out", RD_KAFKA_RESP_ERR_NO_ERROR);
+        kb_pipeline_destroy(pl);
+        t_world_destroy(&w);
+        free(p);
+        free(sh);
 }
 
 int main(void)
@@ -303,8 +170,10 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(
                     test_out_of_order_completion_is_released_in_order),
+                cmocka_unit_test(test_stop_from_signal_handler),
+                cmocka_unit_test(test_partition_count),
         };
 
-        kb_log_setup(KB_LOG_WARN, 0, 2, "test_pipeline");
+        t_main_setup("test_pipeline", KB_LOG_WARN);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,175 @@
+/* test_kafka_txn.c -- the engine's transactions on librdkafka's mock
+ * cluster: fatal errors stop it with their cause, a full producer queue
+ * loses nothing, the offsets a real transactional commit sends */
+#include "test_kafka_mock.h"
+
+/* A fenced producer (the broker says another instance took our
+ * transactional.id) is fatal: run returns KB_ERR_KAFKA and keeps the
+ * cause; nothing of the failed transaction is committed. */
+static void fenced(rd_kafka_resp_err_t inject)
+{
+        atomic_int stop = 0;
+        t_shared_t *sh = calloc(1, sizeof(*sh));
+        t_proc_t *p = calloc(1, sizeof(*p));
+        kb_pipeline_stats_t st;
+        kb_pipeline_t *pl;
+        t_runner_t r;
+        t_world_t w;
+        int rc;
+
+        assert_non_null(sh);
+        assert_non_null(p);
+        t_proc_init(p, sh, 3);
+        t_world_new(&w);
+        t_produce_inputs(&w, 0, T_NREC);
+        pl = t_pipeline_new(&w, "fenced-test", "fenced-test-tx", NULL, 1, p,
+                            NULL);
+        /* the first commit's EndTxn */
+        rd_kafka_mock_push_request_errors(w.mc, T_API_END_TXN, 1, inject);
+        t_run_start(&r, pl, &stop);
+        rc = t_run_join(&r); /* returns by itself: no stop */
+        assert_int_equal(rc, KB_ERR_KAFKA);
+        kb_log_notice("test", "last error: %s", kb_pipeline_last_error(pl));
+        assert_non_null(
+            strstr(kb_pipeline_last_error(pl), "commit_transaction: _FENCED"));
+        kb_pipeline_stats(pl, &st);
+        assert_int_equal((int)st.txn_commits, 0);
+        assert_int_equal(p->finished_committed, 0);
+        assert_int_equal(atomic_load(&p->commits), 0);
+        t_proc_finish_all(p);
+        kb_pipeline_destroy(pl);
+        assert_int_equal(p->finished_dropped, p->started);
+        t_world_destroy(&w);
+        free(p);
+        free(sh);
+}
+
+static void test_fatal_invalid_producer_epoch(void **state)
+{
+        (void)state;
+        fenced(RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH);
+}
+
+static void test_fatal_producer_fenced(void **state)
+{
+        (void)state;
+        fenced(RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+}
+
+/* A local producer queue of 4 messages against transactions of up to 64:
+ * produce waits for deliveries and goes on; nothing is lost or doubled. */
+static void test_queue_full(void **state)
+{
+        static const char *const pextra[] = { "queue.buffering.max.messages",
+                                              "4", "batch.num.messages", "2",
+                                              NULL };
+        atomic_int stop = 0;
+        t_shared_t *sh = calloc(1, sizeof(*sh));
+        t_proc_t *p = calloc(1, sizeof(*p));
+        kb_pipeline_conf_t tweak;
+        kb_pipeline_stats_t st;
+        kb_pipeline_t *pl;
+        t_runner_t r;
+        t_world_t w;
+
+        (void)state;
+        assert_non_null(sh);
+        assert_non_null(p);
+        t_proc_init(p, sh, 5);
+        p->delay_us = 0; /* all done at once: big transactions */
+        t_world_new(&w);
+        t_produce_inputs(&w, 0, T_NREC);
+        memset(&tweak, 0, sizeof(tweak));
+        tweak.commit_interval_ms = 200;
+        pl = t_pipeline_new(&w, "qfull-test", "qfull-test-tx", pextra, 1, p,
+                            &tweak);
+        t_run_start(&r, pl, &stop);
+        assert_true(t_wait_all_committed(sh));
+        atomic_store(&stop, 1);
+        assert_int_equal(t_run_join(&r), KB_OK);
+        kb_pipeline_stats(pl, &st);
+        kb_pipeline_destroy(pl);
+        assert_true(st.queue_full > 0);
+        assert_int_equal((int)st.produced, T_NREC);
+        assert_int_equal((int)st.txn_aborts, 0);
+        t_check_outputs(&w, sh);
+        t_world_destroy(&w);
+        free(p);
+        free(sh);
+}
+
+/*
+ * A real transactional commit (at_least_once = 0): the offsets go only
+ * through send_offsets_to_transaction().
+ *
+ * Checked on this machine (Debian librdkafka 2.0.2): the mock broker
+ * accepts TxnOffsetCommit but does not store the offsets; a fresh
+ * consumer's rd_kafka_committed() returns RD_KAFKA_OFFSET_INVALID after
+ * a committed transaction that sent offsets. So on this mock the test
+ * checks the offsets the engine sent with each committed transaction (the
+ * on_commit hook gets the very list given to send_offsets_to_transaction):
+ * never going back, ending at the end of each input partition. Where the
+ * broker does store them (a real Kafka, a newer mock), rd_kafka_committed()
+ * must show the same offsets.
+ */
+static void test_transactional_offsets(void **state)
+{
+        atomic_int stop = 0;
+        t_shared_t *sh = calloc(1, sizeof(*sh));
+        t_proc_t *p = calloc(1, sizeof(*p));
+        kb_pipeline_stats_t st;
+        kb_pipeline_t *pl;
+        t_runner_t r;
+        t_world_t w;
+        int64_t off[T_NPARTS];
+        int i;
+
+        (void)state;
+        assert_non_null(sh);
+        assert_non_null(p);
+        t_proc_init(p, sh, 9);
+        t_world_new(&w);
+        t_produce_inputs(&w, 0, T_NREC);
+        pl =
+            t_pipeline_new(&w, "txoff-test", "txoff-test-tx", NULL, 0, p, NULL);
+        t_run_start(&r, pl, &stop);
+        assert_true(t_wait_all_committed(sh));
+        atomic_store(&stop, 1);
+        assert_int_equal(t_run_join(&r), KB_OK);
+        kb_pipeline_stats(pl, &st);
+        kb_pipeline_destroy(pl);
+        assert_int_equal(atomic_load(&p->commits), (int)st.txn_commits);
+        assert_true(st.txn_commits >= 2);
+        assert_int_equal(atomic_load(&p->offsets_backwards), 0);
+        for (i = 0; i < T_NPARTS; i++)
+                assert_int_equal(atomic_load(&p->committed_off[i]),
+                                 T_NREC / T_NPARTS);
+        t_check_outputs(&w, sh);
+        t_committed(&w, "txoff-test", off);
+        for (i = 0; i < T_NPARTS; i++) {
+                if (off[i] == RD_KAFKA_OFFSET_INVALID) {
+                        kb_log_notice("test",
+                                      "in[%d]: the broker stored no "
+                                      "transactional offset (mock)",
+                                      i);
+                        continue;
+                }
+                assert_int_equal(off[i], T_NREC / T_NPARTS);
+        }
+        t_world_destroy(&w);
+        free(p);
+        free(sh);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_fatal_invalid_producer_epoch),
+                cmocka_unit_test(test_fatal_producer_fenced),
+                cmocka_unit_test(test_queue_full),
+                cmocka_unit_test(test_transactional_offsets),
+        };
+
+        t_main_setup("test_kafka_txn", KB_LOG_NOTICE);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
