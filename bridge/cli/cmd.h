@@ -2,7 +2,6 @@
 #ifndef KB_CMD_H
 #define KB_CMD_H
 
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -18,20 +17,6 @@ typedef struct kb_cmd_s {
         const char *summary; /* one line for the top-level usage */
 } kb_cmd_t;
 
-/* A daemon subcommand: how to build, run and free it (cmd_daemon.c). */
-typedef struct kb_cmd_daemon_s {
-        const char *name;
-        void (*usage)(FILE *fp);
-        void *(*create)(const kb_conf_t *conf, int *is_config_error,
-                        char *errstr, size_t errstr_size);
-        int (*run)(void *obj, volatile sig_atomic_t *stop, char *errstr,
-                   size_t errstr_size);
-        void (*destroy)(void *obj);
-} kb_cmd_daemon_t;
-
-/** Runs a daemon subcommand; returns its exit status. */
-int kb_cmd_daemon_main(int argc, char **argv, const kb_cmd_daemon_t *d);
-
 #define KB_EXIT_OK    0
 #define KB_EXIT_FAIL  1
 #define KB_EXIT_USAGE 2
@@ -40,6 +25,7 @@ int kb_cmd_config(int argc, char **argv);
 int kb_cmd_keygen(int argc, char **argv);
 int kb_cmd_inspect(int argc, char **argv);
 int kb_cmd_sandbox(int argc, char **argv);
+/* the daemons (cmd_daemon.c) */
 int kb_cmd_issuer(int argc, char **argv);
 int kb_cmd_importer(int argc, char **argv);
 int kb_cmd_share(int argc, char **argv);

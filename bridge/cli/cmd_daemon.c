@@ -1,15 +1,79 @@
-/* cmd_daemon.c -- the life of a daemon subcommand (issuer, importer): load the
- * config, build, run until a signal, map the outcome to an exit status */
+/* cmd_daemon.c -- "kyc-bridge issuer" and "kyc-bridge importer": one
+ * table-driven command that loads the config, builds the daemon, runs it
+ * until a signal and maps the outcome to an exit status */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "importer.h"
+#include "issuer.h"
 #include "log.h"
+#include "processor.h"
+#include "utf8.h"
 
-static kb_conf_t *daemon_load(int argc, char **argv, const char *prog,
-                              void (*usage)(FILE *fp), int *exit_code)
+#define ISSUER_HELP                                                            \
+        "Consumes share requests (issuer.request_topic), mints a share token " \
+        "for each\n"                                                           \
+        "through the vendor API, seals it to the partner's key, signs it, "    \
+        "and publishes\n"                                                      \
+        "the envelope to issuer.token_topic keyed by for_application_id -- "   \
+        "in one Kafka\n"                                                       \
+        "transaction with the request's offset, so a crash never publishes "   \
+        "twice.\n"                                                             \
+        "Requests that cannot be shared go to issuer.dlq_topic with a "        \
+        "reason.\n"
+
+#define IMPORTER_HELP                                                          \
+        "Consumes sealed share envelopes (importer.token_topics) as a "        \
+        "consumer group,\n"                                                    \
+        "skips records keyed to other applications, verifies and opens the "   \
+        "rest,\n"                                                              \
+        "redeems each token once through the vendor's import endpoint and "    \
+        "publishes\n"                                                          \
+        "the imported session (full or summary, per partner) to "              \
+        "importer.output_topic\n"                                              \
+        "keyed by vendor_data -- in one Kafka transaction with the input "     \
+        "offset.\n"                                                            \
+        "A 403 after a retry or crash is reconciled: the session already "     \
+        "created is\n"                                                         \
+        "found and published once. Everything else that cannot be imported "   \
+        "goes to\n"                                                            \
+        "importer.dlq_topic with a reason.\n"
+
+/* A signal handler may only store to a lock-free atomic. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free");
+
+typedef struct daemon_s {
+        const char *name;
+        const char *help; /* --help text after the common usage line */
+        kb_proc_t *(*create)(const kb_conf_t *conf, int *is_config_error,
+                             char *errstr, size_t errstr_size);
+} daemon_t;
+
+static const daemon_t daemons[] = {
+        { "issuer", ISSUER_HELP, kb_issuer_proc_new },
+        { "importer", IMPORTER_HELP, kb_importer_proc_new },
+};
+
+static void usage(const daemon_t *d, FILE *fp)
 {
+        fprintf(fp,
+                "Usage: kyc-bridge %s -c FILE [-X key=value]...\n\n%s\n"
+                "  -c FILE        configuration (see 'kyc-bridge config "
+                "options')\n"
+                "  -X key=value   override one option (repeatable)\n\n"
+                "Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime "
+                "failure (nothing\nuncommitted is lost), 2 on a "
+                "configuration error.\n",
+                d->name, d->help);
+}
+
+static kb_conf_t *daemon_load(int argc, char **argv, const daemon_t *d,
+                              int *exit_code)
+{
+        const char *prog = d->name;
         const char *path = NULL;
         kb_conf_t *conf;
         char errstr[1024];
@@ -18,7 +82,7 @@ static kb_conf_t *daemon_load(int argc, char **argv, const char *prog,
         *exit_code = 2;
         for (i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-                        usage(stdout);
+                        usage(d, stdout);
                         *exit_code = 0;
                         return NULL;
                 } else if ((!strcmp(argv[i], "-c") ||
@@ -28,15 +92,18 @@ static kb_conf_t *daemon_load(int argc, char **argv, const char *prog,
                 } else if (!strcmp(argv[i], "-X") && i + 1 < argc) {
                         i++;
                 } else {
+                        char arg[256];
+                        kb_str_printable(arg, sizeof(arg), argv[i],
+                                         strlen(argv[i]));
                         fprintf(stderr, "%s: unexpected argument '%s'\n", prog,
-                                argv[i]);
-                        usage(stderr);
+                                arg);
+                        usage(d, stderr);
                         return NULL;
                 }
         }
         if (!path) {
                 fprintf(stderr, "%s: -c FILE is required\n", prog);
-                usage(stderr);
+                usage(d, stderr);
                 return NULL;
         }
         conf = kb_conf_new();
@@ -61,20 +128,18 @@ fail:
         return NULL;
 }
 
-static volatile sig_atomic_t *stop_flag;
+static atomic_int stop_flag;
 
 static void on_signal(int sig)
 {
         (void)sig;
-        if (stop_flag)
-                *stop_flag = 1;
+        atomic_store(&stop_flag, 1);
 }
 
-static void daemon_signals(volatile sig_atomic_t *flag)
+static void daemon_signals(void)
 {
         struct sigaction sa;
 
-        stop_flag = flag;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
@@ -84,25 +149,24 @@ static void daemon_signals(volatile sig_atomic_t *flag)
         sigaction(SIGPIPE, &sa, NULL);
 }
 
-int kb_cmd_daemon_main(int argc, char **argv, const kb_cmd_daemon_t *d)
+static int daemon_main(int argc, char **argv, const daemon_t *d)
 {
-        static volatile sig_atomic_t stop;
         kb_conf_t *conf;
-        void *obj;
+        kb_proc_t *p;
         char errstr[1024];
         int rc, cfg_err;
 
-        conf = daemon_load(argc, argv, d->name, d->usage, &rc);
+        conf = daemon_load(argc, argv, d, &rc);
         if (!conf)
                 return rc;
-        obj = d->create(conf, &cfg_err, errstr, sizeof(errstr));
-        if (!obj) {
+        p = d->create(conf, &cfg_err, errstr, sizeof(errstr));
+        if (!p) {
                 fprintf(stderr, "%s: %s\n", d->name, errstr);
                 kb_conf_destroy(conf);
                 return cfg_err ? KB_EXIT_USAGE : KB_EXIT_FAIL;
         }
-        daemon_signals(&stop);
-        rc = d->run(obj, &stop, errstr, sizeof(errstr));
+        daemon_signals();
+        rc = kb_proc_run(p, &stop_flag, errstr, sizeof(errstr));
         if (rc == KB_ERR_CONFIG) {
                 fprintf(stderr, "%s: %s\n", d->name, errstr);
                 rc = KB_EXIT_USAGE;
@@ -113,7 +177,17 @@ int kb_cmd_daemon_main(int argc, char **argv, const kb_cmd_daemon_t *d)
                 kb_log_notice(d->name, "stopped");
                 rc = KB_EXIT_OK;
         }
-        d->destroy(obj);
+        kb_proc_free(p);
         kb_conf_destroy(conf);
         return rc;
+}
+
+int kb_cmd_issuer(int argc, char **argv)
+{
+        return daemon_main(argc, argv, &daemons[0]);
+}
+
+int kb_cmd_importer(int argc, char **argv)
+{
+        return daemon_main(argc, argv, &daemons[1]);
 }

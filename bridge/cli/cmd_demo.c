@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "conf.h"
 #include "importer.h"
 #include "issuer.h"
+#include "processor.h"
 #include "json.h"
 #include "kafka.h"
 #include "kyc_bridge.h"
@@ -63,10 +65,10 @@ typedef struct daemon_s {
         const char *name;
         int is_issuer;
         kb_conf_t *conf;
-        void *obj;
+        kb_proc_t *proc;
         pthread_t th;
         int started;
-        volatile sig_atomic_t stop;
+        atomic_int stop; /* set by the main thread */
         int rc;
         char err[512];
 } daemon_t;
@@ -88,12 +90,12 @@ typedef struct demo_s {
         rd_kafka_t *producer, *consumer;
 } demo_t;
 
-static volatile sig_atomic_t interrupted;
+static atomic_int interrupted; /* lock-free: set from a signal handler */
 
 static void on_sigint(int sig)
 {
         (void)sig;
-        interrupted = 1;
+        atomic_store(&interrupted, 1);
 }
 
 static void usage(FILE *fp)
@@ -447,12 +449,7 @@ static void *daemon_main(void *p)
 {
         daemon_t *dm = p;
 
-        if (dm->is_issuer)
-                dm->rc =
-                    kb_issuer_run(dm->obj, &dm->stop, dm->err, sizeof(dm->err));
-        else
-                dm->rc = kb_importer_run(dm->obj, &dm->stop, dm->err,
-                                         sizeof(dm->err));
+        dm->rc = kb_proc_run(dm->proc, &dm->stop, dm->err, sizeof(dm->err));
         return NULL;
 }
 
@@ -467,11 +464,11 @@ static int start_daemon(daemon_t *dm, const char *name, int is_issuer,
         dm->conf = kb_conf_new();
         if (!dm->conf || kb_conf_load_file(dm->conf, path, err, sizeof(err)))
                 return fail(name, dm->conf ? err : "out of memory");
-        dm->obj =
+        dm->proc =
             is_issuer
-                ? (void *)kb_issuer_new(dm->conf, &cfg_err, err, sizeof(err))
-                : (void *)kb_importer_new(dm->conf, &cfg_err, err, sizeof(err));
-        if (!dm->obj)
+                ? kb_issuer_proc_new(dm->conf, &cfg_err, err, sizeof(err))
+                : kb_importer_proc_new(dm->conf, &cfg_err, err, sizeof(err));
+        if (!dm->proc)
                 return fail(name, err);
         if (pthread_create(&dm->th, NULL, daemon_main, dm))
                 return fail(name, "cannot start a thread");
@@ -484,7 +481,7 @@ static void stop_daemons(demo_t *d)
         int i;
 
         for (i = 0; i < 3; i++)
-                d->daemons[i].stop = 1;
+                atomic_store(&d->daemons[i].stop, 1);
         for (i = 0; i < 3; i++) {
                 daemon_t *dm = &d->daemons[i];
                 if (dm->started) {
@@ -494,13 +491,8 @@ static void stop_daemons(demo_t *d)
                                 fprintf(stderr, "demo: %s: %s\n", dm->name,
                                         dm->err);
                 }
-                if (dm->obj) {
-                        if (dm->is_issuer)
-                                kb_issuer_destroy(dm->obj);
-                        else
-                                kb_importer_destroy(dm->obj);
-                        dm->obj = NULL;
-                }
+                kb_proc_free(dm->proc);
+                dm->proc = NULL;
                 kb_conf_destroy(dm->conf);
                 dm->conf = NULL;
         }
@@ -782,7 +774,8 @@ int kb_cmd_demo(int argc, char **argv)
         rd_kafka_flush(d.producer, 10000);
         pending_token = d.shares[d.count].share_id;
         deadline = kb_mono_ms() + 30000;
-        while (pending_token && kb_mono_ms() < deadline && !interrupted)
+        while (pending_token && kb_mono_ms() < deadline &&
+               !atomic_load(&interrupted))
                 drain_outputs(&d, 200, &pending_token);
         kb_sbxc_clock(d.sc, 0, err, sizeof(err));
         if (pending_token) {
@@ -798,7 +791,7 @@ int kb_cmd_demo(int argc, char **argv)
                d.n_shares, d.topics[T_REQ]);
 
         deadline = kb_mono_ms() + (int64_t)d.timeout_s * 1000;
-        while (!interrupted && kb_mono_ms() < deadline) {
+        while (!atomic_load(&interrupted) && kb_mono_ms() < deadline) {
                 settled = drain_outputs(&d, 250, NULL);
                 if (settled != last) {
                         int imp = 0;
@@ -832,9 +825,9 @@ int kb_cmd_demo(int argc, char **argv)
                                d.shares[i].reason, d.shares[i].where,
                                d.shares[i].note ? " -- " : "",
                                d.shares[i].note ? d.shares[i].note : "");
-        if (d.keep && !interrupted) {
+        if (d.keep && !atomic_load(&interrupted)) {
                 print_keep(&d);
-                while (!interrupted)
+                while (!atomic_load(&interrupted))
                         drain_outputs(&d, 500, NULL);
         }
         rc = exact ? KB_EXIT_OK : KB_EXIT_FAIL;

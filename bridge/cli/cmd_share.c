@@ -6,7 +6,9 @@
 #include "cmd.h"
 #include "conf.h"
 #include "issuer.h"
+#include "kb_envelope.h"
 #include "log.h"
+#include "utf8.h"
 #include "util.h"
 
 static void usage(FILE *fp)
@@ -54,12 +56,15 @@ int kb_cmd_share(int argc, char **argv)
         memset(&req, 0, sizeof(req));
         for (i = 1; i < argc; i++) {
                 const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+                char pa[256]; /* @a for a message */
+
+                kb_str_printable(pa, sizeof(pa), a, strlen(a));
                 if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
                         usage(stdout);
                         return KB_EXIT_OK;
                 }
                 if (!v) {
-                        fprintf(stderr, "share: %s needs a value\n", a);
+                        fprintf(stderr, "share: %s needs a value\n", pa);
                         goto usage;
                 }
                 i++;
@@ -70,11 +75,21 @@ int kb_cmd_share(int argc, char **argv)
                 else if (!strcmp(a, "--for"))
                         kb_strlcpy(req.for_application_id, v,
                                    sizeof(req.for_application_id));
-                else if (!strcmp(a, "--share-id"))
-                        kb_strlcpy(req.share_id, v, sizeof(req.share_id));
-                else if (!strcmp(a, "--vendor-data"))
-                        kb_strlcpy(req.vendor_data, v, sizeof(req.vendor_data));
-                else if (!strcmp(a, "--out"))
+                else if (!strcmp(a, "--share-id") ||
+                         !strcmp(a, "--vendor-data")) {
+                        char *dst =
+                            a[2] == 's' ? req.share_id : req.vendor_data;
+                        /* the envelope's id rules are checked later; a
+                         * longer value must not be cut to fit them */
+                        if (strlen(v) > KB_ENVELOPE_MAX_ID) {
+                                fprintf(stderr,
+                                        "share: %s takes 1-128 "
+                                        "bytes\n",
+                                        a);
+                                goto usage;
+                        }
+                        kb_strlcpy(dst, v, KB_ENVELOPE_MAX_ID + 1);
+                } else if (!strcmp(a, "--out"))
                         out = v;
                 else if (!strcmp(a, "--ttl")) {
                         if (kb_parse_i64(v, 60, 86400, &ttl)) {
@@ -86,7 +101,8 @@ int kb_cmd_share(int argc, char **argv)
                 } else if (!strcmp(a, "-X"))
                         ; /* applied after the file */
                 else {
-                        fprintf(stderr, "share: unexpected argument '%s'\n", a);
+                        fprintf(stderr, "share: unexpected argument '%s'\n",
+                                pa);
                         goto usage;
                 }
         }
@@ -124,8 +140,15 @@ int kb_cmd_share(int argc, char **argv)
         r = kb_issuer_share_one(is, &req, out == NULL, &env, &env_len, errstr,
                                 sizeof(errstr));
         if (r != KB_OK) {
-                fprintf(stderr, "share: %s: %s\n", req.share_id, errstr);
-                rc = r == KB_ERR_NOT_FOUND ? KB_EXIT_USAGE : KB_EXIT_FAIL;
+                char ps[KB_ENVELOPE_MAX_ID + 1];
+                kb_str_printable(ps, sizeof(ps), req.share_id,
+                                 strlen(req.share_id));
+                fprintf(stderr, "share: %s: %s\n", ps, errstr);
+                /* a partner we do not have, or an id the envelope refuses:
+                 * the command line's fault */
+                rc = r == KB_ERR_NOT_FOUND || r == KB_ERR_INVALID_ARG
+                         ? KB_EXIT_USAGE
+                         : KB_EXIT_FAIL;
                 goto done;
         }
         if (out) {

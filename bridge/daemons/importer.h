@@ -2,11 +2,12 @@
 #ifndef KB_IMPORTER_H
 #define KB_IMPORTER_H
 
-#include <signal.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "processor.h"
 
 typedef struct kb_importer_s kb_importer_t;
 
@@ -14,14 +15,15 @@ typedef struct kb_importer_s kb_importer_t;
  * Validates @p conf for the importer role and builds everything that does
  * not need Kafka: own box keys, partners' signing keys, policies, vendor
  * client. @p conf must outlive the importer. NULL + reason on failure;
- * *is_config_error tells a configuration problem (exit 2) apart.
+ * *is_config_error is 1 for a configuration problem (exit 2), 0 for any
+ * other (out of memory: exit 1).
  */
 kb_importer_t *kb_importer_new(const kb_conf_t *conf, int *is_config_error,
                                char *errstr, size_t errstr_size);
 
-/** Connects to Kafka and runs until *stop (see kb_issuer_run()). */
-int kb_importer_run(kb_importer_t *im, volatile sig_atomic_t *stop,
-                    char *errstr, size_t errstr_size);
+/** kb_importer_new() as its processor base (see kb_issuer_proc_new()). */
+kb_proc_t *kb_importer_proc_new(const kb_conf_t *conf, int *is_config_error,
+                                char *errstr, size_t errstr_size);
 
 void kb_importer_destroy(kb_importer_t *im);
 
@@ -32,5 +34,13 @@ void kb_importer_destroy(kb_importer_t *im);
  * role, type and total_hits. Returns a new object or NULL on ENOMEM.
  */
 json_object *kb_session_summary(json_object *session);
+
+/**
+ * Non-zero unless @p session (a list result) was created before @p iat
+ * (unix seconds; 0: unknown): only a session created after the token was
+ * minted can be its import (one clock: the vendor's). created_at is read
+ * with its UTC offset; without a parsable one nothing is ruled out.
+ */
+int kb_session_created_after(json_object *session, int64_t iat);
 
 #endif /* KB_IMPORTER_H */

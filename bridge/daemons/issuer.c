@@ -6,9 +6,6 @@
 
 #include <sodium.h>
 
-#include "daemon.h"
-#include "dlq.h"
-#include "hmap.h"
 #include "json.h"
 #include "jwt.h"
 #include "kafka.h"
@@ -17,57 +14,40 @@
 #include "log.h"
 #include "partners.h"
 #include "pipeline.h"
+#include "processor.h"
 #include "seen.h"
+#include "utf8.h"
 #include "util.h"
 #include "vendor.h"
+#include "verdict.h"
 
-#define REQ_MAX_BYTES  65536
-#define STATS_EVERY_MS 10000
-#define KB_TOPIC_MAX   256
+#define REQ_MAX_BYTES 65536
+#define KB_TOPIC_MAX  256
 
+/* One share request in flight; its lifetime is kb_job_t's (processor.h). */
 typedef struct job_s {
-        struct job_s *next; /* held list */
-        kb_issuer_t *is;
-        kb_rec_t *rec;
+        kb_job_t base; /* first */
         kb_share_req_t req;
         const kb_partner_t *partner;
         int ttl;
-        int owns_seen; /* this record created the pending entry */
+        int mint_status;       /* the mint's answer, while a follow-up */
+        char mint_detail[256]; /* question about it is pending */
 } job_t;
 
 struct kb_issuer_s {
-        const kb_conf_t *conf;
-        char app_id[37];
+        kb_proc_t proc; /* first */
         kb_key_t *sign;
-        kb_partners_t partners;
-        kb_vendor_t *vendor;
-        kb_pipeline_t *pl;
-        kb_seen_t *seen;       /* share_ids handled within the window */
-        kb_hmap_t *nparts;     /* token topic -> its partition count (int *) */
-        char **partner_topics; /* token topic of each partner (rendered) */
-        char request_topic[256], token_topic[256], dlq_topic[256],
-            state_topic[256];
+        char token_topic[256];
         int default_ttl;
-        int64_t dedup_window;
-        job_t *held; /* records we refuse to finish (fatal vendor answer) */
-        volatile sig_atomic_t *stop;
-        int fatal;
-        int64_t next_stats_ms;
-        uint64_t n_published, n_dead, n_dup;
+        uint64_t n_published, n_dup;
 };
 
 /* ---- requests ---- */
 
-static int valid_text(const char *s, size_t max)
+/* An id as the envelope takes it (docs/envelope.md, "Value rules"). */
+static int valid_id(const char *s)
 {
-        size_t n = strlen(s), i;
-
-        if (n == 0 || n > max)
-                return 0;
-        for (i = 0; i < n; i++)
-                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-                        return 0;
-        return 1;
+        return kb_envelope_id_valid(s, strlen(s));
 }
 
 int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
@@ -101,10 +81,10 @@ int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
         /* The share_id first, so that a dead letter for an otherwise bad
          * request still names it. */
         s = kb_json_get_str(o, "share_id");
-        if (!s || !valid_text(s, 128)) {
+        if (!s || !valid_id(s)) {
                 kb_snprintf(errstr, errstr_size,
-                            "share_id: required string of 1-128 printable "
-                            "characters");
+                            "share_id: required string of 1-128 bytes of "
+                            "UTF-8 without control characters");
                 goto out;
         }
         kb_strlcpy(req->share_id, s, sizeof(req->share_id));
@@ -149,10 +129,10 @@ int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
         }
         if (kb_json_get(o, "vendor_data")) {
                 s = kb_json_get_str(o, "vendor_data");
-                if (!s || !valid_text(s, 128)) {
+                if (!s || !valid_id(s)) {
                         kb_snprintf(errstr, errstr_size,
-                                    "vendor_data: string of 1-128 printable "
-                                    "characters");
+                                    "vendor_data: string of 1-128 bytes of "
+                                    "UTF-8 without control characters");
                         goto out;
                 }
                 kb_strlcpy(req->vendor_data, s, sizeof(req->vendor_data));
@@ -165,8 +145,9 @@ out:
 
 /* ---- outputs ---- */
 
-static json_object *req_extra(const kb_share_req_t *req, int http_status)
+static json_object *req_extra(const kb_job_t *base)
 {
+        const kb_share_req_t *req = &((const job_t *)base)->req;
         json_object *x = json_object_new_object();
 
         if (!x)
@@ -176,29 +157,7 @@ static json_object *req_extra(const kb_share_req_t *req, int http_status)
         if (req->for_application_id[0])
                 kb_json_add_str(x, "for_application_id",
                                 req->for_application_id);
-        if (http_status)
-                kb_json_add_i64(x, "http_status", http_status);
         return x;
-}
-
-/* Dead-letters the request of @p rec and finishes it. */
-static void dead_letter(kb_issuer_t *is, kb_rec_t *rec,
-                        const kb_share_req_t *req, const char *stage,
-                        const char *reason, const char *detail, int http_status)
-{
-        const char *sid = req && req->share_id[0] ? req->share_id : NULL;
-
-        if (kb_dlq_produce(rec, is->dlq_topic, stage, reason, detail, sid,
-                           req ? req_extra(req, http_status) : NULL) ||
-            (sid && kb_seen_produce(is->seen, rec, sid, "dead_letter", NULL))) {
-                /* Cannot build the output: never commit a silent drop. */
-                kb_log_error("issuer", "out of memory building a dead letter");
-                is->fatal = 1;
-                kb_pipeline_fail(is->pl);
-        }
-        is->n_dead++;
-        kb_log_info("issuer", "share %s: dead-lettered: %s",
-                    sid ? sid : "(none)", reason);
 }
 
 static const char *token_topic_lookup(void *opaque, const char *name)
@@ -221,7 +180,7 @@ static int seal_envelope(kb_issuer_t *is, const kb_share_req_t *req,
         int r;
 
         memset(f, 0, sizeof(*f));
-        kb_strlcpy(f->issuer_application_id, is->app_id,
+        kb_strlcpy(f->issuer_application_id, is->proc.app_id,
                    sizeof(f->issuer_application_id));
         kb_strlcpy(f->for_application_id, req->for_application_id,
                    sizeof(f->for_application_id));
@@ -274,42 +233,22 @@ static rd_kafka_headers_t *envelope_headers(const kb_envelope_fields_t *f)
  * The partition of an envelope. The key stays for_application_id (what the
  * partner filters on), but partitioning by it would put all of one
  * partner's envelopes in one partition, and one importer instance would do
- * all the work: spread by a hash of the share_id instead. UA when the
- * topic's size cannot be learnt (then the key decides).
+ * all the work: spread by a hash of the share_id instead. UA while the
+ * topic's size is not known (then the key decides). Never blocks: the
+ * engine learns partition counts from metadata it fetches itself.
  */
 static int32_t token_partition(kb_issuer_t *is, const char *topic,
                                const char *share_id)
 {
-        int *n = kb_hmap_gets(is->nparts, topic);
+        int n = kb_pipeline_partition_count(is->proc.pl, topic);
         uint32_t h = 2166136261u; /* FNV-1a */
         const unsigned char *p;
 
-        if (!n) {
-                const rd_kafka_metadata_t *md = NULL;
-                rd_kafka_t *rk = kb_pipeline_producer(is->pl);
-                rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-                int cnt = 0;
-                if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == 0 &&
-                    md->topic_cnt == 1 && !md->topics[0].err)
-                        cnt = md->topics[0].partition_cnt;
-                if (md)
-                        rd_kafka_metadata_destroy(md);
-                if (rkt)
-                        rd_kafka_topic_destroy(rkt);
-                if (cnt <= 0)
-                        return RD_KAFKA_PARTITION_UA;
-                n = malloc(sizeof(*n));
-                if (!n)
-                        return RD_KAFKA_PARTITION_UA;
-                *n = cnt;
-                if (kb_hmap_puts(is->nparts, topic, n) == -1) {
-                        free(n);
-                        return RD_KAFKA_PARTITION_UA;
-                }
-        }
+        if (n <= 0)
+                return RD_KAFKA_PARTITION_UA;
         for (p = (const unsigned char *)share_id; *p; p++)
                 h = (h ^ *p) * 16777619u;
-        return (int32_t)(h % (uint32_t)*n);
+        return (int32_t)(h % (uint32_t)n);
 }
 
 /* Seals @p token for the job's partner and adds the envelope output. */
@@ -332,14 +271,13 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
                 free(env);
                 return KB_ERR_NOMEM;
         }
-        r = kb_rec_produce(job->rec, topic,
+        r = kb_rec_produce(job->base.rec, topic,
                            token_partition(is, topic, f.share_id),
                            f.for_application_id, strlen(f.for_application_id),
                            env, env_len, hdrs);
         free(env);
         if (r == KB_OK)
-                r = kb_seen_produce(is->seen, job->rec, f.share_id, "published",
-                                    NULL);
+                r = kb_proc_state(&job->base, "published", NULL);
         if (r == KB_OK) {
                 char d[KB_DIGEST_STR_BYTES];
                 kb_digest_str(token, token_len, d);
@@ -353,251 +291,199 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
         return r;
 }
 
-/* Keeps @p job's record unfinished: the vendor refused our credentials or
- * the configuration is broken; the input must be handled again after a
- * fix, so it must not be committed. */
-static void hold_and_stop(kb_issuer_t *is, job_t *job, const char *why)
+/* The vendor minted a token (201): seal and publish it. */
+static void minted(kb_issuer_t *is, job_t *job, json_object *body)
 {
-        kb_log_error("issuer", "share %s: %s; stopping without committing it",
-                     job->req.share_id, why);
-        job->next = is->held;
-        is->held = job;
-        is->fatal = 1;
-        if (is->pl)
-                kb_pipeline_fail(is->pl);
+        const char *tok = kb_json_get_str(body, "share_token");
+        const char *k = kb_json_get_str(body, "session_kind");
+        kb_session_kind_t kind = KB_SESSION_USER;
+        char why[320];
+        size_t tl;
+        int r;
+
+        if (k && kb_session_kind_parse(k))
+                kind = kb_session_kind_parse(k);
+        if (!tok || !(tl = strlen(tok))) {
+                kb_proc_dead_letter(&job->base, "mint", "vendor_bad_response",
+                                    "201 without a share_token", 201);
+                return;
+        }
+        r = publish_envelope(is, job, tok, tl, kind);
+        if (r == KB_ERR_TOO_LARGE || r == KB_ERR_INVALID_ARG) {
+                kb_proc_dead_letter(&job->base, "seal", "token_unsealable",
+                                    kb_err2str(r), 201);
+        } else if (r != KB_OK) {
+                kb_snprintf(why, sizeof(why), "sealing failed: %s",
+                            kb_err2str(r));
+                kb_proc_hold(&job->base, why);
+        } else {
+                kb_proc_done(&job->base);
+        }
+}
+
+static void ask_done(const kb_vendor_result_t *res, void *opaque);
+
+/* Acts on the mint's final answer (@p ans: what the follow-up question
+ * about the source session said, KB_ANS_NONE before it was asked). */
+static void decide(job_t *job, int status, int err, kb_answer_t ans,
+                   const char *detail, json_object *body)
+{
+        kb_issuer_t *is = (kb_issuer_t *)job->base.proc;
+        kb_verdict_t v = kb_verdict(KB_STEP_MINT, status, err, ans);
+        char why[320], pd[256];
+
+        switch (v.act) {
+        case KB_ACT_PUBLISH:
+                minted(is, job, body);
+                return;
+        case KB_ACT_ASK:
+                /* 400 and 404 each have two meanings: the source
+                 * session's own state tells which */
+                job->mint_status = status;
+                kb_strlcpy(job->mint_detail, detail, sizeof(job->mint_detail));
+                if (kb_vendor_decision(is->proc.vendor, job->req.session_id,
+                                       ask_done, job))
+                        kb_proc_hold(&job->base, "cannot queue a vendor call");
+                return;
+        case KB_ACT_DEAD_LETTER:
+                kb_proc_dead_letter(&job->base, v.stage, v.reason, detail,
+                                    status);
+                return;
+        default:
+                kb_str_printable(pd, sizeof(pd), detail, strlen(detail));
+                kb_snprintf(why, sizeof(why), "vendor refused us (%d %s)",
+                            status, pd);
+                kb_proc_hold(&job->base, why);
+        }
 }
 
 static void share_done(const kb_vendor_result_t *res, void *opaque)
 {
         job_t *job = opaque;
-        kb_issuer_t *is = job->is;
-        kb_rec_t *rec = job->rec;
-        const char *tok;
-        char why[320];
 
-        if (kb_rec_orphaned(rec) || res->err == KB_ERR_STATE) {
-                if (!kb_rec_orphaned(rec)) {
-                        hold_and_stop(is, job, "vendor client shut down");
-                        return;
-                }
-                kb_rec_done(rec);
+        if (kb_proc_vendor_settled(&job->base, res))
                 return;
-        }
-        if (res->err == KB_OK && res->status == 201) {
-                size_t tl;
-                kb_session_kind_t kind = KB_SESSION_USER;
-                const char *k = kb_json_get_str(res->body, "session_kind");
-                int r;
-                tok = kb_json_get_str(res->body, "share_token");
-                if (k && kb_session_kind_parse(k))
-                        kind = kb_session_kind_parse(k);
-                if (!tok || !(tl = strlen(tok))) {
-                        dead_letter(is, rec, &job->req, "mint",
-                                    "vendor_bad_response",
-                                    "201 without a share_token", 201);
-                        kb_rec_done(rec);
-                        return;
-                }
-                r = publish_envelope(is, job, tok, tl, kind);
-                if (r == KB_ERR_TOO_LARGE || r == KB_ERR_INVALID_ARG) {
-                        dead_letter(is, rec, &job->req, "seal",
-                                    "token_unsealable", kb_err2str(r), 201);
-                } else if (r != KB_OK) {
-                        kb_snprintf(why, sizeof(why), "sealing failed: %s",
-                                    kb_err2str(r));
-                        hold_and_stop(is, job, why);
-                        return;
-                }
-                kb_rec_done(rec);
-                return;
-        }
-        switch (res->status) {
-        case 400:
-                dead_letter(is, rec, &job->req, "mint",
-                            strstr(res->detail, "finished")
-                                ? "session_not_finished"
-                                : "bad_request",
-                            res->detail, 400);
-                break;
-        case 404:
-                dead_letter(is, rec, &job->req, "mint",
-                            strstr(res->detail, "pplication")
-                                ? "partner_application_unknown"
-                                : "session_not_found",
-                            res->detail, 404);
-                break;
-        case 0:
-        case 401:
-        case 403:
-                kb_snprintf(why, sizeof(why), "vendor refused us (%d %s)",
-                            res->status, res->detail);
-                hold_and_stop(is, job, why);
-                return;
-        default:
-                dead_letter(is, rec, &job->req, "mint", "vendor_rejected",
-                            res->detail, res->status);
-        }
-        kb_rec_done(rec);
+        decide(job, res->status, res->err, KB_ANS_NONE, res->detail, res->body);
 }
 
-/* ---- pipeline ops ---- */
-
-static void op_start(void *opaque, kb_rec_t *rec)
+static void ask_done(const kb_vendor_result_t *res, void *opaque)
 {
-        kb_issuer_t *is = opaque;
+        job_t *job = opaque;
+        kb_answer_t ans = KB_ANS_UNKNOWN;
+
+        if (kb_proc_vendor_settled(&job->base, res))
+                return;
+        if (res->status == 404)
+                ans = KB_ANS_GONE;
+        else if (res->err == KB_OK && res->body)
+                ans = kb_status_finished(kb_json_get_str(res->body, "status"))
+                          ? KB_ANS_FINISHED
+                          : KB_ANS_UNFINISHED;
+        decide(job, job->mint_status, KB_ERR_HTTP, ans, job->mint_detail, NULL);
+}
+
+/* ---- the processor's decisions ---- */
+
+static void issuer_start(kb_job_t *base)
+{
+        job_t *job = (job_t *)base;
+        kb_issuer_t *is = (kb_issuer_t *)base->proc;
         const void *val;
         size_t len;
         char err[256];
-        job_t *job = calloc(1, sizeof(*job));
         int r;
 
-        if (!job) {
-                kb_log_error("issuer", "out of memory");
-                is->fatal = 1;
-                kb_pipeline_fail(is->pl);
-                kb_rec_done(rec); /* nothing is committed after a fail */
-                return;
-        }
-        job->is = is;
-        job->rec = rec;
-        kb_rec_set_user(rec, job);
-        val = kb_rec_value(rec, &len);
+        val = kb_rec_value(base->rec, &len);
         r = kb_share_req_parse(val, len, &job->req, err, sizeof(err));
+        /* even a bad request names its share_id when it can */
+        kb_strlcpy(base->share_id, job->req.share_id, sizeof(base->share_id));
         if (r != KB_OK) {
-                dead_letter(is, rec, &job->req, "request",
-                            r == KB_ERR_TOO_LARGE ? "request_too_large"
-                                                  : "malformed_request",
-                            err, 0);
-                kb_rec_done(rec);
+                kb_proc_dead_letter(base, "request",
+                                    r == KB_ERR_TOO_LARGE ? "request_too_large"
+                                                          : "malformed_request",
+                                    err, 0);
                 return;
         }
-        if (kb_seen_has(is->seen, job->req.share_id)) {
+        r = kb_proc_claim(base);
+        if (r == 1) {
                 is->n_dup++;
                 kb_log_info("issuer",
                             "share %s: repeated within the dedup "
                             "window; not published again",
-                            job->req.share_id);
-                kb_rec_done(rec);
-                return;
+                            base->share_id);
+                kb_proc_done(base);
         }
-        if (kb_seen_claim(is->seen, job->req.share_id) == -1) {
-                hold_and_stop(is, job, "out of memory");
+        if (r != 0)
                 return;
-        }
-        job->owns_seen = 1;
         job->partner =
-            kb_partners_find(&is->partners, job->req.for_application_id);
+            kb_partners_find(&is->proc.partners, job->req.for_application_id);
         if (!job->partner) {
-                dead_letter(is, rec, &job->req, "request", "unknown_partner",
-                            "for_application_id is not a configured partner",
-                            0);
-                kb_rec_done(rec);
+                kb_proc_dead_letter(base, "request", "unknown_partner",
+                                    "for_application_id is not a configured "
+                                    "partner",
+                                    0);
                 return;
         }
+        /* The vendor compares application ids case-insensitively, the
+         * envelope byte for byte: use the id the partner configured. */
+        kb_strlcpy(job->req.for_application_id, job->partner->application_id,
+                   sizeof(job->req.for_application_id));
         job->ttl =
             job->req.ttl_in_seconds ? job->req.ttl_in_seconds : is->default_ttl;
-        r = kb_vendor_share(is->vendor, job->req.session_id,
+        r = kb_vendor_share(is->proc.vendor, job->req.session_id,
                             job->req.for_application_id, job->ttl, share_done,
                             job);
         if (r != KB_OK)
-                hold_and_stop(is, job, kb_err2str(r));
+                kb_proc_hold(base, kb_err2str(r));
 }
 
-static void log_stats(kb_issuer_t *is);
-
-static int op_poll(void *opaque, int timeout_ms)
+static void issuer_counters(const kb_proc_t *p, char *buf, size_t bufsz)
 {
-        kb_issuer_t *is = opaque;
-        int64_t now = kb_mono_ms();
+        const kb_issuer_t *is = (const kb_issuer_t *)p;
 
-        if (now >= is->next_stats_ms) {
-                is->next_stats_ms = now + STATS_EVERY_MS;
-                log_stats(is);
-                kb_seen_expire(is->seen);
-        }
-        return kb_vendor_poll(is->vendor, timeout_ms);
+        kb_snprintf(buf, bufsz, "published %llu, repeats %llu",
+                    (unsigned long long)is->n_published,
+                    (unsigned long long)is->n_dup);
 }
 
-static int op_has_capacity(void *opaque)
-{
-        kb_issuer_t *is = opaque;
+static void issuer_free(kb_proc_t *p);
 
-        return kb_vendor_has_capacity(is->vendor);
-}
-
-static int op_on_assign(void *opaque,
-                        const rd_kafka_topic_partition_list_t *parts)
-{
-        kb_issuer_t *is = opaque;
-
-        (void)parts;
-        /* Another instance may have handled share_ids since we last read
-         * the state: read it again before touching the new partitions. */
-        return kb_seen_load(is->seen);
-}
-
-static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
-{
-        kb_issuer_t *is = opaque;
-        job_t *job = kb_rec_user(rec);
-
-        if (!job)
-                return;
-        if (job->owns_seen) {
-                if (committed)
-                        kb_seen_commit(is->seen, job->req.share_id, NULL);
-                else
-                        kb_seen_forget(is->seen, job->req.share_id);
-        }
-        free(job);
-}
+static const kb_proc_ops_t issuer_ops = { "issuer",        KB_SCOPE_ISSUER,
+                                          sizeof(job_t),   1,
+                                          issuer_start,    req_extra,
+                                          issuer_counters, issuer_free };
 
 /* ---- life cycle ---- */
-
-static int copy_opt(const kb_conf_t *conf, const char *key, char *out,
-                    size_t outsz)
-{
-        const char *v = kb_conf_get(conf, key);
-
-        kb_strlcpy(out, v ? v : "", outsz);
-        return v && *v ? 0 : -1;
-}
 
 kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
                            char *errstr, size_t errstr_size)
 {
         kb_issuer_t *is = calloc(1, sizeof(*is));
-        char *pass = NULL;
+        char *pass = NULL, topic[KB_TOPIC_MAX], kerr[512];
         size_t pass_len = 0, i;
-        const char *path;
-        char kerr[512];
+        const char *v;
+        int r;
 
-        *is_config_error = 1;
+        *is_config_error = 0;
         if (!is) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
-                *is_config_error = 0;
                 return NULL;
         }
-        is->conf = conf;
-        if (kb_conf_check(conf, KB_SCOPE_ISSUER, errstr, errstr_size))
+        r = kb_proc_init(&is->proc, &issuer_ops, conf,
+                         kb_conf_get_int(conf, "issuer.dedup_window_s"), errstr,
+                         errstr_size);
+        if (r != KB_OK)
                 goto fail;
-        copy_opt(conf, "application_id", is->app_id, sizeof(is->app_id));
-        copy_opt(conf, "issuer.request_topic", is->request_topic,
-                 sizeof(is->request_topic));
-        copy_opt(conf, "issuer.token_topic", is->token_topic,
-                 sizeof(is->token_topic));
-        copy_opt(conf, "issuer.dlq_topic", is->dlq_topic,
-                 sizeof(is->dlq_topic));
-        copy_opt(conf, "issuer.state_topic", is->state_topic,
-                 sizeof(is->state_topic));
+        r = KB_ERR_CONFIG;
+        v = kb_conf_get(conf, "issuer.token_topic");
+        kb_strlcpy(is->token_topic, v ? v : "", sizeof(is->token_topic));
         is->default_ttl = (int)kb_conf_get_int(conf, "issuer.default_ttl_s");
-        is->dedup_window = kb_conf_get_int(conf, "issuer.dedup_window_s");
         if (kb_conf_is_set(conf, "keys.passphrase") &&
             kb_conf_get_secret(conf, "keys.passphrase", &pass, &pass_len,
                                errstr, errstr_size))
                 goto fail;
-        path = kb_conf_get(conf, "keys.sign_secret");
-        is->sign = kb_key_load_secret(path, pass, pass_len, kerr, sizeof(kerr));
+        v = kb_conf_get(conf, "keys.sign_secret");
+        is->sign = kb_key_load_secret(v, pass, pass_len, kerr, sizeof(kerr));
         if (pass)
                 kb_conf_secret_free(pass, pass_len);
         if (!is->sign) {
@@ -611,165 +497,43 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
                             kb_conf_origin(conf, "keys.sign_secret"));
                 goto fail;
         }
-        if (kb_partners_load(&is->partners, conf, KB_SCOPE_ISSUER, errstr,
-                             errstr_size))
-                goto fail;
-        is->seen =
-            kb_seen_new(conf, is->state_topic, is->dedup_window, "issuer");
-        is->nparts = kb_hmap_new();
-        if (!is->seen || !is->nparts) {
-                kb_snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
-        is->partner_topics = calloc(is->partners.n + 1, sizeof(char *));
-        if (!is->partner_topics) {
-                kb_snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
-        for (i = 0; i < is->partners.n; i++) {
-                is->partner_topics[i] = malloc(KB_TOPIC_MAX);
-                if (!is->partner_topics[i] ||
-                    kb_conf_expand(is->token_topic, token_topic_lookup,
-                                   is->partners.v[i].application_id,
-                                   is->partner_topics[i], KB_TOPIC_MAX)) {
+        if (kb_proc_topic(&is->proc, 0,
+                          kb_conf_get(conf, "issuer.request_topic")))
+                goto nomem;
+        /* every topic we write to: each partner's token topic too */
+        for (i = 0; i < is->proc.partners.n; i++) {
+                if (kb_conf_expand(is->token_topic, token_topic_lookup,
+                                   is->proc.partners.v[i].application_id, topic,
+                                   sizeof(topic))) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: issuer.token_topic: cannot render "
                                     "for partner %s",
                                     kb_conf_origin(conf, "issuer.token_topic"),
-                                    is->partners.v[i].name);
+                                    is->proc.partners.v[i].name);
                         goto fail;
                 }
+                if (kb_proc_topic(&is->proc, 1, topic))
+                        goto nomem;
         }
-        is->vendor = kb_vendor_new(conf, errstr, errstr_size);
-        if (!is->vendor)
-                goto fail;
-        *is_config_error = 0;
         return is;
+nomem:
+        r = KB_ERR_NOMEM;
 fail:
-        kb_issuer_destroy(is);
-        return NULL;
+        return kb_proc_new_failed(&is->proc, r, is_config_error, errstr,
+                                  errstr_size);
 }
 
-static void log_stats(kb_issuer_t *is)
+static void issuer_free(kb_proc_t *p)
 {
-        kb_pipeline_stats_t ps;
-        kb_vendor_stats_t vs;
-
-        kb_pipeline_stats(is->pl, &ps);
-        kb_vendor_stats(is->vendor, &vs);
-        kb_log_info("issuer",
-                    "consumed %llu, published %llu, dead-lettered %llu, "
-                    "repeats %llu, in flight %lld, txns %llu (aborted %llu, "
-                    "%llu/%llu ms committing/blocking), "
-                    "vendor ok %llu retried %llu 429s %llu",
-                    (unsigned long long)ps.consumed,
-                    (unsigned long long)is->n_published,
-                    (unsigned long long)is->n_dead,
-                    (unsigned long long)is->n_dup, (long long)ps.in_flight,
-                    (unsigned long long)ps.txn_commits,
-                    (unsigned long long)ps.txn_aborts,
-                    (unsigned long long)(ps.txn_us / 1000),
-                    (unsigned long long)(ps.txn_offsets_us / 1000),
-                    (unsigned long long)vs.ok, (unsigned long long)vs.retried,
-                    (unsigned long long)vs.http_429);
-}
-
-int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
-                  size_t errstr_size)
-{
-        static const kb_pipeline_ops_t ops = { op_start, op_poll,
-                                               op_has_capacity, op_on_assign,
-                                               op_on_finish };
-        const char *topics[2];
-        const char **outs;
-        kb_pipeline_conf_t pc;
-        size_t i;
-        int r;
-
-        is->stop = stop;
-        memset(&pc, 0, sizeof(pc));
-        if (kb_daemon_kafka_confs(
-                is->conf, kb_conf_get(is->conf, "issuer.group_id"),
-                "issuer.transactional_id", &pc, errstr, errstr_size))
-                return KB_ERR_CONFIG;
-        topics[0] = is->request_topic;
-        topics[1] = NULL;
-        pc.topics = topics;
-        if (kb_seen_load(is->seen) == -1) {
-                kb_snprintf(errstr, errstr_size,
-                            "cannot read state topic %s (does it exist?)",
-                            is->state_topic);
-                rd_kafka_conf_destroy(pc.consumer_conf);
-                rd_kafka_conf_destroy(pc.producer_conf);
-                return KB_ERR_KAFKA;
-        }
-        /* every topic we write to: each partner's token topic, the dead
-         * letters, the state */
-        outs = calloc(is->partners.n + 3, sizeof(*outs));
-        if (!outs) {
-                kb_snprintf(errstr, errstr_size, "out of memory");
-                rd_kafka_conf_destroy(pc.consumer_conf);
-                rd_kafka_conf_destroy(pc.producer_conf);
-                return KB_ERR_NOMEM;
-        }
-        outs[0] = is->dlq_topic;
-        outs[1] = is->state_topic;
-        for (i = 0; i < is->partners.n; i++)
-                outs[2 + i] = is->partner_topics[i];
-        pc.out_topics = outs;
-        is->pl = kb_pipeline_new(&pc, &ops, is, errstr, errstr_size);
-        free(outs);
-        if (!is->pl)
-                return KB_ERR_KAFKA;
-        kb_log_notice("issuer",
-                      "running: %s -> %s (application %s, %zu "
-                      "partner(s))",
-                      is->request_topic, is->token_topic, is->app_id,
-                      is->partners.n);
-        is->next_stats_ms = kb_mono_ms() + STATS_EVERY_MS;
-        r = kb_pipeline_run(is->pl, stop);
-        log_stats(is);
-        if (is->fatal) {
-                kb_snprintf(errstr, errstr_size,
-                            "stopped on a vendor or resource failure (see "
-                            "log); unfinished requests were not committed");
-                r = KB_ERR_STATE;
-        } else if (r != KB_OK) {
-                kb_snprintf(errstr, errstr_size, "Kafka failure (see log)");
-        }
-        return r;
+        kb_issuer_destroy((kb_issuer_t *)p);
 }
 
 void kb_issuer_destroy(kb_issuer_t *is)
 {
-        job_t *job, *next;
-
         if (!is)
                 return;
-        /* Vendor first: its callbacks finish (orphaned) records, which the
-         * pipeline must still exist for. */
-        kb_vendor_destroy(is->vendor);
-        for (job = is->held; job; job = next) {
-                next = job->next;
-                kb_rec_done(job->rec); /* orphaned by the stop: freed */
-        }
-        kb_pipeline_destroy(is->pl);
-        if (is->partner_topics) {
-                size_t i;
-                for (i = 0; i < is->partners.n; i++)
-                        free(is->partner_topics[i]);
-                free(is->partner_topics);
-        }
-        kb_partners_free(&is->partners);
+        kb_proc_destroy(&is->proc);
         kb_key_destroy(is->sign);
-        kb_seen_destroy(is->seen);
-        if (is->nparts) {
-                kb_hmap_iter_t it = KB_HMAP_ITER_INIT;
-                void *v;
-                while (kb_hmap_next(is->nparts, &it, NULL, NULL, &v))
-                        free(v);
-                kb_hmap_destroy(is->nparts);
-        }
         free(is);
 }
 
@@ -820,7 +584,7 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
         kb_uuid4(uuid);
         kb_snprintf(tid, sizeof(tid), "kyc-bridge-share-%s", uuid);
         extra[1] = tid;
-        rkc = kb_kafka_conf_new(is->conf, RD_KAFKA_PRODUCER, extra, errstr,
+        rkc = kb_kafka_conf_new(is->proc.conf, RD_KAFKA_PRODUCER, extra, errstr,
                                 errstr_size);
         if (!rkc)
                 return KB_ERR_CONFIG;
@@ -833,7 +597,8 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
         if ((error = rd_kafka_init_transactions(rk, 30000)) ||
             (error = rd_kafka_begin_transaction(rk)))
                 goto out;
-        stxt = kb_seen_record(is->seen, f->share_id, "published", NULL, &slen);
+        stxt = kb_seen_record(is->proc.seen, f->share_id, "published", NULL,
+                              &slen);
         if (!stxt) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 r = KB_ERR_NOMEM;
@@ -848,7 +613,7 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
                                 RD_KAFKA_V_END);
         if (!err)
                 err = rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(is->state_topic),
+                    rk, RD_KAFKA_V_TOPIC(kb_seen_topic(is->proc.seen)),
                     RD_KAFKA_V_KEY(f->share_id, strlen(f->share_id)),
                     RD_KAFKA_V_VALUE((void *)stxt, slen),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
@@ -883,6 +648,7 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req, int publish,
 {
         const kb_partner_t *partner;
         kb_envelope_fields_t f;
+        kb_share_req_t nreq;
         one_t one;
         char topic[512], *env = NULL;
         size_t elen = 0;
@@ -891,20 +657,36 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req, int publish,
         memset(&one, 0, sizeof(one));
         if (env_out)
                 *env_out = NULL;
-        partner = kb_partners_find(&is->partners, req->for_application_id);
-        if (!partner) {
+        if (!valid_id(req->share_id) ||
+            (req->vendor_data[0] && !valid_id(req->vendor_data))) {
                 kb_snprintf(errstr, errstr_size,
-                            "%s is not a configured partner",
-                            req->for_application_id);
+                            "%s: 1-128 bytes of UTF-8 without control "
+                            "characters",
+                            valid_id(req->share_id) ? "vendor data"
+                                                    : "share id");
+                return KB_ERR_INVALID_ARG;
+        }
+        partner = kb_partners_find(&is->proc.partners, req->for_application_id);
+        if (!partner) {
+                char pf[64];
+                kb_str_printable(pf, sizeof(pf), req->for_application_id,
+                                 strlen(req->for_application_id));
+                kb_snprintf(errstr, errstr_size,
+                            "%s is not a configured partner", pf);
                 return KB_ERR_NOT_FOUND;
         }
+        /* as the daemon does: the id the partner configured */
+        nreq = *req;
+        kb_strlcpy(nreq.for_application_id, partner->application_id,
+                   sizeof(nreq.for_application_id));
+        req = &nreq;
         ttl = req->ttl_in_seconds ? req->ttl_in_seconds : is->default_ttl;
-        r = kb_vendor_share(is->vendor, req->session_id,
+        r = kb_vendor_share(is->proc.vendor, req->session_id,
                             req->for_application_id, ttl, one_done, &one);
         if (r == KB_OK)
                 r = kb_vendor_wait(
-                    is->vendor,
-                    kb_conf_get_int(is->conf, "vendor.timeout_ms") * 4);
+                    is->proc.vendor,
+                    kb_conf_get_int(is->proc.conf, "vendor.timeout_ms") * 4);
         if (r != KB_OK || !one.done) {
                 kb_snprintf(errstr, errstr_size, "vendor: %s",
                             kb_err2str(r ? r : KB_ERR_TIMEOUT));
@@ -912,8 +694,11 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req, int publish,
                 goto out;
         }
         if (one.err != KB_OK || !one.token) {
+                char pd[256];
+                kb_str_printable(pd, sizeof(pd), one.detail,
+                                 strlen(one.detail));
                 kb_snprintf(errstr, errstr_size, "vendor answered %d: %s",
-                            one.status, one.detail[0] ? one.detail : "?");
+                            one.status, pd[0] ? pd : "?");
                 r = KB_ERR_HTTP;
                 goto out;
         }
@@ -939,4 +724,13 @@ out:
         if (one.token)
                 sodium_free(one.token);
         return r;
+}
+
+kb_proc_t *kb_issuer_proc_new(const kb_conf_t *conf, int *is_config_error,
+                              char *errstr, size_t errstr_size)
+{
+        kb_issuer_t *is =
+            kb_issuer_new(conf, is_config_error, errstr, errstr_size);
+
+        return is ? &is->proc : NULL;
 }

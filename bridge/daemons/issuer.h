@@ -2,9 +2,8 @@
 #ifndef KB_ISSUER_H
 #define KB_ISSUER_H
 
-#include <signal.h>
-
 #include "conf.h"
+#include "processor.h"
 
 typedef struct kb_issuer_s kb_issuer_t;
 
@@ -12,19 +11,20 @@ typedef struct kb_issuer_s kb_issuer_t;
  * Validates @p conf for the issuer role and builds everything that does not
  * need Kafka: signing key, partner registry, vendor client. @p conf must
  * outlive the issuer. Returns NULL with "file:line: reason" (or another
- * precise reason) in @p errstr; *is_config_error tells a configuration
- * problem (exit 2) from a runtime one (exit 1).
+ * precise reason) in @p errstr; *is_config_error is 1 for a configuration
+ * problem (exit 2), 0 for any other failure (out of memory: exit 1).
  */
 kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
                            char *errstr, size_t errstr_size);
 
 /**
- * Connects to Kafka, loads the share_id state and runs until *stop.
- * Returns KB_OK after an orderly stop, or an error (exit non-zero; nothing
- * uncommitted is lost, it is consumed again on restart).
+ * kb_issuer_new() as its processor base, for a caller that only runs it:
+ * kb_proc_run() connects to Kafka, loads the share_id state and runs until
+ * a C11 atomic stop flag is set (from any thread or a signal handler);
+ * kb_proc_free() frees it.
  */
-int kb_issuer_run(kb_issuer_t *is, volatile sig_atomic_t *stop, char *errstr,
-                  size_t errstr_size);
+kb_proc_t *kb_issuer_proc_new(const kb_conf_t *conf, int *is_config_error,
+                              char *errstr, size_t errstr_size);
 
 void kb_issuer_destroy(kb_issuer_t *is);
 
@@ -42,16 +42,21 @@ typedef struct kb_share_req_s {
 
 /**
  * One request, synchronously ("kyc-bridge share"): mints through the vendor
- * API and seals. With @p publish, produces the envelope and the share_id
- * state record in one Kafka transaction (*env_out may be NULL then);
- * otherwise hands the envelope to the caller (*env_out malloc()ed).
- * Returns KB_OK or an error with a reason in @p errstr.
+ * API and seals. The request's share_id and vendor_data must follow the
+ * envelope's id rules (else KB_ERR_INVALID_ARG); for_application_id must be
+ * a configured partner, compared case-insensitively (else
+ * KB_ERR_NOT_FOUND), and the envelope carries the id as configured. With @p
+ * publish, produces the envelope and the share_id state record in one Kafka
+ * transaction (*env_out may be NULL then); otherwise hands the envelope to the
+ * caller (*env_out malloc()ed). Returns KB_OK or an error with a reason in @p
+ * errstr.
  */
 int kb_issuer_share_one(kb_issuer_t *is, const struct kb_share_req_s *req,
                         int publish, char **env_out, size_t *env_len,
                         char *errstr, size_t errstr_size);
 
-/** Parses and validates a request; reason (no input echoed) in errstr. */
+/** Parses and validates a request (share_id and vendor_data by the
+ * envelope's id rules); reason (no input echoed) in errstr. */
 int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                        char *errstr, size_t errstr_size);
 

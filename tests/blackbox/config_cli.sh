@@ -131,6 +131,32 @@ run 0 config check -c good.conf --role importer -X keys.box_secret=a.key,b.key \
         -X partner.acme.workflow_id.user=wf-1
 stdout_is "good.conf: OK"
 
+# ------------------------------------------------ share: ids and messages
+# An id the envelope would refuse is a usage error found before any vendor
+# call, and the message never echoes control characters or broken UTF-8.
+stderr_clean() {
+        if LC_ALL=C grep -q "$(printf '[\001-\010\016-\037\177\200-\377]')" "$ERR"; then
+                fail "stderr echoes a control character or a non-ASCII byte"
+        fi
+}
+SHARE="share -c good.conf --session-id $UUID_A --for $UUID_B --out -"
+run 2 $SHARE --share-id "$(printf 'bad\377id')"
+stderr_has "share: bad?id: share id: 1-128 bytes of UTF-8 without control characters"
+stderr_clean
+run 2 $SHARE --share-id "$(printf 'a\033[31mb')"
+stderr_has "share: a?[31mb: share id:"
+stderr_clean
+run 2 $SHARE --vendor-data "$(printf '\300\200')"
+stderr_has "vendor data: 1-128 bytes"
+run 2 $SHARE --share-id "$(printf '%0129d' 0)"
+stderr_has "share: --share-id takes 1-128 bytes"
+run 2 share -c good.conf --session-id $UUID_A --for $UUID_A --out -
+stderr_has "$UUID_A is not a configured partner"
+run 2 share -c good.conf --session-id $UUID_A --for $UUID_B --out - \
+        "$(printf 'x\033y')" 1
+stderr_has "share: unexpected argument 'x?y'"
+stderr_clean
+
 # -------------------------------------------------- check: file:line errors
 run 2 config check -c missing.conf
 stderr_is "missing.conf: No such file or directory"

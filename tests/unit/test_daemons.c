@@ -1,5 +1,7 @@
 /* test_daemons.c -- the daemons' pure parts: share requests, session
- * summaries, vendor_data templates, the partner registry */
+ * summaries, vendor_data templates, the partner registry, the verdict
+ * table, reconcile's time window; out of memory in the constructors */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,9 +17,12 @@
 #include "importer.h"
 #include "issuer.h"
 #include "json.h"
+#include "kb_keys.h"
 #include "kyc_bridge.h"
 #include "partners.h"
+#include "processor.h"
 #include "util.h"
+#include "verdict.h"
 
 #define SID "0b6f1f8e-2f59-4a43-9a1e-5d2b0c8a7e11"
 #define APP "7d1c5b9a-3e2f-4c6d-8a9b-0e1f2a3b4c5d"
@@ -295,6 +300,335 @@ static void test_partners(void **state)
         assert_int_equal(system(text), 0);
 }
 
+/* Ids break no envelope rule: broken UTF-8, DEL, over 128 bytes. */
+static void test_share_request_ids_follow_envelope_rules(void **state)
+{
+        static const char *const bad_ids[] = { "a\\u007fb", /* DEL */
+                                               "\xff\xfe",  /* not UTF-8 */
+                                               "\xc3", /* truncated sequence */
+                                               "\xe0\x80\xaf", /* overlong */
+                                               NULL };
+        char json[512], big[200];
+        kb_share_req_t r;
+        int i;
+
+        (void)state;
+        for (i = 0; bad_ids[i]; i++) {
+                snprintf(json, sizeof(json),
+                         "{\"share_id\":\"%s\",\"session_id\":\"" SID
+                         "\",\"for_application_id\":\"" APP "\"}",
+                         bad_ids[i]);
+                assert_int_equal(parse(json, &r), KB_ERR_MALFORMED);
+                snprintf(json, sizeof(json),
+                         "{\"share_id\":\"s\",\"session_id\":\"" SID
+                         "\",\"for_application_id\":\"" APP
+                         "\",\"vendor_data\":\"%s\"}",
+                         bad_ids[i]);
+                assert_int_equal(parse(json, &r), KB_ERR_MALFORMED);
+        }
+        /* 129 bytes: two-byte characters count as two */
+        memset(big, 0, sizeof(big));
+        for (i = 0; i < 64; i++)
+                memcpy(big + 2 * i, "\xc3\xa9", 2); /* 128 bytes of e-acute */
+        snprintf(json, sizeof(json),
+                 "{\"share_id\":\"%s\",\"session_id\":\"" SID
+                 "\",\"for_application_id\":\"" APP "\"}",
+                 big);
+        assert_int_equal(parse(json, &r), KB_OK);
+        assert_string_equal(r.share_id, big);
+        big[128] = 'x';
+        snprintf(json, sizeof(json),
+                 "{\"share_id\":\"%s\",\"session_id\":\"" SID
+                 "\",\"for_application_id\":\"" APP "\"}",
+                 big);
+        assert_int_equal(parse(json, &r), KB_ERR_MALFORMED);
+}
+
+/* The reason comes from the status (and the follow-up answer), never from
+ * the vendor's detail: kb_verdict() does not even see it. */
+static void test_verdict_table(void **state)
+{
+        kb_verdict_t v;
+
+        (void)state;
+        /* mint */
+        assert_int_equal(kb_verdict(KB_STEP_MINT, 201, KB_OK, 0).act,
+                         KB_ACT_PUBLISH);
+        v = kb_verdict(KB_STEP_MINT, 201, KB_ERR_MALFORMED, 0);
+        assert_int_equal(v.act, KB_ACT_DEAD_LETTER);
+        assert_string_equal(v.reason, "vendor_bad_response");
+        assert_int_equal(kb_verdict(KB_STEP_MINT, 401, KB_ERR_HTTP, 0).act,
+                         KB_ACT_HOLD);
+        assert_int_equal(kb_verdict(KB_STEP_MINT, 403, KB_ERR_HTTP, 0).act,
+                         KB_ACT_HOLD);
+        assert_int_equal(kb_verdict(KB_STEP_MINT, 0, KB_ERR_HTTP, 0).act,
+                         KB_ACT_HOLD);
+        assert_int_equal(kb_verdict(KB_STEP_MINT, 404, KB_ERR_HTTP, 0).act,
+                         KB_ACT_ASK);
+        assert_int_equal(kb_verdict(KB_STEP_MINT, 400, KB_ERR_HTTP, 0).act,
+                         KB_ACT_ASK);
+        assert_string_equal(
+            kb_verdict(KB_STEP_MINT, 404, KB_ERR_HTTP, KB_ANS_GONE).reason,
+            "session_not_found");
+        assert_string_equal(
+            kb_verdict(KB_STEP_MINT, 404, KB_ERR_HTTP, KB_ANS_FINISHED).reason,
+            "partner_application_unknown");
+        assert_string_equal(
+            kb_verdict(KB_STEP_MINT, 400, KB_ERR_HTTP, KB_ANS_UNFINISHED)
+                .reason,
+            "session_not_finished");
+        assert_string_equal(
+            kb_verdict(KB_STEP_MINT, 400, KB_ERR_HTTP, KB_ANS_FINISHED).reason,
+            "bad_request");
+        assert_string_equal(
+            kb_verdict(KB_STEP_MINT, 409, KB_ERR_HTTP, 0).reason,
+            "vendor_rejected");
+        /* import: an unreadable 2xx spent the token: reconcile, never a
+         * dead letter straight away */
+        assert_int_equal(kb_verdict(KB_STEP_IMPORT, 201, KB_OK, 0).act,
+                         KB_ACT_PUBLISH);
+        assert_int_equal(
+            kb_verdict(KB_STEP_IMPORT, 201, KB_ERR_MALFORMED, 0).act,
+            KB_ACT_RECONCILE);
+        assert_int_equal(
+            kb_verdict(KB_STEP_IMPORT, 200, KB_ERR_TOO_LARGE, 0).act,
+            KB_ACT_RECONCILE);
+        v = kb_verdict(KB_STEP_IMPORT, 201, KB_ERR_MALFORMED, KB_ANS_GONE);
+        assert_int_equal(v.act, KB_ACT_DEAD_LETTER);
+        assert_string_equal(v.stage, "reconcile");
+        assert_string_equal(v.reason, "reconcile_failed");
+        assert_int_equal(kb_verdict(KB_STEP_IMPORT, 403, KB_ERR_HTTP, 0).act,
+                         KB_ACT_RECONCILE);
+        assert_string_equal(
+            kb_verdict(KB_STEP_IMPORT, 403, KB_ERR_HTTP, KB_ANS_GONE).reason,
+            "forbidden");
+        assert_string_equal(
+            kb_verdict(KB_STEP_IMPORT, 401, KB_ERR_HTTP, 0).reason,
+            "token_rejected");
+        /* 404: the workflow question tells the source session's end
+         * from an unknown workflow */
+        assert_int_equal(kb_verdict(KB_STEP_IMPORT, 404, KB_ERR_HTTP, 0).act,
+                         KB_ACT_ASK);
+        v = kb_verdict(KB_STEP_IMPORT, 404, KB_ERR_HTTP, KB_ANS_GONE);
+        assert_int_equal(v.act, KB_ACT_DEAD_LETTER);
+        assert_string_equal(v.stage, "import");
+        assert_string_equal(v.reason, "workflow_not_found");
+        v = kb_verdict(KB_STEP_IMPORT, 404, KB_ERR_HTTP, KB_ANS_EXISTS);
+        assert_int_equal(v.act, KB_ACT_DEAD_LETTER);
+        assert_string_equal(v.stage, "import");
+        assert_string_equal(v.reason, "source_session_gone");
+        assert_string_equal(
+            kb_verdict(KB_STEP_IMPORT, 404, KB_ERR_HTTP, KB_ANS_UNKNOWN).reason,
+            "vendor_rejected");
+        assert_string_equal(
+            kb_verdict(KB_STEP_IMPORT, 400, KB_ERR_HTTP, 0).reason,
+            "bad_request");
+        assert_int_equal(kb_verdict(KB_STEP_IMPORT, 0, KB_ERR_HTTP, 0).act,
+                         KB_ACT_HOLD);
+        /* shutdown is never a verdict */
+        assert_int_equal(kb_verdict(KB_STEP_IMPORT, 201, KB_ERR_STATE, 0).act,
+                         KB_ACT_HOLD);
+        /* reconcile */
+        assert_string_equal(
+            kb_verdict(KB_STEP_RECONCILE, 400, KB_ERR_HTTP, 0).reason,
+            "reconcile_failed");
+        assert_int_equal(kb_status_finished("In Review"), 1);
+        assert_int_equal(kb_status_finished("IN_REVIEW"), 1);
+        assert_int_equal(kb_status_finished("Not Started"), 0);
+        assert_int_equal(kb_status_finished("approved"), 0);
+        assert_int_equal(kb_status_finished(NULL), 0);
+}
+
+static int created_after(const char *created_at, int64_t iat)
+{
+        char txt[128];
+        json_object *s;
+        int r;
+
+        snprintf(txt, sizeof(txt), "{\"created_at\":\"%s\"}", created_at);
+        s = kb_json_parse(txt, strlen(txt), 4, NULL, 0);
+        assert_non_null(s);
+        r = kb_session_created_after(s, iat);
+        json_object_put(s);
+        return r;
+}
+
+/* Reconcile's window reads created_at with its UTC offset. */
+static void test_created_after_honours_offset(void **state)
+{
+        /* 2026-12-05T12:00:00Z */
+        const int64_t noon = 1796472000;
+
+        (void)state;
+        assert_int_equal(created_after("2026-12-05T12:00:00Z", noon), 1);
+        assert_int_equal(created_after("2026-12-05T11:59:59Z", noon), 0);
+        /* 13:30+02:00 is 11:30Z: before the token */
+        assert_int_equal(created_after("2026-12-05T13:30:00+02:00", noon), 0);
+        /* 09:30-03:00 is 12:30Z: after it */
+        assert_int_equal(created_after("2026-12-05T09:30:00-03:00", noon), 1);
+        assert_int_equal(created_after("2026-12-05T12:00:01.5+00:00", noon), 1);
+        /* unknown iat or no parsable time: nothing is ruled out */
+        assert_int_equal(created_after("2026-12-05T13:30:00+02:00", 0), 1);
+        assert_int_equal(created_after("yesterday", noon), 1);
+}
+
+#ifdef KB_TEST_ALLOC_FAIL
+/*
+ * Allocation failures on demand. tests/CMakeLists.txt links this program
+ * with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,
+ * --wrap=strndup (and defines KB_TEST_ALLOC_FAIL), so every such call made
+ * by our own code -- the static kb_* libraries and this file -- comes here;
+ * shared libraries (libcurl, json-c, libsodium, librdkafka) allocate as
+ * usual. Armed, the fail_at-th call from then on (counting from 0) fails
+ * with ENOMEM, once.
+ */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+
+static long fail_at = -1; /* -1: off */
+static int failed;        /* the armed failure happened */
+
+static int fail_now(void)
+{
+        if (fail_at < 0 || fail_at-- != 0)
+                return 0;
+        failed = 1;
+        errno = ENOMEM;
+        return 1;
+}
+
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+char *__wrap_strdup(const char *s);
+char *__wrap_strndup(const char *s, size_t n);
+
+void *__wrap_malloc(size_t n)
+{
+        return fail_now() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+        return fail_now() ? NULL : __real_calloc(k, n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+        return fail_now() ? NULL : __real_realloc(p, n);
+}
+
+char *__wrap_strdup(const char *s)
+{
+        return fail_now() ? NULL : __real_strdup(s);
+}
+
+char *__wrap_strndup(const char *s, size_t n)
+{
+        return fail_now() ? NULL : __real_strndup(s, n);
+}
+
+/* The config of a daemon that starts: keys, a partner, everything set. */
+static kb_conf_t *daemon_conf(const char *dir, int importer)
+{
+        char path[600], bundle[600], text[4096], err[512];
+        kb_key_t *k = kb_key_generate(importer ? KB_KEY_BOX : KB_KEY_SIGN);
+
+        assert_non_null(k);
+        snprintf(path, sizeof(path), "%s/%s.key", dir,
+                 importer ? "box" : "sign");
+        assert_int_equal(kb_key_save_secret(k, path, NULL, 0, err, sizeof(err)),
+                         KB_OK);
+        kb_key_destroy(k);
+        snprintf(bundle, sizeof(bundle), "%s/partner.pub.json", dir);
+        write_bundle(bundle, 1, 1);
+        setenv("KBT_DAEMON_KEY", "test-api-key", 1);
+        snprintf(text, sizeof(text),
+                 "application_id = " SID "\n"
+                 "vendor.api_key = env:KBT_DAEMON_KEY\n"
+                 "kafka.bootstrap.servers = 127.0.0.1:9\n"
+                 "%s = %s\n"
+                 "partner.a.application_id = " APP "\n"
+                 "partner.a.keys = %s\n"
+                 "partner.a.workflow_id.user = " SID "\n",
+                 importer ? "keys.box_secret" : "keys.sign_secret", path,
+                 bundle);
+        return conf_of(text, dir);
+}
+
+/*
+ * Out of memory anywhere in a daemon's constructor is a runtime failure
+ * (exit 1), never a configuration error (exit 2, "fix your config"): each
+ * allocation the constructor makes fails in turn, and every failure must
+ * come back with is_config_error 0 (and no leak, under ASan).
+ */
+static void test_constructor_out_of_memory(void **state)
+{
+        char dir[] = "/tmp/kb-test-oom.XXXXXX", cmd[600];
+        int role;
+
+        (void)state;
+        for (role = 0; role < 2; role++) {
+                const char *name = role ? "importer" : "issuer";
+                kb_conf_t *c;
+                long n, nfail = 0;
+
+                assert_non_null(mkdtemp(dir));
+                c = daemon_conf(dir, role);
+                for (n = 0;; n++) {
+                        char err[512] = "";
+                        int cfg = -1;
+                        kb_proc_t *p;
+
+                        failed = 0;
+                        fail_at = n;
+                        p = role
+                                ? kb_importer_proc_new(c, &cfg, err,
+                                                       sizeof(err))
+                                : kb_issuer_proc_new(c, &cfg, err, sizeof(err));
+                        fail_at = -1;
+                        if (!failed) {
+                                /* all n allocations passed: it starts */
+                                if (!p)
+                                        fail_msg("%s: %s", name, err);
+                                kb_proc_free(p);
+                                break;
+                        }
+                        if (p) { /* coped without that allocation */
+                                kb_proc_free(p);
+                                continue;
+                        }
+                        nfail++;
+                        if (cfg != 0)
+                                fail_msg("%s: allocation %ld failed: "
+                                         "is_config_error %d (%s)",
+                                         name, n, cfg, err);
+                        assert_true(err[0] != '\0');
+                        assert_true(n < 100000);
+                }
+                fprintf(stderr,
+                        "# %s: %ld allocations, %ld failures refused as "
+                        "runtime failures\n",
+                        name, n, nfail);
+                /* the injection did reach the constructor */
+                assert_true(nfail >= 10);
+                kb_conf_destroy(c);
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+                assert_int_equal(system(cmd), 0);
+                memcpy(dir + sizeof(dir) - 7, "XXXXXX", 6);
+        }
+}
+#else
+static void test_constructor_out_of_memory(void **state)
+{
+        (void)state;
+        skip(); /* needs the link options, see KB_TEST_ALLOC_FAIL above */
+}
+#endif
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -303,6 +637,10 @@ int main(void)
                 cmocka_unit_test(test_summary_drops_documents_images_and_hits),
                 cmocka_unit_test(test_template_expand),
                 cmocka_unit_test(test_partners),
+                cmocka_unit_test(test_share_request_ids_follow_envelope_rules),
+                cmocka_unit_test(test_verdict_table),
+                cmocka_unit_test(test_created_after_honours_offset),
+                cmocka_unit_test(test_constructor_out_of_memory),
         };
 
         if (kb_init() != KB_OK)

@@ -1,0 +1,371 @@
+/* processor.c -- the processor base both daemons run on */
+#include "processor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "dlq.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+
+#define STATS_EVERY_MS 10000
+
+/* ---- jobs ---- */
+
+void kb_proc_done(kb_job_t *job)
+{
+        kb_rec_done(job->rec);
+}
+
+void kb_proc_fail(kb_proc_t *p, const char *why)
+{
+        kb_log_error(p->ops->role, "%s; stopping without committing", why);
+        p->fatal = 1;
+        if (p->pl)
+                kb_pipeline_fail(p->pl);
+}
+
+void kb_proc_hold(kb_job_t *job, const char *why)
+{
+        kb_proc_t *p = job->proc;
+
+        kb_log_error(p->ops->role,
+                     "share %s: %s; stopping without committing it",
+                     job->share_id[0] ? job->share_id : "(unknown)", why);
+        job->next = p->held;
+        p->held = job;
+        p->fatal = 1;
+        if (p->pl)
+                kb_pipeline_fail(p->pl);
+}
+
+int kb_proc_claim(kb_job_t *job)
+{
+        if (kb_seen_has(job->proc->seen, job->share_id))
+                return 1;
+        if (kb_seen_claim(job->proc->seen, job->share_id) == -1) {
+                kb_proc_hold(job, "out of memory");
+                return -1;
+        }
+        job->owns_seen = 1;
+        return 0;
+}
+
+int kb_proc_state(kb_job_t *job, const char *outcome, const char *ref)
+{
+        int r = kb_seen_produce(job->proc->seen, job->rec, job->share_id,
+                                outcome, ref);
+
+        if (r == KB_OK) {
+                job->state_written = 1;
+                kb_strlcpy(job->ref, ref ? ref : "", sizeof(job->ref));
+        }
+        return r;
+}
+
+void kb_proc_dead_letter(kb_job_t *job, const char *stage, const char *reason,
+                         const char *detail, int http_status)
+{
+        kb_proc_t *p = job->proc;
+        const char *sid = job->share_id[0] ? job->share_id : NULL;
+        json_object *x = p->ops->dlq_extra ? p->ops->dlq_extra(job) : NULL;
+
+        if (http_status && !x)
+                x = json_object_new_object();
+        if (http_status && x)
+                kb_json_add_i64(x, "http_status", http_status);
+        if (kb_dlq_produce(job->rec, p->dlq_topic, stage, reason, detail, sid,
+                           x) ||
+            (sid && p->ops->dead_letter_state &&
+             kb_proc_state(job, "dead_letter", NULL)))
+                /* Cannot build the output: never commit a silent drop. */
+                kb_proc_fail(p, "out of memory building a dead letter");
+        p->n_dead++;
+        kb_log_info(p->ops->role, "share %s: dead-lettered: %s",
+                    sid ? sid : "(none)", reason);
+        kb_rec_done(job->rec);
+}
+
+int kb_proc_vendor_settled(kb_job_t *job, const kb_vendor_result_t *res)
+{
+        char why[320];
+
+        if (kb_rec_orphaned(job->rec)) {
+                kb_rec_done(job->rec);
+                return 1;
+        }
+        if (res->err == KB_ERR_STATE) {
+                kb_proc_hold(job, "vendor client shut down");
+                return 1;
+        }
+        if (res->err != KB_OK && res->status == 0) {
+                kb_snprintf(why, sizeof(why), "vendor call failed for good: %s",
+                            res->detail[0] ? res->detail
+                                           : kb_err2str(res->err));
+                kb_proc_hold(job, why);
+                return 1;
+        }
+        return 0;
+}
+
+/* ---- pipeline adapters ---- */
+
+void kb_proc_log_stats(kb_proc_t *p)
+{
+        kb_pipeline_stats_t ps;
+        kb_vendor_stats_t vs;
+        char own[256] = "";
+
+        memset(&ps, 0, sizeof(ps));
+        if (p->pl)
+                kb_pipeline_stats(p->pl, &ps);
+        kb_vendor_stats(p->vendor, &vs);
+        if (p->ops->counters)
+                p->ops->counters(p, own, sizeof(own));
+        kb_log_info(p->ops->role,
+                    "consumed %llu, %s, dead-lettered %llu, in flight %lld, "
+                    "txns %llu (aborted %llu, %llu/%llu ms "
+                    "committing/blocking), vendor ok %llu retried %llu "
+                    "429s %llu",
+                    (unsigned long long)ps.consumed, own,
+                    (unsigned long long)p->n_dead, (long long)ps.in_flight,
+                    (unsigned long long)ps.txn_commits,
+                    (unsigned long long)ps.txn_aborts,
+                    (unsigned long long)(ps.txn_us / 1000),
+                    (unsigned long long)(ps.txn_offsets_us / 1000),
+                    (unsigned long long)vs.ok, (unsigned long long)vs.retried,
+                    (unsigned long long)vs.http_429);
+}
+
+static void op_start(void *opaque, kb_rec_t *rec)
+{
+        kb_proc_t *p = opaque;
+        kb_job_t *job = calloc(1, p->ops->job_size);
+
+        if (!job) {
+                kb_proc_fail(p, "out of memory");
+                kb_rec_done(rec); /* nothing is committed after a fail */
+                return;
+        }
+        job->proc = p;
+        job->rec = rec;
+        kb_rec_set_user(rec, job);
+        p->ops->start(job);
+}
+
+static int op_poll(void *opaque, int timeout_ms)
+{
+        kb_proc_t *p = opaque;
+        int64_t now = kb_mono_ms();
+
+        if (now >= p->next_stats_ms) {
+                p->next_stats_ms = now + STATS_EVERY_MS;
+                kb_proc_log_stats(p);
+                kb_seen_expire(p->seen);
+        }
+        return kb_vendor_poll(p->vendor, timeout_ms);
+}
+
+static int op_has_capacity(void *opaque)
+{
+        kb_proc_t *p = opaque;
+
+        return kb_vendor_has_capacity(p->vendor);
+}
+
+static int op_on_assign(void *opaque,
+                        const rd_kafka_topic_partition_list_t *parts)
+{
+        kb_proc_t *p = opaque;
+
+        (void)parts;
+        /* Another instance may have handled share_ids since we last read
+         * the state: read it again before touching the new partitions. */
+        return kb_seen_load(p->seen);
+}
+
+static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
+{
+        kb_proc_t *p = opaque;
+        kb_job_t *job = kb_rec_user(rec);
+
+        if (!job)
+                return;
+        if (job->owns_seen) {
+                if (committed && job->state_written)
+                        kb_seen_commit(p->seen, job->share_id,
+                                       job->ref[0] ? job->ref : NULL);
+                else
+                        kb_seen_forget(p->seen, job->share_id);
+        }
+        free(job);
+}
+
+/* ---- life cycle ---- */
+
+int kb_proc_topic(kb_proc_t *p, int out, const char *topic)
+{
+        char ***list = out ? &p->out_topics : &p->in_topics;
+        char **v;
+        size_t n = 0;
+
+        while (*list && (*list)[n])
+                n++;
+        v = realloc(*list, (n + 2) * sizeof(*v));
+        if (!v)
+                return KB_ERR_NOMEM;
+        *list = v;
+        v[n] = strdup(topic);
+        v[n + 1] = NULL;
+        return v[n] ? KB_OK : KB_ERR_NOMEM;
+}
+
+static void topics_free(char **v)
+{
+        size_t i;
+
+        for (i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+int kb_proc_init(kb_proc_t *p, const kb_proc_ops_t *ops, const kb_conf_t *conf,
+                 int64_t window_s, char *errstr, size_t errstr_size)
+{
+        char key[64];
+        const char *v;
+        int r;
+
+        p->ops = ops;
+        p->conf = conf;
+        if ((r = kb_conf_check(conf, ops->scope, errstr, errstr_size)))
+                return r == KB_ERR_NOMEM ? r : KB_ERR_CONFIG;
+        v = kb_conf_get(conf, "application_id");
+        kb_strlcpy(p->app_id, v ? v : "", sizeof(p->app_id));
+        kb_snprintf(key, sizeof(key), "%s.dlq_topic", ops->role);
+        v = kb_conf_get(conf, key);
+        kb_strlcpy(p->dlq_topic, v ? v : "", sizeof(p->dlq_topic));
+        r = kb_partners_load(&p->partners, conf, ops->scope, errstr,
+                             errstr_size);
+        if (r == KB_ERR_NOMEM)
+                kb_snprintf(errstr, errstr_size, "out of memory");
+        if (r)
+                return r == KB_ERR_NOMEM ? r : KB_ERR_CONFIG;
+        kb_snprintf(key, sizeof(key), "%s.state_topic", ops->role);
+        p->seen =
+            kb_seen_new(conf, kb_conf_get(conf, key), window_s, ops->role);
+        if (!p->seen || kb_proc_topic(p, 1, p->dlq_topic) ||
+            kb_proc_topic(p, 1, kb_seen_topic(p->seen))) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                return KB_ERR_NOMEM;
+        }
+        p->vendor = kb_vendor_new(conf, &r, errstr, errstr_size);
+        return p->vendor ? KB_OK : r;
+}
+
+static void join_topics(char *const *v, char *buf, size_t bufsz)
+{
+        size_t i, n = 0;
+
+        buf[0] = '\0';
+        for (i = 0; v && v[i] && n < bufsz; i++)
+                n += (size_t)snprintf(buf + n, bufsz - n, "%s%s", i ? "," : "",
+                                      v[i]);
+}
+
+int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
+                size_t errstr_size)
+{
+        static const kb_pipeline_ops_t ops = { op_start, op_poll,
+                                               op_has_capacity, op_on_assign,
+                                               op_on_finish };
+        kb_pipeline_conf_t pc;
+        char key[2][64], in[512], out[512];
+        int r;
+
+        memset(&pc, 0, sizeof(pc));
+        kb_snprintf(key[0], sizeof(key[0]), "%s.group_id", p->ops->role);
+        kb_snprintf(key[1], sizeof(key[1]), "%s.transactional_id",
+                    p->ops->role);
+        r = kb_daemon_kafka_confs(p->conf, kb_conf_get(p->conf, key[0]), key[1],
+                                  &pc, errstr, errstr_size);
+        if (r != KB_OK)
+                return r;
+        pc.topics = (const char *const *)p->in_topics;
+        pc.out_topics = (const char *const *)p->out_topics;
+        if (kb_seen_load(p->seen) == -1) {
+                kb_snprintf(errstr, errstr_size,
+                            "cannot read state topic %s (does it exist?)",
+                            kb_seen_topic(p->seen));
+                rd_kafka_conf_destroy(pc.consumer_conf);
+                rd_kafka_conf_destroy(pc.producer_conf);
+                return KB_ERR_KAFKA;
+        }
+        p->pl = kb_pipeline_new(&pc, &ops, p, errstr, errstr_size);
+        if (!p->pl)
+                return strncmp(errstr, "out of memory", 13) ? KB_ERR_KAFKA
+                                                            : KB_ERR_NOMEM;
+        join_topics(p->in_topics, in, sizeof(in));
+        join_topics(p->out_topics, out, sizeof(out));
+        kb_log_notice(p->ops->role,
+                      "running: %s -> %s (application %s, %zu partner(s))", in,
+                      out, p->app_id, p->partners.n);
+        p->next_stats_ms = kb_mono_ms() + STATS_EVERY_MS;
+        r = kb_pipeline_run(p->pl, stop);
+        kb_proc_log_stats(p);
+        if (p->fatal) {
+                kb_snprintf(errstr, errstr_size,
+                            "stopped on a vendor or resource failure (see "
+                            "log); unfinished input was not committed");
+                r = KB_ERR_STATE;
+        } else if (r != KB_OK) {
+                /* the engine's first fatal cause, never "see log" */
+                const char *why = kb_pipeline_last_error(p->pl);
+                kb_snprintf(errstr, errstr_size, "%s",
+                            why && *why ? why : kb_err2str(r));
+                if (r == KB_ERR_CONFIG) /* only kb_proc_init() says that */
+                        r = KB_ERR_KAFKA;
+        }
+        return r;
+}
+
+void *kb_proc_new_failed(kb_proc_t *p, int r, int *is_config_error,
+                         char *errstr, size_t errstr_size)
+{
+        if (r == KB_ERR_NOMEM)
+                kb_snprintf(errstr, errstr_size, "out of memory");
+        *is_config_error = r == KB_ERR_CONFIG;
+        kb_proc_free(p);
+        return NULL;
+}
+
+void kb_proc_free(kb_proc_t *p)
+{
+        if (p)
+                p->ops->destroy(p);
+}
+
+void kb_proc_destroy(kb_proc_t *p)
+{
+        kb_job_t *job, *next;
+
+        /* Vendor first: its callbacks finish (orphaned) records, which the
+         * pipeline must still exist for. */
+        kb_vendor_destroy(p->vendor);
+        p->vendor = NULL;
+        for (job = p->held; job; job = next) {
+                next = job->next;
+                kb_rec_done(job->rec); /* orphaned by the stop: freed */
+        }
+        p->held = NULL;
+        kb_pipeline_destroy(p->pl);
+        p->pl = NULL;
+        kb_partners_free(&p->partners);
+        kb_seen_destroy(p->seen);
+        p->seen = NULL;
+        topics_free(p->in_topics);
+        topics_free(p->out_topics);
+        p->in_topics = p->out_topics = NULL;
+}
