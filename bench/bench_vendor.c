@@ -96,7 +96,7 @@ static kb_vendor_t *mk_vendor(const char *url, const char *key, int inflight)
                 fprintf(stderr, "config: %s\n", err);
                 goto out;
         }
-        v = kb_vendor_new(conf, err, sizeof(err));
+        v = kb_vendor_new(conf, NULL, err, sizeof(err));
         if (!v)
                 fprintf(stderr, "kb_vendor_new: %s\n", err);
 out:

@@ -54,10 +54,10 @@ kb_session_kind_t kb_session_kind_parse(const char *s)
         return (kb_session_kind_t)0;
 }
 
-/* An id, share_id, source_session_id or vendor_data_hint. */
-static int id_ok(const char *s, size_t len)
+int kb_envelope_id_valid(const char *s, size_t len)
 {
-        return len >= 1 && len <= KB_ENVELOPE_MAX_ID && kb_utf8_is_text(s, len);
+        return s && len >= 1 && len <= KB_ENVELOPE_MAX_ID &&
+               kb_utf8_is_text(s, len);
 }
 
 static int keyid_ok(const char *s, size_t len)
@@ -90,12 +90,12 @@ static int time_ok(int64_t t)
         return t >= 0 && t <= MAX_TIME;
 }
 
-/* A NUL-terminated field of kb_envelope_fields_t that satisfies id_ok(). */
+/* A NUL-terminated field of kb_envelope_fields_t that is a valid id. */
 static int field_ok(const char *s)
 {
         size_t len = strnlen(s, KB_ENVELOPE_MAX_ID + 1);
 
-        return len <= KB_ENVELOPE_MAX_ID && id_ok(s, len);
+        return len <= KB_ENVELOPE_MAX_ID && kb_envelope_id_valid(s, len);
 }
 
 /* String member @p name checked as an id (or a key id) and copied to @p dst
@@ -110,7 +110,7 @@ static int get_id(json_object *obj, const char *name, int is_keyid, char *dst)
                 return -1;
         s = json_object_get_string(v);
         len = (size_t)json_object_get_string_len(v);
-        if (is_keyid ? !keyid_ok(s, len) : !id_ok(s, len))
+        if (is_keyid ? !keyid_ok(s, len) : !kb_envelope_id_valid(s, len))
                 return -1;
         memcpy(dst, s, len);
         dst[len] = '\0';

@@ -456,7 +456,8 @@ typedef struct kb_sbx_fault_s {
         int64_t latency_ms;
         double error_rate;
         int error_status;
-        int64_t retry_after; /* seconds, for error_status 429 */
+        int64_t retry_after;      /* seconds, for error_status 429 */
+        double corrupt_body_rate; /* processed, then a 2xx body garbled */
 } kb_sbx_fault_t;
 
 typedef struct kb_sbx_faults_s {
@@ -472,11 +473,16 @@ void kb_sbx_faults_destroy(kb_sbx_faults_t *f);
 /**
  * Looks up the fault for @p path. Returns 0 when none applies; else fills
  * the latency and, when an error is drawn, *error_status (0 otherwise) and
- * *retry_after, and returns 1.
+ * *retry_after; when no error is drawn, *corrupt_body says whether the
+ * request's 2xx body is to be garbled (0 otherwise). Returns 1.
  */
 int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
                        int64_t *latency_ms, int *error_status,
-                       int64_t *retry_after);
+                       int64_t *retry_after, int *corrupt_body);
+
+/* What a 2xx body garbled by a corrupt_body_rate fault becomes: no JSON
+ * text (and no UTF-8) starts like this. */
+#define KB_SBX_CORRUPT_BODY "<\xff\xfe garbled in transit (sandbox fault)>"
 
 /* ---------------------------------------------------------------------- */
 /* Webhook deliveries (sandbox_webhook.c) */

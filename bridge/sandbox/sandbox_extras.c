@@ -317,9 +317,17 @@ void kb_sbx_faults_destroy(kb_sbx_faults_t *f)
         pthread_mutex_destroy(&f->lock);
 }
 
+/* A uniform draw in [0, 1) from the fault stream (lock held). */
+static double faults_uniform(kb_sbx_faults_t *f)
+{
+        /* 53 random bits -> [0, 1) */
+        return (double)(kb_rng_next(&f->rng) >> 11) *
+               (1.0 / 9007199254740992.0);
+}
+
 int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
                        int64_t *latency_ms, int *error_status,
-                       int64_t *retry_after)
+                       int64_t *retry_after, int *corrupt_body)
 {
         const kb_sbx_fault_t *hit = NULL;
         size_t i;
@@ -327,6 +335,7 @@ int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
         *latency_ms = 0;
         *error_status = 0;
         *retry_after = 0;
+        *corrupt_body = 0;
         if (atomic_load(&f->active) == 0)
                 return 0;
         pthread_mutex_lock(&f->lock);
@@ -343,35 +352,63 @@ int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
                 return 0;
         }
         *latency_ms = hit->latency_ms;
-        if (hit->error_rate > 0) {
-                /* 53 random bits -> [0, 1) */
-                double r = (double)(kb_rng_next(&f->rng) >> 11) *
-                           (1.0 / 9007199254740992.0);
-                if (r < hit->error_rate) {
-                        *error_status = hit->error_status;
-                        *retry_after = hit->retry_after;
-                }
+        if (hit->error_rate > 0 && faults_uniform(f) < hit->error_rate) {
+                *error_status = hit->error_status;
+                *retry_after = hit->retry_after;
         }
+        /* only a request that is processed has an answer to garble */
+        if (!*error_status && hit->corrupt_body_rate > 0 &&
+            faults_uniform(f) < hit->corrupt_body_rate)
+                *corrupt_body = 1;
         pthread_mutex_unlock(&f->lock);
         return 1;
 }
 
 static int render_fault(kb_buf_t *b, const kb_sbx_fault_t *ft)
 {
-        char rate[KB_CANON_REPR_BYTES];
+        char rate[KB_CANON_REPR_BYTES], corrupt[KB_CANON_REPR_BYTES];
 
         /* shortest form: 0.2, not 0.20000000000000001 */
         if (kb_canon_double_repr(ft->error_rate, rate, sizeof(rate)) != KB_OK)
                 kb_strlcpy(rate, "0", sizeof(rate));
+        if (kb_canon_double_repr(ft->corrupt_body_rate, corrupt,
+                                 sizeof(corrupt)) != KB_OK)
+                kb_strlcpy(corrupt, "0", sizeof(corrupt));
         if (kb_buf_puts(b, "{\"path\":") == -1 ||
             kb_sbx_jstr(b, ft->path) == -1 ||
             kb_buf_printf(b,
                           ",\"latency_ms\":%lld,\"error_rate\":%s,"
-                          "\"error_status\":%d,\"retry_after\":%lld}",
+                          "\"error_status\":%d,\"retry_after\":%lld,"
+                          "\"corrupt_body_rate\":%s}",
                           (long long)ft->latency_ms, rate, ft->error_status,
-                          (long long)ft->retry_after) == -1)
+                          (long long)ft->retry_after, corrupt) == -1)
                 return -1;
         return 0;
+}
+
+/* Optional member @p key, a number in [0, 1]: 0 absent, 1 present, -1
+ * (400). */
+static int opt_rate(json_object *obj, const char *key, double *out,
+                    kb_sbx_resp_t *resp)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(obj, key, &v))
+                return 0;
+        if (!v || (!json_object_is_type(v, json_type_double) &&
+                   !json_object_is_type(v, json_type_int))) {
+                kb_sbx_resp_error(resp, 400,
+                                  "%s: A number between 0 and 1 is required.",
+                                  key);
+                return -1;
+        }
+        *out = json_object_get_double(v);
+        if (!(*out >= 0.0 && *out <= 1.0)) {
+                kb_sbx_resp_error(resp, 400, "%s: Must be between 0 and 1.",
+                                  key);
+                return -1;
+        }
+        return 1;
 }
 
 static int render_faults(kb_buf_t *b, kb_sbx_faults_t *f)
@@ -395,11 +432,14 @@ static int render_faults(kb_buf_t *b, kb_sbx_faults_t *f)
 
 void kb_sbx_h_faults_put(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
-        static const char *const allowed[] = { "path",        "latency_ms",
-                                               "error_rate",  "error_status",
-                                               "retry_after", NULL };
+        static const char *const allowed[] = {
+                "path",        "latency_ms",
+                "error_rate",  "error_status",
+                "retry_after", "corrupt_body_rate",
+                NULL
+        };
         kb_sbx_faults_t *f = &req->sbx->faults;
-        json_object *obj = kb_sbx_req_json(req, resp), *v;
+        json_object *obj = kb_sbx_req_json(req, resp);
         kb_sbx_fault_t ft;
         const char *path;
         int64_t n;
@@ -436,22 +476,10 @@ void kb_sbx_h_faults_put(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                 ft.error_status = (int)n;
         if (opt_int(obj, "retry_after", 1, 3600, &ft.retry_after, resp) == -1)
                 goto out;
-        if (json_object_object_get_ex(obj, "error_rate", &v)) {
-                if (!v || (!json_object_is_type(v, json_type_double) &&
-                           !json_object_is_type(v, json_type_int))) {
-                        kb_sbx_resp_error(resp, 400,
-                                          "error_rate: A number between 0 "
-                                          "and 1 is required.");
-                        goto out;
-                }
-                ft.error_rate = json_object_get_double(v);
-                if (!(ft.error_rate >= 0.0 && ft.error_rate <= 1.0)) {
-                        kb_sbx_resp_error(resp, 400,
-                                          "error_rate: Must be between 0 and "
-                                          "1.");
-                        goto out;
-                }
-        }
+        if (opt_rate(obj, "error_rate", &ft.error_rate, resp) == -1 ||
+            opt_rate(obj, "corrupt_body_rate", &ft.corrupt_body_rate, resp) ==
+                -1)
+                goto out;
         pthread_mutex_lock(&f->lock);
         for (i = 0; i < f->n; i++)
                 if (!strcmp(f->v[i].path, ft.path))
@@ -471,9 +499,9 @@ void kb_sbx_h_faults_put(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         pthread_mutex_unlock(&f->lock);
         kb_log_info(FAC,
                     "fault set: path=%s latency_ms=%lld error_rate=%g "
-                    "error_status=%d",
+                    "error_status=%d corrupt_body_rate=%g",
                     ft.path, (long long)ft.latency_ms, ft.error_rate,
-                    ft.error_status);
+                    ft.error_status, ft.corrupt_body_rate);
         if (render_fault(&resp->body, &ft) == -1)
                 kb_buf_free(&resp->body, 0);
         kb_sbx_resp_json(resp, 200);

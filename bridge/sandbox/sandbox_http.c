@@ -614,7 +614,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         kb_sbx_resp_t resp;
         const route_t *route;
         int64_t latency = 0, retry_after = 0;
-        int fault_status = 0;
+        int fault_status = 0, corrupt = 0;
         enum MHD_Result ret;
 
         if (!ctx) {
@@ -679,7 +679,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         resp.retry_after = -1;
         if (strncmp(url, "/sandbox/", 9) != 0 && strcmp(url, "/sandbox") &&
             kb_sbx_faults_draw(&h->sbx->faults, url, &latency, &fault_status,
-                               &retry_after) &&
+                               &retry_after, &corrupt) &&
             fault_status) {
                 /* an injected error: the request is not processed */
                 kb_sbx_resp_error(&resp, fault_status,
@@ -698,6 +698,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                 route = NULL;
         } else {
                 route = dispatch(h, conn, url, method, ctx, &resp);
+        }
+        if (corrupt && resp.status >= 200 && resp.status < 300 &&
+            resp.body.len > 0) {
+                /* processed (the vendor did it), but the answer is lost in
+                 * transit: what the client reads is no JSON */
+                kb_buf_free(&resp.body, 1);
+                if (kb_buf_append(&resp.body, KB_SBX_CORRUPT_BODY,
+                                  sizeof(KB_SBX_CORRUPT_BODY) - 1) == -1)
+                        kb_buf_free(&resp.body, 0);
+                KB_LOG(KB_LOG_DEBUG, FAC, "%s %s: 2xx body garbled (fault)",
+                       method,
+                       route ? route->pattern
+                             : (is_vendor_path(url) ? "/v3/?" : "?"));
         }
         log_request(method, route, url, resp.status, ctx->t0_us);
         ret = queue_or_delay(h, conn, ctx, &resp, latency);

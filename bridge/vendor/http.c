@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,11 +72,13 @@ kb_http_t *kb_http_new(const kb_http_conf_t *hc, char *errstr,
              strncmp(hc->base_url, "https://", 8))) {
                 kb_snprintf(errstr, errstr_size,
                             "base URL must start with http:// or https://");
+                errno = EINVAL;
                 return NULL;
         }
         if (hc->max_connections < 1) {
                 kb_snprintf(errstr, errstr_size,
                             "max_connections must be at least 1");
+                errno = EINVAL;
                 return NULL;
         }
         if (hc->api_key) {
@@ -83,6 +86,7 @@ kb_http_t *kb_http_new(const kb_http_conf_t *hc, char *errstr,
                 if (hc->api_key_len == 0 || hc->api_key_len > 4096) {
                         kb_snprintf(errstr, errstr_size,
                                     "API key is empty or too long");
+                        errno = EINVAL;
                         return NULL;
                 }
                 for (i = 0; i < hc->api_key_len; i++) {
@@ -91,13 +95,17 @@ kb_http_t *kb_http_new(const kb_http_conf_t *hc, char *errstr,
                                 kb_snprintf(errstr, errstr_size,
                                             "API key contains whitespace or "
                                             "control characters");
+                                errno = EINVAL;
                                 return NULL;
                         }
                 }
         }
         if (http_global_init() == -1) {
+                /* libcurl's own allocations or its TLS library: no
+                 * configuration can fix that */
                 kb_snprintf(errstr, errstr_size,
                             "libcurl initialisation failed");
+                errno = EIO;
                 return NULL;
         }
         h = calloc(1, sizeof(*h));
@@ -170,6 +178,7 @@ nomem:
                 free(h);
         }
         curl_global_cleanup();
+        errno = ENOMEM; /* after the frees, which may change it */
         return NULL;
 }
 

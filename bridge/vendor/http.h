@@ -71,7 +71,9 @@ typedef void(kb_http_cb)(const kb_http_resp_t *resp, void *opaque);
 
 /**
  * Creates an engine. Copies what it needs from @p hc (the caller may wipe
- * its copy of the key afterwards). Returns NULL with a reason in @p errstr.
+ * its copy of the key afterwards). Returns NULL with a reason in @p errstr
+ * and errno set: EINVAL for a problem with @p hc (URL, key, connections),
+ * ENOMEM when memory ran out, EIO when libcurl could not initialise.
  */
 kb_http_t *kb_http_new(const kb_http_conf_t *hc, char *errstr,
                        size_t errstr_size);

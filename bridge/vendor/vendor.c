@@ -29,10 +29,11 @@ typedef enum {
         VOP_IMPORT,
         VOP_LIST,
         VOP_DECISION,
+        VOP_WORKFLOW,
 } vop_kind_t;
 
-static const char *const vop_names[] = { "share", "import", "list",
-                                         "decision" };
+static const char *const vop_names[] = { "share", "import", "list", "decision",
+                                         "workflow" };
 
 typedef struct vop_s {
         struct vop_s *prev, *next; /* in a class queue or the backoff list */
@@ -523,7 +524,7 @@ static int64_t next_wake(kb_vendor_t *v, int64_t now)
 
 /* ---- public API ---- */
 
-kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, char *errstr,
+kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, int *err, char *errstr,
                            size_t errstr_size)
 {
         kb_vendor_t *v = NULL;
@@ -531,20 +532,27 @@ kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, char *errstr,
         char *key = NULL;
         size_t keylen = 0;
         int64_t now, writes, decisions;
-        int r;
+        int r, dummy;
 
+        if (!err)
+                err = &dummy;
+        *err = KB_ERR_CONFIG;
         if (!conf) {
                 kb_snprintf(errstr, errstr_size, "no configuration");
                 return NULL;
         }
         r = kb_conf_get_secret(conf, "vendor.api_key", &key, &keylen, errstr,
                                errstr_size);
-        if (r != KB_OK)
+        if (r != KB_OK) {
+                if (r == KB_ERR_NOMEM)
+                        *err = KB_ERR_NOMEM;
                 return NULL;
+        }
 
         v = calloc(1, sizeof(*v));
         if (!v) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
+                *err = KB_ERR_NOMEM;
                 goto fail;
         }
         v->max_in_flight = (int)kb_conf_get_int(conf, "vendor.max_in_flight");
@@ -581,8 +589,12 @@ kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, char *errstr,
                 goto fail;
         }
         v->http = kb_http_new(&hc, errstr, errstr_size);
-        if (!v->http)
+        if (!v->http) {
+                *err = errno == EINVAL   ? KB_ERR_CONFIG
+                       : errno == ENOMEM ? KB_ERR_NOMEM
+                                         : KB_ERR_HTTP;
                 goto fail;
+        }
         kb_conf_secret_free(key, keylen);
         key = NULL;
 
@@ -598,6 +610,7 @@ kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, char *errstr,
         bucket_init(&v->bucket[VCLASS_DECISION],
                     writes && !decisions ? 1 : decisions, now);
         v->st.rl_remaining = -1;
+        *err = KB_OK;
         return v;
 
 fail:
@@ -657,6 +670,7 @@ static vop_t *op_new(kb_vendor_t *v, vop_kind_t kind, char *path,
                 op->method = "POST";
                 break;
         case VOP_LIST:
+        case VOP_WORKFLOW:
                 op->cls = VCLASS_READ;
                 op->method = "GET";
                 break;
@@ -904,6 +918,33 @@ int kb_vendor_decision(kb_vendor_t *v, const char *session_id, kb_vendor_cb *cb,
                 return KB_ERR_NOMEM;
         }
         kb_snprintf(op->logid, sizeof(op->logid), "session %s", session_id);
+        op_enqueue(v, op);
+        return KB_OK;
+}
+
+int kb_vendor_workflow(kb_vendor_t *v, const char *workflow_id,
+                       kb_vendor_cb *cb, void *opaque)
+{
+        kb_buf_t p = KB_BUF_INIT;
+        vop_t *op;
+        int r = check_common(v, cb);
+
+        if (r != KB_OK)
+                return r;
+        if (!workflow_id || !kb_is_uuid(workflow_id))
+                return KB_ERR_INVALID_ARG;
+        if (kb_buf_printf(&p, "/v3/workflows/%s/", workflow_id) == -1) {
+                kb_buf_free(&p, 0);
+                return KB_ERR_NOMEM;
+        }
+        op = op_new(v, VOP_WORKFLOW, kb_buf_steal(&p, NULL), cb, opaque);
+        if (!op)
+                return KB_ERR_NOMEM;
+        if (!op->path) {
+                op_free(op);
+                return KB_ERR_NOMEM;
+        }
+        kb_strlcpy(op->logid, workflow_id, sizeof(op->logid));
         op_enqueue(v, op);
         return KB_OK;
 }

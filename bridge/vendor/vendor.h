@@ -12,7 +12,7 @@
 
 /*
  * The vendor operations the bridge needs (share, import, list sessions,
- * decision), each asynchronous with a completion callback, over one
+ * decision, workflow), each asynchronous with a completion callback, over one
  * kb_http_t engine.
  *
  * Threading: a kb_vendor_t belongs to ONE thread (the daemon's event loop).
@@ -25,9 +25,9 @@
  * flight, (2) the client-side pacer of its class has a token, and (3) no
  * Retry-After pause is active. Classes and their per-minute ceilings (the
  * vendor's documented budgets per API key):
- *   writes   (share, import)  W = vendor.rate_limit_per_minute (300)
- *   reads    (list sessions)  2 W (600)
- *   decision (decision)       W / 3 (100), at least 1
+ *   writes   (share, import)            W = vendor.rate_limit_per_minute (300)
+ *   reads    (list sessions, workflow)  2 W (600)
+ *   decision (decision)                 W / 3 (100), at least 1
  * W = 0 turns every pacer off (a vendor or sandbox without limits).
  * Each class is a token bucket holding B = clamp(N/60, 1, 10) tokens,
  * refilled at (N - B) per 60 s, so no 60-second window ever carries more
@@ -110,9 +110,12 @@ typedef struct kb_vendor_stats_s {
  * vendor.api_key, vendor.timeout_ms, vendor.connect_timeout_ms,
  * vendor.max_in_flight, vendor.rate_limit_per_minute,
  * vendor.retry_backoff_ms, vendor.retry_backoff_max_ms, vendor.ca_file).
- * @p conf is not kept. Returns NULL with a reason in @p errstr.
+ * @p conf is not kept. Returns NULL with a reason in @p errstr and the
+ * kind of failure in *err (@p err may be NULL): KB_ERR_CONFIG (the
+ * options: URL, key, limits), KB_ERR_NOMEM (out of memory) or KB_ERR_HTTP
+ * (libcurl could not initialise); KB_OK on success.
  */
-kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, char *errstr,
+kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, int *err, char *errstr,
                            size_t errstr_size);
 
 /**
@@ -157,6 +160,15 @@ int kb_vendor_list_sessions(kb_vendor_t *v, const char *vendor_data, int offset,
 /** GET /v3/session/{session_id}/decision/. Returns as kb_vendor_share(). */
 int kb_vendor_decision(kb_vendor_t *v, const char *session_id, kb_vendor_cb *cb,
                        void *opaque);
+
+/**
+ * GET /v3/workflows/{workflow_id}/: one workflow of the caller's
+ * application (200 with it; 404 when the application has no such
+ * workflow). A read (pacing class "reads"). @p workflow_id must be a UUID.
+ * Returns as kb_vendor_share().
+ */
+int kb_vendor_workflow(kb_vendor_t *v, const char *workflow_id,
+                       kb_vendor_cb *cb, void *opaque);
 
 /**
  * Drives everything: starts admissible operations, performs I/O, runs

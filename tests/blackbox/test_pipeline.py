@@ -375,6 +375,19 @@ class TestDeadLetters(PipelineCase):
         good_req = h.share_request(fin(X, "kyb"), Y.id, sid("good-issuer"), vendor_data="good-1")
         cases.append(Case("good-through-issuer", req_t, good_req["share_id"],
                           json.dumps(good_req), share_id=good_req["share_id"]))
+        # an id the envelope refuses (a lone surrogate is no UTF-8) is a
+        # malformed request, not a token minted and then left unsealable
+        req_case("share-id-surrogate",
+                 '{"share_id": "dl-sur-\\ud800", "session_id": "%s", '
+                 '"for_application_id": "%s"}' % (fin(X), Y.id),
+                 "malformed_request")
+        # the vendor compares application ids case-insensitively: an
+        # upper-case id of a partner is that partner, and the envelope
+        # carries the id as configured (else Y refuses it as not for us)
+        upper_req = h.share_request(fin(X), Y.id.upper(), sid("upper-issuer"))
+        cases.append(Case("upper-case-partner-through-issuer", req_t,
+                          upper_req["share_id"], json.dumps(upper_req),
+                          share_id=upper_req["share_id"]))
 
         # ---- importer: envelopes (made before anything runs) ----
         def env_case(name, env, reason, share_id, stage="envelope", key=Y.id,
@@ -431,6 +444,8 @@ class TestDeadLetters(PipelineCase):
                          vendor_data="forb-" + s),
                  "forbidden", s, stage="import", http_status=403, detail="not intended")
         s, ses = sid("gone"), fin(X)
+        # the vendor answers 404 for both; the importer asks for its
+        # workflow to tell them apart (see docs/pipeline.md)
         env_case("source-deleted", self.share_out(iconf, ses, Y.id, s),
                  "source_session_gone", s, stage="import", http_status=404)
         sb.delete_session(X.key, ses)
@@ -451,6 +466,11 @@ class TestDeadLetters(PipelineCase):
                         self.share_out(iconf, fin(X), Y.id, s, vendor_data="good-2"),
                         share_id=s)
         cases.append(good_env)
+        s = sid("upper-env")
+        upper_env = self.share_out(iconf, fin(X), Y.id.upper(), s)
+        self.assertEqual(json.loads(upper_env)["for_application_id"], Y.id)
+        cases.append(Case("upper-case-partner-through-share", tok_t, Y.id,
+                          upper_env, share_id=s))
         # phase 2, one at a time: vendor answers injected on every import
         # (409) and on the session list used by reconciliation (400)
         s = sid("import409")
@@ -898,6 +918,55 @@ class TestReconcile(StreamCase):
             self.assertEqual(d["status"], mine["status"])
             self.assertEqual(d["record"], "summary")
         self.assertIn("reconciled", w.imps[0].logtext())
+        self.assertNoLeaks(w)
+
+
+    def test_unreadable_import_answer_reconciles(self):
+        """The vendor performs the import, but its 201 reaches the
+        importer as bytes that are no JSON (the sandbox's
+        corrupt_body_rate fault): the token is spent, so the importer
+        reconciles -- exactly one downstream record, reconciled, for the
+        one session the vendor made -- instead of dead-lettering a share
+        whose import did happen."""
+        w = self.world("rec-garbled", sandbox_args=["--log-level", "debug"])
+        X, Y = w.app("x"), w.app("y")
+        iconf = w.issuer_conf(X, [Y])
+        mconf = w.importer_conf(Y, [(X, {})])
+        ses = w.sb.finished_session(X.key, X.wf["kyc"], "Approved")
+        sid = "garbled-%s" % uuid.uuid4().hex[:8]
+        rc, env, err = h.run_cli(["share", "-c", iconf, "--session-id", ses,
+                                  "--for", Y.id, "--share-id", sid,
+                                  "--vendor-data", "gb-" + sid, "--out", "-"])
+        self.assertEqual(rc, 0, "share failed: %s" % err)
+        imports = w.sb.log_counter(rb"POST /v3/session/import-shared/ -> 201")
+        garbled = w.sb.log_counter(rb"POST /v3/session/import-shared/: 2xx body garbled")
+        w.sb.http.req("PUT", "/sandbox/faults",
+                      {"path": "/v3/session/import-shared/", "corrupt_body_rate": 1.0},
+                      expect=200)
+        imp = w.daemon("importer", mconf, "importer")
+        fo, fd = w.follow(w.t["imported"]), w.follow(w.t["importer_dlq"])
+        w.kafka.produce(w.t["tokens"], [(Y.id, env.strip())])
+        wait_stable(lambda: fo.count() + fd.count(), 1, 60, settle=2.0)
+        self.assertTrue(imp.alive(), "the importer stopped")
+        self.assertEqual(imp.stop(), 0)
+        self.assertEqual(garbled(), 1, "the fault did not garble the import's answer")
+        self.assertEqual(imports(), 1, "the vendor was asked to import %d times" % imports())
+        outs = w.outputs()
+        self.assertEqual(outs["importer_dlq"], [], "dead-lettered: %s" % [
+            (r["doc"]["reason"], r["doc"]["detail"]) for r in outs["importer_dlq"]])
+        recs = [r for r in outs["imported"] if r["doc"]["share_id"] == sid]
+        self.assertEqual(len(recs), 1, "share %s has %d downstream records" % (sid, len(recs)))
+        self.assertEqual(len(outs["imported"]), 1)
+        d = recs[0]["doc"]
+        self.check_imported_shape(recs[0], Y, X)
+        self.assertIs(d["reconciled"], True, d)
+        self.assertEqual(w.sb.session_count(Y.key), 1)
+        mine = w.sb.decision(Y.key, d["session_id"])
+        self.assertEqual(mine["shared_from_session"], ses)
+        self.assertEqual(d["shared_from_session"], ses)
+        self.assertEqual(d["vendor_data"], "gb-" + sid)
+        self.assertIn("share %s: already imported as session %s; reconciled"
+                      % (sid, d["session_id"]), imp.logtext())
         self.assertNoLeaks(w)
 
 

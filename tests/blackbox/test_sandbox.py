@@ -2057,9 +2057,46 @@ class TestFaults(ShareWorld):
         self.assertEqual(bad + codes.count(200), 200, set(codes))
         self.assertTrue(50 <= bad <= 150, "error_rate 0.5 gave %d/200" % bad)
 
+    def test_corrupt_body_import_is_processed(self):
+        """corrupt_body_rate: the import happens (the token is spent), the
+        201's body the client reads is no JSON; errors and other paths are
+        untouched."""
+        sid, tok = self.mint(self.I, self.I_kyc, self.P)
+        r = self.sb.req("PUT", "/sandbox/faults", {"path": IMPORT, "corrupt_body_rate": 1.0})
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(r.json()["corrupt_body_rate"], 1)
+        self.assertEqual(r.json()["error_rate"], 0)
+        self.assertEqual(self.sb.req("GET", "/sandbox/faults").json()["faults"][0]
+                         ["corrupt_body_rate"], 1)
+        r = self.imp(self.P, tok, self.P_kyc, vendor_data="garbled-1")
+        self.assertEqual(r.status, 201, repr(r))
+        self.assertTrue(r.body.startswith(b"<\xff\xfe"), repr(r))
+        with self.assertRaises((ValueError, UnicodeDecodeError)):
+            json.loads(r.body)
+        self.assertNotIn(b"eyJ", r.body)
+        # an error answer is sent as it is: the token is spent now
+        self.assertError(self.imp(self.P, tok, self.P_kyc), 403, "already imported")
+        # other paths are not affected
+        self.assertStatus(self.sb.req("GET", "/v3/workflows/", key=self.P.key), 200)
+        r = self.sb.req("DELETE", "/sandbox/faults")
+        self.assertIn(r.status, (200, 204), repr(r))
+        # the import did happen: the session is there, made from the token
+        j = self.list_sessions(self.P, vendor_data="garbled-1")
+        self.assertEqual(j["count"], 1, j)
+        self.assertEqual(j["results"][0]["shared_from_session"], sid)
+
+    def test_corrupt_body_rate_fraction(self):
+        self.put_faults({"path": "/v3/workflows/", "corrupt_body_rate": 0.5})
+        bodies = [self.sb.req("GET", "/v3/workflows/", key=self.P.key) for _ in range(200)]
+        self.assertEqual({r.status for r in bodies}, {200})
+        bad = sum(1 for r in bodies if r.body.startswith(b"<\xff\xfe"))
+        self.assertTrue(50 <= bad <= 150, "corrupt_body_rate 0.5 gave %d/200" % bad)
+
     def test_bad_fault_bodies_400(self):
         for raw in (b"{", b'{"path": "*", "error_rate": "high"}',
-                    b'{"path": 5, "error_rate": 1.0}', b'{"path": "*", "latency_ms": "x"}'):
+                    b'{"path": 5, "error_rate": 1.0}', b'{"path": "*", "latency_ms": "x"}',
+                    b'{"path": "*", "corrupt_body_rate": 1.5}',
+                    b'{"path": "*", "corrupt_body_rate": "all"}'):
             with self.subTest(raw=raw):
                 self.assertError(self.sb.req("PUT", "/sandbox/faults", raw=raw), 400)
         self.assertEqual(self.sb.req("GET", "/v3/workflows/", key=self.P.key).status, 200)

@@ -1169,6 +1169,72 @@ static void test_session_kind(void **state)
         assert_int_equal(kb_session_kind_parse(NULL), 0);
 }
 
+/* ---- the id rule, as one function ---- */
+
+/* kb_envelope_id_valid() is the rule seal (and open) apply to every id:
+ * what it accepts, a share_id may be, and nothing else. */
+static void test_id_valid(void **state)
+{
+        static const struct {
+                const char *s;
+                size_t len;
+                int ok;
+        } cases[] = {
+                { "a", 1, 1 },
+                { "share-42", 8, 1 },
+                { "M\xc3\xbcller", 7, 1 },
+                { "\xe2\x82\xac \xf0\x9f\x98\x80", 8, 1 }, /* U+20AC U+1F600 */
+                { "\xf4\x8f\xbf\xbf", 4, 1 },              /* U+10FFFF */
+                { "abcdef", 3, 1 },           /* need not be terminated */
+                { "", 0, 0 },                 /* empty */
+                { "a\nb", 3, 0 },             /* control character */
+                { "a\tb", 3, 0 },             /* control character */
+                { "a\x7f", 2, 0 },            /* DEL */
+                { "a\0b", 3, 0 },             /* embedded NUL */
+                { "\xc0\xaf", 2, 0 },         /* overlong */
+                { "\xed\xa0\x80", 3, 0 },     /* surrogate */
+                { "\xf4\x90\x80\x80", 4, 0 }, /* above U+10FFFF */
+                { "ab\xc3", 3, 0 },           /* truncated sequence */
+                { "\xff", 1, 0 },
+        };
+        kb_key_t *box = kb_key_generate(KB_KEY_BOX);
+        kb_key_t *sign = kb_key_generate(KB_KEY_SIGN);
+        kb_envelope_fields_t f, g;
+        char big[KB_ENVELOPE_MAX_ID + 2];
+        size_t i;
+
+        (void)state;
+        assert_non_null(box);
+        assert_non_null(sign);
+        base_fields(&f);
+        for (i = 0; i < KB_ARRAY_SIZE(cases); i++) {
+                if (kb_envelope_id_valid(cases[i].s, cases[i].len) !=
+                    cases[i].ok)
+                        fail_msg("case %zu: want %d", i, cases[i].ok);
+                /* seal agrees (NUL-terminated ids only: a field is one) */
+                if (cases[i].len == strlen(cases[i].s)) {
+                        g = f;
+                        memcpy(g.share_id, cases[i].s, cases[i].len + 1);
+                        assert_int_equal(seal_rc(&g, "tok", 3, sign, box),
+                                         cases[i].ok ? KB_OK
+                                                     : KB_ERR_INVALID_ARG);
+                }
+        }
+        assert_false(kb_envelope_id_valid(NULL, 1));
+        assert_false(kb_envelope_id_valid(NULL, 0));
+        /* 128 bytes, counted in bytes: 64 two-byte characters */
+        for (i = 0; i < KB_ENVELOPE_MAX_ID / 2; i++)
+                memcpy(big + 2 * i, "\xc3\xa9", 2);
+        assert_true(kb_envelope_id_valid(big, KB_ENVELOPE_MAX_ID));
+        big[KB_ENVELOPE_MAX_ID] = 'x';
+        assert_false(kb_envelope_id_valid(big, KB_ENVELOPE_MAX_ID + 1));
+        memset(big, 'x', sizeof(big));
+        assert_true(kb_envelope_id_valid(big, KB_ENVELOPE_MAX_ID));
+        assert_false(kb_envelope_id_valid(big, KB_ENVELOPE_MAX_ID + 1));
+        kb_key_destroy(box);
+        kb_key_destroy(sign);
+}
+
 /* ---- concurrent opens share keyrings safely ---- */
 
 typedef struct {
@@ -1238,6 +1304,7 @@ int main(void)
                 cmocka_unit_test(test_open_order),
                 cmocka_unit_test(test_hint_and_escapes),
                 cmocka_unit_test(test_session_kind),
+                cmocka_unit_test(test_id_valid),
                 cmocka_unit_test(test_threads),
         };
 

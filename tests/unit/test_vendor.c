@@ -32,6 +32,7 @@ typedef struct res_s {
         char session_id[64];        /* session_id of an import/decision */
         char shared_from[64];       /* shared_from_session */
         char first_shared_from[64]; /* of results[0] in a list */
+        char uuid[64];              /* of a workflow */
         int64_t count;              /* of a list */
 } res_t;
 
@@ -53,6 +54,8 @@ static void res_cb(const kb_vendor_result_t *r, void *opaque)
                 kb_strlcpy(t->session_id, s, sizeof(t->session_id));
         if ((s = kb_json_get_str(r->body, "shared_from_session")))
                 kb_strlcpy(t->shared_from, s, sizeof(t->shared_from));
+        if ((s = kb_json_get_str(r->body, "uuid")))
+                kb_strlcpy(t->uuid, s, sizeof(t->uuid));
         if (kb_json_get_i64(r->body, "count", &t->count) == 0) {
                 json_object *res = kb_json_get(r->body, "results");
                 if (res && json_object_is_type(res, json_type_array) &&
@@ -109,7 +112,7 @@ static kb_vendor_t *mk(const vopts_t *o)
                   o->backoff_ms ? o->backoff_ms : 50);
         conf_seti(conf, "vendor.retry_backoff_max_ms",
                   o->backoff_max_ms ? o->backoff_max_ms : 200);
-        v = kb_vendor_new(conf, err, sizeof(err));
+        v = kb_vendor_new(conf, NULL, err, sizeof(err));
         if (!v)
                 fail_msg("kb_vendor_new: %s", err);
         kb_conf_destroy(conf);
@@ -432,6 +435,71 @@ static void settle(kb_vendor_t *v)
         assert_int_equal(st.in_flight, 0);
         /* what finished may have freed room: let it start */
         assert_true(kb_vendor_poll(v, 0) >= 0);
+}
+
+/*
+ * GET /v3/workflows/{uuid}/: 200 for a workflow of the caller's
+ * application, 404 for another application's and for an unknown one; a
+ * path that is no UUID is refused up front. It is a read: with 60 writes
+ * a minute the read pacer holds a burst of 2 (the write and decision
+ * pacers 1), so in frozen virtual time exactly two of three start.
+ */
+static void test_workflow(void **state)
+{
+        kb_vendor_t *vb;
+        kb_vendor_stats_t st;
+        res_t own, other, unknown, r[3];
+        char nobody[37];
+        vopts_t o;
+        int i;
+
+        (void)state;
+        vb = mk_simple(app_b.key);
+        memset(&own, 0, sizeof(own));
+        memset(&other, 0, sizeof(other));
+        memset(&unknown, 0, sizeof(unknown));
+        kb_uuid4(nobody);
+        assert_int_equal(kb_vendor_workflow(vb, wf_b, res_cb, &own), KB_OK);
+        assert_int_equal(kb_vendor_workflow(vb, wf_a, res_cb, &other), KB_OK);
+        assert_int_equal(kb_vendor_workflow(vb, nobody, res_cb, &unknown),
+                         KB_OK);
+        wait_all(vb);
+        assert_int_equal(own.called, 1);
+        assert_int_equal(own.status, 200);
+        assert_int_equal(own.err, KB_OK);
+        assert_string_equal(own.uuid, wf_b);
+        assert_int_equal(other.status, 404);
+        assert_int_equal(other.err, KB_ERR_HTTP);
+        assert_int_equal(unknown.status, 404);
+        assert_int_equal(unknown.err, KB_ERR_HTTP);
+        assert_int_equal(kb_vendor_workflow(vb, "../sessions", res_cb, &own),
+                         KB_ERR_INVALID_ARG);
+        assert_int_equal(kb_vendor_workflow(vb, NULL, res_cb, &own),
+                         KB_ERR_INVALID_ARG);
+        assert_int_equal(kb_vendor_pending(vb), 0);
+        assert_int_equal(own.called, 1);
+        kb_vendor_destroy(vb);
+
+        memset(&o, 0, sizeof(o));
+        o.key = app_b.key;
+        o.rate = 60;
+        vb = mk(&o);
+        use_vclock(vb);
+        memset(r, 0, sizeof(r));
+        for (i = 0; i < 3; i++)
+                assert_int_equal(kb_vendor_workflow(vb, wf_b, res_cb, &r[i]),
+                                 KB_OK);
+        settle(vb);
+        kb_vendor_stats(vb, &st);
+        assert_int_equal(st.started, 2);
+        assert_int_equal(st.queued, 1);
+        vclock_ms += 60000;
+        settle(vb);
+        kb_vendor_stats(vb, &st);
+        assert_int_equal(st.started, 3);
+        for (i = 0; i < 3; i++)
+                assert_int_equal(r[i].status, 200);
+        kb_vendor_destroy(vb);
 }
 
 static void test_429_pauses_everything(void **state)
@@ -792,26 +860,50 @@ static void test_destroy_completes_pending(void **state)
         }
 }
 
+/* Every configuration problem says so in *err (processor.c tells a
+ * configuration error, exit 2, from a runtime failure by it). */
 static void test_config_errors(void **state)
 {
         kb_conf_t *conf = kb_conf_new();
+        kb_vendor_t *v;
         char err[256];
+        int code = 0;
 
         (void)state;
         assert_non_null(conf);
         conf_set(conf, "vendor.url", sb.url);
-        assert_null(kb_vendor_new(conf, err, sizeof(err)));
+        assert_null(kb_vendor_new(conf, &code, err, sizeof(err)));
         assert_non_null(strstr(err, "vendor.api_key"));
+        assert_int_equal(code, KB_ERR_CONFIG);
         unsetenv("KBT_NO_SUCH_VAR");
         conf_set(conf, "vendor.api_key", "env:KBT_NO_SUCH_VAR");
-        assert_null(kb_vendor_new(conf, err, sizeof(err)));
+        code = 0;
+        assert_null(kb_vendor_new(conf, &code, err, sizeof(err)));
         assert_non_null(strstr(err, "KBT_NO_SUCH_VAR"));
+        assert_int_equal(code, KB_ERR_CONFIG);
         setenv("KBT_VENDOR_KEY", "k", 1);
         conf_set(conf, "vendor.api_key", "env:KBT_VENDOR_KEY");
         conf_set(conf, "vendor.retry_backoff_ms", "5000");
         conf_set(conf, "vendor.retry_backoff_max_ms", "1000");
-        assert_null(kb_vendor_new(conf, err, sizeof(err)));
+        code = 0;
+        assert_null(kb_vendor_new(conf, &code, err, sizeof(err)));
         assert_non_null(strstr(err, "retry_backoff_max_ms"));
+        assert_int_equal(code, KB_ERR_CONFIG);
+        /* found by kb_http_new(): still the configuration */
+        conf_set(conf, "vendor.retry_backoff_max_ms", "10000");
+        setenv("KBT_VENDOR_KEY", "k with spaces", 1);
+        code = 0;
+        assert_null(kb_vendor_new(conf, &code, err, sizeof(err)));
+        assert_non_null(strstr(err, "whitespace"));
+        assert_int_equal(code, KB_ERR_CONFIG);
+        /* and NULL is fine where the caller does not care */
+        assert_null(kb_vendor_new(conf, NULL, err, sizeof(err)));
+        setenv("KBT_VENDOR_KEY", "k", 1);
+        code = -1;
+        v = kb_vendor_new(conf, &code, err, sizeof(err));
+        assert_non_null(v);
+        assert_int_equal(code, KB_OK);
+        kb_vendor_destroy(v);
         kb_conf_destroy(conf);
 }
 
@@ -821,6 +913,7 @@ int main(void)
                 cmocka_unit_test_setup(test_share_import_list_decision,
                                        clear_faults),
                 cmocka_unit_test_setup(test_final_errors, clear_faults),
+                cmocka_unit_test_setup(test_workflow, clear_faults),
                 cmocka_unit_test_setup(test_retry_5xx_until_cleared,
                                        clear_faults),
                 cmocka_unit_test_setup(test_429_pauses_everything,

@@ -24,6 +24,16 @@ typedef enum {
         KB_SESSION_BUSINESS = 2, /* KYB */
 } kb_session_kind_t;
 
+/**
+ * Non-zero when the @p len bytes at @p s are a valid id for an envelope
+ * (an application id, share_id, source_session_id or vendor_data_hint):
+ * 1..KB_ENVELOPE_MAX_ID bytes of well-formed UTF-8 without control
+ * characters (docs/envelope.md, "Value rules"). @p s need not be
+ * NUL-terminated; an embedded NUL makes it invalid. NULL is invalid.
+ * Thread-safe.
+ */
+int kb_envelope_id_valid(const char *s, size_t len);
+
 /** "user" / "business", or NULL for an unknown value. */
 const char *kb_session_kind2str(kb_session_kind_t kind);
 /** Parses "user"/"business"; returns 0 when unknown. */
