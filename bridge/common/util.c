@@ -314,13 +314,35 @@ int kb_read_file(const char *path, size_t max, char **out, size_t *out_len)
         return 0;
 }
 
+/* Writes all of @p data to @p fd (unless @p err is already set), fsyncs and
+ * closes it. Returns the first errno met, or 0. */
+static int write_sync_close(int fd, const void *data, size_t len, int err)
+{
+        const char *p = data;
+        size_t off = 0;
+
+        while (!err && off < len) {
+                ssize_t w = write(fd, p + off, len - off);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        err = errno;
+                        break;
+                }
+                off += (size_t)w;
+        }
+        if (!err && fsync(fd) == -1)
+                err = errno;
+        if (close(fd) == -1 && !err)
+                err = errno;
+        return err;
+}
+
 int kb_write_file_atomic(const char *path, const void *data, size_t len,
                          unsigned mode)
 {
         char tmp[PATH_MAX];
-        const char *p = data;
         int fd, err = 0;
-        size_t off = 0;
 
         /* A unique, newly created temporary file (mkstemp: O_EXCL, mode
          * 0600): a stale or planted file or symlink of a predictable name
@@ -337,20 +359,7 @@ int kb_write_file_atomic(const char *path, const void *data, size_t len,
         if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
             fchmod(fd, (mode_t)(mode & 07777)) == -1)
                 err = errno;
-        while (!err && off < len) {
-                ssize_t w = write(fd, p + off, len - off);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        err = errno;
-                        break;
-                }
-                off += (size_t)w;
-        }
-        if (!err && fsync(fd) == -1)
-                err = errno;
-        if (close(fd) == -1 && !err)
-                err = errno;
+        err = write_sync_close(fd, data, len, err);
         if (!err && rename(tmp, path) == -1)
                 err = errno;
         if (err) {
@@ -419,8 +428,6 @@ static void fsync_parent_dir(const char *path)
 int kb_write_file_excl(const char *path, const void *data, size_t len,
                        unsigned mode)
 {
-        const char *p = data;
-        size_t off = 0;
         int fd, err = 0;
 
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
@@ -430,20 +437,7 @@ int kb_write_file_excl(const char *path, const void *data, size_t len,
         /* the umask may have narrowed the mode: set exactly what was asked */
         if (fchmod(fd, (mode_t)(mode & 0777)) == -1)
                 err = errno;
-        while (!err && off < len) {
-                ssize_t w = write(fd, p + off, len - off);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        err = errno;
-                        break;
-                }
-                off += (size_t)w;
-        }
-        if (!err && fsync(fd) == -1)
-                err = errno;
-        if (close(fd) == -1 && !err)
-                err = errno;
+        err = write_sync_close(fd, data, len, err);
         if (err) {
                 unlink(path);
                 errno = err;
