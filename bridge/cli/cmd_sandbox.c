@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "mhd.h"
 #include "sandbox.h"
 #include "util.h"
 
@@ -272,7 +273,7 @@ int kb_cmd_sandbox(int argc, char **argv)
                         argv[optind]);
                 return KB_EXIT_USAGE;
         }
-        if (!conf.allow_remote && !kb_sbx_host_is_loopback(conf.host)) {
+        if (!conf.allow_remote && !kb_listen_is_loopback(conf.host)) {
                 fprintf(stderr,
                         "kyc-bridge sandbox: refusing to listen on %s: it is "
                         "not a loopback address, and the /sandbox/ admin "

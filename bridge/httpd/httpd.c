@@ -1,6 +1,7 @@
 /* httpd.c -- the in-process HTTP server: listen address, routes, bodies,
  * libmicrohttpd callbacks, shutdown */
 #include "httpd_int.h"
+#include "mhd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,62 +22,10 @@
 /* ---------------------------------------------------------------------- */
 /* Configuration */
 
-/* Splits "HOST:PORT" / "[V6]:PORT" into h->host and h->port_req. */
-static int parse_listen(kb_httpd_t *h, const char *listen, char *errstr,
-                        size_t errstr_size)
-{
-        const char *colon, *host = listen;
-        size_t hlen;
-        int64_t port;
-
-        if (!listen || !*listen)
-                goto bad;
-        if (listen[0] == '[') {
-                const char *rb = strchr(listen, ']');
-                if (!rb || rb[1] != ':')
-                        goto bad;
-                host = listen + 1;
-                hlen = (size_t)(rb - host);
-                colon = rb + 1;
-        } else {
-                colon = strrchr(listen, ':');
-                if (!colon)
-                        goto bad;
-                hlen = (size_t)(colon - listen);
-        }
-        if (hlen == 0 || hlen >= sizeof(h->host) ||
-            kb_parse_i64(colon + 1, 0, 65535, &port) == -1)
-                goto bad;
-        memcpy(h->host, host, hlen);
-        h->host[hlen] = '\0';
-        h->port_req = (int)port;
-        return 0;
-bad:
-        kb_snprintf(errstr, errstr_size,
-                    "listen address '%s' is not HOST:PORT with a numeric "
-                    "host (127.0.0.1:8490, [::1]:8490)",
-                    listen ? listen : "");
-        return -1;
-}
-
-static int host_is_loopback(const char *host)
-{
-        struct in_addr a4;
-        struct in6_addr a6;
-
-        if (inet_pton(AF_INET, host, &a4) == 1)
-                return (ntohl(a4.s_addr) >> 24) == 127;
-        if (inet_pton(AF_INET6, host, &a6) == 1)
-                return IN6_IS_ADDR_LOOPBACK(&a6);
-        return 0;
-}
-
 kb_httpd_t *kb_httpd_new(const kb_httpd_conf_t *conf, char *errstr,
                          size_t errstr_size)
 {
         kb_httpd_t *h;
-        struct in_addr a4;
-        struct in6_addr a6;
 
         if (!conf || conf->body_max == 0 ||
             conf->body_max > KB_HTTPD_BODY_MAX_LIMIT) {
@@ -94,21 +43,14 @@ kb_httpd_t *kb_httpd_new(const kb_httpd_conf_t *conf, char *errstr,
         h->conf.listen = NULL;
         h->conf.name = NULL;
         kb_strlcpy(h->name, conf->name ? conf->name : "httpd", sizeof(h->name));
-        if (parse_listen(h, conf->listen, errstr, errstr_size) == -1)
+        if (kb_listen_parse(conf->listen, &h->addr, errstr, errstr_size) == -1)
                 goto fail;
-        if (inet_pton(AF_INET, h->host, &a4) != 1 &&
-            inet_pton(AF_INET6, h->host, &a6) != 1) {
-                kb_snprintf(errstr, errstr_size,
-                            "listen address '%s' is not a numeric address",
-                            h->host);
-                goto fail;
-        }
-        if (!conf->allow_non_loopback && !host_is_loopback(h->host)) {
+        if (!conf->allow_non_loopback && !kb_listen_is_loopback(h->addr.host)) {
                 kb_snprintf(errstr, errstr_size,
                             "listen address '%s' is not loopback; put a TLS "
                             "reverse proxy in front, or allow it "
                             "explicitly",
-                            h->host);
+                            h->addr.host);
                 goto fail;
         }
         if (!h->conf.threads)
@@ -395,36 +337,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         kb_httpd_req_unref(req);
 }
 
-static void on_connection(void *cls, struct MHD_Connection *conn,
-                          void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-        const union MHD_ConnectionInfo *ci;
-        int one = 1;
-
-        if (toe != MHD_CONNECTION_NOTIFY_STARTED)
-                return;
-        /* an answer must not wait for the peer's delayed ACK (Nagle), see
-         * notes/performance-budget.md */
-        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci)
-                setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
-                           sizeof(one));
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-        kb_httpd_t *h = cls;
-        char msg[512];
-        size_t n;
-
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        n = strlen(msg);
-        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-                msg[--n] = '\0';
-        kb_log_info(h->name, "libmicrohttpd: %s", msg);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Life cycle */
 
@@ -432,31 +344,11 @@ int kb_httpd_start(kb_httpd_t *h, char *errstr, size_t errstr_size)
 {
         unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        struct sockaddr_in sin;
-        struct sockaddr_in6 sin6;
-        const struct sockaddr *sa;
-        const union MHD_DaemonInfo *di;
 
         if (!h || h->d)
                 return KB_ERR_STATE;
-        memset(&sin, 0, sizeof(sin));
-        memset(&sin6, 0, sizeof(sin6));
-        if (inet_pton(AF_INET, h->host, &sin.sin_addr) == 1) {
-                sin.sin_family = AF_INET;
-                sin.sin_port = htons((uint16_t)h->port_req);
-                sa = (const struct sockaddr *)&sin;
-        } else {
-                inet_pton(AF_INET6, h->host, &sin6.sin6_addr);
-                sin6.sin6_family = AF_INET6;
-                sin6.sin6_port = htons((uint16_t)h->port_req);
-                sa = (const struct sockaddr *)&sin6;
-                flags |= MHD_USE_IPv6;
-        }
         {
                 struct MHD_OptionItem mopts[] = {
-                        { MHD_OPTION_SOCK_ADDR, 0, (void *)sa },
                         { MHD_OPTION_CONNECTION_LIMIT,
                           (intptr_t)h->conf.conn_limit, NULL },
                         { MHD_OPTION_CONNECTION_TIMEOUT,
@@ -464,38 +356,17 @@ int kb_httpd_start(kb_httpd_t *h, char *errstr, size_t errstr_size)
                         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32768, NULL },
                         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
                           h },
-                        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
-                          h },
-                        { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, h },
                         { MHD_OPTION_THREAD_POOL_SIZE,
                           h->conf.threads > 1 ? (intptr_t)h->conf.threads : 0,
                           NULL },
                         { MHD_OPTION_END, 0, NULL },
                 };
-                h->d =
-                    MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                                     MHD_OPTION_ARRAY, mopts, MHD_OPTION_END);
+                h->d = kb_mhd_start(&h->addr, flags, on_request, h, mopts,
+                                    h->name, &h->port, errstr, errstr_size);
         }
-        if (!h->d) {
-                kb_snprintf(errstr, errstr_size,
-                            "cannot listen on %s port %d (in use, or no "
-                            "permission)",
-                            h->host, h->port_req);
+        if (!h->d)
                 return KB_ERR_IO;
-        }
-        di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
-        if (!di || getsockname(di->listen_fd, (struct sockaddr *)&ss, &sl)) {
-                kb_snprintf(errstr, errstr_size, "getsockname: %s",
-                            strerror(errno));
-                MHD_stop_daemon(h->d);
-                h->d = NULL;
-                return KB_ERR_IO;
-        }
-        if (ss.ss_family == AF_INET6)
-                h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        else
-                h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        kb_log_info(h->name, "listening on %s port %d", h->host, h->port);
+        kb_log_info(h->name, "listening on %s port %d", h->addr.host, h->port);
         return KB_OK;
 }
 

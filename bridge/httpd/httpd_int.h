@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 
 #include "httpd.h"
+#include "mhd.h"
 #include "util.h"
 
 typedef struct kb_httpd_route_s {
@@ -49,9 +50,8 @@ struct kb_httpd_req_s {
 struct kb_httpd_s {
         kb_httpd_conf_t conf;
         char name[32];
-        char host[64];
-        int port_req; /* as configured */
-        int port;     /* as bound */
+        kb_listen_t addr; /* as configured */
+        int port;         /* as bound */
         kb_httpd_route_t *routes;
         size_t nroutes;
         struct MHD_Daemon *d;

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "mhd.h"
 
 #define FAC "sandbox"
 
@@ -21,73 +22,15 @@ void kb_sbx_conf_init(kb_sbx_conf_t *conf)
         conf->webhook_backoff_ms = KB_SBX_DEFAULT_BACKOFF_MS;
 }
 
-int kb_sbx_host_is_loopback(const char *host)
-{
-        struct in_addr a4;
-        struct in6_addr a6;
-
-        if (inet_pton(AF_INET, host, &a4) == 1)
-                return (ntohl(a4.s_addr) >> 24) == 127;
-        if (inet_pton(AF_INET6, host, &a6) == 1) {
-                if (IN6_IS_ADDR_LOOPBACK(&a6))
-                        return 1;
-                return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
-        }
-        return 0;
-}
-
 int kb_sbx_conf_listen(kb_sbx_conf_t *conf, const char *s, char *errstr,
                        size_t errstr_size)
 {
-        char host[64];
-        const char *colon, *hs = s, *he;
-        unsigned char buf[sizeof(struct in6_addr)];
-        int64_t port;
+        kb_listen_t addr;
 
-        if (s[0] == '[') {
-                he = strchr(s, ']');
-                if (!he || he[1] != ':') {
-                        kb_snprintf(errstr, errstr_size,
-                                    "listen address '%s': expected [IPv6]:PORT",
-                                    s);
-                        return -1;
-                }
-                hs = s + 1;
-                colon = he + 1;
-        } else {
-                colon = strrchr(s, ':');
-                if (!colon) {
-                        kb_snprintf(errstr, errstr_size,
-                                    "listen address '%s': expected ADDR:PORT",
-                                    s);
-                        return -1;
-                }
-                he = colon;
-        }
-        if ((size_t)(he - hs) >= sizeof(host) || he == hs) {
-                kb_snprintf(errstr, errstr_size,
-                            "listen address '%s': bad host", s);
+        if (kb_listen_parse(s, &addr, errstr, errstr_size) == -1)
                 return -1;
-        }
-        memcpy(host, hs, (size_t)(he - hs));
-        host[he - hs] = '\0';
-        if (kb_parse_i64(colon + 1, 0, 65535, &port) == -1) {
-                kb_snprintf(errstr, errstr_size,
-                            "listen address '%s': port must be 0..65535", s);
-                return -1;
-        }
-        if (!strcmp(host, "localhost"))
-                kb_strlcpy(host, "127.0.0.1", sizeof(host));
-        if (inet_pton(AF_INET, host, buf) != 1 &&
-            inet_pton(AF_INET6, host, buf) != 1) {
-                kb_snprintf(errstr, errstr_size,
-                            "listen address '%s': host must be a numeric IPv4 "
-                            "or IPv6 address (or localhost)",
-                            s);
-                return -1;
-        }
-        kb_strlcpy(conf->host, host, sizeof(conf->host));
-        conf->port = (int)port;
+        kb_strlcpy(conf->host, addr.host, sizeof(conf->host));
+        conf->port = addr.port;
         return 0;
 }
 
@@ -112,7 +55,7 @@ kb_sbx_t *kb_sbx_new(const kb_sbx_conf_t *conf, char *errstr,
         sbx->conf.state_path = sbx->state_path;
         if (!sbx->conf.host[0])
                 kb_strlcpy(sbx->conf.host, "127.0.0.1", sizeof(sbx->conf.host));
-        if (!conf->allow_remote && !kb_sbx_host_is_loopback(sbx->conf.host)) {
+        if (!conf->allow_remote && !kb_listen_is_loopback(sbx->conf.host)) {
                 kb_snprintf(errstr, errstr_size,
                             "refusing to listen on non-loopback address %s: "
                             "the sandbox has unauthenticated admin endpoints "

@@ -63,13 +63,10 @@ void kb_sbx_conf_init(kb_sbx_conf_t *conf);
 
 /**
  * Parses "ADDR:PORT" ("127.0.0.1:8480", "[::1]:0", "localhost:9000") into
- * @p conf. Returns 0 or -1 with a reason in @p errstr.
+ * @p conf (kb_listen_parse()). Returns 0 or -1 with a reason in @p errstr.
  */
 int kb_sbx_conf_listen(kb_sbx_conf_t *conf, const char *s, char *errstr,
                        size_t errstr_size);
-
-/** Non-zero if the numeric address @p host is a loopback address. */
-int kb_sbx_host_is_loopback(const char *host);
 
 /**
  * Creates the sandbox: loads the state file (if configured and present),

@@ -1,5 +1,6 @@
 /* sandbox_http.c -- libmicrohttpd glue of the sandbox: bodies, routing, hooks
  */
+#include "mhd.h"
 #include "sandbox.h"
 
 #include <arpa/inet.h>
@@ -734,35 +735,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_sub(&h->inflight, 1);
 }
 
-static void on_connection(void *cls, struct MHD_Connection *conn,
-                          void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-        const union MHD_ConnectionInfo *ci;
-        int one = 1;
-
-        if (toe != MHD_CONNECTION_NOTIFY_STARTED)
-                return;
-        /* each response must leave at once, not wait for the peer's delayed
-         * ACK (Nagle), see notes/performance-budget.md */
-        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci)
-                setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
-                           sizeof(one));
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-        char msg[512];
-        size_t n;
-
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        n = strlen(msg);
-        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-                msg[--n] = '\0';
-        kb_log_info(FAC, "libmicrohttpd: %s", msg);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Lifecycle */
 
@@ -770,14 +742,8 @@ kb_sbx_http_t *kb_sbx_http_start(kb_sbx_t *sbx, char *errstr,
                                  size_t errstr_size)
 {
         kb_sbx_http_t *h = calloc(1, sizeof(*h));
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        const union MHD_DaemonInfo *di;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-        struct sockaddr_in sin;
-        struct sockaddr_in6 sin6;
-        const struct sockaddr *sa;
         pthread_condattr_t ca;
         unsigned threads;
 
@@ -799,27 +765,9 @@ kb_sbx_http_t *kb_sbx_http_start(kb_sbx_t *sbx, char *errstr,
         }
         h->timer_started = 1;
 
-        memset(&sin, 0, sizeof(sin));
-        memset(&sin6, 0, sizeof(sin6));
-        if (inet_pton(AF_INET, sbx->conf.host, &sin.sin_addr) == 1) {
-                sin.sin_family = AF_INET;
-                sin.sin_port = htons((uint16_t)sbx->conf.port);
-                sa = (const struct sockaddr *)&sin;
-        } else if (inet_pton(AF_INET6, sbx->conf.host, &sin6.sin6_addr) == 1) {
-                sin6.sin6_family = AF_INET6;
-                sin6.sin6_port = htons((uint16_t)sbx->conf.port);
-                sa = (const struct sockaddr *)&sin6;
-                flags |= MHD_USE_IPv6;
-        } else {
-                kb_snprintf(errstr, errstr_size,
-                            "listen address '%s' is not a numeric address",
-                            sbx->conf.host);
-                goto fail;
-        }
         threads = sbx->conf.threads > 0 ? (unsigned)sbx->conf.threads : 1U;
         {
                 struct MHD_OptionItem mopts[] = {
-                        { MHD_OPTION_SOCK_ADDR, 0, (void *)sa },
                         { MHD_OPTION_CONNECTION_LIMIT, 4096, NULL },
                         { MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL },
                         /* MHD zeroes the whole pool between requests: keep
@@ -828,34 +776,18 @@ kb_sbx_http_t *kb_sbx_http_start(kb_sbx_t *sbx, char *errstr,
                         { MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL },
                         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
                           h },
-                        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
-                          h },
-                        { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, h },
                         { MHD_OPTION_THREAD_POOL_SIZE,
                           threads > 1 ? (intptr_t)threads : 0, NULL },
                         { MHD_OPTION_END, 0, NULL },
                 };
-                h->d =
-                    MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                                     MHD_OPTION_ARRAY, mopts, MHD_OPTION_END);
+                kb_listen_t addr;
+                kb_strlcpy(addr.host, sbx->conf.host, sizeof(addr.host));
+                addr.port = sbx->conf.port;
+                h->d = kb_mhd_start(&addr, flags, on_request, h, mopts, FAC,
+                                    &h->port, errstr, errstr_size);
         }
-        if (!h->d) {
-                kb_snprintf(errstr, errstr_size,
-                            "cannot listen on %s port %d (in use, or no "
-                            "permission)",
-                            sbx->conf.host, sbx->conf.port);
+        if (!h->d)
                 goto fail;
-        }
-        di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
-        if (!di || getsockname(di->listen_fd, (struct sockaddr *)&ss, &sl)) {
-                kb_snprintf(errstr, errstr_size, "getsockname: %s",
-                            strerror(errno));
-                goto fail;
-        }
-        if (ss.ss_family == AF_INET6)
-                h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        else
-                h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         return h;
 fail:
         kb_sbx_http_stop(h);

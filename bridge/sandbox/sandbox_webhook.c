@@ -1,4 +1,5 @@
 /* sandbox_webhook.c -- the sandbox's signed webhook deliveries, with retries */
+#include "mhd.h"
 #include "sandbox.h"
 
 #include <stdlib.h>
@@ -138,7 +139,7 @@ int kb_sbx_url_is_loopback(const char *url, char *errstr, size_t errstr_size)
                 goto out;
         }
         if (!strcmp(host, "localhost") || !strcmp(host, "[::1]") ||
-            (!strncmp(host, "127.", 4) && kb_sbx_host_is_loopback(host))) {
+            (!strncmp(host, "127.", 4) && kb_listen_is_loopback(host))) {
                 rc = 0;
                 goto out;
         }

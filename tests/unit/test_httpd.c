@@ -320,8 +320,13 @@ static void test_listen_checks(void **state)
         assert_non_null(strstr(err, "not loopback"));
         c.listen = "[::]:8490";
         assert_null(kb_httpd_new(&c, err, sizeof(err)));
-        c.listen = "localhost:8490";
+        c.listen = "example.com:8490"; /* names are not resolved */
         assert_null(kb_httpd_new(&c, err, sizeof(err)));
+        assert_non_null(strstr(err, "numeric"));
+        c.listen = "localhost:0"; /* the one name: 127.0.0.1 */
+        h = kb_httpd_new(&c, err, sizeof(err));
+        assert_non_null(h);
+        kb_httpd_destroy(h, 0);
         c.listen = "127.0.0.1";
         assert_null(kb_httpd_new(&c, err, sizeof(err)));
         c.listen = "127.0.0.1:70000";

@@ -14,6 +14,7 @@
 
 #include "hmap.h"
 #include "json.h"
+#include "mhd.h"
 #include "sandbox.h"
 
 /* ---------------------------------------------------------------------- */
@@ -426,11 +427,11 @@ static void test_listen_parsing(void **state)
             kb_sbx_conf_listen(&c, "127.0.0.1:65536", err, sizeof(err)), -1);
         assert_int_equal(
             kb_sbx_conf_listen(&c, "example.com:80", err, sizeof(err)), -1);
-        assert_true(kb_sbx_host_is_loopback("127.9.9.9"));
-        assert_true(kb_sbx_host_is_loopback("::1"));
-        assert_false(kb_sbx_host_is_loopback("0.0.0.0"));
-        assert_false(kb_sbx_host_is_loopback("10.0.0.1"));
-        assert_false(kb_sbx_host_is_loopback("::"));
+        assert_true(kb_listen_is_loopback("127.9.9.9"));
+        assert_true(kb_listen_is_loopback("::1"));
+        assert_false(kb_listen_is_loopback("0.0.0.0"));
+        assert_false(kb_listen_is_loopback("10.0.0.1"));
+        assert_false(kb_listen_is_loopback("::"));
 }
 
 static void test_url_loopback(void **state)
