@@ -1016,7 +1016,7 @@ class TestImporterGroup(StreamCase):
         self.assertGreater(sa.get("imported", 0), 0, "importer-a did no work")
         self.assertEqual(len(outs["imported"]), n)
         # after the hand-over importer-a read the state topic again
-        self.assertGreaterEqual(len(re.findall(r"importer: state: \d+ share_id",
+        self.assertGreaterEqual(len(re.findall(r"importer: state: read \d+ new record",
                                                a.logtext())), 2, "no state re-read")
         self.assertNoLeaks(w)
 
