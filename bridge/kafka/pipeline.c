@@ -12,8 +12,10 @@
 #include "log.h"
 #include "util.h"
 
-/* How long a commit may take before it counts as failed (then aborted and
- * redone): librdkafka's own default transaction.timeout.ms. */
+/* How long the delivery of a transaction's messages may take before the
+ * transaction counts as failed (then aborted and redone), and how long
+ * commit_transaction() is given after that (then fatal, see txn_commit()):
+ * librdkafka's own default transaction.timeout.ms. */
 #define KB_TXN_COMMIT_WAIT_MS 60000
 
 /* Default out_topics metadata refresh interval, and the timeout of one
@@ -69,6 +71,9 @@ struct part_s {
         int32_t partition;
         kb_rec_t *head, *tail; /* consumed, not yet released, in order */
         int64_t commit_offset; /* next offset to commit; -1: nothing new */
+        int64_t committed;     /* offset we committed last in this
+                                  assignment; -1: none yet (see
+                                  rewind_consumer()) */
 };
 
 struct kb_pipeline_s {
@@ -298,6 +303,7 @@ static part_t *part_get(kb_pipeline_t *pl, const char *topic, int32_t p)
         }
         pt->partition = p;
         pt->commit_offset = -1;
+        pt->committed = -1;
         pt->next = pl->parts;
         pl->parts = pt;
         return pt;
@@ -436,29 +442,65 @@ static void log_txn_error(const char *what, rd_kafka_error_t *error)
                         : "");
 }
 
-/* Seeks every assigned partition back to its committed offset. */
+/*
+ * Seeks every assigned partition back to its committed offset: the one this
+ * engine committed last in the current assignment where there is one, else
+ * the group's as the broker has it (rd_kafka_committed(), for those
+ * partitions only).
+ *
+ * Why our own knowledge is right: while a partition is assigned to us, the
+ * group's offset for it moves only by our commits (another member's would
+ * carry an older generation and be rejected; that is what fencing is for).
+ * pt->committed is set only after commit_transaction() succeeded, to the
+ * very offsets that transaction sent, and is forgotten with the partition
+ * on a revoke or loss (part_remove()) and reset on every assignment, so it
+ * never outlives the assignment it was learnt in. An aborted transaction
+ * leaves it alone: nothing of it was committed. So it equals what a real
+ * broker returns, without the round trip, and it is also right where the
+ * broker keeps no transactional offsets (librdkafka's mock cluster:
+ * rewinding to its "none" would re-read and commit everything again).
+ */
 static void rewind_consumer(kb_pipeline_t *pl)
 {
-        rd_kafka_topic_partition_list_t *offsets = NULL;
+        rd_kafka_topic_partition_list_t *offsets = NULL, *ask = NULL;
         rd_kafka_resp_err_t err;
         rd_kafka_error_t *error;
-        int i;
+        int i, j;
 
         err = rd_kafka_assignment(pl->consumer, &offsets);
         if (err || !offsets || offsets->cnt == 0)
                 goto out;
-        err = rd_kafka_committed(pl->consumer, offsets, 10000);
-        if (err) {
-                kb_log_error("pipeline", "cannot read committed offsets: %s",
-                             rd_kafka_err2str(err));
-                set_fatal(pl, KB_ERR_KAFKA,
-                          "rewind: cannot read committed offsets: %s",
-                          rd_kafka_err2str(err));
-                goto out;
+        ask = rd_kafka_topic_partition_list_new(offsets->cnt);
+        for (i = 0; i < offsets->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+                part_t *pt = part_find(pl, tp->topic, tp->partition);
+                if (pt && pt->committed >= 0)
+                        tp->offset = pt->committed;
+                else
+                        rd_kafka_topic_partition_list_add(ask, tp->topic,
+                                                          tp->partition);
         }
-        for (i = 0; i < offsets->cnt; i++)
-                if (offsets->elems[i].offset < 0)
-                        offsets->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        if (ask->cnt > 0) {
+                err = rd_kafka_committed(pl->consumer, ask, 10000);
+                if (err) {
+                        kb_log_error("pipeline",
+                                     "cannot read committed offsets: %s",
+                                     rd_kafka_err2str(err));
+                        set_fatal(pl, KB_ERR_KAFKA,
+                                  "rewind: cannot read committed offsets: %s",
+                                  rd_kafka_err2str(err));
+                        goto out;
+                }
+                for (j = 0; j < ask->cnt; j++) {
+                        rd_kafka_topic_partition_t *tp =
+                            rd_kafka_topic_partition_list_find(
+                                offsets, ask->elems[j].topic,
+                                ask->elems[j].partition);
+                        tp->offset = ask->elems[j].offset >= 0
+                                         ? ask->elems[j].offset
+                                         : RD_KAFKA_OFFSET_BEGINNING;
+                }
+        }
         error = rd_kafka_seek_partitions(pl->consumer, offsets, 10000);
         if (error) {
                 kb_log_error("pipeline", "seek failed: %s",
@@ -468,6 +510,8 @@ static void rewind_consumer(kb_pipeline_t *pl)
                 rd_kafka_error_destroy(error);
         }
 out:
+        if (ask)
+                rd_kafka_topic_partition_list_destroy(ask);
         if (offsets)
                 rd_kafka_topic_partition_list_destroy(offsets);
 }
@@ -646,28 +690,60 @@ static int txn_commit(kb_pipeline_t *pl)
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         pl->st.txn_offsets_us += (uint64_t)(kb_mono_us() - t0);
-        retries = 0;
+        /* Most of a commit is waiting for the transaction's messages to be
+         * delivered (partition registration, produce round trips): wait
+         * for that in short slices of rd_kafka_flush(), which is no
+         * transactional call, and keep the vendor calls moving meanwhile.
+         * Records released from here on go into the next transaction; the
+         * ones being committed are not touched. */
         deadline = kb_mono_ms() + KB_TXN_COMMIT_WAIT_MS;
+        while (rd_kafka_flush(pl->producer, 10) ==
+               RD_KAFKA_RESP_ERR__TIMED_OUT) {
+                if (kb_mono_ms() >= deadline) {
+                        kb_log_warn("pipeline",
+                                    "transaction's messages not delivered "
+                                    "within %d ms: aborting it",
+                                    KB_TXN_COMMIT_WAIT_MS);
+                        rd_kafka_topic_partition_list_destroy(offsets);
+                        return abort_and_rewind(pl);
+                }
+                start_ready(pl);
+                if (pl->in_flight > 0 || pl->orphans_running > 0)
+                        pl->ops.poll(pl->opaque, 0);
+        }
+        /*
+         * Then one commit_transaction() call, which is left with the EndTxn
+         * round trip, never a short timeout to resume from: librdkafka (up
+         * to 2.0.2 at least, rdkafka_txnmgr.c) matches the answers of a
+         * transactional call to its requests by order only. A call that
+         * timed out leaves a request or an answer behind (EndTxn completing
+         * while the resumed call waits for its first request), the resumed
+         * call takes it for its own, returns success while the commit is
+         * not acknowledged, and the next begin_transaction() takes the
+         * acknowledgement for its own success: produce() then fails with
+         * "Erroneous state" in a transaction that never began. A commit
+         * that does time out here is fatal: abort_transaction() is refused
+         * while the commit can be resumed, and resuming runs into the
+         * above; the restart's init_transactions() settles the
+         * transaction, and what was not committed is consumed again.
+         */
+        retries = 0;
         for (;;) {
-                /* The commit goes on in the background and the call can be
-                 * resumed: wait for it in short slices and keep the vendor
-                 * calls moving meanwhile, rather than stall every call in
-                 * flight for the commit's round trips. */
-                error = rd_kafka_commit_transaction(pl->producer, 10);
+                error = rd_kafka_commit_transaction(pl->producer,
+                                                    KB_TXN_COMMIT_WAIT_MS);
                 if (!error)
                         break;
                 if (rd_kafka_error_code(error) ==
-                        RD_KAFKA_RESP_ERR__TIMED_OUT &&
-                    rd_kafka_error_is_retriable(error) &&
-                    kb_mono_ms() < deadline) {
+                    RD_KAFKA_RESP_ERR__TIMED_OUT) {
+                        log_txn_error("commit_transaction", error);
+                        set_fatal(pl, KB_ERR_KAFKA,
+                                  "commit_transaction: no answer within %d "
+                                  "ms: %s",
+                                  KB_TXN_COMMIT_WAIT_MS,
+                                  rd_kafka_error_string(error));
                         rd_kafka_error_destroy(error);
-                        /* records released from here on go into the next
-                         * transaction; the ones being committed are not
-                         * touched */
-                        start_ready(pl);
-                        if (pl->in_flight > 0 || pl->orphans_running > 0)
-                                pl->ops.poll(pl->opaque, 0);
-                        continue;
+                        rd_kafka_topic_partition_list_destroy(offsets);
+                        return -1;
                 }
                 r = txn_error(pl, "commit_transaction", error, &retries);
                 if (r != 1) {
@@ -679,6 +755,15 @@ static int txn_commit(kb_pipeline_t *pl)
         pl->abort_streak = 0;
         pl->st.txn_us += (uint64_t)(kb_mono_us() - t0);
         pl->st.produced += (uint64_t)nout;
+        {
+                int i;
+                for (i = 0; i < offsets->cnt; i++) {
+                        part_t *pt = part_find(pl, offsets->elems[i].topic,
+                                               offsets->elems[i].partition);
+                        if (pt)
+                                pt->committed = offsets->elems[i].offset;
+                }
+        }
         if (pl->on_commit)
                 pl->on_commit(pl->opaque, offsets);
         if (pl->at_least_once) {
@@ -754,12 +839,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 kb_log_info("pipeline", "assigned %d partition(s)", parts->cnt);
-                for (i = 0; i < parts->cnt; i++)
-                        if (!part_get(pl, parts->elems[i].topic,
-                                      parts->elems[i].partition))
+                for (i = 0; i < parts->cnt; i++) {
+                        part_t *pt = part_get(pl, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+                        if (!pt)
                                 set_fatal(pl, KB_ERR_NOMEM,
                                           "out of memory taking an assigned "
                                           "partition");
+                        else /* another member may have committed since */
+                                pt->committed = -1;
+                }
                 if (pl->ops.on_assign &&
                     pl->ops.on_assign(pl->opaque, parts) != 0)
                         set_fatal(pl, KB_ERR_KAFKA,

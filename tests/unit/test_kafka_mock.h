@@ -271,6 +271,10 @@ static inline void t_produce_inputs(const t_world_t *w, int from, int to)
         rd_kafka_destroy(rk);
 }
 
+/* When set, called with each pipeline's producer configuration right
+ * before the pipeline is created (a test's own log callback, ...). */
+static void (*t_producer_conf_hook)(rd_kafka_conf_t *conf);
+
 /* A pipeline on @p w's "in" -> "out", in group @p group. @p pextra: more
  * producer settings (NULL-terminated pairs, may be NULL). */
 static inline kb_pipeline_t *t_pipeline_new(const t_world_t *w,
@@ -313,10 +317,20 @@ static inline kb_pipeline_t *t_pipeline_new(const t_world_t *w,
                                                    pextra[i + 1], err,
                                                    sizeof(err)),
                                  RD_KAFKA_CONF_OK);
+        /* KB_TEST_RDKAFKA_DEBUG=<contexts>: librdkafka's own debug log of
+         * the producer (e.g. "eos" shows every transactional state) */
+        if (getenv("KB_TEST_RDKAFKA_DEBUG") && *getenv("KB_TEST_RDKAFKA_DEBUG"))
+                assert_int_equal(
+                    rd_kafka_conf_set(pc.producer_conf, "debug",
+                                      getenv("KB_TEST_RDKAFKA_DEBUG"), err,
+                                      sizeof(err)),
+                    RD_KAFKA_CONF_OK);
         rd_kafka_conf_set(pc.consumer_conf, "bootstrap.servers", w->bootstrap,
                           err, sizeof(err));
         rd_kafka_conf_set(pc.producer_conf, "bootstrap.servers", w->bootstrap,
                           err, sizeof(err));
+        if (t_producer_conf_hook)
+                t_producer_conf_hook(pc.producer_conf);
         pc.topics = topics;
         pc.out_topics = outs;
         if (!pc.commit_interval_ms)
@@ -475,7 +489,8 @@ static inline void t_committed(const t_world_t *w, const char *group,
 }
 
 /* Log setup; KB_TEST_FILTER=<cmocka pattern> runs only matching tests,
- * KB_TEST_LOG=<level 3..7> logs more. */
+ * KB_TEST_LOG=<level 3..7> logs more, KB_TEST_RDKAFKA_DEBUG=<contexts> turns
+ * on librdkafka's debug log of the pipelines' producers. */
 static inline void t_main_setup(const char *name, int level)
 {
         const char *f = getenv("KB_TEST_FILTER"), *l = getenv("KB_TEST_LOG");

@@ -1,6 +1,7 @@
 /* test_kafka_txn.c -- the engine's transactions on librdkafka's mock
  * cluster: fatal errors stop it with their cause, a full producer queue
- * loses nothing, the offsets a real transactional commit sends */
+ * loses nothing, the offsets a real transactional commit sends, a slow
+ * commit is waited for in one call */
 #include "test_kafka_mock.h"
 
 /* A fenced producer (the broker says another instance took our
@@ -161,6 +162,94 @@ static void test_transactional_offsets(void **state)
         free(sh);
 }
 
+/*
+ * librdkafka 2.0.2 matches a transactional call's answers to its requests
+ * by order only (one "has_result" slot per handle, rdkafka_txnmgr.c). A
+ * commit_transaction() that timed out and is called again to resume can
+ * then take a late answer for the request it is about to send: it once
+ * returned success while the producer was still in CommitNotAcked, the
+ * next begin_transaction() returned the commit's acknowledgement as its own
+ * success, and produce() failed with "Erroneous state" (seen under load).
+ * So the engine must call commit_transaction() once per transaction, with
+ * a timeout long enough to never need resuming. Counted here from
+ * librdkafka's "eos" debug log (texts of rd_kafka_txn_curr_api_begin() and
+ * _return(), unchanged since 2.0), with every EndTxn answered 100 ms late:
+ * far longer than any short wait the engine might slice the commit into.
+ */
+static atomic_int commit_calls, commit_resumable;
+
+static void count_txn_log(const rd_kafka_t *rk, int level, const char *fac,
+                          const char *buf)
+{
+        (void)rk;
+        (void)level;
+        if (strstr(buf, "Transactional API called: commit_transaction"))
+                atomic_fetch_add(&commit_calls, 1);
+        if (strstr(buf, "commit_transaction return resumable"))
+                atomic_fetch_add(&commit_resumable, 1);
+        kb_log_debug("rdkafka", "%s: %s", fac, buf);
+}
+
+static void count_txn_hook(rd_kafka_conf_t *conf)
+{
+        char err[256];
+
+        assert_int_equal(
+            rd_kafka_conf_set(conf, "debug", "eos", err, sizeof(err)),
+            RD_KAFKA_CONF_OK);
+        rd_kafka_conf_set_log_cb(conf, count_txn_log);
+}
+
+static void test_slow_commit_is_one_call(void **state)
+{
+        atomic_int stop = 0;
+        t_shared_t *sh = calloc(1, sizeof(*sh));
+        t_proc_t *p = calloc(1, sizeof(*p));
+        kb_pipeline_stats_t st;
+        kb_pipeline_t *pl;
+        t_runner_t r;
+        t_world_t w;
+        int i;
+
+        (void)state;
+        assert_non_null(sh);
+        assert_non_null(p);
+        t_proc_init(p, sh, 13);
+        t_world_new(&w);
+        t_produce_inputs(&w, 0, T_NREC);
+        atomic_store(&commit_calls, 0);
+        atomic_store(&commit_resumable, 0);
+        t_producer_conf_hook = count_txn_hook;
+        pl = t_pipeline_new(&w, "slowcommit-test", "slowcommit-test-tx", NULL,
+                            1, p, NULL);
+        t_producer_conf_hook = NULL;
+        /* more slow EndTxn answers than there will be transactions */
+        for (i = 0; i < T_NREC; i++)
+                assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                                     w.mc, 1, T_API_END_TXN, 1,
+                                     RD_KAFKA_RESP_ERR_NO_ERROR, 100),
+                                 0);
+        t_run_start(&r, pl, &stop);
+        assert_true(t_wait_all_committed(sh));
+        atomic_store(&stop, 1);
+        assert_int_equal(t_run_join(&r), KB_OK);
+        kb_pipeline_stats(pl, &st);
+        kb_pipeline_destroy(pl);
+        kb_log_notice("test",
+                      "%d commit(s), %d commit_transaction() call(s), %d "
+                      "resumable return(s)",
+                      (int)st.txn_commits, atomic_load(&commit_calls),
+                      atomic_load(&commit_resumable));
+        assert_int_equal((int)st.txn_aborts, 0);
+        assert_true(st.txn_commits >= 2);
+        assert_int_equal(atomic_load(&commit_calls), (int)st.txn_commits);
+        assert_int_equal(atomic_load(&commit_resumable), 0);
+        t_check_outputs(&w, sh);
+        t_world_destroy(&w);
+        free(p);
+        free(sh);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -168,6 +257,7 @@ int main(void)
                 cmocka_unit_test(test_fatal_producer_fenced),
                 cmocka_unit_test(test_queue_full),
                 cmocka_unit_test(test_transactional_offsets),
+                cmocka_unit_test(test_slow_commit_is_one_call),
         };
 
         t_main_setup("test_kafka_txn", KB_LOG_NOTICE);
