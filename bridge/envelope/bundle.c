@@ -33,14 +33,19 @@ kb_bundle_t *kb_bundle_new(const char *label)
 {
         kb_bundle_t *bundle;
 
-        if (label && !label_ok(label))
+        if (label && !label_ok(label)) {
+                errno = EINVAL;
                 return NULL;
+        }
         bundle = calloc(1, sizeof(*bundle));
-        if (!bundle)
+        if (!bundle) {
+                errno = ENOMEM;
                 return NULL;
+        }
         bundle->keys = calloc(BUNDLE_MAX_KEYS, sizeof(*bundle->keys));
         if (!bundle->keys || (label && !(bundle->label = strdup(label)))) {
                 kb_bundle_destroy(bundle);
+                errno = ENOMEM;
                 return NULL;
         }
         return bundle;
@@ -169,8 +174,9 @@ out:
         return out;
 }
 
-/* Parses one element of "keys". */
-static kb_key_t *parse_key(json_object *ent, size_t idx, char *errstr,
+/* Parses one element of "keys". NULL with *e = EINVAL (a bad entry) or
+ * ENOMEM. */
+static kb_key_t *parse_key(json_object *ent, size_t idx, int *e, char *errstr,
                            size_t errstr_size)
 {
         const char *type, *id, *pk64, *end = NULL;
@@ -180,6 +186,7 @@ static kb_key_t *parse_key(json_object *ent, size_t idx, char *errstr,
         kb_key_type_t t;
         kb_key_t *key;
 
+        *e = EINVAL;
         if (!json_object_is_type(ent, json_type_object) ||
             json_object_object_length(ent) != 3 ||
             !(type = kb_json_get_str(ent, "type")) ||
@@ -228,8 +235,11 @@ static kb_key_t *parse_key(json_object *ent, size_t idx, char *errstr,
                 return NULL;
         }
         key = kb_key_from_public(t, pk);
-        if (!key)
-                kb_snprintf(errstr, errstr_size, "out of memory");
+        if (!key) {
+                *e = errno == ENOMEM ? ENOMEM : EINVAL;
+                kb_snprintf(errstr, errstr_size, "%s",
+                            *e == ENOMEM ? "out of memory" : "bad key");
+        }
         return key;
 }
 
@@ -242,11 +252,16 @@ kb_bundle_t *kb_bundle_parse(const char *json, size_t len, char *errstr,
         char jerr[128];
         size_t i, n, members = 2;
         kb_key_t *key;
-        int rc;
+        int rc, e = EINVAL; /* errno on failure: see kb_keys.h */
 
+        /* kb_json_parse() does not tell a syntax error from a failed
+         * allocation; an allocation that failed leaves ENOMEM behind */
+        errno = 0;
         root = kb_json_parse(json, len, 8, jerr, sizeof(jerr));
         if (!root) {
+                e = errno == ENOMEM ? ENOMEM : EINVAL;
                 kb_snprintf(errstr, errstr_size, "%s", jerr);
+                errno = e;
                 return NULL;
         }
         if (!json_object_is_type(root, json_type_object)) {
@@ -291,17 +306,19 @@ kb_bundle_t *kb_bundle_parse(const char *json, size_t len, char *errstr,
         }
         bundle = kb_bundle_new(label ? json_object_get_string(label) : NULL);
         if (!bundle) {
+                e = ENOMEM; /* the label is checked above */
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
         for (i = 0; i < n; i++) {
-                key = parse_key(json_object_array_get_idx(keys, i), i, errstr,
-                                errstr_size);
+                key = parse_key(json_object_array_get_idx(keys, i), i, &e,
+                                errstr, errstr_size);
                 if (!key)
                         goto fail;
                 rc = kb_bundle_add(bundle, key);
                 kb_key_destroy(key);
                 if (rc != KB_OK) {
+                        e = rc == KB_ERR_NOMEM ? ENOMEM : EINVAL;
                         kb_snprintf(errstr, errstr_size, "keys[%zu]: %s", i,
                                     rc == KB_ERR_EXISTS ? "duplicate key_id"
                                                         : kb_err2str(rc));
@@ -313,6 +330,7 @@ kb_bundle_t *kb_bundle_parse(const char *json, size_t len, char *errstr,
 fail:
         kb_bundle_destroy(bundle);
         json_object_put(root);
+        errno = e;
         return NULL;
 }
 
@@ -322,16 +340,26 @@ kb_bundle_t *kb_bundle_load(const char *path, char *errstr, size_t errstr_size)
         char *buf = NULL;
         size_t len = 0;
         kb_bundle_t *bundle;
+        int e;
 
+        if (!path) {
+                kb_snprintf(errstr, errstr_size, "(null): no path");
+                errno = EINVAL;
+                return NULL;
+        }
         if (kb_read_file(path, BUNDLE_MAX_FILE, &buf, &len) == -1) {
+                e = errno ? errno : EIO; /* ENOMEM, EFBIG or the system's */
                 kb_snprintf(errstr, errstr_size, "%s: %s", path,
-                            errno == EFBIG ? "file too large"
-                                           : strerror(errno));
+                            e == EFBIG ? "file too large" : strerror(e));
+                errno = e;
                 return NULL;
         }
         bundle = kb_bundle_parse(buf, len, reason, sizeof(reason));
+        e = errno;
         if (!bundle)
                 kb_snprintf(errstr, errstr_size, "%s: %s", path, reason);
         free(buf);
+        if (!bundle)
+                errno = e;
         return bundle;
 }

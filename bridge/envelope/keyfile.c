@@ -200,36 +200,49 @@ out:
         return err;
 }
 
+/* The errno value of a failed system call, never 0. */
+static int sys_errno(void)
+{
+        return errno ? errno : EIO;
+}
+
 /* Reads at most KEYFILE_MAX bytes of @p path into @p buf (size
- * KEYFILE_MAX + 1, NUL-terminated). 0 or -1 with a reason. */
+ * KEYFILE_MAX + 1, NUL-terminated). 0, or an errno value with a reason: the
+ * system's when the file cannot be read, EINVAL when it is not a regular
+ * file, EFBIG when it is too large. */
 static int read_small(const char *path, char *buf, size_t *len, char *errstr,
                       size_t errstr_size)
 {
         struct stat st;
         size_t off = 0;
-        int fd;
+        int fd, e = 0;
 
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd == -1) {
-                kb_snprintf(errstr, errstr_size, "%s: %s", path,
-                            strerror(errno));
-                return -1;
+                e = sys_errno();
+                kb_snprintf(errstr, errstr_size, "%s: %s", path, strerror(e));
+                return e;
         }
-        if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        if (fstat(fd, &st) == -1) {
+                e = sys_errno();
+                kb_snprintf(errstr, errstr_size, "%s: %s", path, strerror(e));
+                goto out;
+        }
+        if (!S_ISREG(st.st_mode)) {
                 kb_snprintf(errstr, errstr_size, "%s: not a regular file",
                             path);
-                close(fd);
-                return -1;
+                e = EINVAL;
+                goto out;
         }
         for (;;) {
                 ssize_t r = read(fd, buf + off, KEYFILE_MAX + 1 - off);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
+                        e = sys_errno();
                         kb_snprintf(errstr, errstr_size, "%s: %s", path,
-                                    strerror(errno));
-                        close(fd);
-                        return -1;
+                                    strerror(e));
+                        goto out;
                 }
                 if (r == 0)
                         break;
@@ -239,14 +252,15 @@ static int read_small(const char *path, char *buf, size_t *len, char *errstr,
                                     "%s: too large for a key file (over %u "
                                     "bytes)",
                                     path, KEYFILE_MAX);
-                        close(fd);
-                        return -1;
+                        e = EFBIG;
+                        goto out;
                 }
         }
-        close(fd);
         buf[off] = '\0';
         *len = off;
-        return 0;
+out:
+        close(fd);
+        return e;
 }
 
 /* Splits the file into fields; "path:line: reason" on error. */
@@ -365,7 +379,9 @@ static int check_field_set(const char *path, const keyfile_t *kf, int *enc,
         return 0;
 }
 
-/* Decrypts secret_key_encrypted into @p secret. */
+/* Decrypts secret_key_encrypted into @p secret. 0, or an errno value with a
+ * reason: ENOMEM when the key derivation ran out of memory, EINVAL for
+ * anything wrong with the file or the passphrase. */
 static int decrypt_secret(const char *path, const keyfile_t *kf,
                           const char *passphrase, size_t passphrase_len,
                           unsigned char secret[32], char *errstr,
@@ -376,13 +392,13 @@ static int decrypt_secret(const char *path, const keyfile_t *kf,
         unsigned char ct[crypto_secretbox_MACBYTES + KB_KEYINT_SECRET_BYTES];
         unsigned char kek[crypto_secretbox_KEYBYTES];
         int64_t ops, mem;
-        int rc = -1;
+        int rc = EINVAL;
 
         if (strcmp(kf->val[F_KDF], KEYFILE_KDF) != 0) {
                 kb_snprintf(errstr, errstr_size,
                             "%s:%d: unsupported kdf (expected " KEYFILE_KDF ")",
                             path, kf->line[F_KDF]);
-                return -1;
+                return EINVAL;
         }
         if (kb_parse_i64(kf->val[F_OPSLIMIT],
                          (int64_t)crypto_pwhash_OPSLIMIT_MIN,
@@ -393,7 +409,7 @@ static int decrypt_secret(const char *path, const keyfile_t *kf,
                             path, kf->line[F_OPSLIMIT],
                             (unsigned long long)crypto_pwhash_OPSLIMIT_MIN,
                             KDF_OPSLIMIT_MAX);
-                return -1;
+                return EINVAL;
         }
         if (kb_parse_i64(kf->val[F_MEMLIMIT],
                          (int64_t)crypto_pwhash_MEMLIMIT_MIN,
@@ -404,19 +420,19 @@ static int decrypt_secret(const char *path, const keyfile_t *kf,
                             path, kf->line[F_MEMLIMIT],
                             (unsigned long long)crypto_pwhash_MEMLIMIT_MIN,
                             KDF_MEMLIMIT_MAX);
-                return -1;
+                return EINVAL;
         }
         if (b64_exact(kf->val[F_SALT], salt, sizeof(salt)) == -1) {
                 kb_snprintf(errstr, errstr_size,
                             "%s:%d: salt must be %u bytes of base64url", path,
                             kf->line[F_SALT], (unsigned)sizeof(salt));
-                return -1;
+                return EINVAL;
         }
         if (b64_exact(kf->val[F_NONCE], nonce, sizeof(nonce)) == -1) {
                 kb_snprintf(errstr, errstr_size,
                             "%s:%d: nonce must be %u bytes of base64url", path,
                             kf->line[F_NONCE], (unsigned)sizeof(nonce));
-                return -1;
+                return EINVAL;
         }
         if (b64_exact(kf->val[F_SECRET_KEY_ENC], ct, sizeof(ct)) == -1) {
                 kb_snprintf(errstr, errstr_size,
@@ -424,20 +440,31 @@ static int decrypt_secret(const char *path, const keyfile_t *kf,
                             "of base64url",
                             path, kf->line[F_SECRET_KEY_ENC],
                             (unsigned)sizeof(ct));
-                return -1;
+                return EINVAL;
         }
         if (!passphrase) {
                 kb_snprintf(errstr, errstr_size,
                             "%s: key file is encrypted: a passphrase is "
                             "required",
                             path);
-                return -1;
+                return EINVAL;
         }
+        errno = 0;
         if (crypto_pwhash(kek, sizeof(kek), passphrase, passphrase_len, salt,
                           (unsigned long long)ops, (size_t)mem,
                           crypto_pwhash_ALG_ARGON2ID13) != 0) {
-                kb_snprintf(errstr, errstr_size,
-                            "%s: key derivation failed (out of memory?)", path);
+                /* the parameters are checked above: what is left is the
+                 * memory Argon2 could not get (errno ENOMEM) */
+                if (errno == ENOMEM) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "%s: key derivation: out of memory "
+                                    "(memlimit %lld bytes)",
+                                    path, (long long)mem);
+                        rc = ENOMEM;
+                } else {
+                        kb_snprintf(errstr, errstr_size,
+                                    "%s: key derivation failed", path);
+                }
                 goto out;
         }
         if (crypto_secretbox_open_easy(secret, ct, sizeof(ct), nonce, kek) !=
@@ -463,15 +490,17 @@ kb_key_t *kb_key_load_secret(const char *path, const char *passphrase,
         kb_key_type_t type;
         kb_key_t *key = NULL;
         size_t len = 0;
-        int enc;
+        int enc, e = EINVAL; /* errno on failure: see kb_keys.h */
 
         memset(&kf, 0, sizeof(kf));
         if (!path) {
                 kb_snprintf(errstr, errstr_size, "(null): no path");
+                errno = EINVAL;
                 return NULL;
         }
-        if (read_small(path, buf, &len, errstr, errstr_size) == -1)
+        if ((e = read_small(path, buf, &len, errstr, errstr_size)) != 0)
                 goto out;
+        e = EINVAL;
         if (parse_lines(path, buf, len, &kf, errstr, errstr_size) == -1)
                 goto out;
         if (!kf.line[F_FORMAT]) {
@@ -520,9 +549,11 @@ kb_key_t *kb_key_load_secret(const char *path, const char *passphrase,
                 goto out;
         }
         if (enc) {
-                if (decrypt_secret(path, &kf, passphrase, passphrase_len,
-                                   secret, errstr, errstr_size) == -1)
+                e = decrypt_secret(path, &kf, passphrase, passphrase_len,
+                                   secret, errstr, errstr_size);
+                if (e != 0)
                         goto out;
+                e = EINVAL;
         } else if (b64_exact(kf.val[F_SECRET_KEY], secret, sizeof(secret)) ==
                    -1) {
                 kb_snprintf(errstr, errstr_size,
@@ -532,7 +563,13 @@ kb_key_t *kb_key_load_secret(const char *path, const char *passphrase,
         }
         key = kb_keyint_from_secret(type, secret);
         if (!key) {
-                kb_snprintf(errstr, errstr_size, "%s: out of memory", path);
+                e = errno == ENOMEM ? ENOMEM : EINVAL;
+                if (e == ENOMEM)
+                        kb_snprintf(errstr, errstr_size, "%s: out of memory",
+                                    path);
+                else
+                        kb_snprintf(errstr, errstr_size,
+                                    "%s: not a usable secret key", path);
                 goto out;
         }
         if (sodium_memcmp(kb_key_public(key), pk, sizeof(pk)) != 0) {
@@ -547,6 +584,8 @@ out:
         sodium_memzero(buf, sizeof(buf));
         sodium_memzero(&kf, sizeof(kf));
         sodium_memzero(secret, sizeof(secret));
+        if (!key)
+                errno = e; /* last, after everything that could change it */
         return key;
 }
 

@@ -1,6 +1,7 @@
 /* keys.c -- key pairs and key ids; the only place that touches secret halves */
 #include "kyc_bridge.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,31 +79,42 @@ void kb_key_id_derive(kb_key_type_t type, const unsigned char pk[32],
         kb_hex(h, KB_KEYID_LEN / 2, out);
 }
 
+/* NULL with errno EINVAL (bad type) or ENOMEM. */
 static kb_key_t *key_alloc(kb_key_type_t type, int with_secret)
 {
         kb_key_t *key;
 
-        if (!type_ok(type))
+        if (!type_ok(type)) {
+                errno = EINVAL;
                 return NULL;
+        }
         key = calloc(1, sizeof(*key));
-        if (!key)
+        if (!key) {
+                errno = ENOMEM;
                 return NULL;
+        }
         key->type = type;
         if (with_secret) {
                 key->sk = sodium_malloc(sk_bytes(type));
                 if (!key->sk) {
                         free(key);
+                        errno = ENOMEM;
                         return NULL;
                 }
         }
         return key;
 }
 
-/* Seals the secret half against writes and fixes the id. */
+/* Seals the secret half against writes and fixes the id. On failure frees
+ * @p key and returns NULL with mprotect()'s errno. */
 static kb_key_t *key_finish(kb_key_t *key)
 {
+        int e;
+
         if (key->sk && sodium_mprotect_readonly(key->sk) != 0) {
+                e = errno ? errno : EINVAL;
                 kb_key_destroy(key);
+                errno = e;
                 return NULL;
         }
         kb_key_id_derive(key->type, key->pk, key->id);
@@ -119,6 +131,8 @@ static int key_fill(kb_key_t *key, const unsigned char secret[32])
         return crypto_sign_seed_keypair(key->pk, key->sk, secret) == 0 ? 0 : -1;
 }
 
+/* NULL with errno ENOMEM when memory ran out, otherwise another value (the
+ * loaders in keyfile.c tell the two apart). */
 kb_key_t *kb_keyint_from_secret(kb_key_type_t type,
                                 const unsigned char secret[32])
 {
@@ -128,6 +142,7 @@ kb_key_t *kb_keyint_from_secret(kb_key_type_t type,
                 return NULL;
         if (key_fill(key, secret) == -1) {
                 kb_key_destroy(key);
+                errno = EINVAL; /* not a usable secret */
                 return NULL;
         }
         return key_finish(key);
@@ -138,8 +153,10 @@ kb_key_t *kb_key_generate(kb_key_type_t type)
         unsigned char secret[32];
         kb_key_t *key;
 
-        if (!type_ok(type))
+        if (!type_ok(type)) {
+                errno = EINVAL;
                 return NULL;
+        }
         /* Both types are generated from 32 random bytes, which is exactly
          * what the key file stores (crypto_box_keypair() does the same). */
         randombytes_buf(secret, sizeof(secret));

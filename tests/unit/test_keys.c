@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -22,6 +24,23 @@
 #include "util.h"
 
 #define PASS "correct horse battery staple"
+
+/*
+ * kb_key_load_secret(), kb_bundle_load() and friends tell "out of memory"
+ * (errno ENOMEM) from everything else. @p expr must fail; it runs with a
+ * stale ENOMEM in errno, so a failure path that forgets to set errno is
+ * caught, and must leave @p want.
+ */
+#define assert_null_errno(expr, want)                                          \
+        do {                                                                   \
+                const void *p_;                                                \
+                int e_;                                                        \
+                errno = ENOMEM;                                                \
+                p_ = (expr);                                                   \
+                e_ = errno;                                                    \
+                assert_null(p_);                                               \
+                assert_int_equal(e_, (want));                                  \
+        } while (0)
 
 /* ---- a private temporary directory per test ---- */
 
@@ -160,7 +179,9 @@ static void test_generate(void **state)
         (void)state;
         assert_non_null(box);
         assert_non_null(sign);
-        assert_null(kb_key_generate((kb_key_type_t)3));
+        assert_null_errno(kb_key_generate((kb_key_type_t)3), EINVAL);
+        assert_null_errno(
+            kb_key_from_public((kb_key_type_t)0, kb_key_public(box)), EINVAL);
         assert_int_equal(kb_key_type(box), KB_KEY_BOX);
         assert_int_equal(kb_key_type(sign), KB_KEY_SIGN);
         assert_true(kb_key_has_secret(box));
@@ -368,11 +389,11 @@ static void test_keyfile_passphrase(void **state)
         check_same_key(key, back);
         kb_key_destroy(back);
 
-        back = kb_key_load_secret(path, NULL, 0, err, sizeof(err));
-        assert_null(back);
+        assert_null_errno(kb_key_load_secret(path, NULL, 0, err, sizeof(err)),
+                          EINVAL);
         assert_non_null(strstr(err, "a passphrase is required"));
-        back = kb_key_load_secret(path, "wrong", 5, err, sizeof(err));
-        assert_null(back);
+        assert_null_errno(
+            kb_key_load_secret(path, "wrong", 5, err, sizeof(err)), EINVAL);
         assert_non_null(strstr(err, "wrong passphrase or corrupted key file"));
         assert_non_null(strstr(err, path));
         assert_null(strstr(err, plain_secret));
@@ -396,25 +417,25 @@ static void test_keyfile_passphrase(void **state)
         }
         spit(tpath(t, "tampered.key"), bad);
         free(bad);
-        back =
-            kb_key_load_secret(t->path, PASS, strlen(PASS), err, sizeof(err));
-        assert_null(back);
+        assert_null_errno(
+            kb_key_load_secret(t->path, PASS, strlen(PASS), err, sizeof(err)),
+            EINVAL);
         assert_non_null(strstr(err, "wrong passphrase or corrupted key file"));
 
         /* a hostile cost is refused before any work is done */
         bad = replace(text, "\nmemlimit=", "\nmemlimit=99");
         spit(tpath(t, "costly.key"), bad);
         free(bad);
-        back =
-            kb_key_load_secret(t->path, PASS, strlen(PASS), err, sizeof(err));
-        assert_null(back);
+        assert_null_errno(
+            kb_key_load_secret(t->path, PASS, strlen(PASS), err, sizeof(err)),
+            EINVAL);
         assert_non_null(strstr(err, "memlimit must be"));
         bad = replace(text, "\nkdf=argon2id13", "\nkdf=scrypt");
         spit(tpath(t, "kdf.key"), bad);
         free(bad);
-        back =
-            kb_key_load_secret(t->path, PASS, strlen(PASS), err, sizeof(err));
-        assert_null(back);
+        assert_null_errno(
+            kb_key_load_secret(t->path, PASS, strlen(PASS), err, sizeof(err)),
+            EINVAL);
         assert_non_null(strstr(err, "unsupported kdf"));
 
         /* a plain secret_key in an encrypted file */
@@ -424,9 +445,9 @@ static void test_keyfile_passphrase(void **state)
                 spit(tpath(t, "mixed.key"), more);
                 free(more);
         }
-        back =
-            kb_key_load_secret(t->path, PASS, strlen(PASS), err, sizeof(err));
-        assert_null(back);
+        assert_null_errno(
+            kb_key_load_secret(t->path, PASS, strlen(PASS), err, sizeof(err)),
+            EINVAL);
         assert_non_null(strstr(err, "not allowed in an encrypted key file"));
         assert_null(strstr(err, plain_secret));
 
@@ -435,20 +456,91 @@ static void test_keyfile_passphrase(void **state)
         kb_key_destroy(key);
 }
 
-/* Writes @p text to a file and expects loading it to fail with @p msg. */
-static void expect_load_error(tmp_t *t, const char *text, const char *msg)
+/*
+ * Argon2 that cannot get its memory is out of memory (ENOMEM), not a bad
+ * key file: a child whose address space is limited loads a file that asks
+ * for the largest cost a file may ask for (2 GiB); the mapping fails at
+ * once. (The allocation injection of test_daemons cannot reach libsodium's
+ * own allocations.)
+ */
+static void test_keyfile_kdf_out_of_memory(void **state)
+{
+        tmp_t *t = *state;
+        kb_key_t *key = kb_key_generate(KB_KEY_BOX);
+        char err[512], line[64], *text, *bad;
+        int status;
+        pid_t pid;
+
+        assert_int_equal(kb_key_save_secret(key, tpath(t, "enc.key"), PASS,
+                                            strlen(PASS), err, sizeof(err)),
+                         KB_OK);
+        kb_key_destroy(key);
+        text = slurp(t->path);
+        kb_snprintf(line, sizeof(line), "\nmemlimit=%s\n",
+                    field(text, "memlimit"));
+        bad = replace(text, line, "\nmemlimit=2147483648\n");
+        spit(tpath(t, "costly.key"), bad);
+        free(bad);
+        free(text);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                /* what the process maps now, and 256 MiB more */
+                unsigned long long pages = 0;
+                struct rlimit rl;
+                FILE *fp = fopen("/proc/self/statm", "r");
+                kb_key_t *k;
+
+                if (!fp || fscanf(fp, "%llu", &pages) != 1)
+                        _exit(10);
+                fclose(fp);
+                rl.rlim_cur = rl.rlim_max =
+                    (rlim_t)(pages * (unsigned long long)sysconf(_SC_PAGESIZE) +
+                             (256ULL << 20));
+                if (setrlimit(RLIMIT_AS, &rl) == -1)
+                        _exit(11);
+                errno = 0;
+                k = kb_key_load_secret(t->path, PASS, strlen(PASS), err,
+                                       sizeof(err));
+                if (k)
+                        _exit(12); /* the limit did not hold */
+                if (errno != ENOMEM || !strstr(err, "out of memory"))
+                        _exit(13);
+                _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Writes @p text to a file and expects loading it to fail with @p msg and
+ * errno @p want (set over a stale ENOMEM). */
+static void expect_load_errno(tmp_t *t, const char *text, const char *msg,
+                              int want)
 {
         char err[512];
         kb_key_t *key;
+        int e;
 
         spit(tpath(t, "bad.key"), text);
         err[0] = '\0';
+        errno = ENOMEM;
         key = kb_key_load_secret(t->path, NULL, 0, err, sizeof(err));
+        e = errno;
         if (key || !strstr(err, msg))
                 fail_msg("expected error containing '%s', got '%s'", msg,
                          key ? "(loaded)" : err);
+        if (e != want)
+                fail_msg("'%s': errno %d (%s), expected %d (%s)", err, e,
+                         strerror(e), want, strerror(want));
         assert_true(strncmp(err, t->path, strlen(t->path)) == 0);
         unlink(t->path);
+}
+
+/* The same for a file that is not a valid key file: EINVAL. */
+static void expect_load_error(tmp_t *t, const char *text, const char *msg)
+{
+        expect_load_errno(t, text, msg, EINVAL);
 }
 
 static void test_keyfile_tampered(void **state)
@@ -567,7 +659,8 @@ static void test_keyfile_tampered(void **state)
         bad = replace(text, line, line2);
         spit(tpath(t, "leak.key"), bad);
         free(bad);
-        assert_null(kb_key_load_secret(t->path, NULL, 0, err, sizeof(err)));
+        assert_null_errno(
+            kb_key_load_secret(t->path, NULL, 0, err, sizeof(err)), EINVAL);
         assert_null(strstr(err, secret_value));
         assert_non_null(strstr(err, ":7: unknown field"));
 
@@ -577,22 +670,28 @@ static void test_keyfile_tampered(void **state)
                 char big[5000];
                 memset(big, '#', sizeof(big) - 1);
                 big[sizeof(big) - 1] = '\0';
-                expect_load_error(t, big, "too large for a key file");
+                expect_load_errno(t, big, "too large for a key file", EFBIG);
         }
         {
                 /* NUL byte */
                 int fd = open(tpath(t, "nul.key"), O_WRONLY | O_CREAT, 0600);
                 assert_int_equal(write(fd, "format=\0x\n", 10), 10);
                 close(fd);
-                assert_null(
-                    kb_key_load_secret(t->path, NULL, 0, err, sizeof(err)));
+                assert_null_errno(
+                    kb_key_load_secret(t->path, NULL, 0, err, sizeof(err)),
+                    EINVAL);
                 assert_non_null(strstr(err, "NUL byte"));
         }
-        assert_null(kb_key_load_secret(tpath(t, "missing.key"), NULL, 0, err,
-                                       sizeof(err)));
+        /* a file that cannot be read: the system's reason */
+        assert_null_errno(kb_key_load_secret(tpath(t, "missing.key"), NULL, 0,
+                                             err, sizeof(err)),
+                          ENOENT);
         assert_non_null(strstr(err, "No such file"));
-        assert_null(kb_key_load_secret(t->dir, NULL, 0, err, sizeof(err)));
+        assert_null_errno(kb_key_load_secret(t->dir, NULL, 0, err, sizeof(err)),
+                          EINVAL);
         assert_non_null(strstr(err, "not a regular file"));
+        assert_null_errno(kb_key_load_secret(NULL, NULL, 0, err, sizeof(err)),
+                          EINVAL);
         free(text);
         kb_key_destroy(key);
 }
@@ -705,9 +804,9 @@ static void test_bundle_roundtrip(void **state)
         free(json);
         kb_bundle_destroy(bundle);
 
-        assert_null(kb_bundle_new(""));
-        assert_null(kb_bundle_new("tab\there"));
-        assert_null(kb_bundle_new("bad utf8 \xc3("));
+        assert_null_errno(kb_bundle_new(""), EINVAL);
+        assert_null_errno(kb_bundle_new("tab\there"), EINVAL);
+        assert_null_errno(kb_bundle_new("bad utf8 \xc3("), EINVAL);
         kb_key_destroy(b1);
         kb_key_destroy(b2);
         kb_key_destroy(s1);
@@ -717,12 +816,18 @@ static void expect_bundle_error(const char *json, const char *msg)
 {
         char err[256];
         kb_bundle_t *b;
+        int e;
 
         err[0] = '\0';
+        errno = ENOMEM; /* stale: the failure must set its own */
         b = kb_bundle_parse(json, strlen(json), err, sizeof(err));
+        e = errno;
         if (b || !strstr(err, msg))
                 fail_msg("bundle %s: expected '%s', got '%s'", json, msg,
                          b ? "(parsed)" : err);
+        if (e != EINVAL)
+                fail_msg("bundle %s: '%s': errno %d (%s), expected EINVAL",
+                         json, err, e, strerror(e));
 }
 
 static void test_bundle_errors(void **state)
@@ -830,11 +935,28 @@ static void test_bundle_load(void **state)
                             kb_key_id(k));
         kb_bundle_destroy(back);
         spit(tpath(t, "bad.pub.json"), "{\"format\":1}");
-        assert_null(kb_bundle_load(t->path, err, sizeof(err)));
+        assert_null_errno(kb_bundle_load(t->path, err, sizeof(err)), EINVAL);
         assert_true(strncmp(err, t->path, strlen(t->path)) == 0);
         assert_non_null(strstr(err, ": format must be"));
-        assert_null(kb_bundle_load(tpath(t, "none.json"), err, sizeof(err)));
+        spit(tpath(t, "bad.pub.json"), "{\"format\":");
+        assert_null_errno(kb_bundle_load(t->path, err, sizeof(err)), EINVAL);
+        /* a file that cannot be read: the system's reason */
+        assert_null_errno(
+            kb_bundle_load(tpath(t, "none.json"), err, sizeof(err)), ENOENT);
         assert_non_null(strstr(err, "No such file"));
+        assert_null_errno(kb_bundle_load(t->dir, err, sizeof(err)), EIO);
+        assert_null_errno(kb_bundle_load(NULL, err, sizeof(err)), EINVAL);
+        {
+                char *big = malloc(70000);
+                assert_non_null(big);
+                memset(big, ' ', 69999);
+                big[69999] = '\0';
+                spit(tpath(t, "big.pub.json"), big);
+                free(big);
+                assert_null_errno(kb_bundle_load(t->path, err, sizeof(err)),
+                                  EFBIG);
+                assert_non_null(strstr(err, "file too large"));
+        }
         free(json);
         kb_key_destroy(k);
         kb_bundle_destroy(b);
@@ -969,6 +1091,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_keyfile_passphrase,
                                                 setup_tmp, teardown_tmp),
                 cmocka_unit_test_setup_teardown(test_keyfile_tampered,
+                                                setup_tmp, teardown_tmp),
+                cmocka_unit_test_setup_teardown(test_keyfile_kdf_out_of_memory,
                                                 setup_tmp, teardown_tmp),
                 cmocka_unit_test_setup_teardown(test_passphrase_read, setup_tmp,
                                                 teardown_tmp),

@@ -52,10 +52,12 @@ void kb_key_destroy(kb_key_t *key);
 void kb_key_id_derive(kb_key_type_t type, const unsigned char pk[32],
                       char out[KB_KEYID_BYTES]);
 
-/** Generates a new key pair of @p type. Returns NULL on failure. */
+/** Generates a new key pair of @p type. Returns NULL on failure, with errno
+ * ENOMEM when memory ran out (EINVAL for a bad @p type). */
 kb_key_t *kb_key_generate(kb_key_type_t type);
 
-/** Builds a public-only key from raw bytes. Returns NULL on failure. */
+/** Builds a public-only key from raw bytes. Returns NULL on failure, with
+ * errno ENOMEM when memory ran out (EINVAL for a bad @p type). */
 kb_key_t *kb_key_from_public(kb_key_type_t type, const unsigned char pk[32]);
 
 /**
@@ -74,6 +76,16 @@ int kb_key_save_secret(const kb_key_t *key, const char *path,
  * "path: reason" (or "path:line: reason") into @p errstr; a wrong passphrase
  * reads "path: wrong passphrase or corrupted key file". The file must name
  * its own key id and public key, and both must match the secret.
+ *
+ * On failure errno tells the caller whose problem it is:
+ *  - ENOMEM: memory ran out (also in the passphrase's key derivation); the
+ *    file may well be fine;
+ *  - the errno of open(2), fstat(2) or read(2) (ENOENT, EACCES, ...) when the
+ *    file cannot be read, EFBIG when it is too large for a key file;
+ *  - EINVAL for everything else: not a regular file, not a valid key file, a
+ *    missing or wrong passphrase, a NULL @p path.
+ * Only ENOMEM means "out of memory" (a daemon's runtime failure, not a
+ * configuration error).
  */
 kb_key_t *kb_key_load_secret(const char *path, const char *passphrase,
                              size_t passphrase_len, char *errstr,
@@ -86,7 +98,9 @@ kb_key_t *kb_key_load_secret(const char *path, const char *passphrase,
  */
 typedef struct kb_bundle_s kb_bundle_t;
 
-/** Creates an empty bundle; @p label is optional free text (may be NULL). */
+/** Creates an empty bundle; @p label is optional free text (may be NULL).
+ * NULL with errno EINVAL (a label that is not 1..256 bytes of text) or
+ * ENOMEM. */
 kb_bundle_t *kb_bundle_new(const char *label);
 void kb_bundle_destroy(kb_bundle_t *bundle);
 /**
@@ -97,10 +111,19 @@ void kb_bundle_destroy(kb_bundle_t *bundle);
 int kb_bundle_add(kb_bundle_t *bundle, const kb_key_t *key);
 /** Serialises to JSON text (malloc()ed, caller frees). NULL on failure. */
 char *kb_bundle_to_json(const kb_bundle_t *bundle);
-/** Parses a bundle from @p json / @p len. NULL + errstr on failure. */
+/**
+ * Parses a bundle from @p json / @p len. NULL + errstr on failure, with errno
+ * ENOMEM when memory ran out and EINVAL when the text is not a valid bundle.
+ */
 kb_bundle_t *kb_bundle_parse(const char *json, size_t len, char *errstr,
                              size_t errstr_size);
-/** Reads and parses the bundle file @p path. NULL + "path: reason". */
+/**
+ * Reads and parses the bundle file @p path. NULL + "path: reason" on
+ * failure, with errno: ENOMEM when memory ran out; the errno of the failed
+ * open or read (ENOENT, EACCES, ...; EFBIG over 64 KiB) when the file cannot
+ * be read; EINVAL when it is not a valid bundle (or @p path is NULL). Only
+ * ENOMEM means "out of memory".
+ */
 kb_bundle_t *kb_bundle_load(const char *path, char *errstr, size_t errstr_size);
 /** The bundle's label, or NULL when it has none. Owned by the bundle. */
 const char *kb_bundle_label(const kb_bundle_t *bundle);
