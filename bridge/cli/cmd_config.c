@@ -20,10 +20,12 @@ static void usage(FILE *fp)
             "ranges, secrets\n"
             "           resolvable; with --role also required options, "
             "key files,\n"
-            "           passphrases, partner bundles and workflow ids, as "
-            "the daemon\n"
-            "           checks them before it connects; errors read "
-            "file:line: reason\n"
+            "           passphrases, partner bundles, workflow ids, the "
+            "webhook intake\n"
+            "           (listen address, secrets) and sharing rules, as the "
+            "daemon checks\n"
+            "           them before it connects; errors read file:line: "
+            "reason\n"
             "  dump     print the effective configuration (defaults "
             "included) with\n"
             "           each value's origin; secrets appear only as "
@@ -136,7 +138,8 @@ int kb_cmd_config(int argc, char **argv)
                 }
                 /* With a role: everything the daemon checks before it
                  * connects -- key files, passphrases, partner bundles,
-                 * workflow ids -- by building it (no network). */
+                 * workflow ids, the webhook intake and sharing rules --
+                 * by building it (no network, nothing listening). */
                 if (scope && role_check(conf, scope, errstr, sizeof(errstr))) {
                         fprintf(stderr, "%s\n", errstr);
                         rc = KB_EXIT_USAGE;

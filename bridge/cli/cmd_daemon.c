@@ -23,7 +23,12 @@
         "transaction with the request's offset, so a crash never publishes "   \
         "twice.\n"                                                             \
         "Requests that cannot be shared go to issuer.dlq_topic with a "        \
-        "reason.\n"
+        "reason.\n"                                                            \
+        "With webhook.listen, also takes the vendor's signed status.updated "  \
+        "webhooks\n"                                                           \
+        "and turns those matching a sharing rule (rule.<name>.*) into share "  \
+        "requests\n"                                                           \
+        "(docs/webhooks.md).\n"
 
 #define IMPORTER_HELP                                                          \
         "Consumes sealed share envelopes (importer.token_topics) as a "        \

@@ -74,6 +74,62 @@ const kb_conf_opt_t kb_conf_options[] = {
           "store transactional offsets: gives at-least-once. Never on a real "
           "broker." },
 
+        /* webhook intake (both daemons; docs/webhooks.md) */
+        { "webhook.listen", KB_CONF_STR, "", 0, 0, NULL, IM, 0, NULL,
+          "Webhook intake address, numeric HOST:PORT (e.g. "
+          "127.0.0.1:8490); empty: no intake. Loopback only unless "
+          "webhook.allow_non_loopback; TLS belongs to a reverse proxy." },
+        { "webhook.allow_non_loopback", KB_CONF_BOOL, "false", 0, 0, NULL, IM,
+          0, NULL,
+          "Allow a non-loopback webhook.listen address (a TLS proxy in "
+          "front)." },
+        { "webhook.path", KB_CONF_STR, "/webhooks/vendor", 0, 0, NULL, IM, 0,
+          NULL, "Path the vendor POSTs its deliveries to." },
+        { "webhook.secret", KB_CONF_SECRET, NULL, 0, 0, NULL, IM, 0, NULL,
+          "The vendor's secret_shared_key for this application (required "
+          "with webhook.listen)." },
+        { "webhook.secret_previous", KB_CONF_SECRET, NULL, 0, 0, NULL, IM, 0,
+          NULL,
+          "The secret before the last rotate_secret_key, accepted too "
+          "while deliveries signed with it may still come." },
+        { "webhook.allow_simple", KB_CONF_BOOL, "true", 0, 0, NULL, IM, 0, NULL,
+          "Accept X-Signature-Simple when X-Signature-V2 is absent (it "
+          "does not cover the decision: rules ignore such deliveries "
+          "unless issuer.rules_allow_simple)." },
+        { "webhook.body_max", KB_CONF_INT, "1048576", 1024, 1048576, NULL, IM,
+          0, NULL, "Largest delivery body in bytes (413 above)." },
+        { "webhook.kafka_timeout_ms", KB_CONF_INT, "5000", 1000, 60000, NULL,
+          IM, 0, NULL,
+          "Longest wait for Kafka to ack what a delivery caused; then 503 "
+          "and the vendor retries." },
+        { "webhook.retry_after_s", KB_CONF_INT, "5", 1, 3600, NULL, IM, 0, NULL,
+          "Retry-After of a 503 answer." },
+        { "webhook.replay_max", KB_CONF_INT, "65536", 1024, 10000000, NULL, IM,
+          0, NULL,
+          "Accepted deliveries remembered (by signature) to acknowledge a "
+          "replay without acting twice." },
+        { "webhook.threads", KB_CONF_INT, "1", 1, 16, NULL, IM, 0, NULL,
+          "HTTP threads of the intake." },
+
+        /* sharing rules (issuer): rule.<name>.* */
+        { "rule.*.workflow_id", KB_CONF_STR, NULL, 0, 0, NULL, I, REQ,
+          kb_conf_valid_uuid,
+          "Workflow whose finished sessions the rule shares (matched on "
+          "the delivery's decision.workflow_id)." },
+        { "rule.*.statuses", KB_CONF_LIST, NULL, 0, 0, NULL, I, REQ, NULL,
+          "Statuses that trigger the rule: Approved, Declined, In Review "
+          "(KYB casing matches too)." },
+        { "rule.*.partners", KB_CONF_LIST, NULL, 0, 0, NULL, I, REQ, NULL,
+          "Partner names (partner.<name>) each matching session is shared "
+          "with." },
+        { "rule.*.ttl_s", KB_CONF_INT, "0", 0, 86400, NULL, I, 0, NULL,
+          "Token lifetime of the rule's shares (0: issuer.default_ttl_s; "
+          "else 60..86400)." },
+        { "rule.*.vendor_data", KB_CONF_STR, "", 0, 0, NULL, I, 0, NULL,
+          "vendor_data hint of the rule's shares: a template over "
+          "{session_id} {status} {vendor_data} {workflow_id} "
+          "{session_kind} {rule} {partner} {timestamp} (empty: none)." },
+
         /* issuer */
         { "issuer.request_topic", KB_CONF_STR, "kyc-bridge.share-requests", 0,
           0, NULL, I, 0, kb_conf_valid_topic,
@@ -88,7 +144,7 @@ const kb_conf_opt_t kb_conf_options[] = {
         { "issuer.state_topic", KB_CONF_STR, "kyc-bridge.issuer-state", 0, 0,
           NULL, I, 0, kb_conf_valid_topic,
           "Compacted topic remembering handled share_ids; read in full at "
-          "start-up and on every partition assignment." },
+          "start-up, and what is new on every partition assignment." },
         { "issuer.group_id", KB_CONF_STR, "kyc-bridge-issuer", 0, 0, NULL, I, 0,
           NULL, "Consumer group of the issuer instances." },
         { "issuer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, I, 0, NULL,
@@ -96,6 +152,10 @@ const kb_conf_opt_t kb_conf_options[] = {
           "<group_id>-<hostname>)." },
         { "issuer.default_ttl_s", KB_CONF_INT, "3600", 60, 86400, NULL, I, 0,
           NULL, "Token lifetime when a request gives none." },
+        { "issuer.rules_allow_simple", KB_CONF_BOOL, "false", 0, 0, NULL, I, 0,
+          NULL,
+          "Let sharing rules act on deliveries authenticated by "
+          "X-Signature-Simple only (it does not cover the decision)." },
         { "issuer.dedup_window_s", KB_CONF_INT, "86400", 0, 172800, NULL, I, 0,
           NULL,
           "How long a share_id is remembered: a repeat within it is not "
@@ -115,8 +175,17 @@ const kb_conf_opt_t kb_conf_options[] = {
         { "importer.state_topic", KB_CONF_STR, "kyc-bridge.importer-state", 0,
           0, NULL, M, 0, kb_conf_valid_topic,
           "Compacted topic remembering imported share_ids (a replayed "
-          "envelope is not imported twice); read in full at start-up and "
-          "on every partition assignment." },
+          "envelope is not imported twice); read in full at start-up, and "
+          "what is new on every partition assignment." },
+        { "importer.status_topic", KB_CONF_STR, "kyc-bridge.session-status", 0,
+          0, NULL, M, 0, kb_conf_valid_topic,
+          "Topic of status updates of imported sessions, from the partner "
+          "application's webhooks (schemas/session-status.schema.json)." },
+        { "importer.status_window_s", KB_CONF_INT, "2592000", 3600, 31622400,
+          NULL, M, 0, NULL,
+          "How long after its last record an imported session is still "
+          "known to the status updates (about 350 bytes of memory each); "
+          "later deliveries for it are ignored." },
         { "importer.group_id", KB_CONF_STR, "kyc-bridge-importer", 0, 0, NULL,
           M, 0, NULL, "Consumer group of the importer instances." },
         { "importer.transactional_id", KB_CONF_STR, "", 0, 0, NULL, M, 0, NULL,

@@ -1,6 +1,7 @@
 /* importer.c -- the importer daemon: envelopes in, imported sessions out */
 #include "importer.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +15,7 @@
 #include "pipeline.h"
 #include "processor.h"
 #include "seen.h"
+#include "status.h"
 #include "util.h"
 #include "vendor.h"
 #include "verdict.h"
@@ -44,6 +46,7 @@ struct kb_importer_s {
         kb_keyring_t *signers;
         char output_topic[256];
         uint64_t n_foreign, n_imported, n_reconciled, n_replayed;
+        kb_status_t *status; /* imported sessions, for status updates */
 };
 
 /* ---- outputs ---- */
@@ -174,6 +177,22 @@ static void publish_record(kb_importer_t *im, job_t *job, json_object *session,
         r = kb_rec_produce(job->base.rec, im->output_topic,
                            RD_KAFKA_PARTITION_UA, vd, strlen(vd), txt, len,
                            hdrs);
+        if (r == KB_OK) {
+                /* the state record carries what status updates need */
+                kb_status_import_t si = {
+                        job->f.share_id,
+                        kb_json_get_str(session, "session_id"),
+                        job->f.source_session_id,
+                        job->f.issuer_application_id,
+                        kb_session_kind2str(job->f.session_kind),
+                        vd,
+                        job->partner->full_record,
+                        session
+                };
+                r = kb_status_stage(im->status, &si);
+                if (r == KB_ERR_INVALID_ARG) /* logged; not tracked */
+                        r = KB_OK;
+        }
         if (r == KB_OK)
                 r = kb_proc_state(&job->base, "imported",
                                   kb_json_get_str(session, "session_id"));
@@ -555,14 +574,22 @@ out:
 static void importer_counters(const kb_proc_t *p, char *buf, size_t bufsz)
 {
         const kb_importer_t *im = (const kb_importer_t *)p;
+        kb_status_stats_t ss;
 
-        kb_snprintf(buf, bufsz,
-                    "imported %llu, reconciled %llu, replays %llu, other "
-                    "partners' %llu",
-                    (unsigned long long)im->n_imported,
-                    (unsigned long long)im->n_reconciled,
-                    (unsigned long long)im->n_replayed,
-                    (unsigned long long)im->n_foreign);
+        kb_status_stats(im->status, &ss);
+        kb_snprintf(
+            buf, bufsz,
+            "imported %llu, reconciled %llu, replays %llu, other "
+            "partners' %llu, status updates %llu, status repeats "
+            "%llu, status stale %llu, status unchanged %llu, status "
+            "not imported %llu",
+            (unsigned long long)im->n_imported,
+            (unsigned long long)im->n_reconciled,
+            (unsigned long long)im->n_replayed,
+            (unsigned long long)im->n_foreign, (unsigned long long)ss.published,
+            (unsigned long long)ss.repeats, (unsigned long long)ss.stale,
+            (unsigned long long)ss.unchanged,
+            (unsigned long long)ss.not_imported);
 }
 
 static void importer_free(kb_proc_t *p)
@@ -570,10 +597,15 @@ static void importer_free(kb_proc_t *p)
         kb_importer_destroy((kb_importer_t *)p);
 }
 
-static const kb_proc_ops_t importer_ops = {
-        "importer",     KB_SCOPE_IMPORTER, sizeof(job_t),     0,
-        importer_start, env_extra,         importer_counters, importer_free
-};
+static const kb_proc_ops_t importer_ops = { "importer",
+                                            KB_SCOPE_IMPORTER,
+                                            sizeof(job_t),
+                                            0,
+                                            importer_start,
+                                            env_extra,
+                                            importer_counters,
+                                            importer_free,
+                                            kb_importer_webhook_action };
 
 /* ---- life cycle ---- */
 
@@ -585,9 +617,9 @@ static int load_box_keys(kb_importer_t *im, const kb_conf_t *conf, char *errstr,
         int r = KB_OK;
 
         if (kb_conf_is_set(conf, "keys.passphrase") &&
-            kb_conf_get_secret(conf, "keys.passphrase", &pass, &pass_len,
-                               errstr, errstr_size))
-                return KB_ERR_CONFIG;
+            (r = kb_conf_get_secret(conf, "keys.passphrase", &pass, &pass_len,
+                                    errstr, errstr_size)) != KB_OK)
+                return r == KB_ERR_NOMEM ? r : KB_ERR_CONFIG;
         paths = kb_conf_get_list(conf, "keys.box_secret", &n);
         if (!paths) {
                 r = KB_ERR_NOMEM;
@@ -598,7 +630,10 @@ static int load_box_keys(kb_importer_t *im, const kb_conf_t *conf, char *errstr,
                                                  sizeof(kerr));
                 int ar;
 
-                if (!k || kb_key_type(k) != KB_KEY_BOX) {
+                if (!k && errno == ENOMEM) {
+                        /* the file may be fine: not the config's fault */
+                        r = KB_ERR_NOMEM;
+                } else if (!k || kb_key_type(k) != KB_KEY_BOX) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: keys.box_secret: %s",
                                     kb_conf_origin(conf, "keys.box_secret"),
@@ -642,6 +677,22 @@ kb_importer_t *kb_importer_new(const kb_conf_t *conf, int *is_config_error,
                          KB_IMPORTER_STATE_WINDOW_S, errstr, errstr_size);
         if (r != KB_OK)
                 goto fail;
+        {
+                kb_status_conf_t sc = {
+                        kb_conf_get(conf, "importer.status_topic"),
+                        kb_seen_topic(im->proc.seen),
+                        im->proc.app_id,
+                        kb_conf_get_int(conf, "importer.status_window_s"),
+                        NULL,
+                        "importer"
+                };
+                kb_seen_observer_t obs;
+                im->status = kb_status_new(&sc);
+                if (!im->status)
+                        goto nomem;
+                kb_status_observer(im->status, &obs);
+                kb_seen_set_observer(im->proc.seen, &obs);
+        }
         v = kb_conf_get(conf, "importer.output_topic");
         kb_strlcpy(im->output_topic, v ? v : "", sizeof(im->output_topic));
         topics = kb_conf_get_list(conf, "importer.token_topics", NULL);
@@ -690,10 +741,26 @@ void kb_importer_destroy(kb_importer_t *im)
 {
         if (!im)
                 return;
+        /* the base first: its last commits still reach the index */
         kb_proc_destroy(&im->proc);
+        kb_status_destroy(im->status);
         kb_keyring_destroy(im->box_keys);
         kb_keyring_destroy(im->signers);
         free(im);
+}
+
+int kb_importer_webhook_action(void *opaque, const kb_wh_delivery_t *dlv,
+                               kb_wh_records_t *out, char *errstr,
+                               size_t errstr_size)
+{
+        kb_importer_t *im = opaque;
+
+        return kb_status_action(im->status, dlv, out, errstr, errstr_size);
+}
+
+kb_status_t *kb_importer_status(kb_importer_t *im)
+{
+        return im->status;
 }
 
 kb_proc_t *kb_importer_proc_new(const kb_conf_t *conf, int *is_config_error,

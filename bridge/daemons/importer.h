@@ -8,8 +8,10 @@
 
 #include "conf.h"
 #include "processor.h"
+#include "wh_delivery.h"
 
 typedef struct kb_importer_s kb_importer_t;
+typedef struct kb_status_s kb_status_t;
 
 /**
  * Validates @p conf for the importer role and builds everything that does
@@ -26,6 +28,19 @@ kb_proc_t *kb_importer_proc_new(const kb_conf_t *conf, int *is_config_error,
                                 char *errstr, size_t errstr_size);
 
 void kb_importer_destroy(kb_importer_t *im);
+
+/**
+ * The importer's webhook action (kb_wh_action_fn; @p opaque = its
+ * kb_proc_t, i.e. the importer): the partner application's own
+ * status.updated deliveries become status updates of the sessions it
+ * imported (kb_status_action(), status.h). Any thread.
+ */
+int kb_importer_webhook_action(void *opaque, const kb_wh_delivery_t *dlv,
+                               kb_wh_records_t *out, char *errstr,
+                               size_t errstr_size);
+
+/** The importer's index of imported sessions (status.h). */
+kb_status_t *kb_importer_status(kb_importer_t *im);
 
 /**
  * The summary of a session for downstream consumers that must not receive

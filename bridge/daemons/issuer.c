@@ -1,11 +1,13 @@
 /* issuer.c -- the issuer daemon: share requests in, sealed envelopes out */
 #include "issuer.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "issuer_rules.h"
 #include "json.h"
 #include "jwt.h"
 #include "kafka.h"
@@ -40,6 +42,7 @@ struct kb_issuer_s {
         char token_topic[256];
         int default_ttl;
         uint64_t n_published, n_dup;
+        kb_wh_rules_t *rules; /* with a webhook intake, else NULL */
 };
 
 /* ---- requests ---- */
@@ -440,10 +443,33 @@ static void issuer_start(kb_job_t *base)
 static void issuer_counters(const kb_proc_t *p, char *buf, size_t bufsz)
 {
         const kb_issuer_t *is = (const kb_issuer_t *)p;
+        kb_wh_rules_stats_t rs;
 
         kb_snprintf(buf, bufsz, "published %llu, repeats %llu",
                     (unsigned long long)is->n_published,
                     (unsigned long long)is->n_dup);
+        if (is->rules) {
+                size_t n = strlen(buf);
+                kb_wh_rules_stats(is->rules, &rs);
+                kb_snprintf(buf + n, bufsz - n,
+                            ", rules matched %llu unmatched %llu "
+                            "unverified %llu shares %llu",
+                            (unsigned long long)rs.matched,
+                            (unsigned long long)rs.unmatched,
+                            (unsigned long long)rs.unverified,
+                            (unsigned long long)rs.shares);
+        }
+}
+
+/* A verified webhook delivery: the sharing rules' share requests, to the
+ * request topic (an HTTP thread; the rules are read-only). */
+static int issuer_webhook(void *opaque, const kb_wh_delivery_t *dlv,
+                          kb_wh_records_t *out, char *errstr,
+                          size_t errstr_size)
+{
+        kb_issuer_t *is = opaque; /* its kb_proc_t is the first member */
+
+        return kb_wh_rules_action(is->rules, dlv, out, errstr, errstr_size);
 }
 
 static void issuer_free(kb_proc_t *p);
@@ -451,7 +477,8 @@ static void issuer_free(kb_proc_t *p);
 static const kb_proc_ops_t issuer_ops = { "issuer",        KB_SCOPE_ISSUER,
                                           sizeof(job_t),   1,
                                           issuer_start,    req_extra,
-                                          issuer_counters, issuer_free };
+                                          issuer_counters, issuer_free,
+                                          issuer_webhook };
 
 /* ---- life cycle ---- */
 
@@ -462,7 +489,7 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
         char *pass = NULL, topic[KB_TOPIC_MAX], kerr[512];
         size_t pass_len = 0, i;
         const char *v;
-        int r;
+        int r, e;
 
         *is_config_error = 0;
         if (!is) {
@@ -479,13 +506,19 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
         kb_strlcpy(is->token_topic, v ? v : "", sizeof(is->token_topic));
         is->default_ttl = (int)kb_conf_get_int(conf, "issuer.default_ttl_s");
         if (kb_conf_is_set(conf, "keys.passphrase") &&
-            kb_conf_get_secret(conf, "keys.passphrase", &pass, &pass_len,
-                               errstr, errstr_size))
+            (e = kb_conf_get_secret(conf, "keys.passphrase", &pass, &pass_len,
+                                    errstr, errstr_size)) != KB_OK) {
+                if (e == KB_ERR_NOMEM)
+                        goto nomem;
                 goto fail;
+        }
         v = kb_conf_get(conf, "keys.sign_secret");
         is->sign = kb_key_load_secret(v, pass, pass_len, kerr, sizeof(kerr));
+        e = errno; /* ENOMEM: out of memory, not the key file's fault */
         if (pass)
                 kb_conf_secret_free(pass, pass_len);
+        if (!is->sign && e == ENOMEM)
+                goto nomem;
         if (!is->sign) {
                 kb_snprintf(errstr, errstr_size, "%s: keys.sign_secret: %s",
                             kb_conf_origin(conf, "keys.sign_secret"), kerr);
@@ -515,6 +548,12 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
                 if (kb_proc_topic(&is->proc, 1, topic))
                         goto nomem;
         }
+        /* sharing rules: share requests from webhook deliveries */
+        r = kb_issuer_rules_load(conf, &is->proc.partners,
+                                 is->proc.webhook != NULL, &is->rules, errstr,
+                                 errstr_size);
+        if (r != KB_OK)
+                goto fail;
         return is;
 nomem:
         r = KB_ERR_NOMEM;
@@ -532,7 +571,8 @@ void kb_issuer_destroy(kb_issuer_t *is)
 {
         if (!is)
                 return;
-        kb_proc_destroy(&is->proc);
+        kb_proc_destroy(&is->proc); /* stops the intake first */
+        kb_wh_rules_destroy(is->rules);
         kb_key_destroy(is->sign);
         free(is);
 }

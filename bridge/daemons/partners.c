@@ -1,6 +1,7 @@
 /* partners.c -- the partner registry: who we share with / import from */
 #include "partners.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -84,6 +85,12 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                         break;
                 }
                 p->bundle = kb_bundle_load(path, berr, sizeof(berr));
+                if (!p->bundle && errno == ENOMEM) {
+                        /* the file may be fine: not the config's fault */
+                        kb_snprintf(errstr, errstr_size, "out of memory");
+                        r = KB_ERR_NOMEM;
+                        break;
+                }
                 if (!p->bundle) {
                         kb_snprintf(errstr, errstr_size, "%s: %s: %s",
                                     kb_conf_origin(conf, key), key, berr);

@@ -116,7 +116,7 @@ void kb_proc_log_stats(kb_proc_t *p)
 {
         kb_pipeline_stats_t ps;
         kb_vendor_stats_t vs;
-        char own[256] = "";
+        char own[512] = "";
 
         memset(&ps, 0, sizeof(ps));
         if (p->pl)
@@ -124,6 +124,20 @@ void kb_proc_log_stats(kb_proc_t *p)
         kb_vendor_stats(p->vendor, &vs);
         if (p->ops->counters)
                 p->ops->counters(p, own, sizeof(own));
+        if (p->webhook) {
+                kb_wh_intake_stats_t ws;
+                size_t n = strlen(own);
+                kb_wh_host_stats(p->webhook, &ws);
+                kb_snprintf(own + n, sizeof(own) - n,
+                            "%swebhooks accepted %llu duplicate %llu "
+                            "refused %llu unavailable %llu",
+                            n ? ", " : "", (unsigned long long)ws.accepted,
+                            (unsigned long long)ws.duplicates,
+                            (unsigned long long)(ws.malformed +
+                                                 ws.unauthorized +
+                                                 ws.too_large + ws.conflicts),
+                            (unsigned long long)ws.unavailable);
+        }
         kb_log_info(p->ops->role,
                     "consumed %llu, %s, dead-lettered %llu, in flight %lld, "
                     "txns %llu (aborted %llu, %llu/%llu ms "
@@ -262,7 +276,10 @@ int kb_proc_init(kb_proc_t *p, const kb_proc_ops_t *ops, const kb_conf_t *conf,
                 return KB_ERR_NOMEM;
         }
         p->vendor = kb_vendor_new(conf, &r, errstr, errstr_size);
-        return p->vendor ? KB_OK : r;
+        if (!p->vendor)
+                return r;
+        return kb_wh_host_new(conf, ops->role, ops->webhook_action, p,
+                              &p->webhook, errstr, errstr_size);
 }
 
 static void join_topics(char *const *v, char *buf, size_t bufsz)
@@ -312,8 +329,13 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
         kb_log_notice(p->ops->role,
                       "running: %s -> %s (application %s, %zu partner(s))", in,
                       out, p->app_id, p->partners.n);
+        if (p->webhook &&
+            (r = kb_wh_host_start(p->webhook, errstr, errstr_size)) != KB_OK)
+                return r;
         p->next_stats_ms = kb_mono_ms() + STATS_EVERY_MS;
         r = kb_pipeline_run(p->pl, stop);
+        /* deliveries in flight are answered before the pipeline goes */
+        kb_wh_host_stop(p->webhook);
         kb_proc_log_stats(p);
         if (p->fatal) {
                 kb_snprintf(errstr, errstr_size,
@@ -351,8 +373,12 @@ void kb_proc_destroy(kb_proc_t *p)
 {
         kb_job_t *job, *next;
 
-        /* Vendor first: its callbacks finish (orphaned) records, which the
-         * pipeline must still exist for. */
+        /* The intake first: its producer and threads are its own, and it
+         * must take no delivery while the daemon goes away. */
+        kb_wh_host_destroy(p->webhook);
+        p->webhook = NULL;
+        /* Then the vendor: its callbacks finish (orphaned) records, which
+         * the pipeline must still exist for. */
         kb_vendor_destroy(p->vendor);
         p->vendor = NULL;
         for (job = p->held; job; job = next) {

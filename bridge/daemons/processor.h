@@ -14,6 +14,8 @@
 #include "pipeline.h"
 #include "seen.h"
 #include "vendor.h"
+#include "webhook_host.h"
+#include "wh_delivery.h"
 
 typedef struct kb_proc_s kb_proc_t;
 
@@ -71,6 +73,13 @@ typedef struct kb_proc_ops_s {
         void (*counters)(const kb_proc_t *p, char *buf, size_t bufsz);
         /* Frees the whole daemon (kb_proc_free()). */
         void (*destroy)(kb_proc_t *p);
+        /* What a verified webhook delivery causes (webhook_host.h), its
+         * opaque the kb_proc_t *; called on an HTTP thread, concurrently
+         * with the engine thread and with itself: must not block and may
+         * only read what does not change while the daemon runs. NULL: the
+         * daemon takes no deliveries (webhook.listen is then a
+         * configuration error). */
+        kb_wh_action_fn *webhook_action;
 } kb_proc_ops_t;
 
 /*
@@ -89,6 +98,9 @@ struct kb_proc_s {
         char **in_topics;  /* NULL-terminated, malloc()ed */
         char **out_topics; /* NULL-terminated, malloc()ed */
         kb_job_t *held;    /* records we refuse to finish */
+        /* the webhook intake (webhook.listen set), else NULL: built by
+         * kb_proc_init(), started and stopped by kb_proc_run() */
+        kb_wh_host_t *webhook;
         int fatal;
         int64_t next_stats_ms;
         uint64_t n_dead;
@@ -98,7 +110,11 @@ struct kb_proc_s {
  * Checks @p conf for ops->scope and builds what both daemons need: our
  * application id, the partners, the share_id state (<role>.state_topic,
  * remembered for @p window_s), the vendor client; <role>.dlq_topic is an
- * output. Returns KB_OK, KB_ERR_CONFIG (reason
+ * output. With webhook.listen, also the webhook intake's host (p->webhook:
+ * every webhook.* option checked, nothing listening or connected yet;
+ * ops->webhook_action is called only after kb_proc_run() started it, so
+ * the daemon may finish building what its action reads after this).
+ * Returns KB_OK, KB_ERR_CONFIG (reason
  * "origin: key: reason" in @p errstr), KB_ERR_NOMEM, or KB_ERR_HTTP
  * (libcurl could not initialise; a runtime failure). @p conf must outlive
  * @p p. On failure call kb_proc_destroy() all the same.
@@ -111,16 +127,19 @@ int kb_proc_init(kb_proc_t *p, const kb_proc_ops_t *ops, const kb_conf_t *conf,
 int kb_proc_topic(kb_proc_t *p, int out, const char *topic);
 
 /**
- * Connects to Kafka, loads the share_id state and runs until @p stop
- * becomes non-zero (or kb_pipeline_stop()). Returns KB_OK after an orderly
- * stop; KB_ERR_CONFIG for a configuration problem only; otherwise an error
- * whose cause is in @p errstr (nothing uncommitted is lost).
+ * Connects to Kafka, loads the share_id state, starts the webhook intake
+ * (if any) and runs until @p stop becomes non-zero (or kb_pipeline_stop());
+ * then stops the intake (deliveries in flight answered) before returning.
+ * Returns KB_OK after an orderly stop; KB_ERR_CONFIG for a configuration
+ * problem only; otherwise an error whose cause is in @p errstr (nothing
+ * uncommitted is lost).
  */
 int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
                 size_t errstr_size);
 
-/** Frees what kb_proc_init() built, vendor first (its callbacks end
- * orphaned records, for which the pipeline must still exist). Not @p p. */
+/** Frees what kb_proc_init() built: the webhook intake, then the vendor
+ * (its callbacks end orphaned records, for which the pipeline must still
+ * exist). Not @p p. */
 void kb_proc_destroy(kb_proc_t *p);
 
 /**

@@ -36,6 +36,7 @@ struct kb_seen_s {
         rd_kafka_t *rk;
         rd_kafka_topic_partition_list_t *marks;
         kb_seen_stats_t st;
+        kb_seen_observer_t obs;
 };
 
 kb_seen_t *kb_seen_new(const kb_conf_t *conf, const char *topic,
@@ -91,6 +92,14 @@ void kb_seen_destroy(kb_seen_t *sn)
 void kb_seen_stats(const kb_seen_t *sn, kb_seen_stats_t *st)
 {
         *st = sn->st;
+}
+
+void kb_seen_set_observer(kb_seen_t *sn, const kb_seen_observer_t *obs)
+{
+        if (obs)
+                sn->obs = *obs;
+        else
+                memset(&sn->obs, 0, sizeof(sn->obs));
 }
 
 const char *kb_seen_topic(const kb_seen_t *sn)
@@ -167,6 +176,8 @@ void kb_seen_commit(kb_seen_t *sn, const char *share_id, const char *ref)
                 e->pending = 0;
         if (ref && *ref)
                 ref_put(sn, ref, share_id);
+        if (sn->obs.commit)
+                sn->obs.commit(sn->obs.opaque, share_id, ref);
 }
 
 const char *kb_seen_ref_owner(const kb_seen_t *sn, const char *ref)
@@ -182,6 +193,8 @@ void kb_seen_forget(kb_seen_t *sn, const char *share_id)
                 kb_hmap_dels(sn->map, share_id);
                 free(e);
         }
+        if (sn->obs.forget)
+                sn->obs.forget(sn->obs.opaque, share_id);
 }
 
 void kb_seen_expire(kb_seen_t *sn)
@@ -207,6 +220,8 @@ void kb_seen_expire(kb_seen_t *sn)
                 free(gone[i]);
         }
         free(gone);
+        if (sn->obs.expire)
+                sn->obs.expire(sn->obs.opaque, now);
 }
 
 char *kb_seen_record(const kb_seen_t *sn, const char *share_id,
@@ -221,7 +236,9 @@ char *kb_seen_record(const kb_seen_t *sn, const char *share_id,
             !kb_json_add_str(o, "outcome", outcome) &&
             !kb_json_add_i64(o, "at", kb_time_now()) &&
             !kb_json_add_i64(o, "until", kb_time_now() + sn->window) &&
-            !kb_json_add_str(o, "ref", ref)) {
+            !kb_json_add_str(o, "ref", ref) &&
+            (!sn->obs.decorate ||
+             sn->obs.decorate(sn->obs.opaque, share_id, o) == 0)) {
                 txt = kb_json_str(o, &tl);
                 out = strndup(txt, tl);
                 if (out && len)
@@ -365,6 +382,15 @@ static void take_record(kb_seen_t *sn, const rd_kafka_message_t *rkm,
 
         if (!o)
                 return;
+        if (sn->obs.record)
+                sn->obs.record(sn->obs.opaque,
+                               rkm->key ? (const char *)rkm->key : "",
+                               rkm->key ? rkm->key_len : 0, o);
+        if (rkm->key && rkm->key_len >= strlen(KB_SEEN_AUX_PREFIX) &&
+            !memcmp(rkm->key, KB_SEEN_AUX_PREFIX, strlen(KB_SEEN_AUX_PREFIX))) {
+                json_object_put(o);
+                return;
+        }
         sid = kb_json_get_str(o, "share_id");
         if (sid && !kb_json_get_i64(o, "until", &until) && until >= now &&
             put(sn, sid, until, 0) == 0) {
@@ -465,6 +491,8 @@ int kb_seen_load(kb_seen_t *sn)
         }
         r = 0;
 out:
+        if (r == 0 && sn->obs.loaded)
+                sn->obs.loaded(sn->obs.opaque);
         if (r == 0)
                 kb_log_info(sn->who,
                             "state: read %llu new record(s) in %lld ms, "

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "conf.h"
 #include "pipeline.h"
 
@@ -67,6 +69,38 @@ typedef struct kb_seen_stats_s {
 } kb_seen_stats_t;
 
 void kb_seen_stats(const kb_seen_t *sn, kb_seen_stats_t *st);
+
+/*
+ * What else a daemon keeps from the state topic (the importer's index of
+ * imported sessions, status.h). Every hook is optional and runs on the
+ * engine thread, inside the kb_seen_* call that causes it.
+ */
+typedef struct kb_seen_observer_s {
+        /* A record kb_seen_load() read, whatever its key and age, before
+         * its share_id is taken. @p rec is borrowed. Records whose key
+         * starts with KB_SEEN_AUX_PREFIX are the observer's own: the seen
+         * does not take a share_id from them. */
+        void (*record)(void *opaque, const char *key, size_t key_len,
+                       json_object *rec);
+        /* kb_seen_load() returned 0: every committed record is read. */
+        void (*loaded)(void *opaque);
+        /* A state record for @p share_id is being built (kb_seen_record(),
+         * kb_seen_produce()): add members to @p rec; a failure to add one
+         * returns -1 and the record is not made (ENOMEM). */
+        int (*decorate)(void *opaque, const char *share_id, json_object *rec);
+        /* kb_seen_commit() / kb_seen_forget() of a pending claim. */
+        void (*commit)(void *opaque, const char *share_id, const char *ref);
+        void (*forget)(void *opaque, const char *share_id);
+        /* kb_seen_expire() ran, at unix time @p now. */
+        void (*expire)(void *opaque, int64_t now);
+        void *opaque;
+} kb_seen_observer_t;
+
+/* Keys of state records that carry no share_id of their own. */
+#define KB_SEEN_AUX_PREFIX "status:"
+
+/** Installs @p obs (copied; NULL removes it). Engine thread. */
+void kb_seen_set_observer(kb_seen_t *sn, const kb_seen_observer_t *obs);
 
 /** Adds the state record for @p share_id (and its @p ref, may be NULL)
  * to @p rec's outputs. */

@@ -47,6 +47,7 @@ struct kb_wh_intake_s {
         char *secret[2]; /* sodium_malloc()ed, NUL-terminated */
         size_t secret_len[2];
         kb_wh_replay_t *replay;
+        pthread_mutex_t act_lock; /* action + enqueue, one at a time */
         rd_kafka_t *rk;
         pthread_t poller;
         int poller_started;

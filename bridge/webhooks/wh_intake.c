@@ -150,6 +150,11 @@ static void act(kb_wh_intake_t *wi, kb_httpd_req_t *req, json_object *obj,
                 return;
         }
 
+        /* One delivery at a time from here to its records' enqueueing:
+         * with several HTTP threads, two deliveries of one session must
+         * reach Kafka in the order the action decided on them. The action
+         * must not block; producing only enqueues. */
+        pthread_mutex_lock(&wi->act_lock);
         recs = kb_wh_records_new();
         err[0] = '\0';
         rc = recs ? wi->conf.action(wi->conf.opaque, &dlv, recs, err,
@@ -183,6 +188,7 @@ static void act(kb_wh_intake_t *wi, kb_httpd_req_t *req, json_object *obj,
         }
         kb_wh_produce(wi, req, recs, key, key2, dlv.session_id);
 out:
+        pthread_mutex_unlock(&wi->act_lock);
         kb_wh_records_destroy(recs);
 }
 
@@ -297,6 +303,7 @@ kb_wh_intake_t *kb_wh_intake_new(const kb_wh_intake_conf_t *conf,
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
+        pthread_mutex_init(&wi->act_lock, NULL);
         wi->conf = *conf;
         wi->conf.secrets[0] = wi->conf.secrets[1] = NULL;
         wi->conf.name = NULL;
@@ -374,5 +381,6 @@ void kb_wh_intake_destroy(kb_wh_intake_t *wi, int flush_ms)
         for (i = 0; i < 2; i++)
                 if (wi->secret[i])
                         sodium_free(wi->secret[i]); /* wipes */
+        pthread_mutex_destroy(&wi->act_lock);
         free(wi);
 }

@@ -16,10 +16,19 @@ Public API (keep it compatible; the suites and the benchmark use it):
   forge()         kb_forge: seal arbitrary envelopes
   run_cli()       one kyc-bridge command, its exit status and output
   find_tokens()   JWT-looking strings in bytes (token leak checks)
+  wh_sign_v2(), wh_sign_simple(), wh_canonical()   the vendor's webhook
+                  signatures, computed independently of the C code
+  WebhookProxy    loopback proxy that forwards and records webhook deliveries
+  PrivateBroker   a broker of the test's own (scripts/kafka.sh), for outages
+  free_port()     a free loopback TCP port
 """
 import concurrent.futures
+import hashlib
+import hmac
 import http.client
+import http.server
 import json
+import socket
 import os
 import re
 import signal
@@ -240,6 +249,25 @@ class Sandbox:
 
     def set_clock(self, offset_s):
         self.http.req("PUT", "/sandbox/clock", {"offset_s": offset_s}, expect=200)
+
+    def webhook_config(self, key):
+        """GET /v3/webhook/ of @key's application (secret_shared_key...)."""
+        return self.http.req("GET", "/v3/webhook/", key=key, expect=200)[1]
+
+    def set_webhook(self, key, url=None, rotate=False):
+        """PATCH /v3/webhook/: the delivery URL and/or a new secret;
+        returns the config (with secret_shared_key)."""
+        body = {"webhook_version": "v3"}
+        if url is not None:
+            body["webhook_url"] = url
+        if rotate:
+            body["rotate_secret_key"] = True
+        return self.http.req("PATCH", "/v3/webhook/", body, key=key, expect=200)[1]
+
+    def update_status(self, key, session_id, new_status, comment="test"):
+        return self.http.req("PATCH", "/v3/session/%s/update-status/" % session_id,
+                             {"new_status": new_status, "comment": comment},
+                             key=key, expect=200)[1]
 
     def logtext(self):
         self.log.flush()
@@ -506,6 +534,184 @@ def strip_sealed(value):
         doc.pop("sealed")
         return json.dumps(doc).encode()
     return value
+
+
+def wh_canonical(payload):
+    """The vendor's canonical JSON (API-CONTRACT.md "Webhooks"): its own
+    sample, whole floats as integers, sorted keys, raw UTF-8."""
+    def fix(v):
+        if isinstance(v, float) and v == int(v):
+            return int(v)
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+    return json.dumps(fix(payload), sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def wh_sign_v2(secret, timestamp, payload):
+    """X-Signature-V2 of @payload (a dict) at @timestamp."""
+    msg = "%s:%s" % (timestamp, wh_canonical(payload))
+    return hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+
+
+def wh_sign_simple(secret, timestamp, session_id, status, webhook_type):
+    msg = "%s:%s:%s:%s" % (timestamp, session_id, status, webhook_type)
+    return hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+
+
+def wh_headers(secret, payload, timestamp=None, v2=True, simple=True):
+    """Signed delivery headers for @payload; @timestamp defaults to the
+    payload's own."""
+    ts = str(payload["timestamp"] if timestamp is None else timestamp)
+    hd = {"Content-Type": "application/json", "X-Timestamp": ts}
+    if v2:
+        hd["X-Signature-V2"] = wh_sign_v2(secret, ts, payload)
+    if simple:
+        hd["X-Signature-Simple"] = wh_sign_simple(
+            secret, ts, payload["session_id"], payload["status"],
+            payload["webhook_type"])
+    return hd
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class WebhookProxy:
+    """A loopback HTTP server that forwards every POST to @target (a
+    base URL) and records the delivery and the answer: {"path", "headers"
+    (lower-case names), "body" (bytes), "status", "answer" (bytes),
+    "answer_headers", "t"}. What the vendor sent can be sent again with
+    post()."""
+
+    def __init__(self, target, timeout=30):
+        self.target = Http(target, timeout=timeout)
+        self.lock = threading.Lock()
+        self.recs = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                hdrs = {k.lower(): v for k, v in self.headers.items()}
+                fwd = {k: v for k, v in self.headers.items()
+                       if k.lower() in ("content-type", "x-timestamp",
+                                        "x-signature-v2", "x-signature-simple")}
+                try:
+                    st, ah, ans = proxy.target.raw("POST", self.path, body,
+                                                   headers=fwd)
+                except OSError as e:
+                    st, ah, ans = 502, {}, json.dumps({"detail": str(e)}).encode()
+                with proxy.lock:
+                    proxy.recs.append({"path": self.path, "headers": hdrs,
+                                       "body": body, "status": st, "answer": ans,
+                                       "answer_headers": ah, "t": time.monotonic()})
+                self.send_response(st)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(ans)))
+                if "retry-after" in ah:
+                    self.send_header("Retry-After", ah["retry-after"])
+                self.end_headers()
+                self.wfile.write(ans)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def records(self, session_id=None, status=None):
+        """Recorded deliveries, optionally of one session / status."""
+        with self.lock:
+            recs = list(self.recs)
+        out = []
+        for r in recs:
+            try:
+                p = json.loads(r["body"])
+            except ValueError:
+                p = {}
+            if session_id and p.get("session_id") != session_id:
+                continue
+            if status and p.get("status") != status:
+                continue
+            out.append(dict(r, payload=p))
+        return out
+
+    def wait(self, session_id, status, timeout=30, answered=None):
+        """The first recorded delivery for @session_id/@status (answered
+        @answered, when given)."""
+        def pred():
+            for r in self.records(session_id, status):
+                if answered is None or r["status"] == answered:
+                    return r
+            return None
+        return wait_for(pred, timeout, "a delivery for %s/%s%s" % (
+            session_id, status, "" if answered is None else " answered %d" % answered), 0.05)
+
+    def post(self, path, body, headers):
+        """Sends a delivery straight to the target; (status, headers, body)."""
+        return self.target.raw("POST", path, body, headers=headers)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.target.close()
+
+
+class PrivateBroker:
+    """A broker of the test's own (scripts/kafka.sh start @dir), for tests
+    that must stop it without disturbing the shared one: pause() stops the
+    JVM with SIGSTOP (clients see a broker that does not answer), resume()
+    lets it go on; stop() always ends it, also when paused."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        os.makedirs(dir, exist_ok=True)
+        sh = os.path.join(ROOT, "scripts", "kafka.sh")
+        r = subprocess.run(["bash", sh, "start", dir], stdout=subprocess.PIPE,
+                           timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("kafka.sh start %s failed (%d); see %s/logs"
+                               % (dir, r.returncode, dir))
+        self.bootstrap = _read(os.path.join(dir, "bootstrap"))
+        self.pid = int(_read(os.path.join(dir, "kafka.pid")))
+        self.paused = False
+
+    def kafka(self):
+        """A Kafka helper on this broker."""
+        k = Kafka(self.bootstrap)
+        k.dir = self.dir
+        return k
+
+    def pause(self):
+        os.kill(self.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        os.kill(self.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self):
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        self.paused = False
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "kafka.sh"), "stop",
+                        self.dir], timeout=120, stdout=subprocess.DEVNULL)
 
 
 class Keys:

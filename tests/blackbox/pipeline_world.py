@@ -40,10 +40,11 @@ class App:
 
 class World:
     def __init__(self, tag, request_partitions=4, token_partitions=4,
-                 out_partitions=4, seed=7, sandbox_args=None):
+                 out_partitions=4, seed=7, sandbox_args=None, kafka=None):
+        """@kafka: an h.Kafka (default: the shared test broker)."""
         self.tag = tag
         self.wd = h.new_workdir(tag)
-        self.kafka = h.Kafka()
+        self.kafka = kafka or h.Kafka()
         self.prefix = "kbt-%s-%d-%s" % (tag, os.getpid(), uuid.uuid4().hex[:8])
         self.t = h.topic_names(self.prefix)
         self.daemons = []
@@ -147,6 +148,15 @@ class World:
         self.followers.append(f)
         return f
 
+    def webhook_secret_file(self, app, secret, name=None):
+        """Writes @secret to a 0600 file for `webhook.secret = file:...`;
+        returns the option value."""
+        path = os.path.join(self.wd, (name or app.name) + ".webhook-secret")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        return "file:" + path
+
     def produce_requests(self, reqs):
         self.kafka.produce(self.t["requests"],
                            [(r["share_id"], json.dumps(r)) for r in reqs])
@@ -212,17 +222,25 @@ def _describe(kind, r):
     return "%s %s[%d]@%d%s" % (kind, r["topic"], r["partition"], r["offset"], extra)
 
 
-def token_leaks(world, extra_logs=(), known_tokens=()):
+def token_leaks(world, extra_logs=(), known_tokens=(), secrets=(),
+                extra_texts=()):
     """Looks for share tokens in plaintext: every topic of @world read with
     read_uncommitted (aborted transactions included), the broker's segment
     files of those topics, every daemon log, the sandbox log and
     @extra_logs. In decoded records and logs "eyJ" must not appear at all
     (an envelope's "sealed" member, random base64url, is left out); in raw
     segment files nothing JWT-shaped may appear, nor any of @known_tokens.
-    Returns a list of findings."""
+    @secrets (webhook secrets, strings) must appear nowhere: not in a
+    record, a segment file, a log, nor in @extra_texts (bytes: HTTP
+    answers, error output). Returns a list of findings."""
     found = []
     known = [t.encode() for t in known_tokens]
     sigs = [t.rsplit(b".", 1)[-1] for t in known if b"." in t]
+    secret_bytes = [s.encode() for s in secrets if s]
+    for i, text in enumerate(extra_texts):
+        for s in secret_bytes:
+            if s in text:
+                found.append("text %d (%r...) holds a webhook secret" % (i, text[:60]))
     for topic in world.kafka.topics(world.prefix + "."):
         for r in world.kafka.consume_all(topic, committed_only=False):
             for what, data in (("key", r["key"].encode()),
@@ -236,6 +254,11 @@ def token_leaks(world, extra_logs=(), known_tokens=()):
                 if s in r["value"]:
                     found.append("topic %s[%d]@%d carries a known token" % (
                         topic, r["partition"], r["offset"]))
+            for s in secret_bytes:
+                if s in r["value"] or s in r["key"].encode() or \
+                        s in r["headers"].encode():
+                    found.append("topic %s[%d]@%d carries a webhook secret" % (
+                        topic, r["partition"], r["offset"]))
         for path in world.kafka.segment_files(topic):
             with open(path, "rb") as f:
                 raw = f.read()
@@ -244,6 +267,9 @@ def token_leaks(world, extra_logs=(), known_tokens=()):
             for s in sigs:
                 if s in raw:
                     found.append("segment %s holds a known token" % path)
+            for s in secret_bytes:
+                if s in raw:
+                    found.append("segment %s holds a webhook secret" % path)
     logs = [d.logpath for d in world.daemons] + [world.sb.logpath] + list(extra_logs)
     for path in logs:
         with open(path, "rb") as f:
@@ -251,6 +277,9 @@ def token_leaks(world, extra_logs=(), known_tokens=()):
         if b"eyJ" in raw:
             i = raw.find(b"eyJ")
             found.append("log %s contains 'eyJ': %r" % (path, raw[max(0, i - 60):i + 40]))
+        for s in secret_bytes:
+            if s in raw:
+                found.append("log %s holds a webhook secret" % path)
     return found
 
 

@@ -655,7 +655,12 @@ class TestDeadLetters(PipelineCase):
         self.assertEqual(len(st), 1, st)
         self.assertEqual(st[0]["key"], sid)
         d = json.loads(st[0]["value"])
-        self.assertEqual(set(d), {"share_id", "outcome", "at", "until", "ref"}, d)
+        # what the importer needs to know a status update's session again
+        # after a restart rides along (schemas/share-state.schema.json)
+        self.assertEqual(set(d), {"share_id", "outcome", "at", "until", "ref",
+                                  "issuer_application_id", "shared_from_session",
+                                  "session_kind", "vendor_data", "record", "status",
+                                  "status_at", "status_seq"}, d)
         self.assertEqual((d["share_id"], d["outcome"]), (sid, "imported"))
         # ref: the session the share was imported as (reconcile skips it
         # for any other share_id)

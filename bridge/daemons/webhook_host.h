@@ -1,0 +1,65 @@
+/* webhook_host.h -- a daemon's webhook intake: the HTTP server, the intake
+ * and its producer, built from the webhook.* options */
+#ifndef KB_WEBHOOK_HOST_H
+#define KB_WEBHOOK_HOST_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "wh_delivery.h"
+#include "wh_intake.h"
+
+/*
+ * Life cycle (processor.c drives it; a daemon only supplies the action):
+ *  - kb_wh_host_new() in the daemon's constructor: checks every webhook.*
+ *    option (listen address, secrets, producer configuration) without
+ *    listening or connecting, so that "config check --role" finds what is
+ *    wrong;
+ *  - kb_wh_host_start() when the daemon runs: builds the intake and its
+ *    idempotent producer, then listens;
+ *  - kb_wh_host_stop(): the intake first (deliveries in flight are
+ *    answered as their records are acked, the rest 503), then the server;
+ *    requests that reach the server in between are answered 503;
+ *  - kb_wh_host_destroy().
+ * The secrets live in sodium_malloc()ed memory until the intake has its
+ * own copy, and are never logged.
+ */
+typedef struct kb_wh_host_s kb_wh_host_t;
+
+/**
+ * Builds the host from the webhook.* options of @p conf when
+ * webhook.listen is non-empty; *out stays NULL when it is empty.
+ * @p action (opaque @p opaque) is what a verified status.updated delivery
+ * causes; NULL: the daemon takes no deliveries, and webhook.listen is then
+ * a configuration error. @p role names the log facility
+ * ("<role>-webhook"). Returns KB_OK, KB_ERR_CONFIG ("origin: key: reason"
+ * in @p errstr: bad listen address, webhook.secret missing or unreadable)
+ * or KB_ERR_NOMEM.
+ */
+int kb_wh_host_new(const kb_conf_t *conf, const char *role,
+                   kb_wh_action_fn *action, void *opaque, kb_wh_host_t **out,
+                   char *errstr, size_t errstr_size) KB_WUR;
+
+/**
+ * Builds the intake (its producer connects in the background: a broker
+ * that is down means 503 answers, not a failure) and starts listening;
+ * logs the address and port. KB_OK, KB_ERR_KAFKA or KB_ERR_IO (cannot
+ * listen) with a reason in @p errstr. Once.
+ */
+int kb_wh_host_start(kb_wh_host_t *h, char *errstr, size_t errstr_size) KB_WUR;
+
+/** The port listened on (after kb_wh_host_start()), else 0. */
+int kb_wh_host_port(const kb_wh_host_t *h);
+
+/** The intake's counters (zero before kb_wh_host_start()). Any thread. */
+void kb_wh_host_stats(kb_wh_host_t *h, kb_wh_intake_stats_t *st);
+
+/** Stops taking deliveries: the intake (waiting up to
+ * webhook.kafka_timeout_ms for records in flight), then the server.
+ * Idempotent; NULL is a no-op. Not from a handler. */
+void kb_wh_host_stop(kb_wh_host_t *h);
+
+/** Stops (if needed) and frees. NULL is a no-op. */
+void kb_wh_host_destroy(kb_wh_host_t *h);
+
+#endif /* KB_WEBHOOK_HOST_H */
