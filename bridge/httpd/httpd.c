@@ -356,9 +356,11 @@ int kb_httpd_start(kb_httpd_t *h, char *errstr, size_t errstr_size)
                         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32768, NULL },
                         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
                           h },
-                        { MHD_OPTION_THREAD_POOL_SIZE,
-                          h->conf.threads > 1 ? (intptr_t)h->conf.threads : 0,
-                          NULL },
+                        /* last: a pool only for more than one thread
+                         * (libmicrohttpd warns about a pool of 0) */
+                        { h->conf.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE
+                                              : MHD_OPTION_END,
+                          (intptr_t)h->conf.threads, NULL },
                         { MHD_OPTION_END, 0, NULL },
                 };
                 h->d = kb_mhd_start(&h->addr, flags, on_request, h, mopts,

@@ -776,8 +776,11 @@ kb_sbx_http_t *kb_sbx_http_start(kb_sbx_t *sbx, char *errstr,
                         { MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL },
                         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
                           h },
-                        { MHD_OPTION_THREAD_POOL_SIZE,
-                          threads > 1 ? (intptr_t)threads : 0, NULL },
+                        /* last: a pool only for more than one thread
+                         * (libmicrohttpd warns about a pool of 0) */
+                        { threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE
+                                      : MHD_OPTION_END,
+                          (intptr_t)threads, NULL },
                         { MHD_OPTION_END, 0, NULL },
                 };
                 kb_listen_t addr;
