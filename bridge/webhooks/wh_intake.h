@@ -102,7 +102,10 @@ rd_kafka_t *kb_wh_intake_producer(kb_wh_intake_t *wi);
  * records in flight, answering their deliveries as their reports come;
  * whatever is left is purged and answered 503 (not remembered as
  * accepted: the vendor's retry acts on it). Destroy the intake before the
- * HTTP server that routes to it. NULL is a no-op.
+ * HTTP server that routes to it, and make sure no request reaches
+ * kb_wh_intake_handler() from the moment this is called: the server keeps
+ * serving until it is destroyed, so route through a gate that answers 503
+ * once the intake is gone (daemons/webhook_host.c does). NULL is a no-op.
  */
 void kb_wh_intake_destroy(kb_wh_intake_t *wi, int flush_ms);
 
