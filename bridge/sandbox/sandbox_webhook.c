@@ -202,6 +202,14 @@ int kb_sbx_webhook_enqueue(kb_sbx_webhook_t *wh, const char *app_id,
         return 0;
 }
 
+/* The receiver's answer is not used (its status code is). */
+static size_t discard(char *p, size_t sz, size_t n, void *opaque)
+{
+        (void)p;
+        (void)opaque;
+        return sz * n;
+}
+
 /* Builds and signs the delivery for the current attempt and adds it to the
  * multi handle. Returns 0, or -1 (the job is finished for good). */
 static int job_start(kb_sbx_webhook_t *wh, job_t *j)
@@ -295,6 +303,7 @@ static int job_start(kb_sbx_webhook_t *wh, job_t *j)
         curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS,
                          (long)wh->timeout_ms);
         curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->errbuf);
+        curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
         if (curl_multi_add_handle(wh->multi, j->easy) != CURLM_OK)
                 goto out;
