@@ -3,6 +3,7 @@
 #include "webhook_host.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,8 @@ struct kb_wh_host_s {
         kb_wh_intake_t *wi;
         kb_wh_intake_stats_t last; /* counters when the intake stopped */
         int nsecrets;
-        int started, stopped;
+        int started, stopped; /* the daemon's thread */
+        atomic_int port;      /* bound port while listening (any thread) */
 };
 
 /* The route's handler: the intake while there is one, 503 otherwise. */
@@ -235,6 +237,7 @@ int kb_wh_host_start(kb_wh_host_t *wh, char *errstr, size_t errstr_size)
                 kb_wh_host_stop(wh);
                 return KB_ERR_IO;
         }
+        atomic_store(&wh->port, kb_httpd_port(wh->h));
         kb_log_notice(wh->name,
                       "listening on %s (port %d): POST %s, %d secret(s), "
                       "X-Signature-Simple %s",
@@ -245,7 +248,7 @@ int kb_wh_host_start(kb_wh_host_t *wh, char *errstr, size_t errstr_size)
 
 int kb_wh_host_port(const kb_wh_host_t *wh)
 {
-        return wh && wh->started && !wh->stopped ? kb_httpd_port(wh->h) : 0;
+        return wh ? atomic_load(&((kb_wh_host_t *)wh)->port) : 0;
 }
 
 void kb_wh_host_stats(kb_wh_host_t *wh, kb_wh_intake_stats_t *st)
@@ -265,6 +268,7 @@ void kb_wh_host_stop(kb_wh_host_t *wh)
         if (!wh || wh->stopped)
                 return;
         wh->stopped = 1;
+        atomic_store(&wh->port, 0);
         /* no handler is inside the intake once we hold the write lock;
          * later requests are answered 503 by host_handler() */
         pthread_rwlock_wrlock(&wh->gate);

@@ -48,7 +48,8 @@ int kb_wh_host_new(const kb_conf_t *conf, const char *role,
  */
 int kb_wh_host_start(kb_wh_host_t *h, char *errstr, size_t errstr_size) KB_WUR;
 
-/** The port listened on (after kb_wh_host_start()), else 0. */
+/** The port listened on after kb_wh_host_start() and until
+ * kb_wh_host_stop(), else 0. Any thread. */
 int kb_wh_host_port(const kb_wh_host_t *h);
 
 /** The intake's counters (zero before kb_wh_host_start()). Any thread. */

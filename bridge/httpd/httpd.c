@@ -344,6 +344,7 @@ int kb_httpd_start(kb_httpd_t *h, char *errstr, size_t errstr_size)
 {
         unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        int port = 0;
 
         if (!h || h->d)
                 return KB_ERR_STATE;
@@ -364,17 +365,18 @@ int kb_httpd_start(kb_httpd_t *h, char *errstr, size_t errstr_size)
                         { MHD_OPTION_END, 0, NULL },
                 };
                 h->d = kb_mhd_start(&h->addr, flags, on_request, h, mopts,
-                                    h->name, &h->port, errstr, errstr_size);
+                                    h->name, &port, errstr, errstr_size);
         }
         if (!h->d)
                 return KB_ERR_IO;
-        kb_log_info(h->name, "listening on %s port %d", h->addr.host, h->port);
+        atomic_store(&h->port, port);
+        kb_log_info(h->name, "listening on %s port %d", h->addr.host, port);
         return KB_OK;
 }
 
 int kb_httpd_port(const kb_httpd_t *h)
 {
-        return h->port;
+        return atomic_load(&((kb_httpd_t *)h)->port);
 }
 
 /* Answers every request still waiting for its handler's answer. */

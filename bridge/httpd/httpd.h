@@ -78,7 +78,7 @@ int kb_httpd_route(kb_httpd_t *h, const char *method, const char *path,
 /** Starts listening and serving. KB_OK, or KB_ERR_IO with a reason. */
 int kb_httpd_start(kb_httpd_t *h, char *errstr, size_t errstr_size) KB_WUR;
 
-/** The port listened on (after kb_httpd_start()). */
+/** The port listened on after kb_httpd_start(), 0 before. Any thread. */
 int kb_httpd_port(const kb_httpd_t *h);
 
 /**

@@ -51,7 +51,7 @@ struct kb_httpd_s {
         kb_httpd_conf_t conf;
         char name[32];
         kb_listen_t addr; /* as configured */
-        int port;         /* as bound */
+        atomic_int port;  /* as bound; 0 until started (any thread) */
         kb_httpd_route_t *routes;
         size_t nroutes;
         struct MHD_Daemon *d;
