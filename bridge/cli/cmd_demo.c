@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <sodium.h>
 
 #include "cmd.h"
 #include "conf.h"
@@ -26,16 +27,20 @@
 #include "sandbox.h"
 #include "sbx_client.h"
 #include "util.h"
+#include "wh_rules.h"
 
 #define MAX_COUNT 10000
-#define N_TOPICS  7
+#define N_TOPICS  8
+#define MAX_UPD   16 /* status updates remembered */
+#define WH_PATH   "/webhooks/vendor"
+#define RULE      "approved-kyc" /* the issuer's one sharing rule */
 
-enum { T_REQ, T_TOK, T_IDLQ, T_STATE, T_OUT, T_MDLQ, T_MSTATE };
+enum { T_REQ, T_TOK, T_IDLQ, T_STATE, T_OUT, T_MDLQ, T_MSTATE, T_STATUS };
 static const char *const topic_suffix[N_TOPICS] = {
-        "share-requests",    "share-tokens", "issuer-dlq",    "issuer-state",
-        "imported-sessions", "importer-dlq", "importer-state"
+        "share-requests",    "share-tokens", "issuer-dlq",     "issuer-state",
+        "imported-sessions", "importer-dlq", "importer-state", "session-status"
 };
-static const int topic_parts[N_TOPICS] = { 4, 4, 1, 1, 4, 1, 1 };
+static const int topic_parts[N_TOPICS] = { 4, 4, 1, 1, 4, 1, 1, 4 };
 
 typedef struct app_s {
         const char *label;
@@ -43,12 +48,16 @@ typedef struct app_s {
         char key[256];
         char wf_user[37], wf_business[37];
         char key_path[PATH_MAX];
+        char secret_path[PATH_MAX]; /* its webhook secret ("" none) */
+        char intake[96];            /* its webhook URL ("" none) */
 } app_t;
 
 /* One share request and what became of it. */
 typedef struct share_s {
         char share_id[37];
         char session_id[37];
+        const char *rule;          /* requested by this rule's webhook,
+                                      NULL: by a share request */
         const char *kind;          /* "user" / "business" */
         const char *source_status; /* as completed at the issuer */
         int partner;               /* 1 = Y, 2 = Z */
@@ -57,9 +66,19 @@ typedef struct share_s {
         char where[160];           /* topic of its record */
         char status[32];           /* imported status */
         char vendor_data[129];
-        char reason[64]; /* dead-letter reason */
-        char hint[32];   /* vendor_data hint sent with it */
+        char imported_id[37]; /* the session the partner's import made */
+        char reason[64];      /* dead-letter reason */
+        char hint[32];        /* vendor_data hint sent with it */
 } share_t;
+
+/* One status update read from the status topic (one per event_id). */
+typedef struct upd_s {
+        char event_id[40];
+        char share_id[37];
+        char session_id[37];
+        char old_status[32], new_status[32];
+        int seen; /* records with this event_id */
+} upd_t;
 
 typedef struct daemon_s {
         const char *name;
@@ -86,6 +105,9 @@ typedef struct demo_s {
         app_t apps[3]; /* X issuer, Y and Z partners */
         share_t *shares;
         int n_shares;
+        upd_t upd[MAX_UPD];
+        int n_upd, upd_lost;     /* distinct events; beyond MAX_UPD */
+        const share_t *approved; /* Z's import its compliance team approves */
         daemon_t daemons[3];
         rd_kafka_t *producer, *consumer;
 } demo_t;
@@ -107,11 +129,25 @@ static void usage(FILE *fp)
                 "vendor, an issuer\n(Service X) and two partners' importers "
                 "(Service Y trusts X's review and takes\nfull records; "
                 "Service Z re-reviews and takes summaries), with fresh "
-                "keys. It\ncreates and completes N KYC and KYB sessions "
-                "(Approved, Declined, In Review),\nshares them, and prints "
-                "what became of each share, plus two that are meant\nto be "
-                "dead-lettered (an expired token, an unfinished session).\n\n"
-                "  --count N          sessions to share (default 12, at most "
+                "keys.\n\n"
+                "  1. share requests: it completes N KYC and KYB sessions "
+                "(Approved, Declined,\n"
+                "     In Review) and writes a share request for each, plus "
+                "two that are meant\n"
+                "     to be dead-lettered (an expired token, an unfinished "
+                "session);\n"
+                "  2. a sharing rule: one more session ends Approved and no "
+                "request is written:\n"
+                "     the vendor's signed webhook reaches the issuer's "
+                "intake, and its rule\n"
+                "     '" RULE "' shares the session with Y;\n"
+                "  3. a status update: Z's compliance team approves one of "
+                "Z's In Review\n"
+                "     imports; Z's webhook reaches Z's importer, which "
+                "publishes the change.\n\n"
+                "It prints what became of each share and each status "
+                "update.\n\n"
+                "  --count N          sessions to share (default 12, 2 to "
                 "%d)\n"
                 "  --kafka BOOTSTRAP  use a real Kafka (exactly-once) instead "
                 "of librdkafka's\n"
@@ -121,8 +157,9 @@ static void usage(FILE *fp)
                 "exploration; Ctrl-C ends it\n"
                 "  --verbose          show the daemons' logs (info level)\n\n"
                 "The last line is 'demo: R requested, I imported, D "
-                "dead-lettered'; the exit\nstatus is 0 only if every request "
-                "ended as exactly one record.\n",
+                "dead-lettered' (R counts the\nrule's share too); the exit "
+                "status is 0 only if every request ended as exactly\none "
+                "record and the status update arrived exactly once.\n",
                 MAX_COUNT);
 }
 
@@ -194,6 +231,41 @@ static void conf_common(demo_t *d, kb_buf_t *b, const app_t *app)
                                  "kafka.consumer.session.timeout.ms = 6000\n"
                                  "kafka.consumer.heartbeat.interval.ms = 2000\n"
                                  "kafka.consumer.fetch.wait.max.ms = 10\n");
+}
+
+/* The webhook.* options of a daemon that takes @p app's webhooks: an
+ * intake on a free loopback port (learnt once it listens), V2 signatures
+ * only, and an ack timeout below the sandbox's HTTP timeout (5 s). */
+static void conf_webhook(kb_buf_t *b, const app_t *app)
+{
+        kb_buf_printf(b,
+                      "# the vendor's webhooks for this application (port 0: "
+                      "any free port)\n"
+                      "webhook.listen = 127.0.0.1:0\n"
+                      "webhook.path = " WH_PATH "\n"
+                      "webhook.secret = file:%s\n"
+                      "webhook.allow_simple = false\n"
+                      "webhook.kafka_timeout_ms = 3000\n",
+                      app->secret_path);
+}
+
+/* Reads @p app's webhook secret from the vendor (GET /v3/webhook/) into
+ * <dir>/<letter>.webhook-secret (0600). */
+static int save_webhook_secret(demo_t *d, app_t *app, char letter)
+{
+        char secret[256], err[512];
+        int r;
+
+        if (kb_sbxc_webhook_secret(d->sc, app->key, secret, sizeof(secret), err,
+                                   sizeof(err)))
+                return fail("sandbox", err);
+        kb_snprintf(app->secret_path, sizeof(app->secret_path),
+                    "%s/%c.webhook-secret", d->dir, letter);
+        r = write_secret_file(app->secret_path, secret);
+        sodium_memzero(secret, sizeof(secret));
+        if (r)
+                return fail(app->secret_path, strerror(errno));
+        return 0;
 }
 
 /* ---- Kafka ---- */
@@ -315,7 +387,7 @@ static rd_kafka_t *client(demo_t *d, rd_kafka_type_t kind)
  * the beginning. */
 static int watch_outputs(demo_t *d)
 {
-        static const int watched[] = { T_TOK, T_IDLQ, T_OUT, T_MDLQ };
+        static const int watched[] = { T_TOK, T_IDLQ, T_OUT, T_MDLQ, T_STATUS };
         rd_kafka_topic_partition_list_t *parts;
         size_t i;
         int p;
@@ -323,7 +395,7 @@ static int watch_outputs(demo_t *d)
         d->consumer = client(d, RD_KAFKA_CONSUMER);
         if (!d->consumer)
                 return -1;
-        parts = rd_kafka_topic_partition_list_new(16);
+        parts = rd_kafka_topic_partition_list_new(20);
         for (i = 0; i < KB_ARRAY_SIZE(watched); i++)
                 for (p = 0; p < topic_parts[watched[i]]; p++)
                         rd_kafka_topic_partition_list_add(
@@ -356,6 +428,41 @@ static share_t *find_share(demo_t *d, const char *id)
                 if (!strcmp(d->shares[i].share_id, id))
                         return &d->shares[i];
         return NULL;
+}
+
+/* A record of the status topic: counted once per event_id. */
+static void on_status_update(demo_t *d, json_object *o)
+{
+        const char *ev = kb_json_get_str(o, "event_id");
+        const char *old = kb_json_get_str(o, "old_status");
+        const char *nw = kb_json_get_str(o, "new_status");
+        const char *share = kb_json_get_str(o, "share_id");
+        const char *ses = kb_json_get_str(o, "session_id");
+        upd_t *u = NULL;
+        int i;
+
+        if (!ev)
+                return;
+        for (i = 0; i < d->n_upd && !u; i++)
+                if (!strcmp(d->upd[i].event_id, ev))
+                        u = &d->upd[i];
+        if (!u) {
+                if (d->n_upd == MAX_UPD) {
+                        d->upd_lost++;
+                        return;
+                }
+                u = &d->upd[d->n_upd++];
+                kb_strlcpy(u->event_id, ev, sizeof(u->event_id));
+                kb_strlcpy(u->share_id, share ? share : "?",
+                           sizeof(u->share_id));
+                kb_strlcpy(u->session_id, ses ? ses : "?",
+                           sizeof(u->session_id));
+                /* old_status is null when the importer knew none */
+                kb_strlcpy(u->old_status, old ? old : "(unknown)",
+                           sizeof(u->old_status));
+                kb_strlcpy(u->new_status, nw ? nw : "?", sizeof(u->new_status));
+        }
+        u->seen++;
 }
 
 /* Reads what arrived; returns the number of shares settled so far. */
@@ -391,6 +498,14 @@ static int drain_outputs(demo_t *d, int wait_ms, const char **token_seen)
                         continue;
                 }
                 o = kb_json_parse(rkm->payload, rkm->len, 64, NULL, 0);
+                if (!strcmp(topic, d->topics[T_STATUS])) {
+                        on_status_update(d, o);
+                        json_object_put(o);
+                        rd_kafka_message_destroy(rkm);
+                        if (kb_mono_ms() >= until)
+                                break;
+                        continue;
+                }
                 s = find_share(d, kb_json_get_str(o, "share_id"));
                 if (s) {
                         s->seen++;
@@ -400,8 +515,12 @@ static int drain_outputs(demo_t *d, int wait_ms, const char **token_seen)
                                 const char *st = kb_json_get_str(o, "status");
                                 const char *vd =
                                     kb_json_get_str(o, "vendor_data");
+                                const char *im =
+                                    kb_json_get_str(o, "session_id");
                                 kb_strlcpy(s->status, st ? st : "?",
                                            sizeof(s->status));
+                                kb_strlcpy(s->imported_id, im ? im : "",
+                                           sizeof(s->imported_id));
                                 kb_strlcpy(s->vendor_data, vd ? vd : "",
                                            sizeof(s->vendor_data));
                         } else {
@@ -536,6 +655,10 @@ static int setup_world(demo_t *d)
                                       : "service-z",
                              box[i], sign[i], pub[i], PATH_MAX))
                         return fail("keys", "cannot generate");
+                /* X's and Z's daemons take their application's webhooks:
+                 * the secret the vendor signs them with, into a file */
+                if (i != 1 && save_webhook_secret(d, a, letters[i]))
+                        return -1;
         }
         /* issuer */
         conf_common(d, &b, &d->apps[0]);
@@ -549,6 +672,15 @@ static int setup_world(demo_t *d)
                       sign[0], d->topics[T_REQ], d->topics[T_TOK],
                       d->topics[T_IDLQ], d->topics[T_STATE], d->topics[T_REQ],
                       d->apps[1].id, pub[1], d->apps[2].id, pub[2]);
+        conf_webhook(&b, &d->apps[0]);
+        kb_buf_printf(&b,
+                      "# a sharing rule: X's KYC sessions that end Approved "
+                      "go to Y\n"
+                      "rule." RULE ".workflow_id = %s\n"
+                      "rule." RULE ".statuses = Approved\n"
+                      "rule." RULE ".partners = y\n"
+                      "rule." RULE ".vendor_data = {partner}-{vendor_data}\n",
+                      d->apps[0].wf_user);
         kb_snprintf(path, sizeof(path), "%s/issuer.conf", d->dir);
         if (write_conf(path, &b))
                 return fail(path, strerror(errno));
@@ -563,6 +695,7 @@ static int setup_world(demo_t *d)
                               "importer.output_topic = %s\n"
                               "importer.dlq_topic = %s\n"
                               "importer.state_topic = %s\n"
+                              "importer.status_topic = %s\n"
                               "importer.group_id = %s.importer-%c\n"
                               "partner.x.application_id = %s\n"
                               "partner.x.keys = %s\n"
@@ -572,10 +705,12 @@ static int setup_world(demo_t *d)
                               "partner.x.record = %s\n",
                               box[i], d->topics[T_TOK], d->topics[T_OUT],
                               d->topics[T_MDLQ], d->topics[T_MSTATE],
-                              d->topics[T_REQ], letters[i], d->apps[0].id,
-                              pub[0], d->apps[i].wf_user,
+                              d->topics[T_STATUS], d->topics[T_REQ], letters[i],
+                              d->apps[0].id, pub[0], d->apps[i].wf_user,
                               d->apps[i].wf_business, i == 1 ? "true" : "false",
                               i == 1 ? "full" : "summary");
+                if (i == 2)
+                        conf_webhook(&b, &d->apps[2]);
                 kb_snprintf(path, sizeof(path), "%s/importer-%c.conf", d->dir,
                             letters[i]);
                 if (write_conf(path, &b))
@@ -587,7 +722,8 @@ static int setup_world(demo_t *d)
         kb_buf_free(&b, 0);
 
         /* sessions: the requested mix, then the two dead-letter examples */
-        d->shares = calloc((size_t)d->count + 2, sizeof(*d->shares));
+        /* + the rule's share (step 2) */
+        d->shares = calloc((size_t)d->count + 3, sizeof(*d->shares));
         if (!d->shares)
                 return fail("demo", "out of memory");
         for (i = 0; i < d->count + 2; i++) {
@@ -621,31 +757,219 @@ static int setup_world(demo_t *d)
         return 0;
 }
 
+/* ---- webhooks ---- */
+
+/* The port @p dm's webhook intake listens on, once it does (the daemon
+ * starts it with its pipeline, on its own thread); 0 when it does not
+ * within 30 s or the daemon stopped. */
+static int intake_port(daemon_t *dm)
+{
+        int64_t until = kb_mono_ms() + 30000;
+        int port;
+
+        while (!(port = kb_wh_host_port(dm->proc->webhook)) &&
+               kb_mono_ms() < until && !atomic_load(&interrupted))
+                usleep(20 * 1000);
+        return port;
+}
+
+/* Points @p app's webhook at the intake of @p dm (PATCH /v3/webhook/). */
+static int register_intake(demo_t *d, daemon_t *dm, app_t *app)
+{
+        char err[512];
+        int port = intake_port(dm);
+
+        if (!port)
+                return fail(dm->name, "its webhook intake is not listening "
+                                      "(see --verbose)");
+        kb_snprintf(app->intake, sizeof(app->intake),
+                    "http://127.0.0.1:%d" WH_PATH, port);
+        if (kb_sbxc_webhook_url(d->sc, app->key, app->intake, err, sizeof(err)))
+                return fail("sandbox", err);
+        return 0;
+}
+
+/* Drains until @p done says so; 0, or -1 after @p timeout_s. */
+static int wait_for(demo_t *d, int (*done)(const demo_t *), int timeout_s)
+{
+        int64_t until = kb_mono_ms() + (int64_t)timeout_s * 1000;
+
+        while (!done(d)) {
+                if (kb_mono_ms() >= until || atomic_load(&interrupted))
+                        return -1;
+                drain_outputs(d, 100, NULL);
+        }
+        return 0;
+}
+
+static int rule_share_arrived(const demo_t *d)
+{
+        return d->shares[d->n_shares - 1].seen > 0;
+}
+
+/* The update of the approved import, or NULL while none arrived. */
+static const upd_t *expected_update(const demo_t *d)
+{
+        int i;
+
+        for (i = 0; d->approved && i < d->n_upd; i++)
+                if (!strcmp(d->upd[i].session_id, d->approved->imported_id) &&
+                    !strcmp(d->upd[i].new_status, "Approved"))
+                        return &d->upd[i];
+        return NULL;
+}
+
+static int update_arrived(const demo_t *d)
+{
+        return expected_update(d) != NULL;
+}
+
+/* Step 2: X's webhooks go to the issuer's intake; one more KYC session
+ * ends Approved and nobody writes a share request for it: the sandbox's
+ * signed status.updated delivery matches the rule, whose share request
+ * (share_id derived from session, partner, rule, status) the issuer
+ * handles like any other. */
+static int step_rule(demo_t *d)
+{
+        share_t *s = &d->shares[d->n_shares];
+        const app_t *y = &d->apps[1];
+        char err[512], vd[64];
+        int i = d->n_shares;
+
+        if (register_intake(d, &d->daemons[0], &d->apps[0]))
+                return -1;
+        printf("\ndemo: [2/3] a sharing rule. Service X's webhooks now go to "
+               "the issuer's\n"
+               "      intake, %s (signed with the\n"
+               "      secret in x.webhook-secret). Its rule '" RULE "' shares "
+               "X's KYC\n"
+               "      sessions that end Approved with Y.\n",
+               d->apps[0].intake);
+        s->kind = "user";
+        s->source_status = "Approved";
+        s->partner = 1;
+        s->rule = RULE;
+        kb_snprintf(vd, sizeof(vd), "x-customer-%04d", i);
+        /* the rule's vendor_data template: {partner}-{vendor_data} */
+        kb_snprintf(s->hint, sizeof(s->hint), "y-%s", vd);
+        if (kb_sbxc_session(d->sc, d->apps[0].key, d->apps[0].wf_user, vd,
+                            "Approved", s->session_id, err, sizeof(err)))
+                return fail("sandbox", err);
+        kb_wh_share_id(s->session_id, y->id, RULE, KB_WH_ST_APPROVED,
+                       s->share_id);
+        d->n_shares++;
+        printf("demo:   session %.8s ended Approved; nobody wrote a share "
+               "request.\n"
+               "        The vendor's webhook triggers share %s\n",
+               s->session_id, s->share_id);
+        if (wait_for(d, rule_share_arrived, 60))
+                return fail("demo", "the rule's share did not arrive within "
+                                    "60 s");
+        if (s->reason[0])
+                printf("demo:   share %.8s dead-lettered: %s: %s\n",
+                       s->share_id, s->where, s->reason);
+        else
+                printf("demo:   share %.8s arrived at Y: imported %s (%s)\n",
+                       s->share_id, s->status, s->where);
+        return 0;
+}
+
+/* Step 3: Z's webhooks go to Z's importer; Z's compliance team approves
+ * one of Z's In Review imports, and the importer publishes the change. */
+static int step_status(demo_t *d)
+{
+        const upd_t *u;
+        char err[512];
+        int i;
+
+        for (i = 0; i < d->n_shares && !d->approved; i++) {
+                const share_t *s = &d->shares[i];
+                if (s->partner == 2 && s->seen && !s->reason[0] &&
+                    s->imported_id[0] && !strcmp(s->status, "In Review"))
+                        d->approved = s;
+        }
+        if (!d->approved) {
+                return fail("demo", "Z imported no KYC session In Review: "
+                                    "nothing for its compliance team to "
+                                    "approve");
+        }
+        if (register_intake(d, &d->daemons[2], &d->apps[2]))
+                return -1;
+        printf("\ndemo: [3/3] a status update. Service Z's webhooks now go to "
+               "Z's importer's\n"
+               "      intake, %s. Z's compliance team\n"
+               "      approves its In Review import %.8s (share %.8s):\n"
+               "      PATCH /v3/session/%.8s.../update-status/ "
+               "{\"new_status\": \"Approved\"}\n",
+               d->apps[2].intake, d->approved->imported_id,
+               d->approved->share_id, d->approved->imported_id);
+        if (kb_sbxc_update_status(
+                d->sc, d->apps[2].key, d->approved->imported_id, "Approved",
+                "approved by Z's compliance team", err, sizeof(err)))
+                return fail("sandbox", err);
+        if (wait_for(d, update_arrived, 60))
+                return fail("demo", "no status update within 60 s");
+        u = expected_update(d);
+        printf("demo:   published on %s: %.8s %s -> %s\n",
+               topic_suffix[T_STATUS], u->session_id, u->old_status,
+               u->new_status);
+        return 0;
+}
+
 /* ---- output ---- */
+
+#define ROW_FMT "%-8.8s %-8s %-11s %-17s %-14s %-10s %-17s "
 
 static void print_summary(demo_t *d)
 {
         int i;
 
-        printf("\n%-8s %-8s %-11s %-18s %-10s %-16s %s\n", "share", "kind",
-               "source", "partner", "imported", "vendor_data", "where");
+        printf("\n" ROW_FMT "%s\n", "share", "kind", "source", "requested by",
+               "partner", "imported", "vendor_data", "where");
         for (i = 0; i < d->n_shares; i++) {
                 share_t *s = &d->shares[i];
                 const char *partner =
                     s->partner == 1 ? "Y (trusts X)" : "Z (re-reviews)";
+                char by[32];
+
+                kb_snprintf(by, sizeof(by), "%s%s",
+                            s->rule ? "rule " : "share request",
+                            s->rule ? s->rule : "");
                 if (s->seen && !s->reason[0])
-                        printf("%.8s %-8s %-11s %-18s %-10s %-16s %s\n",
-                               s->share_id, s->kind, s->source_status, partner,
-                               s->status, s->vendor_data, s->where);
+                        printf(ROW_FMT "%s\n", s->share_id, s->kind,
+                               s->source_status, by, partner, s->status,
+                               s->vendor_data, s->where);
                 else
-                        printf("%.8s %-8s %-11s %-18s %-10s %-16s %s%s%s\n",
-                               s->share_id, s->kind, s->source_status, partner,
-                               "-", "-", s->seen ? s->where : "(nothing yet)",
+                        printf(ROW_FMT "%s%s%s\n", s->share_id, s->kind,
+                               s->source_status, by, partner, "-", "-",
+                               s->seen ? s->where : "(nothing yet)",
                                s->seen ? ": " : "", s->reason);
                 if (s->seen > 1)
                         printf("         ^ arrived %d times (at-least-once "
                                "delivery of the embedded broker)\n",
                                s->seen);
+        }
+}
+
+static void print_updates(demo_t *d)
+{
+        int i;
+
+        printf("\nstatus updates (topic %s, from Z's own webhooks):\n",
+               topic_suffix[T_STATUS]);
+        if (!d->n_upd)
+                printf("  (none)\n");
+        for (i = 0; i < d->n_upd; i++) {
+                const upd_t *u = &d->upd[i];
+                const share_t *s = find_share(d, u->share_id);
+                printf("  session %.8s (Z's import of share %.8s, %s): "
+                       "%s -> %s\n",
+                       u->session_id, u->share_id,
+                       s && s->vendor_data[0] ? s->vendor_data : "?",
+                       u->old_status, u->new_status);
+                if (u->seen > 1)
+                        printf("  ^ arrived %d times (the same event_id)\n",
+                               u->seen);
         }
 }
 
@@ -661,6 +985,9 @@ static void print_keep(demo_t *d)
                 printf("  %-32s application %s, API key in %s\n",
                        d->apps[i].label, d->apps[i].id, d->apps[i].key_path);
         printf("  keys and configs:     %s\n", d->dir);
+        printf("  webhook intakes:      issuer (X's webhooks) %s\n"
+               "                        importer Z (Z's webhooks) %s\n",
+               d->apps[0].intake, d->apps[2].intake);
         for (i = 0; i < N_TOPICS; i++)
                 printf("  topic %-18s %s\n", topic_suffix[i], d->topics[i]);
         printf("  watch the downstream topic:\n"
@@ -670,6 +997,14 @@ static void print_keep(demo_t *d)
         printf("  share another session: kyc-bridge share -c %s/issuer.conf "
                "--session-id <uuid> --for %s\n",
                d->dir, d->apps[1].id);
+        printf("  decide another of Z's imports (In Review), then watch "
+               "topic %s:\n"
+               "    curl -X PATCH %s/v3/session/<session_id>/update-status/ "
+               "-H \"x-api-key: $(cat %s)\" \\\n"
+               "         -H 'Content-Type: application/json' -d "
+               "'{\"new_status\": \"Declined\"}'\n",
+               topic_suffix[T_STATUS], kb_sbx_base_url(d->sbx),
+               d->apps[2].key_path);
         fflush(stdout);
 }
 
@@ -693,9 +1028,10 @@ int kb_cmd_demo(int argc, char **argv)
                         usage(stdout);
                         return KB_EXIT_OK;
                 } else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
-                        if (kb_parse_i64(argv[++i], 1, MAX_COUNT, &n)) {
+                        /* 2: Z must import a KYC session (step 3) */
+                        if (kb_parse_i64(argv[++i], 2, MAX_COUNT, &n)) {
                                 fprintf(stderr,
-                                        "demo: --count takes 1 to "
+                                        "demo: --count takes 2 to "
                                         "%d\n",
                                         MAX_COUNT);
                                 return KB_EXIT_USAGE;
@@ -786,8 +1122,9 @@ int kb_cmd_demo(int argc, char **argv)
                 if (i != d.count && produce_request(&d, &d.shares[i]))
                         goto out;
         rd_kafka_flush(d.producer, 10000);
-        printf("demo: %d share requests sent to %s; waiting for every one "
-               "to arrive\n",
+        printf("\ndemo: [1/3] share requests, as an issuer system writes "
+               "them. %d sent to\n"
+               "      %s; waiting for every one to arrive\n",
                d.n_shares, d.topics[T_REQ]);
 
         deadline = kb_mono_ms() + (int64_t)d.timeout_s * 1000;
@@ -798,7 +1135,7 @@ int kb_cmd_demo(int argc, char **argv)
                         for (i = 0; i < d.n_shares; i++)
                                 imp +=
                                     d.shares[i].seen && !d.shares[i].reason[0];
-                        printf("demo: %d/%d settled: %d imported, %d "
+                        printf("demo:   %d/%d settled: %d imported, %d "
                                "dead-lettered\n",
                                settled, d.n_shares, imp, settled - imp);
                         last = settled;
@@ -806,8 +1143,18 @@ int kb_cmd_demo(int argc, char **argv)
                 if (settled == d.n_shares)
                         break;
         }
+        if (settled != d.n_shares) {
+                fail("demo", atomic_load(&interrupted)
+                                 ? "interrupted"
+                                 : "not every share request settled in time");
+                goto report;
+        }
+        if (step_rule(&d) || step_status(&d))
+                goto report;
         /* a moment more to catch duplicates, then the verdict */
         drain_outputs(&d, 500, NULL);
+        rc = KB_EXIT_OK;
+report:
         print_summary(&d);
         for (i = 0; i < d.n_shares; i++) {
                 share_t *s = &d.shares[i];
@@ -825,12 +1172,15 @@ int kb_cmd_demo(int argc, char **argv)
                                d.shares[i].reason, d.shares[i].where,
                                d.shares[i].note ? " -- " : "",
                                d.shares[i].note ? d.shares[i].note : "");
+        print_updates(&d);
+        if (!exact || d.n_upd != 1 || !expected_update(&d) ||
+            d.upd[0].seen != 1)
+                rc = KB_EXIT_FAIL;
         if (d.keep && !atomic_load(&interrupted)) {
                 print_keep(&d);
                 while (!atomic_load(&interrupted))
                         drain_outputs(&d, 500, NULL);
         }
-        rc = exact ? KB_EXIT_OK : KB_EXIT_FAIL;
 out:
         stop_daemons(&d);
         if (d.consumer) {
@@ -847,6 +1197,7 @@ out:
                 rd_kafka_destroy(d.host_rk);
         free(d.shares);
         curl_global_cleanup();
+        printf("demo: %d status update(s) published\n", d.n_upd + d.upd_lost);
         printf("demo: %d requested, %d imported, %d dead-lettered\n",
                d.n_shares, imported, dead);
         return rc;

@@ -92,7 +92,7 @@ int kb_sbxc_call(kb_sbxc_t *c, const char *method, const char *path,
         if (cc != CURLE_OK) {
                 kb_snprintf(errstr, errstr_size, "%s %s: %s", method, path,
                             curl_easy_strerror(cc));
-                kb_buf_free(&resp, 0);
+                kb_buf_free(&resp, 1);
                 return 0;
         }
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -106,7 +106,8 @@ int kb_sbxc_call(kb_sbxc_t *c, const char *method, const char *path,
                             status, d ? d : "");
                 json_object_put(e);
         }
-        kb_buf_free(&resp, 0);
+        /* answers carry API keys and webhook secrets */
+        kb_buf_free(&resp, 1);
         return (int)status;
 }
 
@@ -192,6 +193,66 @@ int kb_sbxc_session(kb_sbxc_t *c, const char *api_key, const char *workflow,
                           errstr_size);
         json_object_put(b);
         return st == 200 ? 0 : -1;
+}
+
+int kb_sbxc_update_status(kb_sbxc_t *c, const char *api_key,
+                          const char *session_id, const char *new_status,
+                          const char *comment, char *errstr, size_t errstr_size)
+{
+        json_object *b = obj1("new_status", json_object_new_string(new_status));
+        char path[256];
+        int st;
+
+        if (comment)
+                kb_json_add_str(b, "comment", comment);
+        kb_snprintf(path, sizeof(path), "/v3/session/%s/update-status/",
+                    session_id);
+        st = kb_sbxc_call(c, "PATCH", path, b, api_key, NULL, errstr,
+                          errstr_size);
+        json_object_put(b);
+        return st == 200 ? 0 : -1;
+}
+
+int kb_sbxc_webhook_url(kb_sbxc_t *c, const char *api_key, const char *url,
+                        char *errstr, size_t errstr_size)
+{
+        json_object *b = obj1("webhook_url", json_object_new_string(url)), *r;
+        int st;
+
+        kb_json_add_str(b, "webhook_version", "v3");
+        /* the answer carries the secret too: parsed, then dropped */
+        st = kb_sbxc_call(c, "PATCH", "/v3/webhook/", b, api_key, &r, errstr,
+                          errstr_size);
+        json_object_put(b);
+        json_object_put(r);
+        return st == 200 ? 0 : -1;
+}
+
+int kb_sbxc_webhook_secret(kb_sbxc_t *c, const char *api_key, char *secret,
+                           size_t secret_size, char *errstr, size_t errstr_size)
+{
+        json_object *r = NULL;
+        const char *v;
+        int st = kb_sbxc_call(c, "GET", "/v3/webhook/", NULL, api_key, &r,
+                              errstr, errstr_size);
+        int rc = -1;
+
+        v = kb_json_get_str(r, "secret_shared_key");
+        if (st != 200) {
+                /* errstr says why */
+        } else if (!v || !*v) {
+                kb_snprintf(errstr, errstr_size,
+                            "GET /v3/webhook/: no secret_shared_key");
+        } else if (strlen(v) >= secret_size) {
+                sodium_memzero(secret, secret_size);
+                kb_snprintf(errstr, errstr_size,
+                            "GET /v3/webhook/: secret_shared_key too long");
+        } else {
+                kb_strlcpy(secret, v, secret_size);
+                rc = 0;
+        }
+        json_object_put(r);
+        return rc;
 }
 
 int kb_sbxc_clock(kb_sbxc_t *c, long long offset_s, char *errstr,

@@ -31,6 +31,31 @@ int kb_sbxc_workflow(kb_sbxc_t *c, const char *api_key, const char *type,
 int kb_sbxc_session(kb_sbxc_t *c, const char *api_key, const char *workflow,
                     const char *vendor_data, const char *status,
                     char *session_id, char *errstr, size_t errstr_size);
+/**
+ * PATCH /v3/session/{id}/update-status/ with @p new_status ("Approved",
+ * "Declined", "Resubmitted"; KYB in its casing) and @p comment (may be
+ * NULL), as the application of @p api_key: its compliance team deciding
+ * a session. The sandbox fires a status.updated webhook. 0/-1.
+ */
+int kb_sbxc_update_status(kb_sbxc_t *c, const char *api_key,
+                          const char *session_id, const char *new_status,
+                          const char *comment, char *errstr,
+                          size_t errstr_size);
+/**
+ * PATCH /v3/webhook/ {"webhook_url": @p url, "webhook_version": "v3"} for
+ * the application of @p api_key: its status.updated deliveries go to
+ * @p url from now on (a loopback URL, in the sandbox). 0/-1.
+ */
+int kb_sbxc_webhook_url(kb_sbxc_t *c, const char *api_key, const char *url,
+                        char *errstr, size_t errstr_size);
+/**
+ * GET /v3/webhook/: the application's secret_shared_key, the key its
+ * deliveries are signed with, into @p secret (size @p secret_size; wiped
+ * and -1 when it does not fit). A secret: the caller wipes it. 0/-1.
+ */
+int kb_sbxc_webhook_secret(kb_sbxc_t *c, const char *api_key, char *secret,
+                           size_t secret_size, char *errstr,
+                           size_t errstr_size);
 /** PUT /sandbox/clock. 0/-1. */
 int kb_sbxc_clock(kb_sbxc_t *c, long long offset_s, char *errstr,
                   size_t errstr_size);
