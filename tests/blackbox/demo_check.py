@@ -178,7 +178,12 @@ def main():
                   "issuer-dlq", "importer-dlq", "issuer-state", "importer-state",
                   "session-status"):
             for rec in k.consume_all(pfx + "." + t, committed_only=False):
-                h.check(b"eyJ" not in rec["value"], "token in plaintext in " + t)
+                # an envelope's "sealed" member is random base64url and
+                # can hold "eyJ" by chance: look at everything else, and
+                # for JWT shapes everywhere
+                h.check(b"eyJ" not in h.strip_sealed(rec["value"]) and
+                        not h.find_tokens(rec["value"]),
+                        "token in plaintext in " + t)
                 for sec in secrets:
                     h.check(sec not in rec["value"] and
                             sec.decode() not in rec["key"] + rec["headers"],
