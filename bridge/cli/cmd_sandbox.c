@@ -1,4 +1,5 @@
 /* cmd_sandbox.c -- `kyc-bridge sandbox`: serve the local vendor API stand-in */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -13,6 +14,21 @@
 #include "mhd.h"
 #include "sandbox.h"
 #include "util.h"
+
+/* A DNS name as a compose service is called: letters, digits, '-', '.',
+ * not starting or ending with '-' or '.'. */
+static int is_hostname(const char *s)
+{
+        size_t i, n = strlen(s);
+
+        if (n == 0 || s[0] == '-' || s[0] == '.' || s[n - 1] == '-' ||
+            s[n - 1] == '.')
+                return 0;
+        for (i = 0; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.')
+                        return 0;
+        return 1;
+}
 
 static void usage(FILE *fp)
 {
@@ -65,6 +81,12 @@ static void usage(FILE *fp)
             "is 4x\n"
             "                            (default 60000: retries after 1 and 4 "
             "min)\n"
+            "  --webhook-allow-host NAME also deliver webhooks to this host "
+            "name (e.g. a\n"
+            "                            compose service); repeatable, at most "
+            "8.\n"
+            "                            Without it only loopback URLs are "
+            "accepted\n"
             "  --log-level LEVEL         error|warn|notice|info|debug (default "
             "notice)\n"
             "  --log-json                log JSON lines instead of text "
@@ -170,6 +192,7 @@ int kb_cmd_sandbox(int argc, char **argv)
                 OPT_PORT_FILE,
                 OPT_THREADS,
                 OPT_BACKOFF,
+                OPT_WH_HOST,
                 OPT_LOG_LEVEL,
                 OPT_LOG_JSON,
         };
@@ -181,6 +204,7 @@ int kb_cmd_sandbox(int argc, char **argv)
                 { "port-file", required_argument, NULL, OPT_PORT_FILE },
                 { "threads", required_argument, NULL, OPT_THREADS },
                 { "webhook-backoff-ms", required_argument, NULL, OPT_BACKOFF },
+                { "webhook-allow-host", required_argument, NULL, OPT_WH_HOST },
                 { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
                 { "log-json", no_argument, NULL, OPT_LOG_JSON },
                 { "help", no_argument, NULL, 'h' },
@@ -241,6 +265,21 @@ int kb_cmd_sandbox(int argc, char **argv)
                                 return KB_EXIT_USAGE;
                         }
                         conf.webhook_backoff_ms = v;
+                        break;
+                case OPT_WH_HOST:
+                        if (conf.n_webhook_hosts >= KB_SBX_MAX_WEBHOOK_HOSTS ||
+                            !is_hostname(optarg) ||
+                            strlen(optarg) >= sizeof(conf.webhook_hosts[0])) {
+                                fprintf(stderr,
+                                        "kyc-bridge sandbox: "
+                                        "--webhook-allow-host wants a host "
+                                        "name (letters, digits, '-', '.'; at "
+                                        "most %d of them)\n",
+                                        KB_SBX_MAX_WEBHOOK_HOSTS);
+                                return KB_EXIT_USAGE;
+                        }
+                        kb_strlcpy(conf.webhook_hosts[conf.n_webhook_hosts++],
+                                   optarg, sizeof(conf.webhook_hosts[0]));
                         break;
                 case OPT_LOG_LEVEL:
                         log_level = kb_log_level_parse(optarg);

@@ -47,6 +47,8 @@ typedef struct kb_sbx_s kb_sbx_t;
 /* ---------------------------------------------------------------------- */
 /* Configuration and lifecycle (used by cmd_sandbox.c and in-process tests) */
 
+#define KB_SBX_MAX_WEBHOOK_HOSTS 8
+
 typedef struct kb_sbx_conf_s {
         char host[64];          /* numeric IPv4/IPv6 address to bind */
         int port;               /* 0 = ephemeral */
@@ -56,6 +58,10 @@ typedef struct kb_sbx_conf_s {
         uint64_t seed;
         int threads;                /* libmicrohttpd polling threads */
         int64_t webhook_backoff_ms; /* first retry delay; then x4 */
+        /* host names webhooks may go to besides loopback (a compose
+         * network's service names); exact, case-insensitive */
+        char webhook_hosts[KB_SBX_MAX_WEBHOOK_HOSTS][64];
+        int n_webhook_hosts;
 } kb_sbx_conf_t;
 
 /** Fills the defaults: 127.0.0.1:8480, 2 threads, 60 s backoff, random seed. */
@@ -510,8 +516,12 @@ void kb_sbx_webhook_stats(kb_sbx_webhook_t *wh, uint64_t *ok, uint64_t *failed,
 void kb_sbx_fire_event(kb_sbx_t *sbx, const kb_sbx_session_t *s,
                        unsigned event);
 
-/** 0 if @p url is an http(s) URL to a loopback host; else -1 and a reason. */
-int kb_sbx_url_is_loopback(const char *url, char *errstr, size_t errstr_size);
+/**
+ * 0 if @p url is an http(s) URL the sandbox may deliver webhooks to: a
+ * loopback host, or one of @p conf's webhook_hosts; else -1 and a reason.
+ */
+int kb_sbx_webhook_url_ok(const kb_sbx_conf_t *conf, const char *url,
+                          char *errstr, size_t errstr_size);
 
 /* ---------------------------------------------------------------------- */
 /* HTTP (sandbox_http.c) */

@@ -773,7 +773,8 @@ void kb_sbx_h_webhook_patch(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                 url = v ? json_object_get_string(v) : NULL;
                 if (url && !*url)
                         url = NULL;
-                if (url && kb_sbx_url_is_loopback(url, why, sizeof(why))) {
+                if (url && kb_sbx_webhook_url_ok(&req->sbx->conf, url, why,
+                                                 sizeof(why))) {
                         kb_sbx_resp_error(resp, 400, "webhook_url: %s", why);
                         goto out;
                 }
@@ -843,7 +844,7 @@ void kb_sbx_h_dest_create(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                 return;
         if (field_str(obj, "url", 1, &url, resp) == -1)
                 goto out;
-        if (kb_sbx_url_is_loopback(url, why, sizeof(why))) {
+        if (kb_sbx_webhook_url_ok(&req->sbx->conf, url, why, sizeof(why))) {
                 kb_sbx_resp_error(resp, 400, "url: %s", why);
                 goto out;
         }

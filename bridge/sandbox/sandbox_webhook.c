@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <sodium.h>
@@ -116,8 +117,11 @@ static job_t *heap_pop(kb_sbx_webhook_t *wh)
         return top;
 }
 
-int kb_sbx_url_is_loopback(const char *url, char *errstr, size_t errstr_size)
+int kb_sbx_webhook_url_ok(const kb_sbx_conf_t *conf, const char *url,
+                          char *errstr, size_t errstr_size)
 {
+        int i;
+
         CURLU *u = curl_url();
         char *scheme = NULL, *host = NULL;
         int rc = -1;
@@ -143,9 +147,15 @@ int kb_sbx_url_is_loopback(const char *url, char *errstr, size_t errstr_size)
                 rc = 0;
                 goto out;
         }
+        for (i = 0; conf && i < conf->n_webhook_hosts; i++)
+                if (!strcasecmp(host, conf->webhook_hosts[i])) {
+                        rc = 0;
+                        goto out;
+                }
         kb_snprintf(errstr, errstr_size,
                     "The sandbox delivers webhooks only to loopback receivers "
-                    "(127.0.0.0/8, [::1] or localhost), so that tests never "
+                    "(127.0.0.0/8, [::1] or localhost) and to the hosts "
+                    "given with --webhook-allow-host, so that tests never "
                     "reach out of the machine.");
 out:
         curl_free(scheme);

@@ -2391,6 +2391,51 @@ class TestWebhooks(SandboxCase):
 # --state: persistence across restarts, SIGTERM
 # --------------------------------------------------------------------------
 
+class TestWebhookHosts(unittest.TestCase):
+    """Webhook receivers: loopback only, plus exactly the host names given
+    with --webhook-allow-host (a compose network's services)."""
+
+    def check(self, sb, url, status, where="webhook_url"):
+        t = SandboxCase("setUp")
+        t.sb = sb
+        a = t.app("wh-hosts")
+        r = sb.req("PATCH", "/v3/webhook/", {"webhook_url": url}, key=a.key)
+        self.assertEqual(r.status, status, repr(r))
+        if status == 400:
+            self.assertIn(where, r.json()["detail"])
+        r = sb.req("POST", "/v3/webhook/destinations/",
+                   {"url": url, "subscribed_events": ["status.updated"]}, key=a.key)
+        self.assertEqual(r.status, 201 if status == 200 else 400, repr(r))
+
+    def test_loopback_only_by_default(self):
+        sb = Sandbox()
+        try:
+            self.check(sb, "http://127.0.0.1:9/hook", 200)
+            self.check(sb, "http://issuer:8490/hook", 400)
+            self.assertEqual(sb.stop(), 0)
+        finally:
+            sb.cleanup()
+
+    def test_allowed_hosts(self):
+        sb = Sandbox("--webhook-allow-host", "issuer",
+                     "--webhook-allow-host", "importer")
+        try:
+            self.check(sb, "http://issuer:8490/webhooks/vendor", 200)
+            self.check(sb, "http://IMPORTER:8491/webhooks/vendor", 200)
+            self.check(sb, "http://issuer.example.com/x", 400)
+            self.check(sb, "http://setup:1/x", 400)
+            self.assertEqual(sb.stop(), 0)
+        finally:
+            sb.cleanup()
+
+    def test_bad_host_name_is_a_usage_error(self):
+        p = subprocess.run([KB_BIN, "sandbox", "--listen", "127.0.0.1:0",
+                            "--webhook-allow-host", "bad name"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn(b"--webhook-allow-host", p.stderr)
+
+
 class TestState(unittest.TestCase):
 
     def test_state_survives_restart(self):

@@ -439,23 +439,50 @@ static void test_url_loopback(void **state)
         char why[256];
 
         (void)state;
+        assert_int_equal(kb_sbx_webhook_url_ok(NULL, "http://127.0.0.1:8000/x",
+                                               why, sizeof(why)),
+                         0);
+        assert_int_equal(kb_sbx_webhook_url_ok(NULL, "https://localhost/x", why,
+                                               sizeof(why)),
+                         0);
         assert_int_equal(
-            kb_sbx_url_is_loopback("http://127.0.0.1:8000/x", why, sizeof(why)),
+            kb_sbx_webhook_url_ok(NULL, "http://[::1]:1/", why, sizeof(why)),
             0);
+        assert_int_equal(kb_sbx_webhook_url_ok(NULL, "http://example.com/", why,
+                                               sizeof(why)),
+                         -1);
+        assert_int_equal(kb_sbx_webhook_url_ok(NULL, "http://127.0.0.1.nip.io/",
+                                               why, sizeof(why)),
+                         -1);
         assert_int_equal(
-            kb_sbx_url_is_loopback("https://localhost/x", why, sizeof(why)), 0);
-        assert_int_equal(
-            kb_sbx_url_is_loopback("http://[::1]:1/", why, sizeof(why)), 0);
-        assert_int_equal(
-            kb_sbx_url_is_loopback("http://example.com/", why, sizeof(why)),
+            kb_sbx_webhook_url_ok(NULL, "ftp://127.0.0.1/", why, sizeof(why)),
             -1);
-        assert_int_equal(kb_sbx_url_is_loopback("http://127.0.0.1.nip.io/", why,
-                                                sizeof(why)),
-                         -1);
         assert_int_equal(
-            kb_sbx_url_is_loopback("ftp://127.0.0.1/", why, sizeof(why)), -1);
-        assert_int_equal(kb_sbx_url_is_loopback("not a url", why, sizeof(why)),
-                         -1);
+            kb_sbx_webhook_url_ok(NULL, "not a url", why, sizeof(why)), -1);
+        {
+                kb_sbx_conf_t c;
+                kb_sbx_conf_init(&c);
+                kb_strlcpy(c.webhook_hosts[0], "issuer",
+                           sizeof(c.webhook_hosts[0]));
+                c.n_webhook_hosts = 1;
+                assert_int_equal(kb_sbx_webhook_url_ok(&c,
+                                                       "http://issuer:8490/x",
+                                                       why, sizeof(why)),
+                                 0);
+                assert_int_equal(kb_sbx_webhook_url_ok(&c,
+                                                       "http://ISSUER:8490/x",
+                                                       why, sizeof(why)),
+                                 0);
+                /* exact names only: no suffix, no other host */
+                assert_int_equal(
+                    kb_sbx_webhook_url_ok(&c, "http://issuer.evil.example/x",
+                                          why, sizeof(why)),
+                    -1);
+                assert_int_equal(kb_sbx_webhook_url_ok(&c,
+                                                       "http://importer:1/x",
+                                                       why, sizeof(why)),
+                                 -1);
+        }
 }
 
 int main(void)
