@@ -30,11 +30,20 @@
 #            artifact org.apache.kafka:kafka-tools) run with this machine's Java
 #   sandbox  listens on 127.0.0.1 (a free port), not 0.0.0.0:8480;
 #            VENDOR_URL is that address
+#   webhooks the issuer's and the importer's intakes listen on 127.0.0.1
+#            (free ports) instead of 0.0.0.0:PORT, and the setup job
+#            registers http://127.0.0.1:PORT/PATH with the sandbox instead
+#            of http://SERVICE:PORT/PATH (*_WEBHOOK_LISTEN, *_WEBHOOK_URL);
+#            a daemon is "healthy" when its compose healthcheck (GET on the
+#            webhook path answers 405) passes on that address
 #   paths    KB_STATE_DIR points at WORK/root/var/lib/kyc-bridge
 # Every service runs as this user; files keep the modes the scripts give them.
 #
 # Exit status: 0 when every share request of this run produced exactly one
-# record, on the expected topic; 1 otherwise; 2 on a usage error.
+# record, on the expected topic, the session the issuer's sharing rule
+# shares (no share request) arrived as exactly one imported record, and the
+# review-job's approval of an In Review import arrived as a status update;
+# 1 otherwise; 2 on a usage error.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -131,6 +140,12 @@ cat >"$work/run-service.sh" <<'EOF'
 [ -z "${KAFKA_BOOTSTRAP+x}" ] || export KAFKA_BOOTSTRAP=$LOCAL_KAFKA_BOOTSTRAP
 [ -z "${VENDOR_URL+x}" ] || export VENDOR_URL=$LOCAL_VENDOR_URL
 [ -z "${SHARE_COUNT+x}" ] || [ -z "$LOCAL_SHARE_COUNT" ] || export SHARE_COUNT=$LOCAL_SHARE_COUNT
+# The webhook intakes: loopback addresses instead of the compose network's.
+for v in ISSUER_WEBHOOK_LISTEN ISSUER_WEBHOOK_URL PARTNER_WEBHOOK_LISTEN PARTNER_WEBHOOK_URL; do
+        l=LOCAL_$v
+        [ -z "${!v+x}" ] || [ -z "${!l:-}" ] || export "$v=${!l}"
+        unset "$l"
+done
 if [ -n "$LOCAL_PORT_FILE" ]; then
         # The sandbox: loopback and a free port instead of 0.0.0.0:8480.
         args=()
@@ -154,7 +169,11 @@ svc_env() {
         [ -z "${JAVA_HOME:-}" ] || envcmd+=(JAVA_HOME="$JAVA_HOME")
         envcmd+=(KB_STATE_DIR="$state" KAFKA_BIN="$work/kafka-bin"
                 LOCAL_KAFKA_BOOTSTRAP="$bootstrap" LOCAL_VENDOR_URL="${vendor_url:-}"
-                LOCAL_SHARE_COUNT="$count" LOCAL_PORT_FILE="${port_file:-}")
+                LOCAL_SHARE_COUNT="$count" LOCAL_PORT_FILE="${port_file:-}"
+                LOCAL_ISSUER_WEBHOOK_LISTEN="${issuer_listen:-}"
+                LOCAL_ISSUER_WEBHOOK_URL="${issuer_url:-}"
+                LOCAL_PARTNER_WEBHOOK_LISTEN="${partner_listen:-}"
+                LOCAL_PARTNER_WEBHOOK_URL="${partner_url:-}")
 }
 
 # oneshot NAME -- runs to completion; exit status 0 or the run fails.
@@ -186,6 +205,23 @@ alive_or_die() {
         kill -0 "$pid" 2>/dev/null && return 0
         tail -n 30 "$work/logs/$name.log" | sed "s/^/  $name| /" >&2
         die "$name exited (log above)"
+}
+
+# wait_healthy NAME PID URL -- the compose healthcheck of a daemon (its
+# webhook intake answers a GET on its path with 405), on its local address.
+wait_healthy() {
+        local name=$1 pid=$2 url=$3 deadline=$((SECONDS + 90))
+        until bash "$here/docker/scripts/health.sh" "$url" 405 >/dev/null 2>&1; do
+                alive_or_die "$name" "$pid"
+                [ $SECONDS -lt $deadline ] || die "$name: $url did not answer 405 within 90 s"
+                sleep 0.5
+        done
+        echo "  healthy: $url answers 405 to GET"
+}
+
+# free_port -- a TCP port free on 127.0.0.1 now
+free_port() {
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # Kafka's command-line tools, as in the apache/kafka image: the same
@@ -293,19 +329,43 @@ step keygen
 oneshot keygen
 
 step setup
+# The intakes' local addresses; the URLs keep the compose file's paths.
+plan setup
+issuer_port=$(free_port)
+partner_port=$(free_port)
+while [ "$partner_port" = "$issuer_port" ]; do partner_port=$(free_port); done
+issuer_listen=127.0.0.1:$issuer_port
+partner_listen=127.0.0.1:$partner_port
+# shellcheck disable=SC1091 # the plan written above
+issuer_url=$(. "$work/plans/setup.sh"; echo "$ISSUER_WEBHOOK_URL" |
+        sed "s#^http://[^/]*#http://$issuer_listen#")
+# shellcheck disable=SC1091
+partner_url=$(. "$work/plans/setup.sh"; echo "$PARTNER_WEBHOOK_URL" |
+        sed "s#^http://[^/]*#http://$partner_listen#")
+echo "  webhook intakes: issuer $issuer_url, importer $partner_url"
 oneshot setup
 
 step issuer
 daemon issuer
 issuer_pid=${pids[-1]}
+wait_healthy issuer "$issuer_pid" "$issuer_url"
 
 step importer
 daemon importer
 importer_pid=${pids[-1]}
+wait_healthy importer "$importer_pid" "$partner_url"
 
 step share-job
 oneshot share-job
 shares=$(grep '^share ' "$work/logs/share-job.log") || die "the share-job printed no shares"
+read -r _ rule_sid _ _ rule_vd < <(grep '^rule ' "$work/logs/share-job.log") ||
+        die "the share-job printed no rule session"
+
+step review-job
+oneshot review-job
+read -r _ approved_sid approved_kind approved_status approved_share < \
+        <(grep '^approved ' "$work/logs/review-job.log") ||
+        die "the review-job approved nothing"
 
 step watch
 daemon watch
@@ -316,14 +376,15 @@ topic_of() { # CONF ROLE OPTION
         "$bin" config dump -c "$1" --role "$2" | sed -n "s/^$3=\([^ ]*\).*/\1/p"
 }
 out_topic=$(topic_of "$state/partner/importer.conf" importer importer.output_topic)
+status_topic=$(topic_of "$state/partner/importer.conf" importer importer.status_topic)
 idlq_topic=$(topic_of "$state/issuer/issuer.conf" issuer issuer.dlq_topic)
-if [ -z "$out_topic" ] || [ -z "$idlq_topic" ]; then
+if [ -z "$out_topic" ] || [ -z "$status_topic" ] || [ -z "$idlq_topic" ]; then
         die "cannot read the topics from the rendered configs"
 fi
 
 n=$(printf '%s\n' "$shares" | wc -l)
-printf '\n%s: waiting up to %s s for %d records (%s, %s)\n' "$prog" "$timeout" "$n" \
-        "$out_topic" "$idlq_topic"
+printf '\n%s: waiting up to %s s for %d + 2 records (%s, %s, %s)\n' "$prog" "$timeout" "$n" \
+        "$out_topic" "$status_topic" "$idlq_topic"
 deadline=$((SECONDS + timeout))
 while :; do
         alive_or_die issuer "$issuer_pid"
@@ -331,9 +392,14 @@ while :; do
         alive_or_die watch "$watch_pid"
         seen=0
         while read -r _ id _; do
-                grep -qF "\"share_id\":\"$id\"" "$work/logs/watch.log" && seen=$((seen + 1))
+                grep -v "^$status_topic " "$work/logs/watch.log" |
+                        grep -qF "\"share_id\":\"$id\"" && seen=$((seen + 1))
         done <<<"$shares"
-        [ "$seen" -lt "$n" ] || break
+        grep "^$out_topic " "$work/logs/watch.log" |
+                grep -qF "\"shared_from_session\":\"$rule_sid\"" && seen=$((seen + 1))
+        grep "^$status_topic " "$work/logs/watch.log" |
+                grep -qF "\"session_id\":\"$approved_sid\"" && seen=$((seen + 1))
+        [ "$seen" -lt $((n + 2)) ] || break
         [ $SECONDS -lt $deadline ] || break
         sleep 1
 done
@@ -351,7 +417,9 @@ echo
 printf '%-36s %-8s %-12s %-13s %s\n' share_id kind source outcome topic
 bad=0
 while read -r _ id kind status _; do
-        lines=$(grep -F "\"share_id\":\"$id\"" "$work/logs/watch.log" || true)
+        # (a status update names its import's share_id too: not counted here)
+        lines=$(grep -v "^$status_topic " "$work/logs/watch.log" |
+                grep -F "\"share_id\":\"$id\"" || true)
         k=$(printf '%s' "$lines" | grep -c . || true)
         topic=$(printf '%s' "$lines" | awk '{print $1}' | sort -u | paste -sd, -)
         if [ "$status" = Not_Started ]; then
@@ -365,12 +433,42 @@ while read -r _ id kind status _; do
         fi
         printf '%-36s %-8s %-12s %-13s %s\n' "$id" "$kind" "$status" "$outcome" "${topic:--}"
 done <<<"$shares"
+
+# The webhook flows. The rule's share: exactly one imported record of the
+# rule's session, with a webhook share_id, and no other rule share.
+echo
+rule_lines=$(grep "^$out_topic " "$work/logs/watch.log" |
+        grep -F "\"shared_from_session\":\"$rule_sid\"" || true)
+k=$(printf '%s' "$rule_lines" | grep -c . || true)
+rule_share=$(printf '%s' "$rule_lines" | grep -o '"share_id":"[^"]*"' | head -n 1 |
+        sed -e 's/^.*:"//' -e 's/"$//')
+wh_all=$(grep -c '"share_id":"wh-' "$work/logs/watch.log" || true)
+if [ "$k" = 1 ] && [[ $rule_share == wh-* ]] && [ "$wh_all" = 1 ]; then
+        echo "rule:   session $rule_sid (no share request) shared by the issuer's rule as $rule_share: 1 record on $out_topic"
+else
+        echo "rule:   WRONG: session $rule_sid: $k record(s) on $out_topic (share_id '${rule_share:-}'), $wh_all webhook share(s) in all; want 1, share_id wh-..."
+        bad=$((bad + 1))
+fi
+# The status update: the approved import, one change (a repeat of the
+# record carries the same event_id), and nothing for any other session.
+st_lines=$(grep "^$status_topic " "$work/logs/watch.log" || true)
+k=$(printf '%s' "$st_lines" | grep -c . || true)
+mine=$(printf '%s' "$st_lines" | grep -F "\"session_id\":\"$approved_sid\"" |
+        grep -F "\"new_status\":\"$approved_status\"" | grep -F "\"share_id\":\"$approved_share\"" || true)
+km=$(printf '%s' "$mine" | grep -c . || true)
+events=$(printf '%s' "$mine" | grep -o '"event_id":"[^"]*"' | sort -u | grep -c . || true)
+if [ "$km" -ge 1 ] && [ "$km" = "$k" ] && [ "$events" = 1 ]; then
+        echo "status: session $approved_sid ($approved_kind, share $approved_share) approved by the partner: $km record(s) on $status_topic, 1 event"
+else
+        echo "status: WRONG: $k record(s) on $status_topic, $km for session $approved_sid -> $approved_status ($events event id(s)); want them all for it, 1 event"
+        bad=$((bad + 1))
+fi
 if [ $bad -ne 0 ]; then
-        for s in issuer importer; do
+        for s in issuer importer sandbox; do
                 echo "---- last lines of $s.log:" >&2
                 tail -n 20 "$work/logs/$s.log" >&2
         done
-        die "$bad of $n share requests did not end as exactly one record on the expected topic"
+        die "$bad check(s) failed (above)"
 fi
 ok=1
-echo "$prog: OK: $n share requests, each exactly one record on the expected topic"
+echo "$prog: OK: $n share requests, each exactly one record on the expected topic; the rule's share and the status update arrived"

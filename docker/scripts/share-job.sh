@@ -12,8 +12,15 @@
 # kafka-console-producer.sh. The issuer daemon takes it from there. Expect
 # SHARE_COUNT imported sessions and one dead letter (the unfinished session).
 #
+# Then one more KYC session, in the issuer's auto-share workflow, completed
+# Approved and NOT requested: the vendor's status.updated webhook reaches
+# the issuer's intake, whose sharing rule (rule.auto-share in issuer.conf)
+# writes the share request itself. Expect one more imported session, with a
+# share_id starting "wh-".
+#
 # Prints one line per request: "share SHARE_ID KIND STATUS SESSION_ID"
-# (spaces in STATUS become underscores).
+# (spaces in STATUS become underscores), and for the rule's session
+# "rule SESSION_ID user Approved VENDOR_DATA".
 #
 # Environment:
 #   VENDOR_URL         the sandbox (required)
@@ -89,3 +96,11 @@ printf '%s' "$lines" |
                 --command-property acks=all \
                 --command-property enable.idempotence=true
 kb_say "$((count + 1)) share requests produced to $REQUEST_TOPIC (expect $count imported, 1 dead-lettered)"
+
+# The rule's turn: no share request from us. (Last, so that the issuer's
+# intake has had the most time to listen; the vendor retries a delivery
+# that found no one.)
+vd="customer-$run-auto"
+session "$ISSUER_WORKFLOW_RULE" "$vd" Approved
+printf 'rule %s user Approved %s\n' "$sid" "$vd"
+kb_say "session $sid completed Approved in the auto-share workflow, no share request: the issuer's sharing rule shares it (expect 1 more imported, share_id wh-...)"

@@ -11,14 +11,21 @@ Docker would and checks what can be checked on the host:
                        the config templates (every key a real option from
                        `kyc-bridge config options`, for the right role;
                        rendered with placeholder ids by docker/scripts/lib.sh
-                       and accepted by `kyc-bridge config check`), and that
+                       and accepted by `kyc-bridge config check`), that
                        config/topics.txt creates exactly the topics the
-                       configs name (defaults included).
+                       configs name (defaults included; state topics
+                       compacted, the rest not; no topic for two purposes),
+                       the webhook flows (each daemon's intake, the URL the
+                       setup job registers for its application, the
+                       daemon's healthcheck: one port, one path), and that
+                       every secret a config names is a file the jobs write
+                       into that party's own volume, which only that
+                       party's services mount.
   build                replays the Dockerfile's build stage on the host: the
                        context filtered by .dockerignore, the COPY steps, the
                        cmake RUN steps; then checks the binary's libraries.
   selftest --kb-bin BIN
-                       breaks copies of the files in ~35 ways, one at a
+                       breaks copies of the files in ~60 ways, one at a
                        time, and expects `check` to notice each.
   plan SERVICE --root DIR
                        prints shell code (for scripts/compose-local.sh) that
@@ -457,10 +464,21 @@ ROLE_TOPICS = {
     "issuer": ["issuer.request_topic", "issuer.token_topic", "issuer.state_topic",
                "issuer.dlq_topic"],
     "importer": ["importer.token_topics", "importer.output_topic", "importer.dlq_topic",
-                 "importer.state_topic"],
+                 "importer.state_topic", "importer.status_topic"],
 }
-# Compacted topics: the latest outcome per share_id.
+# Compacted topics: the latest outcome per share_id (and the importer's index
+# of imported sessions). Every other topic is a stream of events.
 STATE_TOPIC_OPTIONS = ("issuer.state_topic", "importer.state_topic")
+# The one topic two options may name: the issuer writes it, the importer reads it.
+SHARED_TOPIC_OPTIONS = {"issuer.token_topic", "importer.token_topics"}
+# Environment variables of the jobs that name a topic, and the option they mirror.
+ENV_TOPICS = {"REQUEST_TOPIC": "issuer.request_topic",
+              "OUTPUT_TOPIC": "importer.output_topic",
+              "STATUS_TOPIC": "importer.status_topic"}
+# Status updates are keyed like the imported-session records (vendor_data):
+# the same partition count puts a session's import and its updates on the
+# same partition number.
+COPARTITIONED = (("importer.output_topic", "importer.status_topic"),)
 
 
 def topic_options(opts, role):
@@ -857,9 +875,58 @@ PLACEHOLDER_IDS = {
     "PARTNER_APPLICATION_ID": "9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f",
     "PARTNER_WORKFLOW_USER": "0c7e6a4e-2f9d-4d8a-9c1b-3e5f7a9b1c2d",
     "PARTNER_WORKFLOW_BUSINESS": "6a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
+    "ISSUER_WORKFLOW_RULE": "2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091",
 }
 ROLES = {"issuer.conf": "issuer", "importer.conf": "importer"}
 SERVICE_OF_ROLE = {"issuer": "issuer", "importer": "importer"}
+# The volumes that hold a party's secrets (mount point under STATE_DIR).
+SECRET_DIRS = ("issuer", "partner")
+
+
+def webhook_calls(setup_sh):
+    """[(party, URL variable, how)] of setup.sh's `webhook PARTY "$VAR" HOW`
+    lines: which application's webhooks go where."""
+    with open(setup_sh) as f:
+        return re.findall(r'^webhook ([a-z]+) "\$\{?([A-Z_][A-Z0-9_]*)\}?" ([a-z]+)[ \t]*$',
+                          f.read(), re.M)
+
+
+def setup_writes(setup_sh):
+    """{"DIR/NAME": mode} of the files setup.sh writes under the volume root
+    (its `kb_write_file "$state/DIR/NAME" MODE` lines; DIR "$party" stands
+    for each party of its webhook lines)."""
+    with open(setup_sh) as f:
+        text = f.read()
+    parties = [p for p, _, _ in webhook_calls(setup_sh)]
+    out = {}
+    for d, name, mode in re.findall(
+            r'kb_write_file "\$state/(\$party|[a-z]+)/([A-Za-z0-9._-]+)" (0[0-7]{3})', text):
+        for dd in (parties if d == "$party" else [d]):
+            out["%s/%s" % (dd, name)] = mode
+    return out
+
+
+def party_of(c, df, svc):
+    """The directory under STATE_DIR of the config a daemon service reads."""
+    try:
+        cmd = c.argv(svc, df)
+    except ValueError:
+        return None
+    if "-c" not in cmd or cmd.index("-c") + 1 >= len(cmd):
+        return None
+    path = cmd[cmd.index("-c") + 1]
+    if not path.startswith(STATE_DIR + "/"):
+        return None
+    return path[len(STATE_DIR) + 1:].split("/")[0]
+
+
+def state_refs(text):
+    """Directories under the volume root a script or template names
+    literally ($state/DIR/..., @KB_STATE_DIR@/DIR/...), and whether it
+    names some dynamically ($state/$x)."""
+    lit = set(re.findall(r"(?:\$state|\$\{state\}|@KB_STATE_DIR@)/([a-z][a-z0-9_-]*)\b", text))
+    dyn = re.search(r"(?:\$state|\$\{state\}|@KB_STATE_DIR@)/\$", text) is not None
+    return lit, dyn
 
 
 def exported_names(script):
@@ -901,15 +968,27 @@ def check_configs(ck, c, df, kb_bin, work):
     r = subprocess.run(["bash", os.path.join(DOCKER, "scripts", "keygen.sh")], env=env,
                        capture_output=True, text=True, timeout=60)
     ck.ok(r.returncode == 0, "keygen.sh failed: %s" % r.stderr.strip())
-    for party in ("issuer", "partner"):
-        p = os.path.join(state, party, "vendor-api-key")
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, b"placeholder-api-key-not-a-secret")
-        os.close(fd)
+    # What setup.sh writes (API keys, webhook secrets), as placeholders: a
+    # file a config names must be one of these or keygen's.
+    for rel, mode in sorted(setup_writes(setup_sh).items()):
+        if rel.split("/")[0] in SECRET_DIRS:
+            ck.ok(mode == "0600", "setup.sh writes %s with mode %s: a file in a party's "
+                  "secrets volume must be 0600" % (rel, mode))
+        if mode == "0600":
+            ck.ok(rel.split("/")[0] in SECRET_DIRS,
+                  "setup.sh writes the secret %s outside the parties' own volumes (%s)"
+                  % (rel, ", ".join(SECRET_DIRS)))
+        p = os.path.join(state, rel)
+        if rel.split("/")[0] in ("issuer", "partner", "exchange") and not os.path.exists(p):
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, int(mode, 8))
+            os.write(fd, b"placeholder-not-a-secret")
+            os.close(fd)
     setup_env = c.env("setup")
     renv = dict(env, **PLACEHOLDER_IDS)
-    renv.update(VENDOR_URL=setup_env.get("VENDOR_URL", ""),
-                KAFKA_BOOTSTRAP=setup_env.get("KAFKA_BOOTSTRAP", ""))
+    # Every placeholder the compose file's setup environment gives (the
+    # addresses: vendor, Kafka, the webhook intakes).
+    renv.update(setup_env)
+    dumps = {}
     topics_named = {}
     role_topics = {}
     for role in sorted(ROLE_TOPICS):
@@ -973,25 +1052,31 @@ def check_configs(ck, c, df, kb_bin, work):
                       % (f, o, t))
                 topics_named.setdefault(t, set()).add("%s %s" % (f, o))
         role_topics[role] = eff
-        # `config check` does not open key files: the files the rendered
-        # config names must exist once keygen (and setup) have run.
-        for n, k, v in read_conf(out):
-            if k == "vendor.api_key" or k.startswith("keys.") or k.endswith(".keys"):
-                for p in (v[5:] if v.startswith("file:") else v).split(","):
-                    p = p.strip()
-                    ck.ok(os.path.isfile(p), "%s: %s names a missing file %s (after keygen)"
-                          % (f, k, p))
-        # Files the config names must be inside the reading service's mounts
-        # (rendered for the container: KB_STATE_DIR = /var/lib/kyc-bridge).
+        dumps[role] = dump
+        # `config check` does not open key files: the files the config
+        # names in the volumes must exist once keygen and setup have run.
         svc = SERVICE_OF_ROLE[role]
+        party = party_of(c, df, svc)
         for n, k, v in conf:
-            v = v.replace("@KB_STATE_DIR@", STATE_DIR)
-            if k == "vendor.api_key" or k.startswith("keys.") or k.endswith(".keys"):
-                for p in v[5:].split(",") if v.startswith("file:") else v.split(","):
-                    p = p.strip()
-                    if p.startswith("/"):
-                        ck.ok(host_path(c, svc, p, "/x") is not None,
-                              "%s:%d: %s is in no volume of the %s service" % (f, n, p, svc))
+            if "@KB_STATE_DIR@" not in v:
+                continue
+            o = option_for(opts, k)
+            secret = (o is not None and (opts[o]["detail"] or "").startswith("secret")) or \
+                k.startswith("keys.")
+            for p in (v[5:] if v.startswith("file:") else v).split(","):
+                p = p.strip()
+                hp = p.replace("@KB_STATE_DIR@", state)
+                ck.ok(os.path.isfile(hp), "%s: %s names a missing file %s (after keygen "
+                      "and setup)" % (f, k, hp))
+                # Inside the reading service's mounts (rendered for the
+                # container: KB_STATE_DIR = /var/lib/kyc-bridge).
+                cp = p.replace("@KB_STATE_DIR@", STATE_DIR)
+                ck.ok(host_path(c, svc, cp, "/x") is not None,
+                      "%s:%d: %s is in no volume of the %s service" % (f, n, cp, svc))
+                if secret and party:
+                    ck.ok(cp.startswith("%s/%s/" % (STATE_DIR, party)),
+                          "%s:%d: secret %s is %s, not in the %s's own volume (%s/%s)"
+                          % (f, n, k, cp, role, STATE_DIR, party))
         cmd = c.argv(svc, df)
         ck.ok(cmd[:2] == ["kyc-bridge", role] and "-c" in cmd,
               "%s service: want kyc-bridge %s -c FILE, got %s" % (svc, role, cmd))
@@ -1025,17 +1110,139 @@ def check_configs(ck, c, df, kb_bin, work):
             if t not in state_ts and t in topics_named:
                 ck.ok(cfg.get("cleanup.policy", "delete") == "delete",
                       "topics.txt: %s must not be compacted" % t)
+        # One topic, one purpose (the token topic is the one both name).
+        by_topic = {}
+        for eff in (iss, imp):
+            for o, ts in eff.items():
+                for t in ts:
+                    by_topic.setdefault(t, set()).add(o)
+        for t, os_ in sorted(by_topic.items()):
+            ck.ok(len(os_) == 1 or os_ == SHARED_TOPIC_OPTIONS,
+                  "topic %s is named by %s: one topic, one purpose" % (t, ", ".join(sorted(os_))))
+        eff_all = dict(iss, **imp)
+        for a, b in COPARTITIONED:
+            ta, tb = eff_all[a][0], eff_all[b][0]
+            if ta in tt and tb in tt:
+                ck.ok(tt[ta][0] == tt[tb][0],
+                      "topics.txt: %s (%s) has %d partitions, %s (%s) %d: both are keyed by "
+                      "vendor_data, give them the same partition count"
+                      % (tb, b, tt[tb][0], ta, a, tt[ta][0]))
         sj = c.env("share-job") if "share-job" in c.services else {}
         ck.ok(sj.get("REQUEST_TOPIC") == req,
               "share-job: REQUEST_TOPIC %r, issuer.request_topic %r" % (sj.get("REQUEST_TOPIC"), req))
+        for n in c.services:
+            for var, val in c.env(n).items():
+                if var in ENV_TOPICS:
+                    o = ENV_TOPICS[var]
+                    ck.ok([val] == eff_all[o], "%s: %s %r, %s %r" % (n, var, val, o, eff_all[o]))
         w = c.env("watch") if "watch" in c.services else {}
-        want = {imp["importer.output_topic"][0], imp["importer.dlq_topic"][0],
-                iss["issuer.dlq_topic"][0]}
+        want = {imp["importer.output_topic"][0], imp["importer.status_topic"][0],
+                imp["importer.dlq_topic"][0], iss["issuer.dlq_topic"][0]}
         ck.ok(set(w.get("WATCH_TOPICS", "").split()) == want,
               "watch: WATCH_TOPICS %r, want %s" % (w.get("WATCH_TOPICS"), sorted(want)))
     topics_svc = [n for n in c.services if script_of(c, n) and
                   script_of(c, n).endswith("/topics.sh")]
     ck.ok(len(topics_svc) == 1, "compose: want one service running topics.sh")
+    check_webhooks(ck, c, df, dumps, setup_sh)
+
+
+def check_webhooks(ck, c, df, dumps, setup_sh):
+    """Each daemon's intake, the URL setup.sh registers for its party's
+    application, and the daemon's healthcheck: one port, one path."""
+    setup_env = c.env("setup")
+    calls = webhook_calls(setup_sh)
+    for role in sorted(dumps):
+        d = dumps[role]
+        svc = SERVICE_OF_ROLE[role]
+        party = party_of(c, df, svc)
+        listen = d.get("webhook.listen", "")
+        if not ck.ok(listen, "%s: webhook.listen is empty: the sandbox's webhooks for the %s's "
+                     "application would reach nothing" % (role, role)):
+            continue
+        host, _, port = listen.rpartition(":")
+        ck.ok(host in ("0.0.0.0", "[::]"),
+              "%s: webhook.listen %s: must listen on the compose network (0.0.0.0:PORT), "
+              "the sandbox is another container" % (role, listen))
+        ck.ok(d.get("webhook.allow_non_loopback") == "true",
+              "%s: webhook.listen %s needs webhook.allow_non_loopback = true" % (role, listen))
+        path = d.get("webhook.path", "")
+        mine = [(v, how) for p, v, how in calls if p == party]
+        if not ck.ok(len(mine) == 1, "setup.sh registers %d webhook URL(s) for the %s "
+                     "application (party %s), want 1: %s" % (len(mine), role, party, calls)):
+            continue
+        var, how = mine[0]
+        ck.ok(how in ("url", "destination"), "setup.sh: webhook %s ... %s: want url or "
+              "destination" % (party, how))
+        url = setup_env.get(var)
+        m = re.match(r"http://([A-Za-z0-9_.-]+):([0-9]+)(/.*)$", url or "")
+        if not ck.ok(m, "setup: %s %r is not http://SERVICE:PORT/PATH" % (var, url)):
+            continue
+        ck.ok(m.group(1) == svc, "setup: %s %s: the %s's intake is the %s service"
+              % (var, url, role, svc))
+        cmd = c.services["sandbox"].get("command") or []
+        allowed = [cmd[i + 1] for i, a in enumerate(cmd[:-1]) if a == "--webhook-allow-host"]
+        ck.ok(m.group(1) in allowed,
+              "sandbox: command lacks --webhook-allow-host %s: it would refuse the %s's "
+              "webhook URL %s (only loopback receivers by default)" % (m.group(1), role, url))
+        ck.ok(m.group(2) == port, "setup: %s %s: the %s listens on port %s (webhook.listen)"
+              % (var, url, role, port))
+        ck.ok(m.group(3) == path, "setup: %s %s: the %s's webhook.path is %s"
+              % (var, url, role, path))
+        for p in c.services[svc].get("ports") or []:
+            ck.ok(p.rsplit(":", 1)[1] != port,
+                  "%s: the webhook intake's port %s is published (%s): only the sandbox, on "
+                  "the compose network, delivers to it" % (svc, port, p))
+        hc = (c.services[svc].get("healthcheck") or {}).get("test") or []
+        want = ["CMD", "bash", "/opt/kyc-bridge/scripts/health.sh",
+                "http://127.0.0.1:%s%s" % (port, path), "405"]
+        ck.ok(hc == want, "%s: healthcheck %s, want %s (the intake listens once the "
+              "pipeline is built; GET on its path is 405)" % (svc, hc, want))
+    # Jobs waiting for a daemon's intake: healthy, not just started.
+    for n in c.services:
+        for dep, cond in c.depends(n).items():
+            if dep in SERVICE_OF_ROLE.values() and c.services[n].get("restart") == "no":
+                ck.ok(cond == "service_healthy",
+                      "%s: depends on %s %s: a job's sessions fire webhooks at its intake, "
+                      "wait for service_healthy" % (n, dep, cond))
+
+
+def check_volumes(ck, c, df):
+    """A party's volume is mounted only where it is used, and every
+    $state/DIR a script names is mounted."""
+    for n in c.services:
+        mounted = {}
+        for kind, src, tgt, _ in c.mounts(n):
+            if kind == "volume" and tgt.startswith(STATE_DIR + "/"):
+                mounted[tgt[len(STATE_DIR) + 1:].split("/")[0]] = src
+        if not mounted:
+            continue
+        lit, dyn = set(), False
+        sc = script_of(c, n)
+        if sc and os.path.isfile(sc):
+            with open(sc) as fh:
+                lit, dyn = state_refs(fh.read())
+            for d in sorted(lit):
+                ck.ok(d in mounted, "%s: %s reads $state/%s/ but the service mounts no volume "
+                      "there" % (n, os.path.basename(sc), d))
+        try:
+            argv = c.argv(n, df)
+        except ValueError:
+            argv = []
+        for a in argv:
+            if isinstance(a, str) and a.startswith(STATE_DIR + "/"):
+                lit.add(a[len(STATE_DIR) + 1:].split("/")[0])
+        role = {v: k for k, v in SERVICE_OF_ROLE.items()}.get(n)
+        if role:
+            tpl = os.path.join(DOCKER, "config", "%s.conf" % role)
+            if os.path.isfile(tpl):
+                with open(tpl) as fh:
+                    lit |= state_refs(fh.read())[0]
+        if dyn:
+            continue
+        for d, vol in sorted(mounted.items()):
+            ck.ok(d in lit, "%s: mounts %s at %s/%s but never uses it%s" % (
+                n, vol, STATE_DIR, d,
+                ": only a party's own services may see its secrets" if d in SECRET_DIRS else ""))
 
 
 def needed_packages(binary):
@@ -1160,6 +1367,7 @@ def cmd_check(args):
         check_addresses(ck, c)
         check_configs(ck, c, df, args.kb_bin, work)
         check_dockerfile(ck, c, df, args.kb_bin)
+        check_volumes(ck, c, df)
         check_local_steps(ck, c)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -1299,6 +1507,8 @@ def cmd_plan(args):
 # Each mutation breaks one thing the check must notice: (file, old, new,
 # text the failure must contain). None as the text: the check must still pass.
 MUTATIONS = [
+    ("docker/docker-compose.yml", ', "--webhook-allow-host", "importer"]', ']',
+     "lacks --webhook-allow-host importer"),
     ("docker/docker-compose.yml", '"127.0.0.1:8480:8480"', '"8480:8480"',
      "must be published as"),
     ("docker/docker-compose.yml", "      keygen:\n        condition: service_completed",
@@ -1323,12 +1533,12 @@ MUTATIONS = [
      "kyc-bridge.importer-dlq", "WATCH_TOPICS"),
     ("docker/docker-compose.yml", "PLAINTEXT://kafka:9092,", "PLAINTEXT://kafka:9094,",
      "no listener on that port"),
-    ("docker/docker-compose.yml", "      KAFKA_BOOTSTRAP: kafka:9092\n    volumes:",
-     "      KAFKA_BOOTSTRAP: kafka:9092\n      VENDOR_API_KEY: abc\n    volumes:",
+    ("docker/docker-compose.yml", "      KAFKA_BOOTSTRAP: kafka:9092\n      ISSUER_WEBHOOK_LISTEN:",
+     "      KAFKA_BOOTSTRAP: kafka:9092\n      VENDOR_API_KEY: abc\n      ISSUER_WEBHOOK_LISTEN:",
      "looks like a secret"),
     ("docker/docker-compose.yml",
-     "      - issuer-secrets:/var/lib/kyc-bridge/issuer:ro\n      - exchange:/var/lib/kyc-bridge/exchange:ro\n    depends_on:\n      kafka:",
-     "      - exchange:/var/lib/kyc-bridge/exchange:ro\n    depends_on:\n      kafka:",
+     "      - issuer-secrets:/var/lib/kyc-bridge/issuer:ro\n      - exchange:/var/lib/kyc-bridge/exchange:ro\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    healthcheck:",
+     "      - exchange:/var/lib/kyc-bridge/exchange:ro\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    healthcheck:",
      "in no"),
     ("docker/config/topics.txt", "kyc-bridge.importer-dlq      1", "kyc-bridge.importer-dlx      1",
      "topics.txt lists"),
@@ -1368,8 +1578,82 @@ MUTATIONS = [
     ("docker/Dockerfile", "        /var/lib/kyc-bridge/sandbox \\\n", "",
      "/var/lib/kyc-bridge/sandbox is not created"),
     (".dockerignore", "!bridge\n", "", "excluded by .dockerignore"),
-    ("scripts/compose-local.sh", "step keygen\noneshot keygen\n\nstep setup\noneshot setup",
-     "step setup\noneshot setup\n\nstep keygen\noneshot keygen", "compose-local.sh runs"),
+    ("scripts/compose-local.sh", "step keygen\noneshot keygen\n\nstep setup\n",
+     "step setup\noneshot setup\n\nstep keygen\noneshot keygen\n", "compose-local.sh runs"),
+    ("scripts/compose-local.sh", "step review-job\n", "", "compose-local.sh steps"),
+    # --- the webhook flows (issue 9)
+    # Each daemon listens on the compose network, where the sandbox is.
+    ("docker/config/issuer.conf", "webhook.listen = @ISSUER_WEBHOOK_LISTEN@\n", "",
+     "webhook.listen is empty"),
+    ("docker/config/importer.conf", "webhook.listen = @PARTNER_WEBHOOK_LISTEN@\n", "",
+     "webhook.listen is empty"),
+    ("docker/docker-compose.yml", "ISSUER_WEBHOOK_LISTEN: 0.0.0.0:8490",
+     "ISSUER_WEBHOOK_LISTEN: 127.0.0.1:8490", "must listen on the compose network"),
+    ("docker/config/issuer.conf", "webhook.allow_non_loopback = true\n", "",
+     "needs webhook.allow_non_loopback"),
+    # The URL setup.sh registers = the daemon's service, port and path.
+    ("docker/docker-compose.yml", "ISSUER_WEBHOOK_URL: http://issuer:8490/",
+     "ISSUER_WEBHOOK_URL: http://issuer:8491/", "the issuer listens on port 8490"),
+    ("docker/docker-compose.yml", "PARTNER_WEBHOOK_URL: http://importer:8491/",
+     "PARTNER_WEBHOOK_URL: http://issuer:8491/", "the importer's intake is the importer service"),
+    ("docker/config/importer.conf", "webhook.path = /webhooks/vendor",
+     "webhook.path = /webhooks/partner", "webhook.path is /webhooks/partner"),
+    ("docker/scripts/setup.sh", 'webhook partner "$PARTNER_WEBHOOK_URL" destination',
+     'webhook issuer "$PARTNER_WEBHOOK_URL" destination', "setup.sh registers"),
+    # The daemons' healthchecks ask their intakes; the jobs wait for them.
+    ("docker/docker-compose.yml", '"http://127.0.0.1:8490/webhooks/vendor", "405"',
+     '"http://127.0.0.1:8480/webhooks/vendor", "405"', "healthcheck"),
+    ("docker/docker-compose.yml", "      issuer:\n        condition: service_healthy",
+     "      issuer:\n        condition: service_started", "wait for service_healthy"),
+    ("docker/docker-compose.yml",
+     '    command: ["issuer", "-c", "/var/lib/kyc-bridge/issuer/issuer.conf"]\n',
+     '    command: ["issuer", "-c", "/var/lib/kyc-bridge/issuer/issuer.conf"]\n'
+     '    ports:\n      - "127.0.0.1:8490:8490"\n', "is published"),
+    # Webhook secrets: written 0600 by setup into the party's own volume,
+    # named there by its config, mounted only by its own services.
+    ("docker/config/importer.conf", "webhook.secret = file:@KB_STATE_DIR@/partner/webhook-secret",
+     "webhook.secret = file:@KB_STATE_DIR@/issuer/webhook-secret",
+     "is in no volume of the importer service"),
+    ("docker/config/issuer.conf", "webhook.secret = file:@KB_STATE_DIR@/issuer/webhook-secret",
+     "webhook.secret = file:@KB_STATE_DIR@/exchange/webhook-secret",
+     "not in the issuer's own volume"),
+    ("docker/scripts/setup.sh", 'kb_write_file "$state/$party/webhook-secret" 0600',
+     'kb_write_file "$state/exchange/webhook-secret" 0600', "outside the parties' own volumes"),
+    ("docker/scripts/setup.sh", 'kb_write_file "$state/$party/webhook-secret" 0600',
+     'kb_write_file "$state/$party/webhook-secret" 0644', "must be 0600"),
+    ("docker/scripts/setup.sh", 'kb_write_file "$state/$party/webhook-secret" 0600',
+     'kb_write_file "$state/$party/webhook-key" 0600', "names a missing file"),
+    ("docker/docker-compose.yml",
+     "      - partner-secrets:/var/lib/kyc-bridge/partner:ro\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    depends_on:\n      setup:",
+     "      - issuer-secrets:/var/lib/kyc-bridge/issuer:ro\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    depends_on:\n      setup:",
+     "reads $state/partner/ but the service mounts no volume"),
+    ("docker/docker-compose.yml",
+     "      - partner-secrets:/var/lib/kyc-bridge/partner:ro\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    depends_on:\n      setup:",
+     "      - partner-secrets:/var/lib/kyc-bridge/partner:ro\n      - issuer-secrets:/var/lib/kyc-bridge/issuer:ro\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    depends_on:\n      setup:",
+     "never uses it: only a party's own services"),
+    # The rule: validated by the product, its workflow made by setup.sh.
+    ("docker/config/issuer.conf", "rule.auto-share.partners = y", "rule.auto-share.partners = z",
+     "unknown partner"),
+    ("docker/config/issuer.conf", "@ISSUER_WORKFLOW_RULE@", "@ISSUER_WORKFLOW_AUTO@",
+     "not exported by setup.sh"),
+    # The status topic: listed, a stream (not compacted), co-partitioned
+    # with the imported sessions, its own topic, watched, the job's.
+    ("docker/config/topics.txt", "kyc-bridge.session-status    3\n", "", "topics.txt lists"),
+    ("docker/config/topics.txt", "kyc-bridge.session-status    3",
+     "kyc-bridge.session-status    3  cleanup.policy=compact", "must not be compacted"),
+    ("docker/config/topics.txt", "kyc-bridge.session-status    3",
+     "kyc-bridge.session-status    1", "same partition count"),
+    ("docker/config/importer.conf", "importer.status_topic = kyc-bridge.session-status",
+     "importer.status_topic = kyc-bridge.imported-sessions", "one topic, one purpose"),
+    ("docker/config/importer.conf", "importer.state_topic = kyc-bridge.importer-state",
+     "importer.state_topic = kyc-bridge.importer-dlq", "one topic, one purpose"),
+    # The default of importer.status_topic is the name topics.txt has.
+    ("docker/config/importer.conf", "importer.status_topic = kyc-bridge.session-status\n", "",
+     None),
+    ("docker/docker-compose.yml", "kyc-bridge.imported-sessions kyc-bridge.session-status ",
+     "kyc-bridge.imported-sessions ", "WATCH_TOPICS"),
+    ("docker/docker-compose.yml", "STATUS_TOPIC: kyc-bridge.session-status",
+     "STATUS_TOPIC: kyc-bridge.status", "STATUS_TOPIC"),
 ]
 
 
