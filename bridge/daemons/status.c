@@ -20,11 +20,30 @@
 /* a full sweep of the index at most this often */
 #define SWEEP_EVERY_S 600
 
+/* A status at its place in the vendor's log. */
+typedef struct place_s {
+        int64_t at, seq;
+        unsigned char published; /* it went out as an update */
+        char status[32], prev[32];
+} place_t;
+
 /* One imported session. The strings that never change live in data[]. */
 typedef struct ent_s {
-        int64_t status_at, seq, until;
-        unsigned char full, published, committed;
-        char status[32], prev[32];
+        int64_t until;
+        /*
+         * cur: the newest status decided on, which orders deliveries;
+         * settled: the newest one that needs nothing more from Kafka (read
+         * back from the state topic, imported, its records acked, or a
+         * move that makes no record). They differ only while a change is
+         * in flight (pending): its delivery's records acked, cur becomes
+         * settled; not acked, cur goes back to settled, and the vendor's
+         * retry makes the change again.
+         */
+        place_t cur, settled;
+        uint64_t pending; /* the change in flight (its token), 0: none */
+        unsigned staged;  /* share_ids staged for it, not committed or
+                             forgotten yet */
+        unsigned char full, committed;
         const char *share_id, *issuer, *from, *kind, *vd;
         char data[];
 } ent_t;
@@ -38,9 +57,18 @@ struct kb_status_s {
         int64_t window;
         int64_t (*clock)(void);
         int64_t next_sweep;
+        uint64_t next_token; /* of the changes in flight */
         int ready;
         kb_status_stats_t st;
 };
+
+/* What the action's records settle (kb_wh_settled_fn's argument). */
+typedef struct settle_s {
+        kb_status_t *st;
+        uint64_t token;
+        place_t place;
+        char session_id[129];
+} settle_t;
 
 /* What a record or an import says about a session (borrowed). */
 typedef struct info_s {
@@ -191,25 +219,44 @@ static int info_valid(const info_t *in)
                (!in->prev || strlen(in->prev) < 32);
 }
 
-static void set_status(ent_t *e, const info_t *in)
+static void place_of(const info_t *in, place_t *p)
 {
-        kb_strlcpy(e->status, in->status, sizeof(e->status));
-        kb_strlcpy(e->prev, in->prev ? in->prev : "", sizeof(e->prev));
-        e->status_at = in->status_at;
-        e->seq = in->seq;
-        e->published = in->published ? 1 : 0;
+        memset(p, 0, sizeof(*p));
+        kb_strlcpy(p->status, in->status, sizeof(p->status));
+        kb_strlcpy(p->prev, in->prev ? in->prev : "", sizeof(p->prev));
+        p->at = in->status_at;
+        p->seq = in->seq;
+        p->published = in->published ? 1 : 0;
+}
+
+static int place_cmp(const place_t *a, const place_t *b)
+{
+        return kb_status_cmp(a->seq, a->at, a->status, b->seq, b->at,
+                             b->status);
+}
+
+/* *to = *p when @p p is newer (or the same status at the same place,
+ * known to have gone out as an update). */
+static void place_merge(place_t *to, const place_t *p)
+{
+        int c = place_cmp(p, to);
+
+        if (c > 0 || (c == 0 && p->published && !to->published))
+                *to = *p;
 }
 
 /* Adds what @p in says to the index. 0, or -1 on ENOMEM. */
 static int merge(kb_status_t *st, const info_t *in, int committed)
 {
         ent_t *e = kb_hmap_gets(st->sessions, in->session_id);
+        place_t p;
 
+        place_of(in, &p);
         if (!e) {
                 e = ent_new(in);
                 if (!e)
                         return -1;
-                set_status(e, in);
+                e->cur = e->settled = p;
                 e->committed = committed ? 1 : 0;
                 e->until = in->until;
                 if (kb_hmap_puts(st->sessions, in->session_id, e) == -1) {
@@ -222,18 +269,9 @@ static int merge(kb_status_t *st, const info_t *in, int committed)
                 e->committed = 1;
         if (in->until > e->until)
                 e->until = in->until;
-        switch (kb_status_cmp(in->seq, in->status_at, in->status, e->seq,
-                              e->status_at, e->status)) {
-        case 1:
-                set_status(e, in);
-                break;
-        case 0:
-                if (in->published && !e->published)
-                        set_status(e, in);
-                break;
-        default:
-                break;
-        }
+        /* what a record or an import says needs nothing more */
+        place_merge(&e->settled, &p);
+        place_merge(&e->cur, &p);
         return 0;
 }
 
@@ -242,12 +280,31 @@ static void ent_del(kb_status_t *st, const char *session_id)
         free(kb_hmap_dels(st->sessions, session_id));
 }
 
+/* A share_id staged for @p session_id is committed (@p committed) or
+ * dropped: an entry no import stands for any more is deleted. */
+static void unstage(kb_status_t *st, const char *session_id, int committed)
+{
+        ent_t *e = session_id ? kb_hmap_gets(st->sessions, session_id) : NULL;
+
+        if (!e)
+                return;
+        if (e->staged)
+                e->staged--;
+        if (committed) {
+                e->committed = 1;
+                if (e->until < now_of(st) + st->window)
+                        e->until = now_of(st) + st->window;
+        } else if (!e->committed && !e->staged) {
+                ent_del(st, session_id);
+        }
+}
+
 /* ---- feeding (engine thread) ---- */
 
 int kb_status_stage(kb_status_t *st, const kb_status_import_t *imp)
 {
         const char *status = kb_json_get_str(imp->session, "status");
-        char *sid;
+        char *sid, *old;
         info_t in;
         int r = KB_OK;
 
@@ -274,16 +331,26 @@ int kb_status_stage(kb_status_t *st, const kb_status_import_t *imp)
         if (!sid)
                 return KB_ERR_NOMEM;
         pthread_mutex_lock(&st->lock);
-        free(kb_hmap_dels(st->staged, imp->share_id));
+        /* the share staged again (its import retried): the session it
+         * was staged for loses it once this one holds */
+        old = kb_hmap_dels(st->staged, imp->share_id);
         if (merge(st, &in, 0) == -1 ||
             kb_hmap_puts(st->staged, imp->share_id, sid) == -1) {
-                ent_t *e = kb_hmap_gets(st->sessions, imp->session_id);
-                if (e && !e->committed)
-                        ent_del(st, imp->session_id);
                 free(sid);
                 r = KB_ERR_NOMEM;
+        } else {
+                ent_t *e = kb_hmap_gets(st->sessions, imp->session_id);
+                e->staged++;
+        }
+        unstage(st, old, 0);
+        if (r != KB_OK) {
+                /* made for this import only: gone with it */
+                ent_t *e = kb_hmap_gets(st->sessions, imp->session_id);
+                if (e && !e->committed && !e->staged)
+                        ent_del(st, imp->session_id);
         }
         pthread_mutex_unlock(&st->lock);
+        free(old);
         return r;
 }
 
@@ -297,15 +364,16 @@ static int obs_decorate(void *opaque, const char *share_id, json_object *rec)
         pthread_mutex_lock(&st->lock);
         sid = kb_hmap_gets(st->staged, share_id);
         e = sid ? kb_hmap_gets(st->sessions, sid) : NULL;
+        /* the settled status: a change in flight may not be acked */
         if (e &&
             (kb_json_add_str(rec, "issuer_application_id", e->issuer) ||
              kb_json_add_str(rec, "shared_from_session", e->from) ||
              kb_json_add_str(rec, "session_kind", e->kind) ||
              kb_json_add_str(rec, "vendor_data", e->vd) ||
              kb_json_add_str(rec, "record", e->full ? "full" : "summary") ||
-             kb_json_add_str(rec, "status", e->status) ||
-             kb_json_add_i64(rec, "status_at", e->status_at) ||
-             kb_json_add_i64(rec, "status_seq", e->seq)))
+             kb_json_add_str(rec, "status", e->settled.status) ||
+             kb_json_add_i64(rec, "status_at", e->settled.at) ||
+             kb_json_add_i64(rec, "status_seq", e->settled.seq)))
                 r = -1;
         pthread_mutex_unlock(&st->lock);
         return r;
@@ -315,32 +383,25 @@ static void obs_commit(void *opaque, const char *share_id, const char *ref)
 {
         kb_status_t *st = opaque;
         char *sid;
-        ent_t *e;
 
         (void)ref;
         pthread_mutex_lock(&st->lock);
         sid = kb_hmap_dels(st->staged, share_id);
-        e = sid ? kb_hmap_gets(st->sessions, sid) : NULL;
-        if (e) {
-                e->committed = 1;
-                if (e->until < now_of(st) + st->window)
-                        e->until = now_of(st) + st->window;
-        }
+        unstage(st, sid, 1);
         pthread_mutex_unlock(&st->lock);
         free(sid);
 }
 
+/* The import's transaction is dropped: the session is forgotten unless
+ * committed, or staged for another share_id too. */
 static void obs_forget(void *opaque, const char *share_id)
 {
         kb_status_t *st = opaque;
         char *sid;
-        ent_t *e;
 
         pthread_mutex_lock(&st->lock);
         sid = kb_hmap_dels(st->staged, share_id);
-        e = sid ? kb_hmap_gets(st->sessions, sid) : NULL;
-        if (e && !e->committed)
-                ent_del(st, sid);
+        unstage(st, sid, 0);
         pthread_mutex_unlock(&st->lock);
         free(sid);
 }
@@ -358,8 +419,11 @@ static void obs_record(void *opaque, const char *key, size_t key_len,
         int64_t at;
         info_t in;
 
+        /* anyone who may write the topic wrote it: at + window must not
+         * overflow */
         if (!outcome || strcmp(outcome, aux ? "status" : "imported") ||
-            kb_json_get_i64(rec, "at", &at))
+            kb_json_get_i64(rec, "at", &at) || at < 0 ||
+            at > INT64_MAX - st->window)
                 return;
         memset(&in, 0, sizeof(in));
         in.session_id = kb_json_get_str(rec, "ref");
@@ -415,7 +479,8 @@ size_t kb_status_expire(kb_status_t *st, int64_t now)
         if (gone) {
                 while (kb_hmap_next(st->sessions, &it, &k, &kl, &v)) {
                         ent_t *e = v;
-                        if (e->committed && e->until < now)
+                        /* staged again: the import still needs it */
+                        if (e->committed && !e->staged && e->until < now)
                                 gone[n++] = strndup(k, kl);
                 }
                 for (i = 0; i < n; i++) {
@@ -470,11 +535,16 @@ static void ent_copy(const ent_t *e, kb_status_entry_t *out)
         kb_strlcpy(out->session_kind, e->kind, sizeof(out->session_kind));
         kb_strlcpy(out->vendor_data, e->vd, sizeof(out->vendor_data));
         out->full_record = e->full;
-        kb_strlcpy(out->status, e->status, sizeof(out->status));
-        kb_strlcpy(out->prev_status, e->prev, sizeof(out->prev_status));
-        out->status_at = e->status_at;
-        out->status_seq = e->seq;
-        out->published = e->published;
+        kb_strlcpy(out->status, e->cur.status, sizeof(out->status));
+        kb_strlcpy(out->prev_status, e->cur.prev, sizeof(out->prev_status));
+        out->status_at = e->cur.at;
+        out->status_seq = e->cur.seq;
+        out->published = e->cur.published;
+        out->in_flight = e->pending != 0;
+        kb_strlcpy(out->settled_status, e->settled.status,
+                   sizeof(out->settled_status));
+        out->settled_at = e->settled.at;
+        out->settled_seq = e->settled.seq;
         out->committed = e->committed;
         out->until = e->until;
 }
@@ -602,6 +672,38 @@ out:
         return r;
 }
 
+/* kb_wh_settled_fn of a change's records: the change is settled when
+ * Kafka acked them, undone when not (the vendor's retry makes it again). */
+static void change_settled(void *arg, int acked)
+{
+        settle_t *sa = arg;
+        kb_status_t *st = sa->st;
+        char back[32] = "";
+        ent_t *e;
+
+        pthread_mutex_lock(&st->lock);
+        e = kb_hmap_gets(st->sessions, sa->session_id);
+        if (e && e->pending == sa->token) {
+                e->pending = 0;
+                if (acked) {
+                        place_merge(&e->settled, &sa->place);
+                        place_merge(&e->cur, &e->settled);
+                } else {
+                        e->cur = e->settled;
+                        kb_strlcpy(back, e->cur.status, sizeof(back));
+                }
+        }
+        pthread_mutex_unlock(&st->lock);
+        if (back[0])
+                kb_log_info(st->name,
+                            "session %s: %s (review %" PRId64
+                            ") not acked by Kafka; back to %s until the "
+                            "vendor retries",
+                            sa->session_id, sa->place.status, sa->place.seq,
+                            back);
+        free(sa);
+}
+
 int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
                      kb_wh_records_t *out, char *errstr, size_t errstr_size)
 {
@@ -609,6 +711,9 @@ int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
         const char *dsid = kb_json_get_str(dlv->decision, "session_id");
         enum { DROP, PUBLISH, REPEAT, ADVANCE } what = DROP;
         kb_status_entry_t snap;
+        /* a change's records settle it: allocated before the lock */
+        settle_t *sa = calloc(1, sizeof(*sa));
+        place_t np;
         int64_t now = now_of(st), at, seq;
         ent_t *e;
         int c, r;
@@ -618,6 +723,7 @@ int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
         if (!st->ready) {
                 st->st.retried++;
                 pthread_mutex_unlock(&st->lock);
+                free(sa);
                 kb_snprintf(errstr, errstr_size,
                             "the importer has not read its state yet");
                 return KB_ERR_RETRY;
@@ -626,6 +732,7 @@ int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
         if (!e || (e->committed && e->until < now)) {
                 st->st.not_imported++;
                 pthread_mutex_unlock(&st->lock);
+                free(sa);
                 kb_log_info(st->name,
                             "session %s: not imported by the bridge (or past "
                             "importer.status_window_s); delivery ignored",
@@ -635,6 +742,7 @@ int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
         if (!e->committed) {
                 st->st.retried++;
                 pthread_mutex_unlock(&st->lock);
+                free(sa);
                 kb_snprintf(errstr, errstr_size,
                             "the import of this session is not committed "
                             "yet");
@@ -642,9 +750,10 @@ int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
         }
         if (dlv->auth != KB_WH_AUTH_V2 ||
             (dsid && strcmp(dsid, dlv->session_id)) ||
-            strlen(dlv->status) >= sizeof(e->status)) {
+            strlen(dlv->status) >= sizeof(e->cur.status)) {
                 st->st.refused++;
                 pthread_mutex_unlock(&st->lock);
+                free(sa);
                 kb_snprintf(errstr, errstr_size, "%s",
                             dlv->auth != KB_WH_AUTH_V2
                                 ? "status updates need X-Signature-V2 (the "
@@ -655,45 +764,83 @@ int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
                                 : "status too long");
                 return KB_ERR_MALFORMED;
         }
-        c = kb_status_cmp(seq, at, dlv->status, e->seq, e->status_at,
-                          e->status);
-        if (c < 0) {
+        memset(&np, 0, sizeof(np));
+        kb_strlcpy(np.status, dlv->status, sizeof(np.status));
+        np.at = at;
+        np.seq = seq;
+        if (e->pending) {
+                /* a change of this session is in flight: whatever is not
+                 * older than the settled status waits for its outcome
+                 * (one change at a time keeps the records in order and
+                 * lets a change that was not acked be undone) */
+                c = kb_status_cmp(seq, at, dlv->status, e->settled.seq,
+                                  e->settled.at, e->settled.status);
+                if (c >= 0) {
+                        st->st.retried++;
+                        pthread_mutex_unlock(&st->lock);
+                        free(sa);
+                        kb_snprintf(errstr, errstr_size,
+                                    "another status change of this session "
+                                    "is being published");
+                        return KB_ERR_RETRY;
+                }
+                st->st.stale++;
+        } else if ((c = place_cmp(&np, &e->cur)) < 0) {
                 st->st.stale++;
         } else if (c == 0) {
                 /* the newest status again: the vendor retries only what
                  * was not answered 200 (or the replay cache was lost), so
                  * make it again, same event_id; never when it did not go
                  * out as an update */
-                if (e->published) {
+                if (e->cur.published) {
                         what = REPEAT;
                         st->st.repeats++;
                 } else {
                         st->st.unchanged++;
                 }
-        } else if (!strcmp(dlv->status, e->status)) {
+        } else if (!strcmp(dlv->status, e->cur.status)) {
                 /* newer, same status: no update, but remember the place
-                 * (durably when the vendor's log grew) so that an older
-                 * change redelivered later stays older */
+                 * (durably when the vendor's log grew, once acked) so that
+                 * an older change redelivered later stays older */
                 st->st.unchanged++;
-                if (seq > e->seq)
+                kb_strlcpy(np.prev, e->cur.prev, sizeof(np.prev));
+                if (seq > e->cur.seq) {
                         what = ADVANCE;
-                e->seq = seq;
-                e->status_at = at;
-                e->published = 0;
+                } else {
+                        e->cur = e->settled = np; /* no record to wait for */
+                }
         } else {
                 what = PUBLISH;
-                st->st.published++;
-                kb_strlcpy(e->prev, e->status, sizeof(e->prev));
-                kb_strlcpy(e->status, dlv->status, sizeof(e->status));
-                e->seq = seq;
-                e->status_at = at;
-                e->published = 1;
+                kb_strlcpy(np.prev, e->cur.status, sizeof(np.prev));
+                np.published = 1;
+        }
+        if (what == PUBLISH || what == ADVANCE) {
+                if (!sa) {
+                        pthread_mutex_unlock(&st->lock);
+                        kb_snprintf(errstr, errstr_size, "out of memory");
+                        return KB_ERR_NOMEM;
+                }
+                if (what == PUBLISH)
+                        st->st.published++;
+                e->cur = np;
+                e->pending = st->next_token++;
+                sa->st = st;
+                sa->token = e->pending;
+                sa->place = np;
+                kb_strlcpy(sa->session_id, dlv->session_id,
+                           sizeof(sa->session_id));
         }
         if (what != DROP && e->until < now + st->window)
                 e->until = now + st->window;
         ent_copy(e, &snap);
         pthread_mutex_unlock(&st->lock);
 
+        if (what == PUBLISH || what == ADVANCE) {
+                /* settled with acked 0 if anything below fails */
+                kb_wh_records_on_settled(out, change_settled, sa);
+        } else {
+                free(sa);
+        }
         switch (what) {
         case DROP:
                 kb_log_info(st->name,
@@ -718,8 +865,9 @@ int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
                 break;
         }
         if (r != KB_OK) {
-                /* answered 500: the vendor's retry is the same status at
-                 * the same place, which makes the records again */
+                /* answered 500, the change undone (the records' completion
+                 * settles with acked 0): the vendor's retry makes it
+                 * again */
                 kb_wh_records_clear(out);
                 kb_snprintf(errstr, errstr_size, "out of memory");
         }
@@ -732,7 +880,7 @@ kb_status_t *kb_status_new(const kb_status_conf_t *conf)
 {
         kb_status_t *st;
 
-        if (!conf->topic || !conf->state_topic)
+        if (!conf->topic || !conf->state_topic || conf->window_s < 0)
                 return NULL;
         st = calloc(1, sizeof(*st));
         if (!st)
@@ -749,6 +897,7 @@ kb_status_t *kb_status_new(const kb_status_conf_t *conf)
                    sizeof(st->partner));
         st->window = conf->window_s;
         st->clock = conf->clock;
+        st->next_token = 1;
         if (!st->sessions || !st->staged || !st->topic || !st->state_topic ||
             !st->name) {
                 kb_status_destroy(st);

@@ -41,7 +41,8 @@ typedef struct kb_status_conf_s {
 } kb_status_conf_t;
 
 /** New empty index (not ready until kb_status_set_ready() or a load).
- * Strings are copied. NULL on ENOMEM or a missing topic. */
+ * Strings are copied. NULL on ENOMEM, a missing topic or a negative
+ * window. */
 kb_status_t *kb_status_new(const kb_status_conf_t *conf);
 /** NULL is a no-op. No other thread may use @p st any more. */
 void kb_status_destroy(kb_status_t *st);
@@ -68,7 +69,10 @@ typedef struct kb_status_import_s {
  * the same transaction) carries what the index needs, and the session is
  * known but "pending" (deliveries for it are answered 503) until the
  * transaction commits (kb_seen_commit(), through the observer) or is
- * dropped (kb_seen_forget()). Engine thread. KB_OK, KB_ERR_INVALID_ARG (a
+ * dropped (kb_seen_forget()). A session staged for several share_ids is
+ * forgotten only when none of them is left and none was committed; a
+ * share_id staged again for another session leaves the first one's.
+ * Engine thread. KB_OK, KB_ERR_INVALID_ARG (a
  * member missing or too long: the session is not tracked; logged) or
  * KB_ERR_NOMEM.
  */
@@ -88,6 +92,13 @@ void kb_status_set_ready(kb_status_t *st);
  * the session's import is not committed; 400 (KB_ERR_MALFORMED) for a
  * delivery authenticated by X-Signature-Simple only or whose decision
  * names another session. Any thread.
+ *
+ * A change (a new status, or the same status further on in the vendor's
+ * log) takes effect when Kafka acks its records: the action sets their
+ * completion (kb_wh_records_on_settled()). Until then the session's other
+ * deliveries that are not older than its settled status are answered 503
+ * (retry later); when the records are not acked the change is undone and
+ * the vendor's retry makes it again (same event_id).
  */
 int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
                      kb_wh_records_t *out, char *errstr, size_t errstr_size);
@@ -100,13 +111,18 @@ typedef struct kb_status_entry_s {
         char session_kind[16];
         char vendor_data[129];
         int full_record;
-        char status[32];      /* the newest status */
+        char status[32];      /* the newest status (decided on) */
         char prev_status[32]; /* before it ("" unknown) */
         int64_t status_at;    /* vendor time of the newest status, 0 unknown */
         int64_t status_seq;   /* reviews in the vendor's log then */
         int published;        /* the newest status went out as an update */
-        int committed;        /* 0 while its import is not committed */
-        int64_t until;        /* forgotten after (unix s) */
+        /* 1 while the records of a change (to the newest status) wait for
+         * Kafka's ack; the settled status is the one before it */
+        int in_flight;
+        char settled_status[32]; /* needs nothing more from Kafka */
+        int64_t settled_at, settled_seq;
+        int committed; /* 0 while its import is not committed */
+        int64_t until; /* forgotten after (unix s) */
 } kb_status_entry_t;
 
 /** Copies @p session_id's entry into @p out: 0, or -1 when not in the
@@ -120,7 +136,8 @@ typedef struct kb_status_stats_s {
         uint64_t stale;        /* older than the index's: dropped */
         uint64_t unchanged;    /* newer, same status: no update */
         uint64_t not_imported; /* session not in the index: ignored */
-        uint64_t retried;      /* answered 503 (not ready, import open) */
+        uint64_t retried;      /* answered 503 (not ready, import open,
+                                  another change in flight) */
         uint64_t refused;      /* answered 400 */
         uint64_t sessions;     /* entries now */
 } kb_status_stats_t;

@@ -30,31 +30,51 @@ struct kb_wh_host_s {
         size_t secret_len[2];
         /* The intake, NULL before start and after stop. Handlers read it
          * under the read lock; stopping takes the write lock, so that no
-         * handler is inside the intake when it is freed. */
+         * handler is inside the intake when it is freed. A handler that
+         * sees closing answers 503 without taking the read lock: glibc's
+         * rwlock prefers readers, and a steady stream of deliveries on
+         * several threads would otherwise keep the stop from ever getting
+         * the write lock. */
         pthread_rwlock_t gate;
         kb_wh_intake_t *wi;
+        atomic_int closing;        /* set by the stop before the write lock */
         kb_wh_intake_stats_t last; /* counters when the intake stopped */
         int nsecrets;
         int started, stopped; /* the daemon's thread */
         atomic_int port;      /* bound port while listening (any thread) */
 };
 
+static void reply_closing(const kb_wh_host_t *wh, kb_httpd_req_t *req)
+{
+        char ra[24];
+        const char *hdrs[] = { "Retry-After", ra, NULL };
+
+        kb_snprintf(ra, sizeof(ra), "%d",
+                    wh->ic.retry_after_s ? wh->ic.retry_after_s : 5);
+        kb_httpd_reply_error(req, 503, "Shutting down.", hdrs);
+}
+
 /* The route's handler: the intake while there is one, 503 otherwise. */
 static void host_handler(void *opaque, kb_httpd_req_t *req)
 {
         kb_wh_host_t *wh = opaque;
-        char ra[24];
-        const char *hdrs[] = { "Retry-After", ra, NULL };
 
-        pthread_rwlock_rdlock(&wh->gate);
-        if (wh->wi) {
-                kb_wh_intake_handler(wh->wi, req);
-        } else {
-                kb_snprintf(ra, sizeof(ra), "%d",
-                            wh->ic.retry_after_s ? wh->ic.retry_after_s : 5);
-                kb_httpd_reply_error(req, 503, "Shutting down.", hdrs);
+        if (atomic_load(&wh->closing)) {
+                reply_closing(wh, req);
+                return;
         }
+        pthread_rwlock_rdlock(&wh->gate);
+        /* again: the stop may have begun while we waited */
+        if (wh->wi && !atomic_load(&wh->closing))
+                kb_wh_intake_handler(wh->wi, req);
+        else
+                reply_closing(wh, req);
         pthread_rwlock_unlock(&wh->gate);
+}
+
+uint64_t kb_wh_host_refused(const kb_wh_intake_stats_t *st)
+{
+        return st->malformed + st->unauthorized + st->conflicts + st->too_large;
 }
 
 static void secrets_free(kb_wh_host_t *wh)
@@ -130,6 +150,8 @@ int kb_wh_host_new(const kb_conf_t *conf, const char *role,
                 free(wh);
                 return KB_ERR_NOMEM;
         }
+        atomic_init(&wh->closing, 0);
+        atomic_init(&wh->port, 0);
         wh->conf = conf;
         kb_snprintf(wh->name, sizeof(wh->name), "%s-webhook", role);
         kb_strlcpy(wh->listen, listen, sizeof(wh->listen));
@@ -216,6 +238,7 @@ int kb_wh_host_start(kb_wh_host_t *wh, char *errstr, size_t errstr_size)
         kb_wh_intake_t *wi;
         char herr[256];
         rd_kafka_conf_t *rkc = wh->rkc;
+        int r;
 
         if (wh->started) {
                 kb_snprintf(errstr, errstr_size, "webhook intake: started");
@@ -223,10 +246,10 @@ int kb_wh_host_start(kb_wh_host_t *wh, char *errstr, size_t errstr_size)
         }
         wh->started = 1;
         wh->rkc = NULL; /* the intake takes it in every case */
-        wi = kb_wh_intake_new(&wh->ic, rkc, errstr, errstr_size);
+        wi = kb_wh_intake_new(&wh->ic, rkc, &r, errstr, errstr_size);
         secrets_free(wh); /* the intake holds its own copies */
         if (!wi)
-                return KB_ERR_KAFKA;
+                return r == KB_ERR_NOMEM ? r : KB_ERR_KAFKA;
         pthread_rwlock_wrlock(&wh->gate);
         wh->wi = wi;
         pthread_rwlock_unlock(&wh->gate);
@@ -269,8 +292,10 @@ void kb_wh_host_stop(kb_wh_host_t *wh)
                 return;
         wh->stopped = 1;
         atomic_store(&wh->port, 0);
-        /* no handler is inside the intake once we hold the write lock;
-         * later requests are answered 503 by host_handler() */
+        /* from now on handlers answer 503 without the read lock; those
+         * already past the check finish, then no handler is inside the
+         * intake once we hold the write lock */
+        atomic_store(&wh->closing, 1);
         pthread_rwlock_wrlock(&wh->gate);
         wi = wh->wi;
         wh->wi = NULL;
@@ -284,9 +309,7 @@ void kb_wh_host_stop(kb_wh_host_t *wh)
                             "refused %llu, unavailable %llu",
                             (unsigned long long)wh->last.accepted,
                             (unsigned long long)wh->last.duplicates,
-                            (unsigned long long)(wh->last.malformed +
-                                                 wh->last.unauthorized +
-                                                 wh->last.too_large),
+                            (unsigned long long)kb_wh_host_refused(&wh->last),
                             (unsigned long long)wh->last.unavailable);
         }
         kb_httpd_destroy(wh->h, HTTPD_GRACE_MS);

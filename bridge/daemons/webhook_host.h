@@ -4,6 +4,7 @@
 #define KB_WEBHOOK_HOST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "wh_delivery.h"
@@ -19,7 +20,10 @@
  *    idempotent producer, then listens;
  *  - kb_wh_host_stop(): the intake first (deliveries in flight are
  *    answered as their records are acked, the rest 503), then the server;
- *    requests that reach the server in between are answered 503;
+ *    requests that reach the server from the start of the stop are
+ *    answered 503 (whatever the number of webhook.threads and the stream
+ *    of deliveries, the stop does not wait for more than those already
+ *    inside the intake);
  *  - kb_wh_host_destroy().
  * The secrets live in sodium_malloc()ed memory until the intake has its
  * own copy, and are never logged.
@@ -54,6 +58,11 @@ int kb_wh_host_port(const kb_wh_host_t *h);
 
 /** The intake's counters (zero before kb_wh_host_start()). Any thread. */
 void kb_wh_host_stats(kb_wh_host_t *h, kb_wh_intake_stats_t *st);
+
+/** The deliveries of @p st refused with a 4xx answer: malformed (400),
+ * unauthorized (401), conflicts (409) and too large (413) -- the
+ * "refused" of every log line that reports the intake's counters. */
+uint64_t kb_wh_host_refused(const kb_wh_intake_stats_t *st);
 
 /** Stops taking deliveries: the intake (waiting up to
  * webhook.kafka_timeout_ms for records in flight), then the server.

@@ -69,8 +69,10 @@ typedef struct kb_wh_records_s kb_wh_records_t;
 
 /** New empty list. NULL on ENOMEM. */
 kb_wh_records_t *kb_wh_records_new(void);
+/** Settles its completion, if any, with acked 0; frees. NULL: no-op. */
 void kb_wh_records_destroy(kb_wh_records_t *recs);
-/** Empties the list (keeps its memory). */
+/** Empties the list (keeps its memory); settles its completion, if any,
+ * with acked 0 (kb_wh_records_settle()). */
 void kb_wh_records_clear(kb_wh_records_t *recs);
 
 /**
@@ -94,13 +96,43 @@ const char *kb_wh_records_header(const kb_wh_records_t *recs, size_t i,
                                  const char *name);
 
 /*
+ * What became of the records an action appended (see kb_wh_action_fn):
+ * @p acked 1 when Kafka acked every one of them (or there were none) and
+ * the delivery is about to be answered 200; 0 when they were not all
+ * acked (not queued, a delivery report failed or did not come in time,
+ * purged at shutdown) or never produced (the action failed, the list was
+ * cleared or destroyed first) -- the delivery is then answered 503, 4xx or
+ * 500 and the vendor's retry acts again. Called exactly once per
+ * kb_wh_records_on_settled(), before the delivery is answered, on an HTTP
+ * thread, the intake's report thread or the thread that destroys the
+ * intake; must not block and must not call into the intake.
+ */
+typedef void(kb_wh_settled_fn)(void *arg, int acked);
+
+/**
+ * Asks to be told what became of @p recs' records (@p fn with @p arg, see
+ * kb_wh_settled_fn). One per list: a completion already set is settled
+ * first with acked 0. Set it from the action.
+ */
+void kb_wh_records_on_settled(kb_wh_records_t *recs, kb_wh_settled_fn *fn,
+                              void *arg);
+
+/**
+ * Calls @p recs' completion, if any, with @p acked, and removes it. The
+ * intake calls it; so do tests of an action, standing in for Kafka.
+ * kb_wh_records_clear() and kb_wh_records_destroy() settle with acked 0.
+ */
+void kb_wh_records_settle(kb_wh_records_t *recs, int acked);
+
+/*
  * What a verified "status.updated" delivery causes: appends its Kafka
  * records to @p out (none is fine) and returns KB_OK; or returns
  * KB_ERR_MALFORMED (answered 400 with @p errstr as the detail: the
  * delivery can never be acted on), KB_ERR_RETRY (503: try again later) or
  * another error (500). @p errstr must never hold a secret. Called on an
  * HTTP server thread (concurrently when the server has several): must not
- * block, must be thread-safe.
+ * block, must be thread-safe. An action whose state must follow what Kafka
+ * acked sets a completion on @p out (kb_wh_records_on_settled()).
  */
 typedef int(kb_wh_action_fn)(void *opaque, const kb_wh_delivery_t *dlv,
                              kb_wh_records_t *out, char *errstr,

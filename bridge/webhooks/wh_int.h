@@ -26,6 +26,8 @@ typedef struct kb_wh_rec_s {
 struct kb_wh_records_s {
         kb_wh_rec_t *v;
         size_t n, cap;
+        kb_wh_settled_fn *settled; /* the action's completion, or NULL */
+        void *settled_arg;
 };
 
 /* One delivery whose records are in flight. */
@@ -35,6 +37,13 @@ typedef struct kb_wh_pending_s {
         pthread_mutex_t lock;
         int outstanding; /* (lock) reports still due, + 1 while producing */
         int failed;      /* (lock) a record was not acked */
+        /* (lock) taken to be answered: by its last report (which then
+         * frees it), or at shutdown before its reports came (then freed
+         * by kb_wh_produce_term() once the producer is gone) */
+        int answered;
+        struct kb_wh_pending_s *prev, *next; /* (wi->plock) wi->pending */
+        kb_wh_settled_fn *settled;           /* the action's completion */
+        void *settled_arg;
         size_t nrecords;
         char key[KB_WEBHOOK_SIG_HEX_BYTES];  /* replay key (reserved) */
         char key2[KB_WEBHOOK_SIG_HEX_BYTES]; /* second key, or "" */
@@ -53,7 +62,13 @@ struct kb_wh_intake_s {
         int poller_started;
         atomic_int stop_poller;
         atomic_int stopping;
-        atomic_long inflight; /* pending deliveries */
+        atomic_long inflight; /* pending deliveries not answered yet */
+        pthread_mutex_t plock;
+        kb_wh_pending_t *pending; /* (plock) every pending delivery */
+        /* After the flush and the purge at shutdown, how long to wait for
+         * the purged records' reports before the deliveries still waiting
+         * are answered 503 without them (5000; tests lower it). */
+        int term_wait_ms;
         struct {
                 atomic_uint_fast64_t accepted, duplicates, ignored, malformed,
                     unauthorized, conflicts, too_large, unavailable, failed,
@@ -71,11 +86,12 @@ void kb_wh_produce_term(kb_wh_intake_t *wi, int flush_ms);
 /**
  * Produces @p recs for the delivery of @p req whose replay key @p key is
  * reserved (and @p key2 to remember too, may be ""); answers @p req (now
- * or when the last report comes) and commits or releases the keys.
+ * or when the last report comes) and commits or releases the keys. Takes
+ * @p recs' completion and settles it just before the answer.
  */
 void kb_wh_produce(kb_wh_intake_t *wi, kb_httpd_req_t *req,
-                   const kb_wh_records_t *recs, const char *key,
-                   const char *key2, const char *session_id);
+                   kb_wh_records_t *recs, const char *key, const char *key2,
+                   const char *session_id);
 
 /** Answers 503 with Retry-After (and counts it). */
 void kb_wh_reply_unavailable(kb_wh_intake_t *wi, kb_httpd_req_t *req,

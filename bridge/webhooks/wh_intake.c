@@ -161,6 +161,7 @@ static void act(kb_wh_intake_t *wi, kb_httpd_req_t *req, json_object *obj,
                                     sizeof(err))
                   : KB_ERR_NOMEM;
         if (rc != KB_OK) {
+                kb_wh_records_settle(recs, 0); /* before the answer */
                 kb_wh_replay_release(wi->replay, key);
                 kb_log_notice(wi->name,
                               "delivery for session %s not acted "
@@ -177,6 +178,7 @@ static void act(kb_wh_intake_t *wi, kb_httpd_req_t *req, json_object *obj,
                 goto out;
         }
         if (kb_wh_records_count(recs) == 0) {
+                kb_wh_records_settle(recs, 1); /* nothing to wait for */
                 (void)kb_wh_replay_commit(wi->replay, key, now);
                 if (key2[0])
                         (void)kb_wh_replay_commit(wi->replay, key2, now);
@@ -278,12 +280,12 @@ static int secret_copy(kb_wh_intake_t *wi, int i, const char *s)
 }
 
 kb_wh_intake_t *kb_wh_intake_new(const kb_wh_intake_conf_t *conf,
-                                 rd_kafka_conf_t *rkc, char *errstr,
+                                 rd_kafka_conf_t *rkc, int *errp, char *errstr,
                                  size_t errstr_size)
 {
         kb_wh_intake_t *wi = NULL;
         size_t keep;
-        int i;
+        int i, err = KB_ERR_INVALID_ARG;
 
         if (!conf || !conf->action || !conf->secrets[0] || !*conf->secrets[0] ||
             (conf->secrets[1] && !*conf->secrets[1]) || conf->tolerance_s < 0 ||
@@ -294,6 +296,7 @@ kb_wh_intake_t *kb_wh_intake_new(const kb_wh_intake_conf_t *conf,
                             "current secret are required");
                 goto fail;
         }
+        err = KB_ERR_NOMEM;
         if (sodium_init() < 0) {
                 kb_snprintf(errstr, errstr_size, "libsodium init failed");
                 goto fail;
@@ -304,6 +307,8 @@ kb_wh_intake_t *kb_wh_intake_new(const kb_wh_intake_conf_t *conf,
                 goto fail;
         }
         pthread_mutex_init(&wi->act_lock, NULL);
+        pthread_mutex_init(&wi->plock, NULL);
+        wi->term_wait_ms = 5000;
         wi->conf = *conf;
         wi->conf.secrets[0] = wi->conf.secrets[1] = NULL;
         wi->conf.name = NULL;
@@ -338,15 +343,19 @@ kb_wh_intake_t *kb_wh_intake_new(const kb_wh_intake_conf_t *conf,
         atomic_init(&wi->stopping, 0);
         atomic_init(&wi->stop_poller, 0);
         atomic_init(&wi->inflight, 0);
-        if (kb_wh_produce_init(wi, rkc, errstr, errstr_size) != KB_OK) {
-                rkc = NULL; /* consumed */
+        err = kb_wh_produce_init(wi, rkc, errstr, errstr_size);
+        rkc = NULL; /* consumed */
+        if (err != KB_OK)
                 goto fail;
-        }
+        if (errp)
+                *errp = KB_OK;
         return wi;
 fail:
         if (rkc)
                 rd_kafka_conf_destroy(rkc);
         kb_wh_intake_destroy(wi, 0);
+        if (errp)
+                *errp = err;
         return NULL;
 }
 
@@ -382,5 +391,6 @@ void kb_wh_intake_destroy(kb_wh_intake_t *wi, int flush_ms)
                 if (wi->secret[i])
                         sodium_free(wi->secret[i]); /* wipes */
         pthread_mutex_destroy(&wi->act_lock);
+        pthread_mutex_destroy(&wi->plock);
         free(wi);
 }

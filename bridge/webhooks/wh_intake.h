@@ -79,10 +79,12 @@ typedef struct kb_wh_intake_stats_s {
  * enable.idempotence=true, acks=all, message.timeout.ms and its delivery
  * report callback on it. Takes ownership of @p rkc in every case. Starts a
  * thread that serves delivery reports. NULL with a reason in @p errstr
- * (never a secret).
+ * (never a secret) and, when @p errp is not NULL, the cause in *errp:
+ * KB_ERR_INVALID_ARG (@p conf), KB_ERR_NOMEM, or KB_ERR_KAFKA (the
+ * producer or its thread); *errp is KB_OK on success.
  */
 kb_wh_intake_t *kb_wh_intake_new(const kb_wh_intake_conf_t *conf,
-                                 rd_kafka_conf_t *rkc, char *errstr,
+                                 rd_kafka_conf_t *rkc, int *errp, char *errstr,
                                  size_t errstr_size);
 
 /**
@@ -101,7 +103,9 @@ rd_kafka_t *kb_wh_intake_producer(kb_wh_intake_t *wi);
  * Stops: new deliveries are answered 503; waits up to @p flush_ms for the
  * records in flight, answering their deliveries as their reports come;
  * whatever is left is purged and answered 503 (not remembered as
- * accepted: the vendor's retry acts on it). Destroy the intake before the
+ * accepted: the vendor's retry acts on it), also when the purged records'
+ * reports do not come (every delivery is answered, every completion
+ * settled, before this returns). Destroy the intake before the
  * HTTP server that routes to it, and make sure no request reaches
  * kb_wh_intake_handler() from the moment this is called: the server keeps
  * serving until it is destroyed, so route through a gate that answers 503

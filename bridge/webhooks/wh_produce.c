@@ -10,23 +10,28 @@
 #include "log.h"
 #include "util.h"
 
-/* Answers the delivery and settles its replay keys. */
-static void pending_finish(kb_wh_pending_t *p)
+/* Answers the delivery, settles the action's completion and the replay
+ * keys. The pending stays on the list (the caller unlinks it). */
+static void pending_answer(kb_wh_pending_t *p, const char *why)
 {
         kb_wh_intake_t *wi = p->wi;
         int64_t now = kb_time_now();
         char ok[64];
 
+        /* the action's state first: the vendor's next try must find it */
+        if (p->settled)
+                p->settled(p->settled_arg, !p->failed);
+        p->settled = NULL;
         if (p->failed) {
                 /* not remembered: the vendor's retry must act */
                 kb_wh_replay_release(wi->replay, p->key);
-                kb_log_warn(wi->name,
-                            "delivery for session %s answered 503: Kafka "
-                            "did not ack its records",
-                            p->session_id);
+                kb_log_warn(
+                    wi->name, "delivery for session %s answered 503: %s",
+                    p->session_id, why ? why : "Kafka did not ack its records");
                 kb_wh_reply_unavailable(wi, p->req,
-                                        "Kafka is not available; retry "
-                                        "later.");
+                                        why ? "Shutting down."
+                                            : "Kafka is not available; "
+                                              "retry later.");
         } else {
                 (void)kb_wh_replay_commit(wi->replay, p->key, now);
                 if (p->key2[0])
@@ -41,7 +46,27 @@ static void pending_finish(kb_wh_pending_t *p)
                 kb_httpd_reply(p->req, 200, "application/json", ok, strlen(ok),
                                NULL);
         }
+        p->req = NULL;
         atomic_fetch_sub(&wi->inflight, 1);
+}
+
+static void pending_unlink(kb_wh_pending_t *p)
+{
+        kb_wh_intake_t *wi = p->wi;
+
+        pthread_mutex_lock(&wi->plock);
+        if (p->prev)
+                p->prev->next = p->next;
+        else
+                wi->pending = p->next;
+        if (p->next)
+                p->next->prev = p->prev;
+        p->prev = p->next = NULL;
+        pthread_mutex_unlock(&wi->plock);
+}
+
+static void pending_free(kb_wh_pending_t *p)
+{
         pthread_mutex_destroy(&p->lock);
         free(p);
 }
@@ -49,15 +74,22 @@ static void pending_finish(kb_wh_pending_t *p)
 /* One report (or the producing call itself) is done. */
 static void pending_done(kb_wh_pending_t *p, int failed)
 {
-        int n;
+        int n, mine = 0;
 
         pthread_mutex_lock(&p->lock);
         if (failed)
                 p->failed = 1;
         n = --p->outstanding;
+        /* one answered at shutdown already is freed by
+         * kb_wh_produce_term() */
+        if (n == 0 && !p->answered)
+                mine = p->answered = 1;
         pthread_mutex_unlock(&p->lock);
-        if (n == 0)
-                pending_finish(p);
+        if (mine) {
+                pending_answer(p, NULL);
+                pending_unlink(p);
+                pending_free(p);
+        }
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
@@ -102,13 +134,14 @@ static rd_kafka_resp_err_t produce_one(kb_wh_intake_t *wi, const kb_wh_rec_t *r,
 }
 
 void kb_wh_produce(kb_wh_intake_t *wi, kb_httpd_req_t *req,
-                   const kb_wh_records_t *recs, const char *key,
-                   const char *key2, const char *session_id)
+                   kb_wh_records_t *recs, const char *key, const char *key2,
+                   const char *session_id)
 {
         kb_wh_pending_t *p = calloc(1, sizeof(*p));
         size_t i;
 
         if (!p) {
+                kb_wh_records_settle(recs, 0);
                 kb_wh_replay_release(wi->replay, key);
                 kb_wh_reply_unavailable(wi, req, "Out of memory.");
                 return;
@@ -116,6 +149,11 @@ void kb_wh_produce(kb_wh_intake_t *wi, kb_httpd_req_t *req,
         p->wi = wi;
         p->req = req;
         p->nrecords = recs->n;
+        /* the completion goes with the delivery */
+        p->settled = recs->settled;
+        p->settled_arg = recs->settled_arg;
+        recs->settled = NULL;
+        recs->settled_arg = NULL;
         kb_strlcpy(p->key, key, sizeof(p->key));
         kb_strlcpy(p->key2, key2, sizeof(p->key2));
         kb_strlcpy(p->session_id, session_id, sizeof(p->session_id));
@@ -123,6 +161,12 @@ void kb_wh_produce(kb_wh_intake_t *wi, kb_httpd_req_t *req,
         /* one for this call: a report may come before the loop ends */
         p->outstanding = 1;
         atomic_fetch_add(&wi->inflight, 1);
+        pthread_mutex_lock(&wi->plock);
+        p->next = wi->pending;
+        if (p->next)
+                p->next->prev = p;
+        wi->pending = p;
+        pthread_mutex_unlock(&wi->plock);
         for (i = 0; i < recs->n; i++) {
                 rd_kafka_resp_err_t err;
                 pthread_mutex_lock(&p->lock);
@@ -194,9 +238,38 @@ int kb_wh_produce_init(kb_wh_intake_t *wi, rd_kafka_conf_t *rkc, char *errstr,
         return KB_OK;
 }
 
+/* The deliveries whose reports did not come after the purge: answered
+ * 503 now (the vendor retries), kept until the producer is gone (a late
+ * report then finds them answered). Only the stopping thread serves
+ * reports by now. Returns how many. */
+static long pending_abandon(kb_wh_intake_t *wi)
+{
+        kb_wh_pending_t *p;
+        long n = 0;
+
+        pthread_mutex_lock(&wi->plock);
+        for (p = wi->pending; p; p = p->next) {
+                int mine = 0;
+                pthread_mutex_lock(&p->lock);
+                if (!p->answered) {
+                        mine = p->answered = 1;
+                        p->failed = 1;
+                }
+                pthread_mutex_unlock(&p->lock);
+                if (!mine)
+                        continue; /* being answered by its last report */
+                pending_answer(p, "no report from Kafka at shutdown");
+                n++;
+        }
+        pthread_mutex_unlock(&wi->plock);
+        return n;
+}
+
 void kb_wh_produce_term(kb_wh_intake_t *wi, int flush_ms)
 {
+        kb_wh_pending_t *p, *next;
         int64_t deadline;
+        long n;
 
         if (wi->poller_started) {
                 atomic_store(&wi->stop_poller, 1);
@@ -209,13 +282,24 @@ void kb_wh_produce_term(kb_wh_intake_t *wi, int flush_ms)
         rd_kafka_flush(wi->rk, flush_ms > 0 ? flush_ms : 0);
         rd_kafka_purge(wi->rk,
                        RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        deadline = kb_mono_ms() + 5000;
+        deadline = kb_mono_ms() + wi->term_wait_ms;
         while (atomic_load(&wi->inflight) > 0 && kb_mono_ms() < deadline)
                 rd_kafka_poll(wi->rk, 50);
-        if (atomic_load(&wi->inflight) > 0)
+        n = pending_abandon(wi);
+        if (n > 0)
                 kb_log_warn(wi->name,
-                            "%ld delivery(ies) unanswered at shutdown",
-                            (long)atomic_load(&wi->inflight));
+                            "%ld delivery(ies) answered 503 at shutdown "
+                            "without their delivery reports",
+                            n);
         rd_kafka_destroy(wi->rk);
         wi->rk = NULL;
+        /* no report can come any more */
+        pthread_mutex_lock(&wi->plock);
+        p = wi->pending;
+        wi->pending = NULL;
+        pthread_mutex_unlock(&wi->plock);
+        for (; p; p = next) {
+                next = p->next;
+                pending_free(p);
+        }
 }

@@ -23,12 +23,38 @@ static void rec_free(kb_wh_rec_t *r)
         memset(r, 0, sizeof(*r));
 }
 
+void kb_wh_records_on_settled(kb_wh_records_t *recs, kb_wh_settled_fn *fn,
+                              void *arg)
+{
+        if (!recs)
+                return;
+        kb_wh_records_settle(recs, 0);
+        recs->settled = fn;
+        recs->settled_arg = fn ? arg : NULL;
+}
+
+void kb_wh_records_settle(kb_wh_records_t *recs, int acked)
+{
+        kb_wh_settled_fn *fn;
+        void *arg;
+
+        if (!recs || !recs->settled)
+                return;
+        /* cleared first: exactly once, even if @p fn looks at @p recs */
+        fn = recs->settled;
+        arg = recs->settled_arg;
+        recs->settled = NULL;
+        recs->settled_arg = NULL;
+        fn(arg, acked ? 1 : 0);
+}
+
 void kb_wh_records_clear(kb_wh_records_t *recs)
 {
         size_t i;
 
         if (!recs)
                 return;
+        kb_wh_records_settle(recs, 0);
         for (i = 0; i < recs->n; i++)
                 rec_free(&recs->v[i]);
         recs->n = 0;

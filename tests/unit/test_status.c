@@ -124,13 +124,24 @@ static void dlv_free(dlv_t *x)
         json_object_put(x->body);
 }
 
-/* Runs the action; returns its result, the records in @p recs. */
-static int act(kb_status_t *st, dlv_t *x, kb_wh_records_t *recs)
+/* Runs the action; returns its result, the records in @p recs, which
+ * are not settled yet (kb_wh_records_settle(): Kafka's outcome). */
+static int act_held(kb_status_t *st, dlv_t *x, kb_wh_records_t *recs)
 {
         char err[256] = "";
 
         kb_wh_records_clear(recs);
         return kb_status_action(st, &x->d, recs, err, sizeof(err));
+}
+
+/* Runs the action and has Kafka ack its records, as the intake does
+ * before it answers 200. */
+static int act(kb_status_t *st, dlv_t *x, kb_wh_records_t *recs)
+{
+        int r = act_held(st, x, recs);
+
+        kb_wh_records_settle(recs, 1);
+        return r;
 }
 
 /* Record @p i parsed; its topic and key into @p topic / @p key. */
@@ -552,6 +563,246 @@ static void test_retention(void **state)
         kb_status_destroy(st);
 }
 
+/* A change whose records Kafka did not ack is undone: the vendor's retry
+ * makes it again. Newer, same status (the review log grew): the state
+ * record comes again on the retry, so that the place is durable and an
+ * older change redelivered later (or after a restart) stays older. */
+static void test_change_not_acked_is_undone(void **state)
+{
+        kb_seen_observer_t obs;
+        kb_status_t *st = index_new(&obs);
+        kb_wh_records_t *recs = kb_wh_records_new();
+        kb_status_entry_t e;
+        json_object *doc;
+        char topic[64], key[160];
+        int64_t v;
+        dlv_t x;
+
+        (void)state;
+        fake_now = T0;
+        obs.loaded(obs.opaque);
+        import_session(st, &obs, 0);
+        dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 11);
+        assert_int_equal(act(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), 2);
+        dlv_free(&x);
+
+        /* review 3 approves again: the state record, not acked */
+        dlv_make(&x, SID, "Approved", 3, T0 + 30, T0 + 31);
+        assert_int_equal(act_held(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), 1);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_int_equal(e.in_flight, 1);
+        assert_int_equal(e.status_seq, 3);
+        assert_int_equal(e.settled_seq, 1);
+        kb_wh_records_settle(recs, 0);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_int_equal(e.in_flight, 0);
+        assert_int_equal(e.status_seq, 1);
+        dlv_free(&x);
+        /* the vendor's retry (re-signed): the state record again */
+        dlv_make(&x, SID, "Approved", 3, T0 + 30, T0 + 90);
+        assert_int_equal(act(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), 1);
+        doc = rec_doc(recs, 0, topic, sizeof(topic), key, sizeof(key));
+        assert_string_equal(topic, "state-topic");
+        assert_int_equal(kb_json_get_i64(doc, "status_seq", &v), 0);
+        assert_int_equal(v, 3);
+        json_object_put(doc);
+        dlv_free(&x);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_int_equal(e.settled_seq, 3);
+        /* review 2 redelivered late: older */
+        dlv_make(&x, SID, "Declined", 2, T0 + 20, T0 + 100);
+        assert_int_equal(act(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), 0);
+        dlv_free(&x);
+        kb_status_destroy(st);
+
+        /* a new status not acked: undone, so that the same status further
+         * on is published as the change it is, not taken as known */
+        st = index_new(&obs);
+        obs.loaded(obs.opaque);
+        import_session(st, &obs, 0);
+        dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 11);
+        assert_int_equal(act_held(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), 2);
+        kb_wh_records_settle(recs, 0);
+        dlv_free(&x);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_string_equal(e.status, "In Review");
+        dlv_make(&x, SID, "Approved", 2, T0 + 20, T0 + 21);
+        assert_int_equal(act(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), 2);
+        doc = rec_doc(recs, 0, topic, sizeof(topic), key, sizeof(key));
+        assert_string_equal(topic, "status-topic");
+        assert_string_equal(kb_json_get_str(doc, "old_status"), "In Review");
+        assert_string_equal(kb_json_get_str(doc, "new_status"), "Approved");
+        json_object_put(doc);
+        dlv_free(&x);
+        /* a failure to build the records (the list cleared) undoes too */
+        dlv_make(&x, SID, "Declined", 3, T0 + 30, T0 + 31);
+        assert_int_equal(act_held(st, &x, recs), KB_OK);
+        kb_wh_records_clear(recs);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_string_equal(e.status, "Approved");
+        assert_int_equal(e.in_flight, 0);
+        dlv_free(&x);
+        kb_wh_records_destroy(recs);
+        kb_status_destroy(st);
+}
+
+/* One change of a session in flight at a time: the session's other
+ * deliveries wait (503) for its outcome, so that its records stay in
+ * order and it can be undone. */
+static void test_one_change_in_flight(void **state)
+{
+        kb_seen_observer_t obs;
+        kb_status_t *st = index_new(&obs);
+        kb_wh_records_t *recs = kb_wh_records_new();
+        kb_wh_records_t *other = kb_wh_records_new();
+        kb_status_stats_t ss;
+        kb_status_entry_t e;
+        json_object *doc;
+        char topic[64], key[160];
+        dlv_t x;
+
+        (void)state;
+        fake_now = T0;
+        obs.loaded(obs.opaque);
+        import_session(st, &obs, 0);
+        dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 11);
+        assert_int_equal(act_held(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), 2);
+        dlv_free(&x);
+
+        /* a newer change, and the same one re-signed: later */
+        dlv_make(&x, SID, "Declined", 2, T0 + 20, T0 + 21);
+        assert_int_equal(act_held(st, &x, other), KB_ERR_RETRY);
+        assert_int_equal(kb_wh_records_count(other), 0);
+        dlv_free(&x);
+        dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 41);
+        assert_int_equal(act_held(st, &x, other), KB_ERR_RETRY);
+        dlv_free(&x);
+        kb_status_stats(st, &ss);
+        assert_int_equal((int)ss.retried, 2);
+
+        /* acked: the next change goes, from the acked status */
+        kb_wh_records_settle(recs, 1);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_string_equal(e.settled_status, "Approved");
+        assert_int_equal(e.in_flight, 0);
+        dlv_make(&x, SID, "Declined", 2, T0 + 20, T0 + 61);
+        assert_int_equal(act(st, &x, other), KB_OK);
+        assert_int_equal(kb_wh_records_count(other), 2);
+        doc = rec_doc(other, 0, topic, sizeof(topic), key, sizeof(key));
+        assert_string_equal(kb_json_get_str(doc, "old_status"), "Approved");
+        assert_string_equal(kb_json_get_str(doc, "new_status"), "Declined");
+        json_object_put(doc);
+        dlv_free(&x);
+
+        /* while a change is in flight, older than the settled status is
+         * still stale (200, nothing) */
+        dlv_make(&x, SID, "Approved", 4, T0 + 40, T0 + 71);
+        assert_int_equal(act_held(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), 2);
+        dlv_free(&x);
+        dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 72);
+        assert_int_equal(act_held(st, &x, other), KB_OK);
+        assert_int_equal(kb_wh_records_count(other), 0);
+        dlv_free(&x);
+        kb_wh_records_destroy(recs); /* not produced: undone */
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_string_equal(e.status, "Declined");
+        kb_wh_records_destroy(other);
+        kb_status_destroy(st);
+}
+
+/* Two share_ids staged for one session: forgetting one keeps the entry
+ * the other needs; a share_id staged again for another session leaves
+ * the first. */
+static void test_staged_twice(void **state)
+{
+        kb_seen_observer_t obs;
+        kb_status_t *st = index_new(&obs);
+        kb_status_entry_t e;
+        json_object *resp =
+            parse("{\"session_id\":\"" SID "\",\"status\":\"In Review\"}");
+        kb_status_import_t a = { "share-a", SID, SRC, ISSUER,
+                                 "user",    VD,  0,   resp };
+        kb_status_import_t b = a;
+
+        (void)state;
+        fake_now = T0;
+        obs.loaded(obs.opaque);
+        b.share_id = "share-b";
+        assert_int_equal(kb_status_stage(st, &a), KB_OK);
+        assert_int_equal(kb_status_stage(st, &b), KB_OK);
+        obs.forget(obs.opaque, "share-a");
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_int_equal(e.committed, 0);
+        obs.commit(obs.opaque, "share-b", SID);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_int_equal(e.committed, 1);
+
+        /* both dropped: gone */
+        a.session_id = b.session_id = OTHER;
+        assert_int_equal(kb_status_stage(st, &a), KB_OK);
+        assert_int_equal(kb_status_stage(st, &b), KB_OK);
+        obs.forget(obs.opaque, "share-b");
+        assert_int_equal(kb_status_lookup(st, OTHER, &e), 0);
+        obs.forget(obs.opaque, "share-a");
+        assert_int_equal(kb_status_lookup(st, OTHER, &e), -1);
+
+        /* share-c staged for OTHER, then (its import retried) for
+         * another session: OTHER is no import's any more */
+        a.share_id = "share-c";
+        assert_int_equal(kb_status_stage(st, &a), KB_OK);
+        a.session_id = "7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b";
+        assert_int_equal(kb_status_stage(st, &a), KB_OK);
+        assert_int_equal(kb_status_lookup(st, OTHER, &e), -1);
+        /* the same share staged twice for one session: one forget */
+        assert_int_equal(kb_status_stage(st, &a), KB_OK);
+        obs.forget(obs.opaque, "share-c");
+        assert_int_equal(kb_status_lookup(st, a.session_id, &e), -1);
+        json_object_put(resp);
+        kb_status_destroy(st);
+}
+
+/* A state record's "at" (anyone who may write the topic wrote it) out of
+ * range: ignored, no overflow (UBSan would abort). */
+static void test_record_at_out_of_range(void **state)
+{
+        kb_seen_observer_t obs;
+        kb_status_t *st = index_new(&obs);
+        kb_status_entry_t e;
+        const char *key = "status:" SID;
+        char txt[1024];
+        json_object *rec;
+        int i;
+        const long long ats[] = { INT64_MAX, INT64_MAX - WINDOW + 1, -1, T0 };
+
+        (void)state;
+        fake_now = T0;
+        for (i = 0; i < 4; i++) {
+                snprintf(txt, sizeof(txt),
+                         "{\"share_id\":\"" SHARE "\",\"outcome\":\"status\","
+                         "\"at\":%lld,\"ref\":\"" SID "\","
+                         "\"issuer_application_id\":\"" ISSUER "\","
+                         "\"shared_from_session\":\"" SRC "\","
+                         "\"session_kind\":\"user\",\"vendor_data\":\"" VD
+                         "\",\"record\":\"full\",\"status\":\"Approved\","
+                         "\"status_at\":1,\"status_seq\":1}",
+                         ats[i]);
+                rec = parse(txt);
+                obs.record(obs.opaque, key, strlen(key), rec);
+                json_object_put(rec);
+                assert_int_equal(kb_status_lookup(st, SID, &e), i < 3 ? -1 : 0);
+        }
+        assert_int_equal(e.until, T0 + WINDOW);
+        kb_status_destroy(st);
+}
+
 /* ---- restart: the index read back from the state topic ---- */
 
 static void produce(const char *bootstrap, const char *topic, const char *key,
@@ -734,6 +985,10 @@ int main(void)
                 cmocka_unit_test(test_action_ignores_and_refuses),
                 cmocka_unit_test(test_unchanged_advances),
                 cmocka_unit_test(test_retention),
+                cmocka_unit_test(test_change_not_acked_is_undone),
+                cmocka_unit_test(test_one_change_in_flight),
+                cmocka_unit_test(test_staged_twice),
+                cmocka_unit_test(test_record_at_out_of_range),
                 cmocka_unit_test(test_restart_reloads_index),
         };
 

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "util.h"
 #include "webhook_sig.h"
+#include "wh_int.h" /* term_wait_ms, inflight */
 #include "wh_intake.h"
 
 #define SECRET     "whsec_current_unit"
@@ -45,22 +47,28 @@ typedef struct resp_s {
         char body[4096];
 } resp_t;
 
-static void http_raw(int port, const char *req, size_t req_len, resp_t *r)
+/* One request, one answer (Connection: close). 0, or -1 when there was
+ * no answer (no assertion: any thread). */
+static int http_try(int port, const char *req, size_t req_len, resp_t *r)
 {
         struct sockaddr_in sa;
-        static char buf[16384];
+        char buf[16384];
         size_t len = 0;
         char *eoh;
         int fd = socket(AF_INET, SOCK_STREAM, 0);
 
         memset(r, 0, sizeof(*r));
-        assert_true(fd >= 0);
+        if (fd < 0)
+                return -1;
         memset(&sa, 0, sizeof(sa));
         sa.sin_family = AF_INET;
         sa.sin_port = htons((uint16_t)port);
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        assert_int_equal(write(fd, req, req_len), (ssize_t)req_len);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+            write(fd, req, req_len) != (ssize_t)req_len) {
+                close(fd);
+                return -1;
+        }
         for (;;) {
                 ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
                 if (n <= 0 || len + (size_t)n == sizeof(buf) - 1)
@@ -70,11 +78,36 @@ static void http_raw(int port, const char *req, size_t req_len, resp_t *r)
         close(fd);
         buf[len] = '\0';
         eoh = strstr(buf, "\r\n\r\n");
-        assert_non_null(eoh);
-        assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &r->status), 1);
+        if (!eoh || sscanf(buf, "HTTP/1.1 %d", &r->status) != 1)
+                return -1;
         *eoh = '\0';
         kb_strlcpy(r->head, buf, sizeof(r->head));
         kb_strlcpy(r->body, eoh + 4, sizeof(r->body));
+        return 0;
+}
+
+static void http_raw(int port, const char *req, size_t req_len, resp_t *r)
+{
+        assert_int_equal(http_try(port, req, req_len, r), 0);
+}
+
+/* The request; 0, or -1 on ENOMEM. */
+static int post_req(kb_buf_t *req, const char *body, size_t len, const char *ts,
+                    const char *v2, const char *simple)
+{
+        kb_buf_printf(req,
+                      "POST /webhooks/vendor HTTP/1.1\r\nHost: x\r\n"
+                      "Connection: close\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n",
+                      len);
+        if (ts)
+                kb_buf_printf(req, "X-Timestamp: %s\r\n", ts);
+        if (v2)
+                kb_buf_printf(req, "X-Signature-V2: %s\r\n", v2);
+        if (simple)
+                kb_buf_printf(req, "X-Signature-Simple: %s\r\n", simple);
+        kb_buf_puts(req, "\r\n");
+        return kb_buf_append(req, body, len) ? -1 : 0;
 }
 
 /* POSTs @p body with the given headers (NULL: left out). */
@@ -83,19 +116,7 @@ static void post(int port, const char *body, size_t len, const char *ts,
 {
         kb_buf_t req = KB_BUF_INIT;
 
-        kb_buf_printf(&req,
-                      "POST /webhooks/vendor HTTP/1.1\r\nHost: x\r\n"
-                      "Connection: close\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n",
-                      len);
-        if (ts)
-                kb_buf_printf(&req, "X-Timestamp: %s\r\n", ts);
-        if (v2)
-                kb_buf_printf(&req, "X-Signature-V2: %s\r\n", v2);
-        if (simple)
-                kb_buf_printf(&req, "X-Signature-Simple: %s\r\n", simple);
-        kb_buf_puts(&req, "\r\n");
-        assert_int_equal(kb_buf_append(&req, body, len), 0);
+        assert_int_equal(post_req(&req, body, len, ts, v2, simple), 0);
         http_raw(port, req.data, req.len, r);
         kb_buf_free(&req, 0);
 }
@@ -167,7 +188,17 @@ typedef struct world_s {
         atomic_int actions;
         atomic_int last_auth;
         atomic_int last_secret;
+        /* the action's completions: acked, not */
+        atomic_int settled_ok;
+        atomic_int settled_failed;
 } world_t;
+
+static void settled(void *arg, int acked)
+{
+        world_t *w = arg;
+
+        atomic_fetch_add(acked ? &w->settled_ok : &w->settled_failed, 1);
+}
 
 /* One record per delivery: key = session id, value = status. A session
  * named "refuse-me" is refused as malformed. */
@@ -180,6 +211,7 @@ static int action(void *opaque, const kb_wh_delivery_t *dlv,
         atomic_fetch_add(&w->actions, 1);
         atomic_store(&w->last_auth, dlv->auth);
         atomic_store(&w->last_secret, dlv->secret_index);
+        kb_wh_records_on_settled(out, settled, w);
         if (!strcmp(dlv->session_id, "refuse-me")) {
                 kb_snprintf(errstr, errstr_size, "Not for us.");
                 return KB_ERR_MALFORMED;
@@ -224,7 +256,7 @@ static void world_new(world_t *w, const char *prev, int allow_simple)
         rd_kafka_conf_set(rkc, "linger.ms", "0", err, sizeof(err));
         rd_kafka_conf_set(rkc, "reconnect.backoff.max.ms", "500", err,
                           sizeof(err));
-        w->wi = kb_wh_intake_new(&ic, rkc, err, sizeof(err));
+        w->wi = kb_wh_intake_new(&ic, rkc, NULL, err, sizeof(err));
         if (!w->wi)
                 fail_msg("kb_wh_intake_new: %s", err);
 
@@ -310,6 +342,9 @@ static void test_valid_and_replays(void **state)
         assert_int_equal(atomic_load(&w.actions), 1);
         assert_int_equal(atomic_load(&w.last_auth), KB_WH_AUTH_V2);
 
+        /* what the action caused is settled before the answer */
+        assert_int_equal(atomic_load(&w.settled_ok), 1);
+
         /* the same delivery again: acknowledged, not acted on */
         post_dlv(w.port, &d, 1, 1, &r);
         assert_int_equal(r.status, 200);
@@ -344,6 +379,8 @@ static void test_valid_and_replays(void **state)
         post_dlv(w.port, &d, 1, 0, &r);
         assert_int_equal(r.status, 400);
         assert_int_equal(atomic_load(&w.actions), 3);
+        assert_int_equal(atomic_load(&w.settled_ok), 1);
+        assert_int_equal(atomic_load(&w.settled_failed), 2);
 
         kb_wh_intake_stats(w.wi, &st);
         assert_int_equal(st.accepted, 1);
@@ -509,6 +546,8 @@ static void test_broker_down(void **state)
         assert_non_null(strstr(r.head, "Retry-After: 7"));
         assert_detail(&r, "Kafka is not available; retry later.");
         assert_int_equal(atomic_load(&w.actions), 2);
+        assert_int_equal(atomic_load(&w.settled_ok), 1);
+        assert_int_equal(atomic_load(&w.settled_failed), 1);
 
         /* the broker is back: the same delivery (not remembered) acts,
          * retried as the vendor does until the producer reconnected */
@@ -522,10 +561,89 @@ static void test_broker_down(void **state)
         assert_int_equal(r.status, 200);
         assert_string_equal(r.body, "{\"result\":\"accepted\",\"records\":1}");
         assert_int_equal(atomic_load(&w.actions), 3 + tries);
+        assert_int_equal(atomic_load(&w.settled_ok), 2);
+        assert_int_equal(atomic_load(&w.settled_failed), 1 + tries);
         post_dlv(w.port, &d, 1, 0, &r);
         assert_string_equal(r.body, "{\"result\":\"duplicate\"}");
         /* warm-up + exactly one record of the delivery */
         assert_int_equal(topic_count(&w), 2);
+        world_destroy(&w);
+}
+
+/* A client on its own thread (no assertions there). */
+typedef struct client_s {
+        int port;
+        const dlv_t *d;
+        resp_t r;
+        int rc;
+        atomic_int done;
+} client_t;
+
+static void *client_main(void *arg)
+{
+        client_t *c = arg;
+        kb_buf_t req = KB_BUF_INIT;
+
+        c->rc = post_req(&req, c->d->body, strlen(c->d->body), c->d->ts,
+                         c->d->v2, NULL);
+        if (c->rc == 0)
+                c->rc = http_try(c->port, req.data, req.len, &c->r);
+        kb_buf_free(&req, 0);
+        atomic_store(&c->done, 1);
+        return NULL;
+}
+
+/* Records whose reports do not come even after the purge at shutdown:
+ * their delivery is answered 503 by the intake itself (not left to the
+ * server's own shutdown), its completion settled, nothing leaked. */
+static void test_shutdown_answers_the_rest(void **state)
+{
+        world_t w;
+        dlv_t d;
+        resp_t r;
+        client_t c;
+        pthread_t t;
+        int64_t deadline;
+        int done;
+
+        (void)state;
+        world_new(&w, NULL, 0);
+        make(&d, SECRET, kb_time_now(), "warm-up", "Approved",
+             "status.updated");
+        post_dlv(w.port, &d, 1, 0, &r);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(rd_kafka_mock_broker_set_down(w.mc, 1), 0);
+
+        make_now(&d, SECRET, "Approved");
+        memset(&c, 0, sizeof(c));
+        c.port = w.port;
+        c.d = &d;
+        atomic_init(&c.done, 0);
+        assert_int_equal(pthread_create(&t, NULL, client_main, &c), 0);
+        deadline = kb_mono_ms() + 10000;
+        while (atomic_load(&w.wi->inflight) == 0 && kb_mono_ms() < deadline)
+                usleep(10000);
+        assert_int_equal(atomic_load(&w.wi->inflight), 1);
+
+        /* no wait for the purged records' reports: they never come */
+        w.wi->term_wait_ms = 0;
+        kb_wh_intake_destroy(w.wi, 0);
+        w.wi = NULL;
+        deadline = kb_mono_ms() + 10000;
+        while (!atomic_load(&c.done) && kb_mono_ms() < deadline)
+                usleep(10000);
+        done = atomic_load(&c.done);
+        /* the server's shutdown would answer it too: checked before */
+        kb_httpd_destroy(w.h, 2000);
+        w.h = NULL;
+        pthread_join(t, NULL);
+        assert_true(done);
+        assert_int_equal(c.rc, 0);
+        assert_int_equal(c.r.status, 503);
+        assert_non_null(strstr(c.r.head, "Retry-After: 7"));
+        assert_int_equal(atomic_load(&w.settled_ok), 1);
+        assert_int_equal(atomic_load(&w.settled_failed), 1);
+        assert_int_equal(atomic_load(&w.actions), 2);
         world_destroy(&w);
 }
 
@@ -537,6 +655,7 @@ int main(void)
                 cmocka_unit_test(test_rotation),
                 cmocka_unit_test(test_simple_fallback),
                 cmocka_unit_test(test_broker_down),
+                cmocka_unit_test(test_shutdown_answers_the_rest),
         };
         const char *l = getenv("KB_TEST_LOG");
 
