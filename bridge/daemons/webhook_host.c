@@ -165,10 +165,8 @@ int kb_wh_host_new(const kb_conf_t *conf, const char *role,
         hc.body_max = (size_t)kb_conf_get_int(conf, "webhook.body_max");
         hc.threads = (unsigned)kb_conf_get_int(conf, "webhook.threads");
         hc.name = wh->name;
-        wh->h = kb_httpd_new(&hc, herr, sizeof(herr));
+        wh->h = kb_httpd_new(&hc, &r, herr, sizeof(herr));
         if (!wh->h) {
-                r = strcmp(herr, "out of memory") ? KB_ERR_CONFIG
-                                                  : KB_ERR_NOMEM;
                 kb_snprintf(errstr, errstr_size, "%s: webhook.listen: %s",
                             kb_conf_origin(conf, "webhook.listen"), herr);
                 goto fail;

@@ -22,11 +22,15 @@
 /* ---------------------------------------------------------------------- */
 /* Configuration */
 
-kb_httpd_t *kb_httpd_new(const kb_httpd_conf_t *conf, char *errstr,
+kb_httpd_t *kb_httpd_new(const kb_httpd_conf_t *conf, int *errp, char *errstr,
                          size_t errstr_size)
 {
         kb_httpd_t *h;
+        int dummy;
 
+        if (!errp)
+                errp = &dummy;
+        *errp = KB_ERR_CONFIG;
         if (!conf || conf->body_max == 0 ||
             conf->body_max > KB_HTTPD_BODY_MAX_LIMIT) {
                 kb_snprintf(errstr, errstr_size,
@@ -37,6 +41,7 @@ kb_httpd_t *kb_httpd_new(const kb_httpd_conf_t *conf, char *errstr,
         h = calloc(1, sizeof(*h));
         if (!h) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
+                *errp = KB_ERR_NOMEM;
                 return NULL;
         }
         h->conf = *conf;

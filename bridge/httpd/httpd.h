@@ -59,9 +59,10 @@ typedef void(kb_httpd_handler_fn)(void *opaque, kb_httpd_req_t *req);
 
 /**
  * New server (not listening yet). Checks @p conf: a numeric address, and
- * loopback unless allow_non_loopback. NULL with a reason in @p errstr.
+ * loopback unless allow_non_loopback. NULL with a reason in @p errstr and
+ * *@p errp (may be NULL) KB_ERR_CONFIG for a bad @p conf or KB_ERR_NOMEM.
  */
-kb_httpd_t *kb_httpd_new(const kb_httpd_conf_t *conf, char *errstr,
+kb_httpd_t *kb_httpd_new(const kb_httpd_conf_t *conf, int *errp, char *errstr,
                          size_t errstr_size);
 
 /**

@@ -147,7 +147,7 @@ static kb_httpd_t *server(park_t *park)
         c.listen = "127.0.0.1:0";
         c.body_max = 64;
         c.name = "test";
-        h = kb_httpd_new(&c, err, sizeof(err));
+        h = kb_httpd_new(&c, NULL, err, sizeof(err));
         assert_non_null(h);
         assert_int_equal(kb_httpd_route(h, "POST", "/echo", h_echo, NULL),
                          KB_OK);
@@ -316,36 +316,40 @@ static void test_listen_checks(void **state)
         (void)state;
         c.body_max = 1024;
         c.listen = "0.0.0.0:8490";
-        assert_null(kb_httpd_new(&c, err, sizeof(err)));
+        {
+                int e = 0;
+                assert_null(kb_httpd_new(&c, &e, err, sizeof(err)));
+                assert_int_equal(e, KB_ERR_CONFIG);
+        }
         assert_non_null(strstr(err, "not loopback"));
         c.listen = "[::]:8490";
-        assert_null(kb_httpd_new(&c, err, sizeof(err)));
+        assert_null(kb_httpd_new(&c, NULL, err, sizeof(err)));
         c.listen = "example.com:8490"; /* names are not resolved */
-        assert_null(kb_httpd_new(&c, err, sizeof(err)));
+        assert_null(kb_httpd_new(&c, NULL, err, sizeof(err)));
         assert_non_null(strstr(err, "numeric"));
         c.listen = "localhost:0"; /* the one name: 127.0.0.1 */
-        h = kb_httpd_new(&c, err, sizeof(err));
+        h = kb_httpd_new(&c, NULL, err, sizeof(err));
         assert_non_null(h);
         kb_httpd_destroy(h, 0);
         c.listen = "127.0.0.1";
-        assert_null(kb_httpd_new(&c, err, sizeof(err)));
+        assert_null(kb_httpd_new(&c, NULL, err, sizeof(err)));
         c.listen = "127.0.0.1:70000";
-        assert_null(kb_httpd_new(&c, err, sizeof(err)));
+        assert_null(kb_httpd_new(&c, NULL, err, sizeof(err)));
         c.listen = "[::1]:0";
-        h = kb_httpd_new(&c, err, sizeof(err));
+        h = kb_httpd_new(&c, NULL, err, sizeof(err));
         assert_non_null(h);
         kb_httpd_destroy(h, 0);
         c.listen = "127.5.0.1:0";
-        h = kb_httpd_new(&c, err, sizeof(err));
+        h = kb_httpd_new(&c, NULL, err, sizeof(err));
         assert_non_null(h);
         kb_httpd_destroy(h, 0);
         c.listen = "0.0.0.0:0";
         c.allow_non_loopback = 1;
-        h = kb_httpd_new(&c, err, sizeof(err));
+        h = kb_httpd_new(&c, NULL, err, sizeof(err));
         assert_non_null(h);
         kb_httpd_destroy(h, 0);
         c.body_max = 0;
-        assert_null(kb_httpd_new(&c, err, sizeof(err)));
+        assert_null(kb_httpd_new(&c, NULL, err, sizeof(err)));
 }
 
 int main(void)

@@ -264,7 +264,7 @@ static void world_new(world_t *w, const char *prev, int allow_simple)
         hc.listen = "127.0.0.1:0";
         hc.body_max = 2 * BODY_MAX; /* the intake's own limit is tested */
         hc.name = "webhook-test";
-        w->h = kb_httpd_new(&hc, err, sizeof(err));
+        w->h = kb_httpd_new(&hc, NULL, err, sizeof(err));
         assert_non_null(w->h);
         assert_int_equal(kb_httpd_route(w->h, "POST", "/webhooks/vendor",
                                         kb_wh_intake_handler, w->wi),
