@@ -91,6 +91,10 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
                             (long long)poll_ms);
                 goto fail;
         }
+        /* the engine waits for a transaction's delivery and its commit as
+         * long as the broker lets it stay open */
+        pc->txn_timeout_ms =
+            txn_ms > 0 && txn_ms <= INT32_MAX ? (int)txn_ms : 0;
         kb_log_info("kafka", "group %s, transactional.id %s", group, tid);
         return KB_OK;
 fail:

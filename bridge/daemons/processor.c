@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "dlq.h"
 #include "json.h"
+#include "kafka.h"
 #include "log.h"
 #include "util.h"
 
@@ -133,9 +134,7 @@ void kb_proc_log_stats(kb_proc_t *p)
                             "refused %llu unavailable %llu",
                             n ? ", " : "", (unsigned long long)ws.accepted,
                             (unsigned long long)ws.duplicates,
-                            (unsigned long long)(ws.malformed +
-                                                 ws.unauthorized +
-                                                 ws.too_large + ws.conflicts),
+                            (unsigned long long)kb_wh_host_refused(&ws),
                             (unsigned long long)ws.unavailable);
         }
         kb_log_info(p->ops->role,
@@ -217,6 +216,32 @@ static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
         free(job);
 }
 
+/*
+ * The record was orphaned while its job runs (a vendor call still in
+ * flight, or held): the rewind or the partition's next owner reads the
+ * same input again at once, and its new job must be able to claim the
+ * share_id -- with our claim still pending it would take the input for a
+ * duplicate in flight, end with no output and have its offset committed:
+ * a request never published, a token spent with no downstream record.
+ * So the claim is forgotten now, not when the call finishes, and the job
+ * no longer owns it (its on_finish must not forget the new job's claim).
+ * That the orphan's call and the new job's may both reach the vendor is
+ * harmless: a second mint is never published, a second import is refused
+ * (403) and reconciled (docs/pipeline.md). The status observer's forget
+ * drops only what this job staged, which is nothing: an importer job
+ * stages in the step that ends it.
+ */
+static void op_on_orphan(void *opaque, kb_rec_t *rec)
+{
+        kb_proc_t *p = opaque;
+        kb_job_t *job = kb_rec_user(rec);
+
+        if (!job || !job->owns_seen)
+                return;
+        kb_seen_forget(p->seen, job->share_id);
+        job->owns_seen = 0;
+}
+
 /* ---- life cycle ---- */
 
 int kb_proc_topic(kb_proc_t *p, int out, const char *topic)
@@ -282,6 +307,30 @@ int kb_proc_init(kb_proc_t *p, const kb_proc_ops_t *ops, const kb_conf_t *conf,
                               &p->webhook, errstr, errstr_size);
 }
 
+/*
+ * What a load of the state on assignment may take: it runs in the
+ * rebalance callback, inside the engine's consumer poll, and in the worst
+ * case in the same poll as a revoke that drained for up to
+ * pipeline.drain_timeout_ms (and then committed). Three quarters of what
+ * kafka.max.poll.interval.ms leaves after the drain, the rest for that
+ * commit; never more than the load's default (0 = that default), never
+ * under a second.
+ */
+static int assign_load_timeout(const kb_pipeline_conf_t *pc)
+{
+        char buf[32];
+        int64_t poll_ms = 0, left;
+
+        kb_kafka_conf_get(pc->consumer_conf, "max.poll.interval.ms", buf,
+                          sizeof(buf));
+        if (kb_parse_i64(buf, 1, INT32_MAX, &poll_ms) == -1)
+                return 0;
+        left = (poll_ms - pc->drain_timeout_ms) * 3 / 4;
+        if (left > 120000)
+                return 0;
+        return left < 1000 ? 1000 : (int)left;
+}
+
 static void join_topics(char *const *v, char *buf, size_t bufsz)
 {
         size_t i, n = 0;
@@ -295,9 +344,9 @@ static void join_topics(char *const *v, char *buf, size_t bufsz)
 int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
                 size_t errstr_size)
 {
-        static const kb_pipeline_ops_t ops = { op_start, op_poll,
+        static const kb_pipeline_ops_t ops = { op_start,        op_poll,
                                                op_has_capacity, op_on_assign,
-                                               op_on_finish };
+                                               op_on_finish,    op_on_orphan };
         kb_pipeline_conf_t pc;
         char key[2][64], in[512], out[512];
         int r;
@@ -320,6 +369,8 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
                 rd_kafka_conf_destroy(pc.producer_conf);
                 return KB_ERR_KAFKA;
         }
+        /* that one ran before joining; the next ones run in a rebalance */
+        kb_seen_set_load_timeout(p->seen, assign_load_timeout(&pc));
         p->pl = kb_pipeline_new(&pc, &ops, p, errstr, errstr_size);
         if (!p->pl)
                 return strncmp(errstr, "out of memory", 13) ? KB_ERR_KAFKA

@@ -14,9 +14,14 @@
 
 /* How long the delivery of a transaction's messages may take before the
  * transaction counts as failed (then aborted and redone), and how long
- * commit_transaction() is given after that (then fatal, see txn_commit()):
- * librdkafka's own default transaction.timeout.ms. */
-#define KB_TXN_COMMIT_WAIT_MS 60000
+ * commit_transaction() is given after that (then fatal, see txn_end()),
+ * unless kb_pipeline_conf_t.txn_timeout_ms says: librdkafka's own default
+ * transaction.timeout.ms. */
+#define KB_TXN_TIMEOUT_MS 60000
+
+/* Longest wait of one idle run loop iteration in the consumer poll: how
+ * late a stop request or a due commit may be noticed. */
+#define KB_IDLE_WAIT_MS 20
 
 /* Default out_topics metadata refresh interval, and the timeout of one
  * metadata request on the refresh thread. */
@@ -103,7 +108,7 @@ struct kb_pipeline_s {
         int failed;   /* processor asked to stop without committing */
         int draining; /* in drain_and_commit(): start nothing new */
         int commit_interval_ms, commit_max_records, max_buffered;
-        int drain_timeout_ms, at_least_once;
+        int drain_timeout_ms, at_least_once, txn_timeout_ms;
         void (*on_commit)(void *opaque,
                           const rd_kafka_topic_partition_list_t *offsets);
         kb_pipeline_stats_t st;
@@ -373,6 +378,10 @@ static void part_orphan_all(kb_pipeline_t *pl, part_t *pt)
                 } else {
                         pl->in_flight--;
                         pl->orphans_running++;
+                        /* the rewind re-reads it at once: the processor
+                         * must not take it for a duplicate of itself */
+                        if (pl->ops.on_orphan)
+                                pl->ops.on_orphan(pl->opaque, rec);
                 }
         }
         pt->head = pt->tail = NULL;
@@ -561,29 +570,39 @@ static int abort_and_rewind(kb_pipeline_t *pl)
         return pl->fatal ? -1 : 0;
 }
 
-/* Handles @p error from a transactional call: returns 1 to retry the call,
- * 0 after abort+rewind, -1 when fatal. Destroys @p error. */
+/* What a step of txn_commit() returns to go on with the next step; any
+ * other value is txn_commit()'s result. */
+#define TXN_GO 1
+
+/*
+ * Handles @p error from send_offsets_to_transaction(), as librdkafka's
+ * examples/transactions.c does: fatal -> fatal; requires abort -> abort
+ * and rewind; retriable -> retry (1), at most 10 times, then abort and
+ * rewind (nothing is lost, it is all consumed again); anything else
+ * (__STATE, __CONFLICT, ...: a call the producer refuses in its state) is
+ * no condition a retry or an abort gets out of: fatal. Returns 1 to retry
+ * the call, 0 after abort+rewind, -1 when fatal. Destroys @p error.
+ */
 static int txn_error(kb_pipeline_t *pl, const char *what,
                      rd_kafka_error_t *error, int *retries)
 {
         log_txn_error(what, error);
-        if (rd_kafka_error_is_fatal(error)) {
-                set_fatal(pl, KB_ERR_KAFKA, "%s: %s: %s", what,
-                          rd_kafka_error_name(error),
-                          rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                return -1;
-        }
-        if (rd_kafka_error_txn_requires_abort(error)) {
+        if (!rd_kafka_error_is_fatal(error) &&
+            rd_kafka_error_txn_requires_abort(error)) {
                 rd_kafka_error_destroy(error);
                 return abort_and_rewind(pl);
         }
+        if (!rd_kafka_error_is_fatal(error) &&
+            rd_kafka_error_is_retriable(error)) {
+                rd_kafka_error_destroy(error);
+                if (++*retries <= 10)
+                        return 1;
+                return abort_and_rewind(pl);
+        }
+        set_fatal(pl, KB_ERR_KAFKA, "%s: %s: %s", what,
+                  rd_kafka_error_name(error), rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
-        if (++*retries <= 10)
-                return 1;
-        /* A call that keeps failing retriably: give up on this
-         * transaction; nothing is lost, it is all consumed again. */
-        return abort_and_rewind(pl);
+        return -1;
 }
 
 static int produce_out(kb_pipeline_t *pl, kb_out_t *o)
@@ -631,29 +650,14 @@ static rd_kafka_topic_partition_list_t *commit_offsets(kb_pipeline_t *pl)
         return offsets;
 }
 
-/*
- * Publishes every released record's outputs and the matching input offsets
- * in one transaction. Returns 0 (committed, or aborted and rewound) or -1
- * on a fatal error.
- */
-static int txn_commit(kb_pipeline_t *pl)
+/* Begins the transaction and produces every released record's outputs
+ * (*nout counts them). TXN_GO, or txn_commit()'s result. */
+static int txn_produce(kb_pipeline_t *pl, int *nout)
 {
-        rd_kafka_topic_partition_list_t *offsets;
-        rd_kafka_consumer_group_metadata_t *cgmd;
         rd_kafka_error_t *error;
-        kb_rec_t *rec, *next;
+        kb_rec_t *rec;
         kb_out_t *o;
-        int retries = 0, r, nout = 0;
-        int64_t deadline, t0;
 
-        if (pl->failed)
-                return 0;
-        t0 = kb_mono_us();
-        offsets = commit_offsets(pl);
-        if (offsets->cnt == 0 && pl->rel_count == 0) {
-                rd_kafka_topic_partition_list_destroy(offsets);
-                return 0;
-        }
         error = rd_kafka_begin_transaction(pl->producer);
         if (error) {
                 /* begin never needs a retry; anything here is a bug or
@@ -663,17 +667,26 @@ static int txn_commit(kb_pipeline_t *pl)
                           rd_kafka_error_name(error),
                           rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
-                rd_kafka_topic_partition_list_destroy(offsets);
                 return -1;
         }
         for (rec = pl->rel_head; rec; rec = rec->next)
                 for (o = rec->outs; o; o = o->next) {
-                        if (produce_out(pl, o) == -1) {
-                                rd_kafka_topic_partition_list_destroy(offsets);
+                        if (produce_out(pl, o) == -1)
                                 return abort_and_rewind(pl);
-                        }
-                        nout++;
+                        (*nout)++;
                 }
+        return TXN_GO;
+}
+
+/* Adds the input offsets to the transaction. TXN_GO, or txn_commit()'s
+ * result. */
+static int txn_send_offsets(kb_pipeline_t *pl,
+                            const rd_kafka_topic_partition_list_t *offsets)
+{
+        rd_kafka_consumer_group_metadata_t *cgmd;
+        rd_kafka_error_t *error;
+        int retries = 0, r = TXN_GO;
+
         cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
         for (;;) {
                 error = rd_kafka_send_offsets_to_transaction(pl->producer,
@@ -682,87 +695,103 @@ static int txn_commit(kb_pipeline_t *pl)
                         break;
                 r = txn_error(pl, "send_offsets_to_transaction", error,
                               &retries);
-                if (r != 1) {
-                        rd_kafka_consumer_group_metadata_destroy(cgmd);
-                        rd_kafka_topic_partition_list_destroy(offsets);
-                        return r;
-                }
+                if (r != 1)
+                        break;
+                r = TXN_GO;
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
-        pl->st.txn_offsets_us += (uint64_t)(kb_mono_us() - t0);
-        /* Most of a commit is waiting for the transaction's messages to be
-         * delivered (partition registration, produce round trips): wait
-         * for that in short slices of rd_kafka_flush(), which is no
-         * transactional call, and keep the vendor calls moving meanwhile.
-         * Records released from here on go into the next transaction; the
-         * ones being committed are not touched. */
-        deadline = kb_mono_ms() + KB_TXN_COMMIT_WAIT_MS;
+        return r;
+}
+
+/*
+ * Most of a commit is waiting for the transaction's messages to be
+ * delivered (partition registration, produce round trips): wait for that
+ * in short slices of rd_kafka_flush(), which is no transactional call, and
+ * keep the vendor calls moving meanwhile. Records released from here on go
+ * into the next transaction; the ones being committed are not touched.
+ * TXN_GO, or txn_commit()'s result.
+ */
+static int txn_wait_delivery(kb_pipeline_t *pl)
+{
+        int64_t deadline = kb_mono_ms() + pl->txn_timeout_ms;
+
         while (rd_kafka_flush(pl->producer, 10) ==
                RD_KAFKA_RESP_ERR__TIMED_OUT) {
                 if (kb_mono_ms() >= deadline) {
                         kb_log_warn("pipeline",
                                     "transaction's messages not delivered "
                                     "within %d ms: aborting it",
-                                    KB_TXN_COMMIT_WAIT_MS);
-                        rd_kafka_topic_partition_list_destroy(offsets);
+                                    pl->txn_timeout_ms);
                         return abort_and_rewind(pl);
                 }
                 start_ready(pl);
                 if (pl->in_flight > 0 || pl->orphans_running > 0)
                         pl->ops.poll(pl->opaque, 0);
         }
-        /*
-         * Then one commit_transaction() call, which is left with the EndTxn
-         * round trip, never a short timeout to resume from: librdkafka (up
-         * to 2.0.2 at least, rdkafka_txnmgr.c) matches the answers of a
-         * transactional call to its requests by order only. A call that
-         * timed out leaves a request or an answer behind (EndTxn completing
-         * while the resumed call waits for its first request), the resumed
-         * call takes it for its own, returns success while the commit is
-         * not acknowledged, and the next begin_transaction() takes the
-         * acknowledgement for its own success: produce() then fails with
-         * "Erroneous state" in a transaction that never began. A commit
-         * that does time out here is fatal: abort_transaction() is refused
-         * while the commit can be resumed, and resuming runs into the
-         * above; the restart's init_transactions() settles the
-         * transaction, and what was not committed is consumed again.
-         */
-        retries = 0;
-        for (;;) {
-                error = rd_kafka_commit_transaction(pl->producer,
-                                                    KB_TXN_COMMIT_WAIT_MS);
-                if (!error)
-                        break;
-                if (rd_kafka_error_code(error) ==
-                    RD_KAFKA_RESP_ERR__TIMED_OUT) {
-                        log_txn_error("commit_transaction", error);
-                        set_fatal(pl, KB_ERR_KAFKA,
-                                  "commit_transaction: no answer within %d "
-                                  "ms: %s",
-                                  KB_TXN_COMMIT_WAIT_MS,
-                                  rd_kafka_error_string(error));
-                        rd_kafka_error_destroy(error);
-                        rd_kafka_topic_partition_list_destroy(offsets);
-                        return -1;
-                }
-                r = txn_error(pl, "commit_transaction", error, &retries);
-                if (r != 1) {
-                        rd_kafka_topic_partition_list_destroy(offsets);
-                        return r;
-                }
+        return TXN_GO;
+}
+
+/*
+ * One commit_transaction() call, which is left with the EndTxn round trip,
+ * never a short timeout to resume from: librdkafka (up to 2.0.2 at least,
+ * rdkafka_txnmgr.c) matches the answers of a transactional call to its
+ * requests by order only. A call that timed out leaves a request or an
+ * answer behind (EndTxn completing while the resumed call waits for its
+ * first request), the resumed call takes it for its own, returns success
+ * while the commit is not acknowledged, and the next begin_transaction()
+ * takes the acknowledgement for its own success: produce() then fails with
+ * "Erroneous state" in a transaction that never began. So no error of
+ * commit_transaction() is retried: one that requires an abort aborts and
+ * rewinds, every other one (a timeout, a retriable error: both mean "call
+ * again to resume") is fatal -- abort_transaction() is refused while the
+ * commit can be resumed, and resuming runs into the above; the restart's
+ * init_transactions() settles the transaction, and what was not committed
+ * is consumed again. TXN_GO, or txn_commit()'s result.
+ */
+static int txn_end(kb_pipeline_t *pl)
+{
+        rd_kafka_error_t *error;
+
+        error = rd_kafka_commit_transaction(pl->producer, pl->txn_timeout_ms);
+        if (!error)
+                return TXN_GO;
+        log_txn_error("commit_transaction", error);
+        if (!rd_kafka_error_is_fatal(error) &&
+            rd_kafka_error_txn_requires_abort(error)) {
+                rd_kafka_error_destroy(error);
+                return abort_and_rewind(pl);
         }
+        if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+                set_fatal(pl, KB_ERR_KAFKA,
+                          "commit_transaction: no answer within %d ms: %s",
+                          pl->txn_timeout_ms, rd_kafka_error_string(error));
+        else
+                set_fatal(pl, KB_ERR_KAFKA, "commit_transaction: %s: %s",
+                          rd_kafka_error_name(error),
+                          rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return -1;
+}
+
+/* The transaction that sent @p offsets committed: remember the offsets,
+ * tell on_commit, and free the released records (on_finish committed). */
+static void txn_after_commit(kb_pipeline_t *pl,
+                             const rd_kafka_topic_partition_list_t *offsets,
+                             int nout, int64_t t0)
+{
+        kb_rec_t *rec, *next;
+        part_t *pt;
+        int i;
+
         pl->st.txn_commits++;
         pl->abort_streak = 0;
         pl->st.txn_us += (uint64_t)(kb_mono_us() - t0);
         pl->st.produced += (uint64_t)nout;
-        {
-                int i;
-                for (i = 0; i < offsets->cnt; i++) {
-                        part_t *pt = part_find(pl, offsets->elems[i].topic,
-                                               offsets->elems[i].partition);
-                        if (pt)
-                                pt->committed = offsets->elems[i].offset;
-                }
+        for (i = 0; i < offsets->cnt; i++) {
+                pt = part_find(pl, offsets->elems[i].topic,
+                               offsets->elems[i].partition);
+                if (pt)
+                        pt->committed = offsets->elems[i].offset;
         }
         if (pl->on_commit)
                 pl->on_commit(pl->opaque, offsets);
@@ -774,7 +803,6 @@ static int txn_commit(kb_pipeline_t *pl)
                         kb_log_warn("pipeline", "offset commit failed: %s",
                                     rd_kafka_err2str(err));
         }
-        rd_kafka_topic_partition_list_destroy(offsets);
         for (rec = pl->rel_head; rec; rec = next) {
                 next = rec->next;
                 rec_free(rec, 1);
@@ -782,12 +810,48 @@ static int txn_commit(kb_pipeline_t *pl)
         pl->rel_head = NULL;
         pl->rel_tail = &pl->rel_head;
         pl->rel_count = 0;
-        {
-                part_t *pt;
-                for (pt = pl->parts; pt; pt = pt->next)
-                        pt->commit_offset = -1;
+        for (pt = pl->parts; pt; pt = pt->next)
+                pt->commit_offset = -1;
+}
+
+/*
+ * Publishes every released record's outputs and the matching input offsets
+ * in one transaction. Returns 0 (committed, nothing to commit, or aborted
+ * and rewound) or -1 on a fatal error. Does nothing once the engine is
+ * fatal, failed or closed: whatever is still held then is dropped, never
+ * committed (the processor may be going away).
+ */
+static int txn_commit(kb_pipeline_t *pl)
+{
+        rd_kafka_topic_partition_list_t *offsets;
+        int r, nout = 0;
+        int64_t t0;
+
+        if (pl->fatal)
+                return -1;
+        if (pl->failed || pl->closed)
+                return 0;
+        t0 = kb_mono_us();
+        offsets = commit_offsets(pl);
+        if (offsets->cnt == 0 && pl->rel_count == 0) {
+                rd_kafka_topic_partition_list_destroy(offsets);
+                return 0;
         }
-        return 0;
+        r = txn_produce(pl, &nout);
+        if (r == TXN_GO) {
+                r = txn_send_offsets(pl, offsets);
+                pl->st.txn_offsets_us += (uint64_t)(kb_mono_us() - t0);
+        }
+        if (r == TXN_GO)
+                r = txn_wait_delivery(pl);
+        if (r == TXN_GO)
+                r = txn_end(pl);
+        if (r == TXN_GO) {
+                txn_after_commit(pl, offsets, nout, t0);
+                r = 0;
+        }
+        rd_kafka_topic_partition_list_destroy(offsets);
+        return r;
 }
 
 static int parts_in_flight(kb_pipeline_t *pl,
@@ -814,6 +878,13 @@ static int drain_and_commit(kb_pipeline_t *pl,
         int64_t deadline = kb_mono_ms() + pl->drain_timeout_ms;
         int r;
 
+        /* Fatal, failed or closed: nothing is committed any more, so there
+         * is nothing to wait for (and after pipeline_close() the
+         * processor may be gone). */
+        if (pl->fatal)
+                return -1;
+        if (pl->failed || pl->closed)
+                return 0;
         /* nothing new starts while partitions are handed over or we stop */
         pl->draining = 1;
         while ((parts ? parts_in_flight(pl, parts) : pl->in_flight > 0) &&
@@ -1058,7 +1129,7 @@ static int outs_init(kb_pipeline_t *pl, const char *const *topics, char *errstr,
 {
         pthread_condattr_t ca;
         const char *const *t;
-        int n = 0, i;
+        int n = 0, i, e;
 
         for (t = topics; t && *t; t++)
                 n++;
@@ -1094,25 +1165,31 @@ static int outs_init(kb_pipeline_t *pl, const char *const *topics, char *errstr,
                         return -1;
                 }
         }
-        if (pthread_condattr_init(&ca) ||
-            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
-            pthread_cond_init(&pl->md_cond, &ca)) {
+        /* the pthread functions return their error, errno is not set */
+        if ((e = pthread_condattr_init(&ca))) {
                 kb_snprintf(errstr, errstr_size, "metadata thread: %s",
-                            strerror(errno));
+                            strerror(e));
                 return -1;
         }
+        if (!(e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)))
+                e = pthread_cond_init(&pl->md_cond, &ca);
         pthread_condattr_destroy(&ca);
-        if (pthread_mutex_init(&pl->md_lock, NULL)) {
+        if (e) {
+                kb_snprintf(errstr, errstr_size, "metadata thread: %s",
+                            strerror(e));
+                return -1;
+        }
+        if ((e = pthread_mutex_init(&pl->md_lock, NULL))) {
                 pthread_cond_destroy(&pl->md_cond);
                 kb_snprintf(errstr, errstr_size, "metadata thread: %s",
-                            strerror(errno));
+                            strerror(e));
                 return -1;
         }
-        if (pthread_create(&pl->md_thread, NULL, md_main, pl)) {
+        if ((e = pthread_create(&pl->md_thread, NULL, md_main, pl))) {
                 pthread_mutex_destroy(&pl->md_lock);
                 pthread_cond_destroy(&pl->md_cond);
                 kb_snprintf(errstr, errstr_size, "metadata thread: %s",
-                            strerror(errno));
+                            strerror(e));
                 return -1;
         }
         pl->md_started = 1;
@@ -1177,6 +1254,8 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
         pl->max_buffered = pc->max_buffered;
         pl->drain_timeout_ms = pc->drain_timeout_ms;
         pl->at_least_once = pc->at_least_once;
+        pl->txn_timeout_ms =
+            pc->txn_timeout_ms > 0 ? pc->txn_timeout_ms : KB_TXN_TIMEOUT_MS;
         pl->on_commit = pc->on_commit;
         pl->md_refresh_ms = pc->metadata_refresh_ms > 0
                                 ? pc->metadata_refresh_ms
@@ -1273,12 +1352,44 @@ static int stop_requested(kb_pipeline_t *pl, atomic_int *stop)
         return (stop && atomic_load(stop)) || atomic_load(&pl->stop_req);
 }
 
+/*
+ * How long the run loop may wait in the consumer poll when nothing else
+ * waits: 0 while a record is in flight or orphaned (the processor's poll
+ * then waits instead, and returns as soon as a call completes), else until
+ * the held commit is due -- no earlier than txn_not_before (the backoff
+ * after an abort) and, below commit_max_records, no earlier than
+ * commit_interval_ms after the first release -- and at most
+ * KB_IDLE_WAIT_MS. A message that arrives ends the wait at once. Without
+ * it a loop with released records and nothing in flight polls everything
+ * with timeout 0 for the whole backoff or interval: a core at 100%.
+ */
+static int idle_wait_ms(const kb_pipeline_t *pl)
+{
+        int64_t now, due;
+
+        if (pl->in_flight > 0 || pl->orphans_running > 0)
+                return 0;
+        if (pl->rel_count == 0)
+                return KB_IDLE_WAIT_MS;
+        now = kb_mono_ms();
+        due = pl->rel_count >= pl->commit_max_records
+                  ? now
+                  : pl->rel_first_ms + pl->commit_interval_ms;
+        if (pl->txn_not_before > due)
+                due = pl->txn_not_before;
+        if (due <= now)
+                return 0;
+        return due - now > KB_IDLE_WAIT_MS ? KB_IDLE_WAIT_MS : (int)(due - now);
+}
+
 int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop)
 {
         while (!stop_requested(pl, stop) && !pl->fatal && !pl->failed) {
                 int taken = 0, started;
                 rd_kafka_message_t *rkm;
-                int idle = pl->buffered == 0 && pl->rel_count == 0;
+                int wait = idle_wait_ms(pl);
+
+                pl->st.loops++;
 
                 /* Pause only when the buffer is full; resume at half, so
                  * the fetcher is not toggled on every record. */
@@ -1290,7 +1401,7 @@ int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop)
                  * the membership alive while we are paused. */
                 do {
                         rkm = rd_kafka_consumer_poll(pl->consumer,
-                                                     idle && !taken ? 20 : 0);
+                                                     taken ? 0 : wait);
                         if (!rkm)
                                 break;
                         taken += take_message(pl, rkm);
@@ -1315,15 +1426,21 @@ int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop)
                         if (txn_commit(pl) == -1)
                                 break;
         }
-        if (pl->fatal || pl->failed) {
-                pipeline_close(pl);
-                return pl->fatal ? pl->err : KB_ERR_STATE;
+        if (!pl->fatal && !pl->failed) {
+                /* Orderly stop: take nothing new, finish what is running
+                 * (on -1 the cause is recorded). */
+                set_paused(pl, 1);
+                (void)drain_and_commit(pl, NULL);
         }
-        /* Orderly stop: take nothing new, finish what is running. */
-        set_paused(pl, 1);
-        if (drain_and_commit(pl, NULL) == -1)
+        /* Always leave the group here, while the processor exists: every
+         * record still held is dropped now, and the revoke that
+         * rd_kafka_consumer_close() runs finds nothing to commit.
+         * kb_pipeline_destroy() must never be the one to close (its
+         * revoke would drain and commit after the processor is gone). */
+        pipeline_close(pl);
+        if (pl->fatal)
                 return pl->err;
-        return pipeline_close(pl);
+        return pl->failed ? KB_ERR_STATE : KB_OK;
 }
 
 void kb_pipeline_destroy(kb_pipeline_t *pl)
@@ -1333,8 +1450,12 @@ void kb_pipeline_destroy(kb_pipeline_t *pl)
         if (!pl)
                 return;
         if (pl->consumer) {
-                if (!pl->closed)
+                if (!pl->closed) {
+                        /* kb_pipeline_run() never ran (it always closes):
+                         * the revoke this runs must commit nothing */
+                        pl->closed = 1;
                         rd_kafka_consumer_close(pl->consumer);
+                }
                 rd_kafka_destroy(pl->consumer);
         }
         release_list_free(pl);

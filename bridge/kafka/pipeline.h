@@ -54,6 +54,19 @@ typedef struct kb_pipeline_ops_s {
          * be consumed again by this or another member. For an in-flight
          * record this happens inside kb_rec_done(). May be NULL. */
         void (*on_finish)(void *opaque, kb_rec_t *rec, int committed);
+        /* A started record that is not done yet was orphaned (an aborted
+         * transaction's rewind, a revoke or lost partition, the stop):
+         * its outputs will be dropped, and the same input may be consumed
+         * and started again right away -- before this record is done,
+         * while the processor's call for it still runs. Called once per
+         * such record, on the engine thread, from inside the engine (the
+         * run loop, the rebalance callback, or kb_pipeline_destroy()),
+         * never from inside a processor callback; kb_rec_orphaned() is
+         * already non-zero. Release here whatever would stop the
+         * re-consumed record from being processed (a claim on its id);
+         * the record stays the processor's until it calls kb_rec_done(),
+         * and on_finish(committed 0) still follows. May be NULL. */
+        void (*on_orphan)(void *opaque, kb_rec_t *rec);
 } kb_pipeline_ops_t;
 
 typedef struct kb_pipeline_conf_s {
@@ -69,6 +82,11 @@ typedef struct kb_pipeline_conf_s {
         int commit_max_records;         /* records per transaction */
         int max_buffered;               /* records held at once, all states */
         int drain_timeout_ms;           /* wait for in-flight on revoke/stop */
+        int txn_timeout_ms;             /* the producer's
+                                           transaction.timeout.ms: how long
+                                           a transaction's delivery and its
+                                           commit_transaction() may take
+                                           (0: 60 s, librdkafka's default) */
         int at_least_once;              /* embedded mock broker: also commit
                                            offsets with rd_kafka_commit() */
         int metadata_refresh_ms;        /* out_topics partition counts
@@ -88,6 +106,8 @@ typedef struct kb_pipeline_stats_s {
         uint64_t txn_offsets_us;     /* of it: up to send_offsets (blocking) */
         uint64_t queue_full;         /* produce waits on a full local queue */
         uint64_t metadata_refreshes; /* out_topics metadata refreshed */
+        uint64_t loops;              /* run loop iterations (an idle engine
+                                        makes about 50 a second) */
         int64_t buffered, in_flight;
 } kb_pipeline_stats_t;
 
@@ -105,10 +125,13 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
 /**
  * Runs until *stop (may be NULL) becomes non-zero or kb_pipeline_stop() is
  * called, then drains in-flight work (bounded by drain_timeout_ms), commits
- * what is done and returns KB_OK. Returns KB_ERR_KAFKA on a fatal Kafka
- * error, KB_ERR_NOMEM when the engine ran out of memory (either way the
- * process should exit non-zero and be restarted; nothing uncommitted is
- * lost; kb_pipeline_last_error() says why), KB_ERR_STATE after
+ * what is done and returns KB_OK. Whatever way it returns, it has left the
+ * consumer group first: every record still held was dropped (on_orphan /
+ * on_finish called; records still running stay the processor's until
+ * kb_rec_done()), and nothing is committed after it returns. Returns
+ * KB_ERR_KAFKA on a fatal Kafka error, KB_ERR_NOMEM when the engine ran out of
+ * memory (either way the process should exit non-zero and be restarted; nothing
+ * uncommitted is lost; kb_pipeline_last_error() says why), KB_ERR_STATE after
  * kb_pipeline_fail(). Call from one thread, once.
  */
 int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop);

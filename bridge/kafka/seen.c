@@ -12,7 +12,11 @@
 #include "log.h"
 #include "util.h"
 
+/* Default bound of one kb_seen_load(), all of it (kb_seen_set_load_timeout()).
+ */
 #define LOAD_TIMEOUT_MS 120000
+/* Longest single metadata request of a load. */
+#define MD_TIMEOUT_MS 30000
 
 typedef struct entry_s {
         int64_t until; /* forget after (unix s) */
@@ -34,7 +38,12 @@ struct kb_seen_s {
          * hang.) marks[i].offset: everything before it is read
          * (from a record, or a partition-EOF event). */
         rd_kafka_t *rk;
+        /* The end finder: a consumer that never consumes, read_uncommitted,
+         * only asked for the partitions' high watermarks (see
+         * kb_seen_load()). */
+        rd_kafka_t *hw;
         rd_kafka_topic_partition_list_t *marks;
+        int load_timeout_ms;
         kb_seen_stats_t st;
         kb_seen_observer_t obs;
 };
@@ -51,6 +60,7 @@ kb_seen_t *kb_seen_new(const kb_conf_t *conf, const char *topic,
         sn->refs = kb_hmap_new();
         sn->topic = strdup(topic);
         sn->window = window_s;
+        sn->load_timeout_ms = LOAD_TIMEOUT_MS;
         kb_strlcpy(sn->who, who, sizeof(sn->who));
         if (!sn->map || !sn->refs || !sn->topic) {
                 kb_seen_destroy(sn);
@@ -83,6 +93,9 @@ void kb_seen_destroy(kb_seen_t *sn)
                 rd_kafka_destroy_flags(sn->rk,
                                        RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         }
+        if (sn->hw)
+                rd_kafka_destroy_flags(sn->hw,
+                                       RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         if (sn->marks)
                 rd_kafka_topic_partition_list_destroy(sn->marks);
         free(sn->topic);
@@ -92,6 +105,11 @@ void kb_seen_destroy(kb_seen_t *sn)
 void kb_seen_stats(const kb_seen_t *sn, kb_seen_stats_t *st)
 {
         *st = sn->st;
+}
+
+void kb_seen_set_load_timeout(kb_seen_t *sn, int timeout_ms)
+{
+        sn->load_timeout_ms = timeout_ms > 0 ? timeout_ms : LOAD_TIMEOUT_MS;
 }
 
 void kb_seen_set_observer(kb_seen_t *sn, const kb_seen_observer_t *obs)
@@ -263,7 +281,30 @@ int kb_seen_produce(kb_seen_t *sn, kb_rec_t *rec, const char *share_id,
         return r;
 }
 
-/* Creates the state reader (once). */
+/* A consumer handle for the state topic with @p extra settings. */
+static rd_kafka_t *client_new(kb_seen_t *sn, const char *what,
+                              const char *const *extra)
+{
+        rd_kafka_conf_t *rkc;
+        rd_kafka_t *rk;
+        char errstr[512];
+
+        rkc = kb_kafka_conf_new(sn->conf, RD_KAFKA_CONSUMER, extra, errstr,
+                                sizeof(errstr));
+        if (!rkc) {
+                kb_log_error(sn->who, "%s: %s", what, errstr);
+                return NULL;
+        }
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, errstr, sizeof(errstr));
+        if (!rk) {
+                rd_kafka_conf_destroy(rkc);
+                kb_log_error(sn->who, "%s: %s", what, errstr);
+                return NULL;
+        }
+        return rk;
+}
+
+/* Creates the state reader and the end finder (once). */
 static int reader_new(kb_seen_t *sn)
 {
         /* group.id only because librdkafka 2.0 refuses assign() without
@@ -272,26 +313,31 @@ static int reader_new(kb_seen_t *sn)
                 "group.id", "kyc-bridge-state-reader", "enable.partition.eof",
                 "true", "enable.auto.commit", "false",
                 "enable.auto.offset.store", "false",
+                /* only committed records count, whatever kafka.* says */
+                "isolation.level", "read_committed",
                 /* it fetches ahead between
                  * loads: keep that small */
                 "queued.max.messages.kbytes", "2048", NULL
         };
-        rd_kafka_conf_t *rkc;
-        char errstr[512];
+        /* ListOffsets for the latest offset answers with the last stable
+         * offset under read_committed (librdkafka sends the handle's
+         * isolation.level), the high watermark only under
+         * read_uncommitted */
+        static const char *const hw_extra[] = { "isolation.level",
+                                                "read_uncommitted", NULL };
 
-        rkc = kb_kafka_conf_new(sn->conf, RD_KAFKA_CONSUMER, extra, errstr,
-                                sizeof(errstr));
-        if (!rkc) {
-                kb_log_error(sn->who, "state reader: %s", errstr);
+        if (!sn->hw && !(sn->hw = client_new(sn, "state end finder", hw_extra)))
                 return -1;
-        }
-        sn->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, errstr, sizeof(errstr));
-        if (!sn->rk) {
-                rd_kafka_conf_destroy(rkc);
-                kb_log_error(sn->who, "state reader: %s", errstr);
+        if (!sn->marks && !(sn->marks = rd_kafka_topic_partition_list_new(8)))
                 return -1;
-        }
-        sn->marks = rd_kafka_topic_partition_list_new(8);
+        sn->rk = client_new(sn, "state reader", extra);
+        if (!sn->rk)
+                return -1;
+        /* Its main queue (error_cb: a broker down, an authentication
+         * failure) is served by the consumer poll of each load: without
+         * this nothing ever polls it and those errors never reach the
+         * log. */
+        rd_kafka_poll_set_consumer(sn->rk);
         sn->st.readers_created++;
         return 0;
 }
@@ -299,7 +345,7 @@ static int reader_new(kb_seen_t *sn)
 /* Assigns partitions of the topic the reader does not read yet (all of
  * them the first time; later only ones added to the topic), from the
  * beginning. */
-static int reader_assign_new(kb_seen_t *sn)
+static int reader_assign_new(kb_seen_t *sn, int timeout_ms)
 {
         const rd_kafka_metadata_t *md = NULL;
         rd_kafka_topic_t *rkt;
@@ -309,7 +355,7 @@ static int reader_assign_new(kb_seen_t *sn)
         int i, r = -1;
 
         rkt = rd_kafka_topic_new(sn->rk, sn->topic, NULL);
-        err = rkt ? rd_kafka_metadata(sn->rk, 0, rkt, &md, 30000)
+        err = rkt ? rd_kafka_metadata(sn->rk, 0, rkt, &md, timeout_ms)
                   : RD_KAFKA_RESP_ERR__INVALID_ARG;
         if (err || !md || md->topic_cnt != 1 || md->topics[0].err) {
                 kb_log_error(sn->who, "state topic %s: %s", sn->topic,
@@ -421,52 +467,89 @@ static int retriable(rd_kafka_resp_err_t err)
         }
 }
 
+static int64_t remains_ms(int64_t deadline)
+{
+        int64_t r = deadline - kb_mono_ms();
+
+        return r > 0 ? r : 0;
+}
+
+/* The high watermark of every partition in @p ends (copied from marks),
+ * asked of the end finder, retried on errors that go away by themselves
+ * until @p deadline. */
+static rd_kafka_resp_err_t
+high_watermarks(kb_seen_t *sn, rd_kafka_topic_partition_list_t *ends,
+                int64_t deadline)
+{
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        int64_t lo, hi;
+        int i;
+
+        for (i = 0; i < ends->cnt; i++) {
+                for (;;) {
+                        int64_t left = remains_ms(deadline);
+                        err = rd_kafka_query_watermark_offsets(
+                            sn->hw, sn->topic, ends->elems[i].partition, &lo,
+                            &hi, left > INT32_MAX ? INT32_MAX : (int)left);
+                        /* a topic created a moment ago has no leader yet */
+                        if (!err || !retriable(err) || kb_mono_ms() >= deadline)
+                                break;
+                        kb_log_debug(sn->who,
+                                     "state topic %s [%d]: high watermark: "
+                                     "%s; again",
+                                     sn->topic, (int)ends->elems[i].partition,
+                                     rd_kafka_err2str(err));
+                        nanosleep(&(struct timespec){ 0, 200 * 1000000L },
+                                  NULL);
+                }
+                if (err)
+                        break;
+                ends->elems[i].offset = hi;
+        }
+        /* the end finder's own errors (error_cb) */
+        rd_kafka_poll(sn->hw, 0);
+        return err;
+}
+
 int kb_seen_load(kb_seen_t *sn)
 {
         rd_kafka_topic_partition_list_t *ends = NULL;
         rd_kafka_resp_err_t err;
-        int64_t deadline, t0 = kb_mono_ms(), now = kb_time_now(), loaded = 0;
+        int64_t t0 = kb_mono_ms(), now = kb_time_now(), loaded = 0;
+        int64_t deadline = t0 + sn->load_timeout_ms;
         uint64_t read0 = sn->st.records_read;
-        int i, r = -1;
+        int r = -1;
 
         sn->st.loads++;
         if (!sn->rk && reader_new(sn) == -1)
                 return -1;
-        if (reader_assign_new(sn) == -1)
+        if (reader_assign_new(sn, (int)(remains_ms(deadline) < MD_TIMEOUT_MS
+                                            ? remains_ms(deadline)
+                                            : MD_TIMEOUT_MS)) == -1)
                 return -1;
-        /* Where the topic ends now: the last stable offset under
-         * read_committed, so records of transactions still open are not
-         * waited for (their writer commits them before it hands over a
-         * partition; the next load reads them). */
+        /*
+         * Where the topic ends now: its high watermark, not its last stable
+         * offset (which a read_committed end query answers with). The LSO
+         * stops at the first record of ANY writer's open transaction, and
+         * records a writer committed after it lie beyond: the instance
+         * that handed us a partition committed its last share_ids just
+         * before, maybe behind another instance's transaction still open.
+         * Reading up to the high watermark, read_committed, waits for every
+         * transaction open now to end (the reader skips aborted records and
+         * transaction markers, and a partition-EOF event says where it
+         * stands), so every record committed before this call is read.
+         */
         ends = rd_kafka_topic_partition_list_copy(sn->marks);
-        deadline = kb_mono_ms() + LOAD_TIMEOUT_MS;
-        for (;;) {
-                for (i = 0; i < ends->cnt; i++) {
-                        ends->elems[i].offset = RD_KAFKA_OFFSET_END;
-                        ends->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
-                }
-                err = rd_kafka_offsets_for_times(sn->rk, ends, 30000);
-                for (i = 0; !err && i < ends->cnt; i++)
-                        err = ends->elems[i].err;
-                /* a topic created a moment ago has no leader yet */
-                if (!err || !retriable(err) || kb_mono_ms() >= deadline)
-                        break;
-                kb_log_debug(sn->who, "state topic %s: end offsets: %s; again",
-                             sn->topic, rd_kafka_err2str(err));
-                nanosleep(&(struct timespec){ 0, 200 * 1000000L }, NULL);
-        }
+        err = high_watermarks(sn, ends, deadline);
         if (err) {
                 kb_log_error(sn->who, "state topic %s: end offsets: %s",
                              sn->topic, rd_kafka_err2str(err));
                 goto out;
         }
-        if (!behind(sn, ends)) {
-                r = 0;
-                goto out;
-        }
-        deadline = kb_mono_ms() + LOAD_TIMEOUT_MS;
         while (behind(sn, ends) && kb_mono_ms() < deadline) {
-                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(sn->rk, 200);
+                int64_t left = remains_ms(deadline);
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
+                    sn->rk, left < 200 ? (int)left : 200);
                 if (!rkm)
                         continue;
                 if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -485,8 +568,9 @@ int kb_seen_load(kb_seen_t *sn)
         }
         if (behind(sn, ends)) {
                 kb_log_error(sn->who,
-                             "state topic %s: not read to the end within %d s",
-                             sn->topic, LOAD_TIMEOUT_MS / 1000);
+                             "state topic %s: not read to the end within %d "
+                             "ms (a transaction still open?)",
+                             sn->topic, sn->load_timeout_ms);
                 goto out;
         }
         r = 0;

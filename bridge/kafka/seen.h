@@ -51,16 +51,42 @@ size_t kb_seen_count(const kb_seen_t *sn);
  * The first call creates the seen's one state reader (a consumer assigned
  * every partition, no group membership, kept until kb_seen_destroy()) and
  * reads the whole topic; every later call only catches up: one metadata
- * and one end-offsets request, then the records written since the previous
- * call (by any instance), nothing when there are none. So calling it on
- * every assignment costs what other instances wrote meanwhile, not a full
- * re-read. When it returns 0, every record committed before the call is
- * in memory: the daemons call it before touching newly assigned
- * partitions. -1 (logged) when the topic cannot be described or read to
- * its end within 120 s; a later call resumes where this one stopped.
+ * request and one high-watermark query per partition, then the records
+ * written since the previous call (by any instance), nothing when there
+ * are none. So calling it on every assignment costs what other instances
+ * wrote meanwhile, not a full re-read.
+ *
+ * "Its current end" is each partition's high watermark, asked of a second,
+ * read_uncommitted client that never consumes (a read_committed end query
+ * answers with the last stable offset, which any instance's open
+ * transaction holds back: records another instance committed after that
+ * transaction began -- the last ones it wrote before handing a partition
+ * over -- would be missed). The reader reads read_committed up to there:
+ * it skips aborted records and waits for transactions open at the call to
+ * end. So when it returns 0, every record committed before the call is in
+ * memory: the daemons call it before touching newly assigned partitions.
+ * The wait is for transactions that end within a commit normally; a
+ * writer that died inside one holds it open until its restart or the
+ * broker's transaction timeout (transaction.timeout.ms) aborts it.
+ *
+ * Bounded as a whole by the load timeout (kb_seen_set_load_timeout(),
+ * 120 s by default): -1 (logged) when the topic cannot be described or
+ * read to its end within it; a later call resumes where this one stopped.
  * Engine thread (not thread-safe).
  */
 int kb_seen_load(kb_seen_t *sn);
+
+/**
+ * Bounds every later kb_seen_load() as a whole to @p timeout_ms (<= 0: the
+ * default, 120 s). A load on assignment runs inside the rebalance
+ * callback, so inside the engine's consumer poll, possibly right after a
+ * revoke's drain in the same poll: the daemons give it what
+ * max.poll.interval.ms leaves after pipeline.drain_timeout_ms, so the
+ * member is not thrown out of the group for a slow load. (Assigning the
+ * partitions paused and loading outside the callback would lift the
+ * bound; not done.)
+ */
+void kb_seen_set_load_timeout(kb_seen_t *sn, int timeout_ms);
 
 typedef struct kb_seen_stats_s {
         uint64_t loads;           /* kb_seen_load() calls */

@@ -214,8 +214,13 @@ static inline void t_proc_finish_all(t_proc_t *p)
         }
 }
 
-static const kb_pipeline_ops_t t_ops = { p_start, p_poll, p_has_capacity, NULL,
-                                         p_on_finish };
+static const kb_pipeline_ops_t t_ops = { p_start, p_poll,      p_has_capacity,
+                                         NULL,    p_on_finish, NULL };
+
+/* When set, the processor ops of the pipelines t_pipeline_new() makes
+ * instead of t_ops; their opaque is still the t_proc_t (a test's own
+ * processor embeds one as its first member). */
+static const kb_pipeline_ops_t *t_pipeline_ops;
 
 static inline void t_world_new(t_world_t *w)
 {
@@ -343,7 +348,8 @@ static inline kb_pipeline_t *t_pipeline_new(const t_world_t *w,
                 pc.drain_timeout_ms = T_WAIT_MS;
         pc.at_least_once = at_least_once;
         pc.on_commit = p_on_commit;
-        pl = kb_pipeline_new(&pc, &t_ops, p, err, sizeof(err));
+        pl = kb_pipeline_new(&pc, t_pipeline_ops ? t_pipeline_ops : &t_ops, p,
+                             err, sizeof(err));
         if (!pl)
                 fail_msg("kb_pipeline_new: %s", err);
         return pl;

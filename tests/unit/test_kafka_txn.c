@@ -1,7 +1,8 @@
 /* test_kafka_txn.c -- the engine's transactions on librdkafka's mock
  * cluster: fatal errors stop it with their cause, a full producer queue
  * loses nothing, the offsets a real transactional commit sends, a slow
- * commit is waited for in one call */
+ * commit is waited for in one call; a failed final drain still leaves the
+ * group before run returns */
 #include "test_kafka_mock.h"
 
 /* A fenced producer (the broker says another instance took our
@@ -250,6 +251,80 @@ static void test_slow_commit_is_one_call(void **state)
         free(sh);
 }
 
+/*
+ * The final drain's commit fails (fenced): kb_pipeline_run() must still
+ * leave the group before it returns, dropping every record it holds, so
+ * that kb_pipeline_destroy() -- after the processor went away -- closes
+ * nothing, drains nothing and commits nothing. Records are released but
+ * held back by a long commit interval, some are in flight (gate closed)
+ * when the stop comes.
+ */
+static void test_failed_final_drain_closes(void **state)
+{
+        kb_pipeline_conf_t tweak;
+        atomic_int stop = 0;
+        t_shared_t *sh = calloc(1, sizeof(*sh));
+        t_proc_t *p = calloc(1, sizeof(*p));
+        kb_pipeline_stats_t st;
+        kb_pipeline_t *pl;
+        t_runner_t r;
+        t_world_t w;
+        int64_t deadline;
+        int i, rc, tries, fin, held = 0;
+
+        (void)state;
+        assert_non_null(sh);
+        assert_non_null(p);
+        t_proc_init(p, sh, 31);
+        t_world_new(&w);
+        t_produce_inputs(&w, 0, T_NREC);
+        memset(&tweak, 0, sizeof(tweak));
+        tweak.commit_interval_ms = 600000;
+        tweak.commit_max_records = 100000;
+        tweak.drain_timeout_ms = 500;
+        pl = t_pipeline_new(&w, "drain-fail", "drain-fail-tx", NULL, 1, p,
+                            &tweak);
+        t_run_start(&r, pl, &stop);
+        deadline = kb_mono_ms() + T_WAIT_MS;
+        while (atomic_load(&p->done_total) < 100 && kb_mono_ms() < deadline)
+                usleep(5000);
+        assert_true(atomic_load(&p->done_total) >= 100);
+        /* from now on records are started and held */
+        atomic_store(&p->gate, 0);
+        while (kb_mono_ms() < deadline) {
+                for (i = 0, tries = 0; i < T_NREC; i++)
+                        tries += atomic_load(&sh->attempts[i]);
+                if (tries > atomic_load(&p->done_total))
+                        break;
+                usleep(5000);
+        }
+        rd_kafka_mock_push_request_errors(w.mc, T_API_END_TXN, 1,
+                                          RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+        atomic_store(&stop, 1);
+        rc = t_run_join(&r);
+        assert_int_equal(rc, KB_ERR_KAFKA);
+        assert_non_null(
+            strstr(kb_pipeline_last_error(pl), "commit_transaction: _FENCED"));
+        kb_pipeline_stats(pl, &st);
+        assert_int_equal((int)st.txn_commits, 0);
+        assert_int_equal(p->finished_committed, 0);
+        /* closed: what the processor still runs is orphaned, everything
+         * else dropped already */
+        for (i = 0; i < p->npend; i++, held++)
+                assert_true(kb_rec_orphaned(p->pend[i].rec));
+        assert_true(held > 0);
+        assert_int_equal(p->finished_dropped, p->started - held);
+        t_proc_finish_all(p);
+        assert_int_equal(p->finished_dropped, p->started);
+        /* the processor is gone: destroy must not call it */
+        fin = p->finished_dropped + p->finished_committed;
+        kb_pipeline_destroy(pl);
+        assert_int_equal(p->finished_dropped + p->finished_committed, fin);
+        t_world_destroy(&w);
+        free(p);
+        free(sh);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -258,6 +333,7 @@ int main(void)
                 cmocka_unit_test(test_queue_full),
                 cmocka_unit_test(test_transactional_offsets),
                 cmocka_unit_test(test_slow_commit_is_one_call),
+                cmocka_unit_test(test_failed_final_drain_closes),
         };
 
         t_main_setup("test_kafka_txn", KB_LOG_NOTICE);
