@@ -22,6 +22,7 @@ typedef struct kb_cmd_s {
 #define KB_EXIT_USAGE 2
 
 int kb_cmd_config(int argc, char **argv);
+int kb_cmd_dlq(int argc, char **argv);
 int kb_cmd_keygen(int argc, char **argv);
 int kb_cmd_inspect(int argc, char **argv);
 int kb_cmd_sandbox(int argc, char **argv);

@@ -23,6 +23,8 @@ static const kb_cmd_t cmds[] = {
           "serve a local stand-in for the vendor API on loopback" },
         { "config", kb_cmd_config,
           "check a config file, print the effective config or the options" },
+        { "dlq", kb_cmd_dlq,
+          "list a daemon's dead letters or show one (reason, share_id)" },
 };
 
 static void usage(FILE *fp)
