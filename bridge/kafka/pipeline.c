@@ -1,134 +1,36 @@
 /* pipeline.c -- exactly-once consume -> async work -> transactional produce */
-#include "pipeline.h"
 
-#include <errno.h>
-#include <pthread.h>
+/* The engine's core: records, partitions, ordered release, rebalances, the
+ * run loop, new/destroy. The transaction path is in pipeline_txn.c, the
+ * output topics' metadata in pipeline_meta.c, what they share in
+ * pipeline_int.h. */
+#include "pipeline_int.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "util.h"
 
 /* How long the delivery of a transaction's messages may take before the
  * transaction counts as failed (then aborted and redone), and how long
- * commit_transaction() is given after that (then fatal, see txn_end()),
- * unless kb_pipeline_conf_t.txn_timeout_ms says: librdkafka's own default
- * transaction.timeout.ms. */
+ * commit_transaction() is given after that (then fatal, see txn_end() in
+ * pipeline_txn.c), unless kb_pipeline_conf_t.txn_timeout_ms says:
+ * librdkafka's own default transaction.timeout.ms. */
 #define KB_TXN_TIMEOUT_MS 60000
 
 /* Longest wait of one idle run loop iteration in the consumer poll: how
  * late a stop request or a due commit may be noticed. */
 #define KB_IDLE_WAIT_MS 20
 
-/* Default out_topics metadata refresh interval, and the timeout of one
- * metadata request on the refresh thread. */
+/* Default out_topics metadata refresh interval (the refresh thread is in
+ * pipeline_meta.c). */
 #define KB_MD_REFRESH_MS 60000
 
-/* After an aborted transaction the next one waits 100 ms, doubling with
- * every abort in a row up to 5 s: an error that persists (an ACL denying
- * an output topic: librdkafka then fails produce() at once until the
- * topic's metadata is refreshed) must not turn the loop into an abort
- * storm. */
-#define KB_ABORT_BACKOFF_MS     100
-#define KB_ABORT_BACKOFF_MAX_MS 5000
-#define KB_MD_TIMEOUT_MS        5000
-
-/* An output topic and its partition count as last learnt. */
-typedef struct out_topic_s {
-        char *name;
-        rd_kafka_topic_t *rkt;    /* producer's handle */
-        atomic_int partition_cnt; /* -1: unknown */
-} out_topic_t;
-
-typedef struct kb_out_s {
-        struct kb_out_s *next;
-        char *topic;
-        int32_t partition;
-        void *key, *value;
-        size_t key_len, value_len;
-        rd_kafka_headers_t *hdrs;
-} kb_out_t;
-
-typedef struct part_s part_t;
-
-struct kb_rec_s {
-        kb_rec_t *next;          /* partition FIFO, then release list */
-        kb_rec_t *sprev, *snext; /* start queue, while not started */
-        kb_pipeline_t *pl;
-        part_t *part; /* NULL once orphaned or released */
-        char *topic;
-        int32_t partition;
-        int64_t offset;
-        void *key, *value;
-        size_t key_len, value_len;
-        rd_kafka_headers_t *hdrs;
-        void *user;
-        kb_out_t *outs, **outs_tail;
-        int done, orphaned, started;
-};
-
-struct part_s {
-        part_t *next;
-        char *topic;
-        int32_t partition;
-        kb_rec_t *head, *tail; /* consumed, not yet released, in order */
-        int64_t commit_offset; /* next offset to commit; -1: nothing new */
-        int64_t committed;     /* offset we committed last in this
-                                  assignment; -1: none yet (see
-                                  rewind_consumer()) */
-};
-
-struct kb_pipeline_s {
-        rd_kafka_t *consumer, *producer;
-        kb_pipeline_ops_t ops;
-        void *opaque;
-        part_t *parts;
-        kb_rec_t *rel_head, **rel_tail; /* released, awaiting commit */
-        int rel_count;
-        int64_t rel_first_ms;
-        int abort_streak;       /* aborts since the last commit */
-        int64_t txn_not_before; /* no new transaction before (mono ms) */
-        int buffered;           /* records alive, orphans included */
-        int in_flight;          /* started, not done, not orphaned */
-        int orphans_running;    /* started, not done, orphaned: the processor
-                                   still holds them and finishes them only
-                                   when it is polled */
-        /* consumed, not started yet (waiting for processor capacity), in
-         * consumption order */
-        kb_rec_t *sq_head, *sq_tail;
-        int paused;
-        int fatal; /* stop now: err says why */
-        int err;   /* KB_ERR_KAFKA or KB_ERR_NOMEM once fatal */
-        char errstr[512];
-        atomic_int stop_req; /* kb_pipeline_stop() */
-        int closed;
-        int failed;   /* processor asked to stop without committing */
-        int draining; /* in drain_and_commit(): start nothing new */
-        int commit_interval_ms, commit_max_records, max_buffered;
-        int drain_timeout_ms, at_least_once, txn_timeout_ms;
-        void (*on_commit)(void *opaque,
-                          const rd_kafka_topic_partition_list_t *offsets);
-        kb_pipeline_stats_t st;
-        /* out_topics metadata, refreshed by md_thread */
-        out_topic_t *outs;
-        int out_cnt;
-        int md_refresh_ms;
-        pthread_t md_thread;
-        pthread_mutex_t md_lock;
-        pthread_cond_t md_cond;
-        int md_started, md_stop; /* md_stop: under md_lock */
-        atomic_uint_fast64_t md_refreshes;
-};
-
 /* Records the first fatal cause; later ones are only logged. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-set_fatal(kb_pipeline_t *pl, int err, const char *fmt, ...)
+void kb_pl_set_fatal(kb_pipeline_t *pl, int err, const char *fmt, ...)
 {
         va_list ap;
 
@@ -151,7 +53,7 @@ static void out_free(kb_out_t *o)
         free(o);
 }
 
-static void rec_free(kb_rec_t *rec, int committed)
+void kb_pl_rec_free(kb_rec_t *rec, int committed)
 {
         kb_out_t *o, *n;
 
@@ -274,7 +176,7 @@ void kb_rec_done(kb_rec_t *rec)
         rec->done = 1;
         if (rec->orphaned) {
                 pl->orphans_running--;
-                rec_free(rec, 0);
+                kb_pl_rec_free(rec, 0);
                 return;
         }
         pl->in_flight--;
@@ -282,7 +184,7 @@ void kb_rec_done(kb_rec_t *rec)
 
 /* ---- partitions ---- */
 
-static part_t *part_find(kb_pipeline_t *pl, const char *topic, int32_t p)
+part_t *kb_pl_part_find(kb_pipeline_t *pl, const char *topic, int32_t p)
 {
         part_t *pt;
 
@@ -294,7 +196,7 @@ static part_t *part_find(kb_pipeline_t *pl, const char *topic, int32_t p)
 
 static part_t *part_get(kb_pipeline_t *pl, const char *topic, int32_t p)
 {
-        part_t *pt = part_find(pl, topic, p);
+        part_t *pt = kb_pl_part_find(pl, topic, p);
 
         if (pt)
                 return pt;
@@ -343,7 +245,7 @@ static void sq_remove(kb_pipeline_t *pl, kb_rec_t *rec)
  * Records wait here rather than in Kafka: pausing the partitions on every
  * full processor costs a fetch restart each time.
  */
-static int start_ready(kb_pipeline_t *pl)
+int kb_pl_start_ready(kb_pipeline_t *pl)
 {
         int n = 0;
 
@@ -372,9 +274,9 @@ static void part_orphan_all(kb_pipeline_t *pl, part_t *pt)
                 pl->st.orphaned++;
                 if (!rec->started) {
                         sq_remove(pl, rec);
-                        rec_free(rec, 0);
+                        kb_pl_rec_free(rec, 0);
                 } else if (rec->done) {
-                        rec_free(rec, 0);
+                        kb_pl_rec_free(rec, 0);
                 } else {
                         pl->in_flight--;
                         pl->orphans_running++;
@@ -432,24 +334,14 @@ static void release_list_free(kb_pipeline_t *pl)
 
         for (rec = pl->rel_head; rec; rec = next) {
                 next = rec->next;
-                rec_free(rec, 0);
+                kb_pl_rec_free(rec, 0);
         }
         pl->rel_head = NULL;
         pl->rel_tail = &pl->rel_head;
         pl->rel_count = 0;
 }
 
-/* ---- transactions ---- */
-
-static void log_txn_error(const char *what, rd_kafka_error_t *error)
-{
-        kb_log_warn("pipeline", "%s: %s: %s%s%s", what,
-                    rd_kafka_error_name(error), rd_kafka_error_string(error),
-                    rd_kafka_error_is_fatal(error) ? " (fatal)" : "",
-                    rd_kafka_error_txn_requires_abort(error)
-                        ? " (abort required)"
-                        : "");
-}
+/* ---- rewind ---- */
 
 /*
  * Seeks every assigned partition back to its committed offset: the one this
@@ -482,7 +374,7 @@ static void rewind_consumer(kb_pipeline_t *pl)
         ask = rd_kafka_topic_partition_list_new(offsets->cnt);
         for (i = 0; i < offsets->cnt; i++) {
                 rd_kafka_topic_partition_t *tp = &offsets->elems[i];
-                part_t *pt = part_find(pl, tp->topic, tp->partition);
+                part_t *pt = kb_pl_part_find(pl, tp->topic, tp->partition);
                 if (pt && pt->committed >= 0)
                         tp->offset = pt->committed;
                 else
@@ -495,9 +387,10 @@ static void rewind_consumer(kb_pipeline_t *pl)
                         kb_log_error("pipeline",
                                      "cannot read committed offsets: %s",
                                      rd_kafka_err2str(err));
-                        set_fatal(pl, KB_ERR_KAFKA,
-                                  "rewind: cannot read committed offsets: %s",
-                                  rd_kafka_err2str(err));
+                        kb_pl_set_fatal(
+                            pl, KB_ERR_KAFKA,
+                            "rewind: cannot read committed offsets: %s",
+                            rd_kafka_err2str(err));
                         goto out;
                 }
                 for (j = 0; j < ask->cnt; j++) {
@@ -514,8 +407,8 @@ static void rewind_consumer(kb_pipeline_t *pl)
         if (error) {
                 kb_log_error("pipeline", "seek failed: %s",
                              rd_kafka_error_string(error));
-                set_fatal(pl, KB_ERR_KAFKA, "rewind: seek failed: %s",
-                          rd_kafka_error_string(error));
+                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "rewind: seek failed: %s",
+                                rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
         }
 out:
@@ -527,7 +420,7 @@ out:
 
 /* Forgets everything not committed; with @p seek, re-reads it from Kafka
  * (without: the partitions are gone, another member reads them). */
-static void rewind_all(kb_pipeline_t *pl, int seek)
+void kb_pl_rewind_all(kb_pipeline_t *pl, int seek)
 {
         part_t *pt;
 
@@ -539,329 +432,14 @@ static void rewind_all(kb_pipeline_t *pl, int seek)
                 rewind_consumer(pl);
 }
 
-/* Aborts the open transaction, then rewinds. Returns -1 if fatal. */
-static int abort_and_rewind(kb_pipeline_t *pl)
-{
-        rd_kafka_error_t *error;
-
-        pl->st.txn_aborts++;
-        error = rd_kafka_abort_transaction(pl->producer, -1);
-        if (error) {
-                log_txn_error("abort_transaction", error);
-                set_fatal(pl, KB_ERR_KAFKA, "abort_transaction: %s: %s",
-                          rd_kafka_error_name(error),
-                          rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                return -1;
-        }
-        rewind_all(pl, 1);
-        {
-                int64_t backoff = KB_ABORT_BACKOFF_MS;
-                int i;
-                for (i = 0;
-                     i < pl->abort_streak && backoff < KB_ABORT_BACKOFF_MAX_MS;
-                     i++)
-                        backoff *= 2;
-                if (backoff > KB_ABORT_BACKOFF_MAX_MS)
-                        backoff = KB_ABORT_BACKOFF_MAX_MS;
-                pl->abort_streak++;
-                pl->txn_not_before = kb_mono_ms() + backoff;
-        }
-        return pl->fatal ? -1 : 0;
-}
-
-/* What a step of txn_commit() returns to go on with the next step; any
- * other value is txn_commit()'s result. */
-#define TXN_GO 1
-
-/*
- * Handles @p error from send_offsets_to_transaction(), as librdkafka's
- * examples/transactions.c does: fatal -> fatal; requires abort -> abort
- * and rewind; retriable -> retry (1), at most 10 times, then abort and
- * rewind (nothing is lost, it is all consumed again); anything else
- * (__STATE, __CONFLICT, ...: a call the producer refuses in its state) is
- * no condition a retry or an abort gets out of: fatal. Returns 1 to retry
- * the call, 0 after abort+rewind, -1 when fatal. Destroys @p error.
- */
-static int txn_error(kb_pipeline_t *pl, const char *what,
-                     rd_kafka_error_t *error, int *retries)
-{
-        log_txn_error(what, error);
-        if (!rd_kafka_error_is_fatal(error) &&
-            rd_kafka_error_txn_requires_abort(error)) {
-                rd_kafka_error_destroy(error);
-                return abort_and_rewind(pl);
-        }
-        if (!rd_kafka_error_is_fatal(error) &&
-            rd_kafka_error_is_retriable(error)) {
-                rd_kafka_error_destroy(error);
-                if (++*retries <= 10)
-                        return 1;
-                return abort_and_rewind(pl);
-        }
-        set_fatal(pl, KB_ERR_KAFKA, "%s: %s: %s", what,
-                  rd_kafka_error_name(error), rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-        return -1;
-}
-
-static int produce_out(kb_pipeline_t *pl, kb_out_t *o)
-{
-        rd_kafka_resp_err_t err;
-        int tries = 0;
-
-        for (;;) {
-                rd_kafka_headers_t *h =
-                    o->hdrs ? rd_kafka_headers_copy(o->hdrs) : NULL;
-                err =
-                    rd_kafka_producev(pl->producer, RD_KAFKA_V_TOPIC(o->topic),
-                                      RD_KAFKA_V_PARTITION(o->partition),
-                                      RD_KAFKA_V_KEY(o->key, o->key_len),
-                                      RD_KAFKA_V_VALUE(o->value, o->value_len),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-                if (!err)
-                        return 0;
-                if (h)
-                        rd_kafka_headers_destroy(h);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || ++tries > 600) {
-                        kb_log_error("pipeline", "produce to %s failed: %s",
-                                     o->topic, rd_kafka_err2str(err));
-                        return -1;
-                }
-                /* the transaction's own messages fill the queue: wait
-                 * for some to be delivered, then try again */
-                pl->st.queue_full++;
-                rd_kafka_poll(pl->producer, 50);
-        }
-}
-
-static rd_kafka_topic_partition_list_t *commit_offsets(kb_pipeline_t *pl)
-{
-        rd_kafka_topic_partition_list_t *offsets;
-        part_t *pt;
-
-        offsets = rd_kafka_topic_partition_list_new(8);
-        for (pt = pl->parts; pt; pt = pt->next)
-                if (pt->commit_offset >= 0)
-                        rd_kafka_topic_partition_list_add(offsets, pt->topic,
-                                                          pt->partition)
-                            ->offset = pt->commit_offset;
-        return offsets;
-}
-
-/* Begins the transaction and produces every released record's outputs
- * (*nout counts them). TXN_GO, or txn_commit()'s result. */
-static int txn_produce(kb_pipeline_t *pl, int *nout)
-{
-        rd_kafka_error_t *error;
-        kb_rec_t *rec;
-        kb_out_t *o;
-
-        error = rd_kafka_begin_transaction(pl->producer);
-        if (error) {
-                /* begin never needs a retry; anything here is a bug or
-                 * fatal state */
-                log_txn_error("begin_transaction", error);
-                set_fatal(pl, KB_ERR_KAFKA, "begin_transaction: %s: %s",
-                          rd_kafka_error_name(error),
-                          rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                return -1;
-        }
-        for (rec = pl->rel_head; rec; rec = rec->next)
-                for (o = rec->outs; o; o = o->next) {
-                        if (produce_out(pl, o) == -1)
-                                return abort_and_rewind(pl);
-                        (*nout)++;
-                }
-        return TXN_GO;
-}
-
-/* Adds the input offsets to the transaction. TXN_GO, or txn_commit()'s
- * result. */
-static int txn_send_offsets(kb_pipeline_t *pl,
-                            const rd_kafka_topic_partition_list_t *offsets)
-{
-        rd_kafka_consumer_group_metadata_t *cgmd;
-        rd_kafka_error_t *error;
-        int retries = 0, r = TXN_GO;
-
-        cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
-        for (;;) {
-                error = rd_kafka_send_offsets_to_transaction(pl->producer,
-                                                             offsets, cgmd, -1);
-                if (!error)
-                        break;
-                r = txn_error(pl, "send_offsets_to_transaction", error,
-                              &retries);
-                if (r != 1)
-                        break;
-                r = TXN_GO;
-        }
-        rd_kafka_consumer_group_metadata_destroy(cgmd);
-        return r;
-}
-
-/*
- * Most of a commit is waiting for the transaction's messages to be
- * delivered (partition registration, produce round trips): wait for that
- * in short slices of rd_kafka_flush(), which is no transactional call, and
- * keep the vendor calls moving meanwhile. Records released from here on go
- * into the next transaction; the ones being committed are not touched.
- * TXN_GO, or txn_commit()'s result.
- */
-static int txn_wait_delivery(kb_pipeline_t *pl)
-{
-        int64_t deadline = kb_mono_ms() + pl->txn_timeout_ms;
-
-        while (rd_kafka_flush(pl->producer, 10) ==
-               RD_KAFKA_RESP_ERR__TIMED_OUT) {
-                if (kb_mono_ms() >= deadline) {
-                        kb_log_warn("pipeline",
-                                    "transaction's messages not delivered "
-                                    "within %d ms: aborting it",
-                                    pl->txn_timeout_ms);
-                        return abort_and_rewind(pl);
-                }
-                start_ready(pl);
-                if (pl->in_flight > 0 || pl->orphans_running > 0)
-                        pl->ops.poll(pl->opaque, 0);
-        }
-        return TXN_GO;
-}
-
-/*
- * One commit_transaction() call, which is left with the EndTxn round trip,
- * never a short timeout to resume from: librdkafka (up to 2.0.2 at least,
- * rdkafka_txnmgr.c) matches the answers of a transactional call to its
- * requests by order only. A call that timed out leaves a request or an
- * answer behind (EndTxn completing while the resumed call waits for its
- * first request), the resumed call takes it for its own, returns success
- * while the commit is not acknowledged, and the next begin_transaction()
- * takes the acknowledgement for its own success: produce() then fails with
- * "Erroneous state" in a transaction that never began. So no error of
- * commit_transaction() is retried: one that requires an abort aborts and
- * rewinds, every other one (a timeout, a retriable error: both mean "call
- * again to resume") is fatal -- abort_transaction() is refused while the
- * commit can be resumed, and resuming runs into the above; the restart's
- * init_transactions() settles the transaction, and what was not committed
- * is consumed again. TXN_GO, or txn_commit()'s result.
- */
-static int txn_end(kb_pipeline_t *pl)
-{
-        rd_kafka_error_t *error;
-
-        error = rd_kafka_commit_transaction(pl->producer, pl->txn_timeout_ms);
-        if (!error)
-                return TXN_GO;
-        log_txn_error("commit_transaction", error);
-        if (!rd_kafka_error_is_fatal(error) &&
-            rd_kafka_error_txn_requires_abort(error)) {
-                rd_kafka_error_destroy(error);
-                return abort_and_rewind(pl);
-        }
-        if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT)
-                set_fatal(pl, KB_ERR_KAFKA,
-                          "commit_transaction: no answer within %d ms: %s",
-                          pl->txn_timeout_ms, rd_kafka_error_string(error));
-        else
-                set_fatal(pl, KB_ERR_KAFKA, "commit_transaction: %s: %s",
-                          rd_kafka_error_name(error),
-                          rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-        return -1;
-}
-
-/* The transaction that sent @p offsets committed: remember the offsets,
- * tell on_commit, and free the released records (on_finish committed). */
-static void txn_after_commit(kb_pipeline_t *pl,
-                             const rd_kafka_topic_partition_list_t *offsets,
-                             int nout, int64_t t0)
-{
-        kb_rec_t *rec, *next;
-        part_t *pt;
-        int i;
-
-        pl->st.txn_commits++;
-        pl->abort_streak = 0;
-        pl->st.txn_us += (uint64_t)(kb_mono_us() - t0);
-        pl->st.produced += (uint64_t)nout;
-        for (i = 0; i < offsets->cnt; i++) {
-                pt = part_find(pl, offsets->elems[i].topic,
-                               offsets->elems[i].partition);
-                if (pt)
-                        pt->committed = offsets->elems[i].offset;
-        }
-        if (pl->on_commit)
-                pl->on_commit(pl->opaque, offsets);
-        if (pl->at_least_once) {
-                /* The mock broker does not store transactional offsets. */
-                rd_kafka_resp_err_t err =
-                    rd_kafka_commit(pl->consumer, offsets, 0);
-                if (err)
-                        kb_log_warn("pipeline", "offset commit failed: %s",
-                                    rd_kafka_err2str(err));
-        }
-        for (rec = pl->rel_head; rec; rec = next) {
-                next = rec->next;
-                rec_free(rec, 1);
-        }
-        pl->rel_head = NULL;
-        pl->rel_tail = &pl->rel_head;
-        pl->rel_count = 0;
-        for (pt = pl->parts; pt; pt = pt->next)
-                pt->commit_offset = -1;
-}
-
-/*
- * Publishes every released record's outputs and the matching input offsets
- * in one transaction. Returns 0 (committed, nothing to commit, or aborted
- * and rewound) or -1 on a fatal error. Does nothing once the engine is
- * fatal, failed or closed: whatever is still held then is dropped, never
- * committed (the processor may be going away).
- */
-static int txn_commit(kb_pipeline_t *pl)
-{
-        rd_kafka_topic_partition_list_t *offsets;
-        int r, nout = 0;
-        int64_t t0;
-
-        if (pl->fatal)
-                return -1;
-        if (pl->failed || pl->closed)
-                return 0;
-        t0 = kb_mono_us();
-        offsets = commit_offsets(pl);
-        if (offsets->cnt == 0 && pl->rel_count == 0) {
-                rd_kafka_topic_partition_list_destroy(offsets);
-                return 0;
-        }
-        r = txn_produce(pl, &nout);
-        if (r == TXN_GO) {
-                r = txn_send_offsets(pl, offsets);
-                pl->st.txn_offsets_us += (uint64_t)(kb_mono_us() - t0);
-        }
-        if (r == TXN_GO)
-                r = txn_wait_delivery(pl);
-        if (r == TXN_GO)
-                r = txn_end(pl);
-        if (r == TXN_GO) {
-                txn_after_commit(pl, offsets, nout, t0);
-                r = 0;
-        }
-        rd_kafka_topic_partition_list_destroy(offsets);
-        return r;
-}
-
 static int parts_in_flight(kb_pipeline_t *pl,
                            const rd_kafka_topic_partition_list_t *parts)
 {
         int i;
 
         for (i = 0; parts && i < parts->cnt; i++) {
-                part_t *pt = part_find(pl, parts->elems[i].topic,
-                                       parts->elems[i].partition);
+                part_t *pt = kb_pl_part_find(pl, parts->elems[i].topic,
+                                             parts->elems[i].partition);
                 kb_rec_t *rec;
                 for (rec = pt ? pt->head : NULL; rec; rec = rec->next)
                         if (rec->started && !rec->done)
@@ -891,7 +469,7 @@ static int drain_and_commit(kb_pipeline_t *pl,
                kb_mono_ms() < deadline && !pl->fatal)
                 pl->ops.poll(pl->opaque, 20);
         release_ready(pl);
-        r = txn_commit(pl);
+        r = kb_pl_txn_commit(pl);
         pl->draining = 0;
         return r;
 }
@@ -914,18 +492,20 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         part_t *pt = part_get(pl, parts->elems[i].topic,
                                               parts->elems[i].partition);
                         if (!pt)
-                                set_fatal(pl, KB_ERR_NOMEM,
-                                          "out of memory taking an assigned "
-                                          "partition");
+                                kb_pl_set_fatal(
+                                    pl, KB_ERR_NOMEM,
+                                    "out of memory taking an assigned "
+                                    "partition");
                         else /* another member may have committed since */
                                 pt->committed = -1;
                 }
                 if (pl->ops.on_assign &&
                     pl->ops.on_assign(pl->opaque, parts) != 0)
-                        set_fatal(pl, KB_ERR_KAFKA,
-                                  "the processor could not take %d assigned "
-                                  "partition(s) (see log)",
-                                  parts->cnt);
+                        kb_pl_set_fatal(
+                            pl, KB_ERR_KAFKA,
+                            "the processor could not take %d assigned "
+                            "partition(s) (see log)",
+                            parts->cnt);
                 if (cooperative)
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
@@ -938,14 +518,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             lost ? "lost" : "revoked", parts->cnt);
                 if (lost) {
                         /* Our commits would be fenced: forget it all. */
-                        rewind_all(pl, 0);
+                        kb_pl_rewind_all(pl, 0);
                 } else {
                         /* on -1 the cause is recorded already */
                         (void)drain_and_commit(pl, parts);
                 }
                 for (i = 0; i < parts->cnt; i++) {
-                        part_t *pt = part_find(pl, parts->elems[i].topic,
-                                               parts->elems[i].partition);
+                        part_t *pt = kb_pl_part_find(pl, parts->elems[i].topic,
+                                                     parts->elems[i].partition);
                         if (pt)
                                 part_remove(pl, pt);
                 }
@@ -957,15 +537,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (error) {
                 kb_log_error("pipeline", "rebalance: %s",
                              rd_kafka_error_string(error));
-                set_fatal(pl, KB_ERR_KAFKA, "rebalance: %s",
-                          rd_kafka_error_string(error));
+                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "rebalance: %s",
+                                rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
         }
         if (aerr) {
                 kb_log_error("pipeline", "rebalance: %s",
                              rd_kafka_err2str(aerr));
-                set_fatal(pl, KB_ERR_KAFKA, "rebalance: %s",
-                          rd_kafka_err2str(aerr));
+                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "rebalance: %s",
+                                rd_kafka_err2str(aerr));
         }
 }
 
@@ -1003,12 +583,12 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
                         char why[256];
                         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(
                             pl->consumer, why, sizeof(why));
-                        set_fatal(pl, KB_ERR_KAFKA, "consumer: %s: %s",
-                                  rd_kafka_err2name(orig), why);
+                        kb_pl_set_fatal(pl, KB_ERR_KAFKA, "consumer: %s: %s",
+                                        rd_kafka_err2name(orig), why);
                 }
                 return 0;
         }
-        pt = part_find(pl, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+        pt = kb_pl_part_find(pl, rd_kafka_topic_name(rkm->rkt), rkm->partition);
         if (!pt) {
                 /* not (or no longer) ours: a revoke raced the fetch */
                 return 0;
@@ -1030,7 +610,7 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
         pl->buffered++;
         if (!rec->topic || (rkm->key && !rec->key) ||
             (rkm->payload && !rec->value)) {
-                rec_free(rec, 0);
+                kb_pl_rec_free(rec, 0);
                 goto nomem;
         }
         rec->part = pt;
@@ -1045,192 +625,9 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
 nomem:
         /* Not consumed as far as offsets go: rewind so it is read again. */
         kb_log_error("pipeline", "out of memory taking a record; rewinding");
-        rewind_all(pl, 1);
+        kb_pl_rewind_all(pl, 1);
         return 0;
 }
-
-/* ---- output topics' metadata ---- */
-
-/* Fetches @p ot's metadata (into the producer, so the first transaction
- * does not wait for it) and stores its partition count. Blocks up to
- * @p timeout_ms. Returns the error; a failed fetch keeps the count. */
-static rd_kafka_resp_err_t md_fetch(kb_pipeline_t *pl, out_topic_t *ot,
-                                    int timeout_ms)
-{
-        const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_resp_err_t err;
-
-        err = rd_kafka_metadata(pl->producer, 0, ot->rkt, &md, timeout_ms);
-        if (!err && md->topic_cnt != 1)
-                err = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-        if (!err)
-                err = md->topics[0].err;
-        if (!err && md->topics[0].partition_cnt > 0)
-                atomic_store(&ot->partition_cnt, md->topics[0].partition_cnt);
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        return err;
-}
-
-/*
- * The refresh thread: every md_refresh_ms, one metadata request per output
- * topic. Its blocking is its own: the engine thread only reads the atomic
- * counts. A topic that cannot be described keeps its last count (a broker
- * hiccup must not make a processor fall back to other partitioning).
- */
-static void *md_main(void *arg)
-{
-        kb_pipeline_t *pl = arg;
-        struct timespec until;
-        int i, stop;
-
-        pthread_mutex_lock(&pl->md_lock);
-        for (;;) {
-                clock_gettime(CLOCK_MONOTONIC, &until);
-                until.tv_sec += pl->md_refresh_ms / 1000;
-                until.tv_nsec += (long)(pl->md_refresh_ms % 1000) * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
-                while (!pl->md_stop &&
-                       pthread_cond_timedwait(&pl->md_cond, &pl->md_lock,
-                                              &until) != ETIMEDOUT)
-                        ;
-                if (pl->md_stop)
-                        break;
-                pthread_mutex_unlock(&pl->md_lock);
-                for (i = 0; i < pl->out_cnt; i++) {
-                        rd_kafka_resp_err_t err =
-                            md_fetch(pl, &pl->outs[i], KB_MD_TIMEOUT_MS);
-                        if (err)
-                                kb_log_warn(
-                                    "pipeline",
-                                    "metadata of %s: %s (keeping %d "
-                                    "partition(s))",
-                                    pl->outs[i].name, rd_kafka_err2str(err),
-                                    atomic_load(&pl->outs[i].partition_cnt));
-                }
-                atomic_fetch_add(&pl->md_refreshes, 1);
-                pthread_mutex_lock(&pl->md_lock);
-                stop = pl->md_stop;
-                if (stop)
-                        break;
-        }
-        pthread_mutex_unlock(&pl->md_lock);
-        return NULL;
-}
-
-/* Takes the output topics, checks each exists (the daemons never create
- * topics) and learns its partition count, then starts the refresh
- * thread. */
-static int outs_init(kb_pipeline_t *pl, const char *const *topics, char *errstr,
-                     size_t errstr_size)
-{
-        pthread_condattr_t ca;
-        const char *const *t;
-        int n = 0, i, e;
-
-        for (t = topics; t && *t; t++)
-                n++;
-        pl->outs = calloc(n ? (size_t)n : 1, sizeof(*pl->outs));
-        if (!pl->outs) {
-                kb_snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-        }
-        for (i = 0; i < n; i++) {
-                out_topic_t *ot = &pl->outs[i];
-                rd_kafka_resp_err_t err;
-
-                atomic_init(&ot->partition_cnt, -1);
-                ot->name = strdup(topics[i]);
-                if (!ot->name) {
-                        kb_snprintf(errstr, errstr_size, "out of memory");
-                        return -1;
-                }
-                pl->out_cnt = i + 1;
-                ot->rkt = rd_kafka_topic_new(pl->producer, ot->name, NULL);
-                if (!ot->rkt) {
-                        kb_snprintf(errstr, errstr_size, "output topic %s: %s",
-                                    ot->name,
-                                    rd_kafka_err2str(rd_kafka_last_error()));
-                        return -1;
-                }
-                err = md_fetch(pl, ot, 30000);
-                if (err) {
-                        kb_snprintf(errstr, errstr_size,
-                                    "output topic %s: %s (the daemons never "
-                                    "create topics)",
-                                    ot->name, rd_kafka_err2str(err));
-                        return -1;
-                }
-        }
-        /* the pthread functions return their error, errno is not set */
-        if ((e = pthread_condattr_init(&ca))) {
-                kb_snprintf(errstr, errstr_size, "metadata thread: %s",
-                            strerror(e));
-                return -1;
-        }
-        if (!(e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)))
-                e = pthread_cond_init(&pl->md_cond, &ca);
-        pthread_condattr_destroy(&ca);
-        if (e) {
-                kb_snprintf(errstr, errstr_size, "metadata thread: %s",
-                            strerror(e));
-                return -1;
-        }
-        if ((e = pthread_mutex_init(&pl->md_lock, NULL))) {
-                pthread_cond_destroy(&pl->md_cond);
-                kb_snprintf(errstr, errstr_size, "metadata thread: %s",
-                            strerror(e));
-                return -1;
-        }
-        if ((e = pthread_create(&pl->md_thread, NULL, md_main, pl))) {
-                pthread_mutex_destroy(&pl->md_lock);
-                pthread_cond_destroy(&pl->md_cond);
-                kb_snprintf(errstr, errstr_size, "metadata thread: %s",
-                            strerror(e));
-                return -1;
-        }
-        pl->md_started = 1;
-        return 0;
-}
-
-static void outs_destroy(kb_pipeline_t *pl)
-{
-        int i;
-
-        if (pl->md_started) {
-                pthread_mutex_lock(&pl->md_lock);
-                pl->md_stop = 1;
-                pthread_cond_signal(&pl->md_cond);
-                pthread_mutex_unlock(&pl->md_lock);
-                pthread_join(pl->md_thread, NULL);
-                pthread_mutex_destroy(&pl->md_lock);
-                pthread_cond_destroy(&pl->md_cond);
-                pl->md_started = 0;
-        }
-        for (i = 0; i < pl->out_cnt; i++) {
-                if (pl->outs[i].rkt)
-                        rd_kafka_topic_destroy(pl->outs[i].rkt);
-                free(pl->outs[i].name);
-        }
-        free(pl->outs);
-        pl->outs = NULL;
-        pl->out_cnt = 0;
-}
-
-int kb_pipeline_partition_count(const kb_pipeline_t *pl, const char *topic)
-{
-        int i;
-
-        for (i = 0; i < pl->out_cnt; i++)
-                if (!strcmp(pl->outs[i].name, topic))
-                        return atomic_load(
-                            (atomic_int *)&pl->outs[i].partition_cnt);
-        return -1;
-}
-
 kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                                const kb_pipeline_ops_t *ops, void *opaque,
                                char *errstr, size_t errstr_size)
@@ -1288,7 +685,7 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                 rd_kafka_error_destroy(error);
                 goto fail;
         }
-        if (outs_init(pl, pc->out_topics, errstr, errstr_size))
+        if (kb_pl_outs_init(pl, pc->out_topics, errstr, errstr_size))
                 goto fail;
         topics = rd_kafka_topic_partition_list_new(4);
         for (t = pc->topics; t && *t; t++)
@@ -1408,7 +805,7 @@ int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop)
                         rd_kafka_message_destroy(rkm);
                 } while (pl->buffered < pl->max_buffered && taken < 1000 &&
                          !pl->fatal);
-                started = start_ready(pl);
+                started = kb_pl_start_ready(pl);
                 /* Orphans too: a processor holding abandoned records may
                  * have no room for new ones until it is polled and
                  * finishes them. */
@@ -1416,14 +813,14 @@ int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop)
                         /* returns as soon as a call completes */
                         if (pl->ops.poll(pl->opaque,
                                          taken || started ? 0 : 10) > 0)
-                                start_ready(pl);
+                                kb_pl_start_ready(pl);
                 }
                 rd_kafka_poll(pl->producer, 0);
                 release_ready(pl);
                 if (pl->rel_count > 0 && kb_mono_ms() >= pl->txn_not_before &&
                     (pl->rel_count >= pl->commit_max_records ||
                      kb_mono_ms() - pl->rel_first_ms >= pl->commit_interval_ms))
-                        if (txn_commit(pl) == -1)
+                        if (kb_pl_txn_commit(pl) == -1)
                                 break;
         }
         if (!pl->fatal && !pl->failed) {
@@ -1466,7 +863,7 @@ void kb_pipeline_destroy(kb_pipeline_t *pl)
                 free(pt);
         }
         /* the refresh thread uses the producer: stop it first */
-        outs_destroy(pl);
+        kb_pl_outs_destroy(pl);
         if (pl->producer) {
                 rd_kafka_flush(pl->producer, 5000);
                 rd_kafka_destroy(pl->producer);

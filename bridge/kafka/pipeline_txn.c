@@ -1,0 +1,343 @@
+/* pipeline_txn.c -- the pipeline's transactions: commit, retry, abort */
+
+/* Publishes the released records' outputs and their input offsets in one
+ * Kafka transaction, following librdkafka's examples/transactions.c:
+ * retriable -> retry, requires abort -> abort and rewind, fatal -> fatal. */
+#include "pipeline_int.h"
+
+#include "log.h"
+#include "util.h"
+
+/* After an aborted transaction the next one waits 100 ms, doubling with
+ * every abort in a row up to 5 s: an error that persists (an ACL denying
+ * an output topic: librdkafka then fails produce() at once until the
+ * topic's metadata is refreshed) must not turn the loop into an abort
+ * storm. */
+#define KB_ABORT_BACKOFF_MS     100
+#define KB_ABORT_BACKOFF_MAX_MS 5000
+
+static void log_txn_error(const char *what, rd_kafka_error_t *error)
+{
+        kb_log_warn("pipeline", "%s: %s: %s%s%s", what,
+                    rd_kafka_error_name(error), rd_kafka_error_string(error),
+                    rd_kafka_error_is_fatal(error) ? " (fatal)" : "",
+                    rd_kafka_error_txn_requires_abort(error)
+                        ? " (abort required)"
+                        : "");
+}
+/* Aborts the open transaction, then rewinds. Returns -1 if fatal. */
+static int abort_and_rewind(kb_pipeline_t *pl)
+{
+        rd_kafka_error_t *error;
+
+        pl->st.txn_aborts++;
+        error = rd_kafka_abort_transaction(pl->producer, -1);
+        if (error) {
+                log_txn_error("abort_transaction", error);
+                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "abort_transaction: %s: %s",
+                                rd_kafka_error_name(error),
+                                rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                return -1;
+        }
+        kb_pl_rewind_all(pl, 1);
+        {
+                int64_t backoff = KB_ABORT_BACKOFF_MS;
+                int i;
+                for (i = 0;
+                     i < pl->abort_streak && backoff < KB_ABORT_BACKOFF_MAX_MS;
+                     i++)
+                        backoff *= 2;
+                if (backoff > KB_ABORT_BACKOFF_MAX_MS)
+                        backoff = KB_ABORT_BACKOFF_MAX_MS;
+                pl->abort_streak++;
+                pl->txn_not_before = kb_mono_ms() + backoff;
+        }
+        return pl->fatal ? -1 : 0;
+}
+
+/* What a step of kb_pl_txn_commit() returns to go on with the next step; any
+ * other value is kb_pl_txn_commit()'s result. */
+#define TXN_GO 1
+
+/*
+ * Handles @p error from send_offsets_to_transaction(), as librdkafka's
+ * examples/transactions.c does: fatal -> fatal; requires abort -> abort
+ * and rewind; retriable -> retry (1), at most 10 times, then abort and
+ * rewind (nothing is lost, it is all consumed again); anything else
+ * (__STATE, __CONFLICT, ...: a call the producer refuses in its state) is
+ * no condition a retry or an abort gets out of: fatal. Returns 1 to retry
+ * the call, 0 after abort+rewind, -1 when fatal. Destroys @p error.
+ */
+static int txn_error(kb_pipeline_t *pl, const char *what,
+                     rd_kafka_error_t *error, int *retries)
+{
+        log_txn_error(what, error);
+        if (!rd_kafka_error_is_fatal(error) &&
+            rd_kafka_error_txn_requires_abort(error)) {
+                rd_kafka_error_destroy(error);
+                return abort_and_rewind(pl);
+        }
+        if (!rd_kafka_error_is_fatal(error) &&
+            rd_kafka_error_is_retriable(error)) {
+                rd_kafka_error_destroy(error);
+                if (++*retries <= 10)
+                        return 1;
+                return abort_and_rewind(pl);
+        }
+        kb_pl_set_fatal(pl, KB_ERR_KAFKA, "%s: %s: %s", what,
+                        rd_kafka_error_name(error),
+                        rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return -1;
+}
+
+static int produce_out(kb_pipeline_t *pl, kb_out_t *o)
+{
+        rd_kafka_resp_err_t err;
+        int tries = 0;
+
+        for (;;) {
+                rd_kafka_headers_t *h =
+                    o->hdrs ? rd_kafka_headers_copy(o->hdrs) : NULL;
+                err =
+                    rd_kafka_producev(pl->producer, RD_KAFKA_V_TOPIC(o->topic),
+                                      RD_KAFKA_V_PARTITION(o->partition),
+                                      RD_KAFKA_V_KEY(o->key, o->key_len),
+                                      RD_KAFKA_V_VALUE(o->value, o->value_len),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+                if (!err)
+                        return 0;
+                if (h)
+                        rd_kafka_headers_destroy(h);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || ++tries > 600) {
+                        kb_log_error("pipeline", "produce to %s failed: %s",
+                                     o->topic, rd_kafka_err2str(err));
+                        return -1;
+                }
+                /* the transaction's own messages fill the queue: wait
+                 * for some to be delivered, then try again */
+                pl->st.queue_full++;
+                rd_kafka_poll(pl->producer, 50);
+        }
+}
+
+static rd_kafka_topic_partition_list_t *commit_offsets(kb_pipeline_t *pl)
+{
+        rd_kafka_topic_partition_list_t *offsets;
+        part_t *pt;
+
+        offsets = rd_kafka_topic_partition_list_new(8);
+        for (pt = pl->parts; pt; pt = pt->next)
+                if (pt->commit_offset >= 0)
+                        rd_kafka_topic_partition_list_add(offsets, pt->topic,
+                                                          pt->partition)
+                            ->offset = pt->commit_offset;
+        return offsets;
+}
+
+/* Begins the transaction and produces every released record's outputs
+ * (*nout counts them). TXN_GO, or kb_pl_txn_commit()'s result. */
+static int txn_produce(kb_pipeline_t *pl, int *nout)
+{
+        rd_kafka_error_t *error;
+        kb_rec_t *rec;
+        kb_out_t *o;
+
+        error = rd_kafka_begin_transaction(pl->producer);
+        if (error) {
+                /* begin never needs a retry; anything here is a bug or
+                 * fatal state */
+                log_txn_error("begin_transaction", error);
+                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "begin_transaction: %s: %s",
+                                rd_kafka_error_name(error),
+                                rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                return -1;
+        }
+        for (rec = pl->rel_head; rec; rec = rec->next)
+                for (o = rec->outs; o; o = o->next) {
+                        if (produce_out(pl, o) == -1)
+                                return abort_and_rewind(pl);
+                        (*nout)++;
+                }
+        return TXN_GO;
+}
+
+/* Adds the input offsets to the transaction. TXN_GO, or kb_pl_txn_commit()'s
+ * result. */
+static int txn_send_offsets(kb_pipeline_t *pl,
+                            const rd_kafka_topic_partition_list_t *offsets)
+{
+        rd_kafka_consumer_group_metadata_t *cgmd;
+        rd_kafka_error_t *error;
+        int retries = 0, r = TXN_GO;
+
+        cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
+        for (;;) {
+                error = rd_kafka_send_offsets_to_transaction(pl->producer,
+                                                             offsets, cgmd, -1);
+                if (!error)
+                        break;
+                r = txn_error(pl, "send_offsets_to_transaction", error,
+                              &retries);
+                if (r != 1)
+                        break;
+                r = TXN_GO;
+        }
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        return r;
+}
+
+/*
+ * Most of a commit is waiting for the transaction's messages to be
+ * delivered (partition registration, produce round trips): wait for that
+ * in short slices of rd_kafka_flush(), which is no transactional call, and
+ * keep the vendor calls moving meanwhile. Records released from here on go
+ * into the next transaction; the ones being committed are not touched.
+ * TXN_GO, or kb_pl_txn_commit()'s result.
+ */
+static int txn_wait_delivery(kb_pipeline_t *pl)
+{
+        int64_t deadline = kb_mono_ms() + pl->txn_timeout_ms;
+
+        while (rd_kafka_flush(pl->producer, 10) ==
+               RD_KAFKA_RESP_ERR__TIMED_OUT) {
+                if (kb_mono_ms() >= deadline) {
+                        kb_log_warn("pipeline",
+                                    "transaction's messages not delivered "
+                                    "within %d ms: aborting it",
+                                    pl->txn_timeout_ms);
+                        return abort_and_rewind(pl);
+                }
+                kb_pl_start_ready(pl);
+                if (pl->in_flight > 0 || pl->orphans_running > 0)
+                        pl->ops.poll(pl->opaque, 0);
+        }
+        return TXN_GO;
+}
+
+/*
+ * One commit_transaction() call, which is left with the EndTxn round trip,
+ * never a short timeout to resume from: librdkafka (up to 2.0.2 at least,
+ * rdkafka_txnmgr.c) matches the answers of a transactional call to its
+ * requests by order only. A call that timed out leaves a request or an
+ * answer behind (EndTxn completing while the resumed call waits for its
+ * first request), the resumed call takes it for its own, returns success
+ * while the commit is not acknowledged, and the next begin_transaction()
+ * takes the acknowledgement for its own success: produce() then fails with
+ * "Erroneous state" in a transaction that never began. So no error of
+ * commit_transaction() is retried: one that requires an abort aborts and
+ * rewinds, every other one (a timeout, a retriable error: both mean "call
+ * again to resume") is fatal -- abort_transaction() is refused while the
+ * commit can be resumed, and resuming runs into the above; the restart's
+ * init_transactions() settles the transaction, and what was not committed
+ * is consumed again. TXN_GO, or kb_pl_txn_commit()'s result.
+ */
+static int txn_end(kb_pipeline_t *pl)
+{
+        rd_kafka_error_t *error;
+
+        error = rd_kafka_commit_transaction(pl->producer, pl->txn_timeout_ms);
+        if (!error)
+                return TXN_GO;
+        log_txn_error("commit_transaction", error);
+        if (!rd_kafka_error_is_fatal(error) &&
+            rd_kafka_error_txn_requires_abort(error)) {
+                rd_kafka_error_destroy(error);
+                return abort_and_rewind(pl);
+        }
+        if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+                kb_pl_set_fatal(
+                    pl, KB_ERR_KAFKA,
+                    "commit_transaction: no answer within %d ms: %s",
+                    pl->txn_timeout_ms, rd_kafka_error_string(error));
+        else
+                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "commit_transaction: %s: %s",
+                                rd_kafka_error_name(error),
+                                rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return -1;
+}
+
+/* The transaction that sent @p offsets committed: remember the offsets,
+ * tell on_commit, and free the released records (on_finish committed). */
+static void txn_after_commit(kb_pipeline_t *pl,
+                             const rd_kafka_topic_partition_list_t *offsets,
+                             int nout, int64_t t0)
+{
+        kb_rec_t *rec, *next;
+        part_t *pt;
+        int i;
+
+        pl->st.txn_commits++;
+        pl->abort_streak = 0;
+        pl->st.txn_us += (uint64_t)(kb_mono_us() - t0);
+        pl->st.produced += (uint64_t)nout;
+        for (i = 0; i < offsets->cnt; i++) {
+                pt = kb_pl_part_find(pl, offsets->elems[i].topic,
+                                     offsets->elems[i].partition);
+                if (pt)
+                        pt->committed = offsets->elems[i].offset;
+        }
+        if (pl->on_commit)
+                pl->on_commit(pl->opaque, offsets);
+        if (pl->at_least_once) {
+                /* The mock broker does not store transactional offsets. */
+                rd_kafka_resp_err_t err =
+                    rd_kafka_commit(pl->consumer, offsets, 0);
+                if (err)
+                        kb_log_warn("pipeline", "offset commit failed: %s",
+                                    rd_kafka_err2str(err));
+        }
+        for (rec = pl->rel_head; rec; rec = next) {
+                next = rec->next;
+                kb_pl_rec_free(rec, 1);
+        }
+        pl->rel_head = NULL;
+        pl->rel_tail = &pl->rel_head;
+        pl->rel_count = 0;
+        for (pt = pl->parts; pt; pt = pt->next)
+                pt->commit_offset = -1;
+}
+
+/*
+ * Publishes every released record's outputs and the matching input offsets
+ * in one transaction. Returns 0 (committed, nothing to commit, or aborted
+ * and rewound) or -1 on a fatal error. Does nothing once the engine is
+ * fatal, failed or closed: whatever is still held then is dropped, never
+ * committed (the processor may be going away).
+ */
+int kb_pl_txn_commit(kb_pipeline_t *pl)
+{
+        rd_kafka_topic_partition_list_t *offsets;
+        int r, nout = 0;
+        int64_t t0;
+
+        if (pl->fatal)
+                return -1;
+        if (pl->failed || pl->closed)
+                return 0;
+        t0 = kb_mono_us();
+        offsets = commit_offsets(pl);
+        if (offsets->cnt == 0 && pl->rel_count == 0) {
+                rd_kafka_topic_partition_list_destroy(offsets);
+                return 0;
+        }
+        r = txn_produce(pl, &nout);
+        if (r == TXN_GO) {
+                r = txn_send_offsets(pl, offsets);
+                pl->st.txn_offsets_us += (uint64_t)(kb_mono_us() - t0);
+        }
+        if (r == TXN_GO)
+                r = txn_wait_delivery(pl);
+        if (r == TXN_GO)
+                r = txn_end(pl);
+        if (r == TXN_GO) {
+                txn_after_commit(pl, offsets, nout, t0);
+                r = 0;
+        }
+        rd_kafka_topic_partition_list_destroy(offsets);
+        return r;
+}
