@@ -83,6 +83,13 @@ const kb_conf_opt_t kb_conf_options[] = {
           0, NULL,
           "Allow a non-loopback webhook.listen address (a TLS proxy in "
           "front)." },
+        { "metrics.listen", KB_CONF_STR, "", 0, 0, NULL, IM, 0, NULL,
+          "Address of GET /livez, /readyz and /metrics, numeric HOST:PORT; "
+          "empty: none. The same address as webhook.listen: served by the "
+          "webhook intake's server. Loopback only unless "
+          "metrics.allow_non_loopback." },
+        { "metrics.allow_non_loopback", KB_CONF_BOOL, "false", 0, 0, NULL, IM,
+          0, NULL, "Allow a non-loopback metrics.listen address." },
         { "webhook.path", KB_CONF_STR, "/webhooks/vendor", 0, 0, NULL, IM, 0,
           NULL, "Path the vendor POSTs its deliveries to." },
         { "webhook.secret", KB_CONF_SECRET, NULL, 0, 0, NULL, IM, 0, NULL,

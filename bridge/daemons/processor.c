@@ -24,6 +24,7 @@ void kb_proc_fail(kb_proc_t *p, const char *why)
 {
         kb_log_error(p->ops->role, "%s; stopping without committing", why);
         p->fatal = 1;
+        kb_ops_http_state(p->opsh, KB_OPS_HELD);
         if (p->pl)
                 kb_pipeline_fail(p->pl);
 }
@@ -38,6 +39,7 @@ void kb_proc_hold(kb_job_t *job, const char *why)
         job->next = p->held;
         p->held = job;
         p->fatal = 1;
+        kb_ops_http_state(p->opsh, KB_OPS_HELD);
         if (p->pl)
                 kb_pipeline_fail(p->pl);
 }
@@ -84,6 +86,9 @@ void kb_proc_dead_letter(kb_job_t *job, const char *stage, const char *reason,
                 /* Cannot build the output: never commit a silent drop. */
                 kb_proc_fail(p, "out of memory building a dead letter");
         p->n_dead++;
+        job->dead = 1;
+        kb_strlcpy(job->dl_reason, reason ? reason : "",
+                   sizeof(job->dl_reason));
         kb_log_info(p->ops->role, "share %s: dead-lettered: %s",
                     sid ? sid : "(none)", reason);
         kb_rec_done(job->rec);
@@ -168,6 +173,36 @@ static void op_start(void *opaque, kb_rec_t *rec)
         p->ops->start(job);
 }
 
+/* Engine thread: the loop turns; publishes the pipeline's figures to the
+ * operations endpoints (which read them from the HTTP thread). */
+static void ops_beat(kb_proc_t *p)
+{
+        kb_pipeline_stats_t ps;
+
+        if (!p->opsh)
+                return;
+        memset(&ps, 0, sizeof(ps));
+        if (p->pl)
+                kb_pipeline_stats(p->pl, &ps);
+        kb_ops_http_beat(p->opsh, p->pl ? &ps : NULL);
+}
+
+/*
+ * The producer's statistics callback, served by the engine's run loop
+ * (it polls the transactional producer on every turn, busy or idle,
+ * whereas op_poll() runs only while records are in flight): the heartbeat
+ * of /livez. The statistics themselves are not read (yet).
+ */
+static int op_producer_stats(rd_kafka_t *rk, char *json, size_t json_len,
+                             void *opaque)
+{
+        (void)rk;
+        (void)json;
+        (void)json_len;
+        ops_beat(opaque);
+        return 0; /* librdkafka frees json */
+}
+
 static int op_poll(void *opaque, int timeout_ms)
 {
         kb_proc_t *p = opaque;
@@ -178,6 +213,7 @@ static int op_poll(void *opaque, int timeout_ms)
                 kb_proc_log_stats(p);
                 kb_seen_expire(p->seen);
         }
+        ops_beat(p);
         return kb_vendor_poll(p->vendor, timeout_ms);
 }
 
@@ -199,6 +235,17 @@ static int op_on_assign(void *opaque,
         return kb_seen_load(p->seen);
 }
 
+/* Metrics: the outcome of a record whose offset was committed. */
+static void count_outcome(kb_proc_t *p, const kb_job_t *job)
+{
+        if (job->dead)
+                kb_ops_http_dead_letter(p->opsh, job->dl_reason);
+        else
+                kb_ops_http_record(p->opsh, job->state_written
+                                                ? KB_OPS_PUBLISHED
+                                                : KB_OPS_SKIPPED);
+}
+
 static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
 {
         kb_proc_t *p = opaque;
@@ -206,6 +253,8 @@ static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
 
         if (!job)
                 return;
+        if (committed)
+                count_outcome(p, job);
         if (job->owns_seen) {
                 if (committed && job->state_written)
                         kb_seen_commit(p->seen, job->share_id,
@@ -303,8 +352,30 @@ int kb_proc_init(kb_proc_t *p, const kb_proc_ops_t *ops, const kb_conf_t *conf,
         p->vendor = kb_vendor_new(conf, &r, errstr, errstr_size);
         if (!p->vendor)
                 return r;
-        return kb_wh_host_new(conf, ops->role, ops->webhook_action, p,
-                              &p->webhook, errstr, errstr_size);
+        r = kb_wh_host_new(conf, ops->role, ops->webhook_action, p, &p->webhook,
+                           errstr, errstr_size);
+        if (r != KB_OK)
+                return r;
+        r = kb_ops_http_new(conf, ops->role, &p->opsh, errstr, errstr_size);
+        if (r != KB_OK || !kb_ops_http_wants_share(p->opsh))
+                return r;
+        if (!p->webhook) {
+                kb_snprintf(errstr, errstr_size,
+                            "%s: metrics.listen: same as webhook.listen, "
+                            "which is not in use",
+                            kb_conf_origin(conf, "metrics.listen"));
+                return KB_ERR_CONFIG;
+        }
+        r = kb_ops_http_share(p->opsh, kb_wh_host_httpd(p->webhook));
+        if (r != KB_OK) {
+                kb_snprintf(errstr, errstr_size,
+                            "%s: metrics.listen: cannot share the webhook "
+                            "server: %s",
+                            kb_conf_origin(conf, "metrics.listen"),
+                            kb_err2str(r));
+                return r == KB_ERR_NOMEM ? r : KB_ERR_CONFIG;
+        }
+        return KB_OK;
 }
 
 /*
@@ -359,6 +430,29 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
                                   &pc, errstr, errstr_size);
         if (r != KB_OK)
                 return r;
+        /* our own server listens from the start: /readyz says 503 until
+         * the transactional producer is initialised */
+        if ((r = kb_ops_http_start(p->opsh, errstr, errstr_size)) != KB_OK) {
+                rd_kafka_conf_destroy(pc.consumer_conf);
+                rd_kafka_conf_destroy(pc.producer_conf);
+                return r;
+        }
+        if (p->opsh) {
+                /* the heartbeat: nothing else in kyc-bridge uses the
+                 * producer's opaque or statistics */
+                char e[128];
+                rd_kafka_conf_set_opaque(pc.producer_conf, p);
+                rd_kafka_conf_set_stats_cb(pc.producer_conf, op_producer_stats);
+                if (rd_kafka_conf_set(pc.producer_conf,
+                                      "statistics.interval.ms", "1000", e,
+                                      sizeof(e)) != RD_KAFKA_CONF_OK) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "statistics.interval.ms: %s", e);
+                        rd_kafka_conf_destroy(pc.consumer_conf);
+                        rd_kafka_conf_destroy(pc.producer_conf);
+                        return KB_ERR_KAFKA;
+                }
+        }
         pc.topics = (const char *const *)p->in_topics;
         pc.out_topics = (const char *const *)p->out_topics;
         if (kb_seen_load(p->seen) == -1) {
@@ -371,10 +465,12 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
         }
         /* that one ran before joining; the next ones run in a rebalance */
         kb_seen_set_load_timeout(p->seen, assign_load_timeout(&pc));
+        kb_ops_http_beat(p->opsh, NULL);
         p->pl = kb_pipeline_new(&pc, &ops, p, errstr, errstr_size);
         if (!p->pl)
                 return strncmp(errstr, "out of memory", 13) ? KB_ERR_KAFKA
                                                             : KB_ERR_NOMEM;
+        kb_ops_http_beat(p->opsh, NULL);
         join_topics(p->in_topics, in, sizeof(in));
         join_topics(p->out_topics, out, sizeof(out));
         kb_log_notice(p->ops->role,
@@ -384,7 +480,15 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
             (r = kb_wh_host_start(p->webhook, errstr, errstr_size)) != KB_OK)
                 return r;
         p->next_stats_ms = kb_mono_ms() + STATS_EVERY_MS;
+        if (!p->fatal)
+                kb_ops_http_state(p->opsh, KB_OPS_RUNNING);
         r = kb_pipeline_run(p->pl, stop);
+        if (p->opsh) {
+                ops_beat(p); /* the engine's last commits, its thread */
+                if (!p->fatal)
+                        kb_ops_http_state(p->opsh, r == KB_OK ? KB_OPS_STOPPING
+                                                              : KB_OPS_HELD);
+        }
         /* deliveries in flight are answered before the pipeline goes */
         kb_wh_host_stop(p->webhook);
         kb_proc_log_stats(p);
@@ -439,6 +543,9 @@ void kb_proc_destroy(kb_proc_t *p)
         p->held = NULL;
         kb_pipeline_destroy(p->pl);
         p->pl = NULL;
+        /* last: the records finished above counted into its registry */
+        kb_ops_http_destroy(p->opsh);
+        p->opsh = NULL;
         kb_partners_free(&p->partners);
         kb_seen_destroy(p->seen);
         p->seen = NULL;

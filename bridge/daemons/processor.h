@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "ops_http.h"
 #include "partners.h"
 #include "pipeline.h"
 #include "seen.h"
@@ -52,6 +53,8 @@ typedef struct kb_job_s {
         char ref[129];      /* committed with share_id (may stay "") */
         int owns_seen;      /* this record claimed share_id */
         int state_written;  /* its state record is in the transaction */
+        int dead;           /* ended by kb_proc_dead_letter() */
+        char dl_reason[64]; /* its reason (metrics, when committed) */
 } kb_job_t;
 
 /* What each daemon decides for itself. */
@@ -101,6 +104,9 @@ struct kb_proc_s {
         /* the webhook intake (webhook.listen set), else NULL: built by
          * kb_proc_init(), started and stopped by kb_proc_run() */
         kb_wh_host_t *webhook;
+        /* /livez, /readyz, /metrics (metrics.listen set), else NULL:
+         * built by kb_proc_init(), started by kb_proc_run() */
+        kb_ops_http_t *opsh;
         int fatal;
         int64_t next_stats_ms;
         uint64_t n_dead;

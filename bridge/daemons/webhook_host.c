@@ -272,6 +272,11 @@ int kb_wh_host_port(const kb_wh_host_t *wh)
         return wh ? atomic_load(&((kb_wh_host_t *)wh)->port) : 0;
 }
 
+kb_httpd_t *kb_wh_host_httpd(kb_wh_host_t *wh)
+{
+        return wh && !wh->started ? wh->h : NULL;
+}
+
 void kb_wh_host_stats(kb_wh_host_t *wh, kb_wh_intake_stats_t *st)
 {
         pthread_rwlock_rdlock(&wh->gate);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "httpd.h"
 #include "wh_delivery.h"
 #include "wh_intake.h"
 
@@ -55,6 +56,12 @@ int kb_wh_host_start(kb_wh_host_t *h, char *errstr, size_t errstr_size) KB_WUR;
 /** The port listened on after kb_wh_host_start() and until
  * kb_wh_host_stop(), else 0. Any thread. */
 int kb_wh_host_port(const kb_wh_host_t *h);
+
+/** The server, so that another part may add its routes to it (the
+ * operations endpoints when metrics.listen is the same address): before
+ * kb_wh_host_start() only; owned by the host (gone after
+ * kb_wh_host_stop()). */
+kb_httpd_t *kb_wh_host_httpd(kb_wh_host_t *h);
 
 /** The intake's counters (zero before kb_wh_host_start()). Any thread. */
 void kb_wh_host_stats(kb_wh_host_t *h, kb_wh_intake_stats_t *st);

@@ -1,0 +1,341 @@
+"""test_ops.py -- black-box tests of a daemon's operations endpoints
+(metrics.listen): /livez, /readyz and /metrics, on a real issuer against a
+real Kafka broker and the sandbox (Python 3 stdlib unittest).
+
+Run one class at a time (CTest does, see ops.cmake):
+  KB_BIN=build/kyc-bridge KB_KAFKA_DIR=<broker dir of scripts/kafka.sh> \
+  KB_TEST_TMP=/tmp/kbt python3 -m unittest test_ops.TestOpsEndpoints
+
+/metrics is read with the small strict parser of the text exposition
+format 0.0.4 below (HELP/TYPE once per family and before its samples,
+name{label="value",...} value lines, escapes), never with a regex over
+the whole text. KB_KEEP=1 keeps the work directories.
+"""
+import http.client
+import json
+import math
+import os
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import kbharness as h  # noqa: E402
+from pipeline_world import World  # noqa: E402
+
+PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+
+
+class ParseError(ValueError):
+    pass
+
+
+def _name(s, i):
+    j = i
+    while j < len(s) and (s[j].isalnum() and s[j].isascii() or s[j] in "_:"):
+        j += 1
+    if j == i or s[i].isdigit():
+        raise ParseError("metric or label name expected at %d: %r" % (i, s))
+    return s[i:j], j
+
+
+def _labels(s, i):
+    """{a="x",b="y"} from s[i] == '{'; returns (dict, index after '}')."""
+    out = {}
+    i += 1
+    while True:
+        if s[i] == "}":
+            return out, i + 1
+        k, i = _name(s, i)
+        if k in out:
+            raise ParseError("label %s twice: %r" % (k, s))
+        if s[i:i + 2] != '="':
+            raise ParseError("'=\"' expected after %s: %r" % (k, s))
+        i += 2
+        v = []
+        while True:
+            if i >= len(s):
+                raise ParseError("unterminated label value: %r" % s)
+            c = s[i]
+            if c == "\\":
+                e = s[i + 1:i + 2]
+                if e not in ("\\", '"', "n"):
+                    raise ParseError("bad escape \\%s: %r" % (e, s))
+                v.append("\n" if e == "n" else e)
+                i += 2
+            elif c == '"':
+                i += 1
+                break
+            elif c == "\n":
+                raise ParseError("newline in a label value")
+            else:
+                v.append(c)
+                i += 1
+        out[k] = "".join(v)
+        if s[i] == ",":
+            i += 1
+        elif s[i] != "}":
+            raise ParseError("',' or '}' expected: %r" % s)
+
+
+def _value(t):
+    if t in ("+Inf", "-Inf", "NaN"):
+        return float(t.replace("Inf", "inf").replace("NaN", "nan"))
+    try:
+        return float(t)
+    except ValueError:
+        raise ParseError("not a number: %r" % t) from None
+
+
+def parse_exposition(text):
+    """Parses Prometheus text format 0.0.4 strictly. Returns (types, help,
+    samples): {family: type}, {family: help}, {(name, ((k, v), ...)): value}.
+    Raises ParseError on anything it does not accept."""
+    if text and not text.endswith("\n"):
+        raise ParseError("the text does not end with a newline")
+    types, helps, samples, seen_sample = {}, {}, {}, set()
+    for line in text.split("\n")[:-1]:
+        if not line:
+            raise ParseError("empty line")
+        if line.startswith("#"):
+            parts = line.split(" ", 3)
+            if len(parts) < 3 or parts[0] != "#" or parts[1] not in ("HELP", "TYPE"):
+                raise ParseError("bad comment line: %r" % line)
+            fam = parts[2]
+            _name(fam, 0)
+            if parts[1] == "HELP":
+                if fam in helps:
+                    raise ParseError("HELP %s twice" % fam)
+                helps[fam] = parts[3] if len(parts) > 3 else ""
+            else:
+                if fam in types or fam in seen_sample:
+                    raise ParseError("TYPE %s twice or after its samples" % fam)
+                if len(parts) != 4 or parts[3] not in TYPES:
+                    raise ParseError("bad TYPE line: %r" % line)
+                types[fam] = parts[3]
+            continue
+        name, i = _name(line, 0)
+        labels = {}
+        if i < len(line) and line[i] == "{":
+            labels, i = _labels(line, i)
+        if line[i:i + 1] != " ":
+            raise ParseError("space expected before the value: %r" % line)
+        rest = line[i + 1:].split(" ")
+        if not 1 <= len(rest) <= 2:
+            raise ParseError("value [timestamp] expected: %r" % line)
+        v = _value(rest[0])
+        fam = name
+        for suf in ("_bucket", "_sum", "_count"):
+            if name.endswith(suf) and types.get(name[:-len(suf)]) == "histogram":
+                fam = name[:-len(suf)]
+        if fam not in types:
+            raise ParseError("sample %s before (or without) its TYPE" % name)
+        if types[fam] == "counter" and (math.isnan(v) or v < 0):
+            raise ParseError("counter %s is %r" % (name, v))
+        key = (name, tuple(sorted(labels.items())))
+        if key in samples:
+            raise ParseError("sample twice: %r" % line)
+        seen_sample.add(fam)
+        samples[key] = v
+    return types, helps, samples
+
+
+def get(port, path, timeout=5):
+    """(status, content-type, body text) of GET @path; None if refused."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read().decode()
+    except (ConnectionError, OSError):
+        return None
+    finally:
+        c.close()
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+class TestParser(unittest.TestCase):
+    """The parser refuses what it must (so the scrape checks can fail)."""
+
+    def test_accepts_and_refuses(self):
+        ok = ('# HELP a_total A.\n# TYPE a_total counter\n'
+              'a_total{x="q\\"\\\\\\n",y="2"} 3\n')
+        _, _, s = parse_exposition(ok)
+        self.assertEqual(s[("a_total", (("x", 'q"\\\n'), ("y", "2")))], 3.0)
+        for bad in ("a_total 1\n",                              # no TYPE
+                    "# TYPE a_total counter\na_total{x=1} 1\n",  # unquoted
+                    "# TYPE a_total counter\na_total -1\n",      # negative
+                    "# TYPE a_total counter\na_total 1\na_total 2\n",
+                    "# TYPE a gauge\n# TYPE a gauge\na 1\n",
+                    "# TYPE a gauge\na x\n",
+                    "# TYPE a gauge\na 1"):                     # no final \n
+            with self.assertRaises(ParseError, msg=bad):
+                parse_exposition(bad)
+
+
+class TestOpsEndpoints(unittest.TestCase):
+    """One issuer with metrics.listen on its own port; one with it on the
+    webhook intake's server."""
+
+    def setUp(self):
+        self.w = World("ops")
+        self.failed = True
+
+    def tearDown(self):
+        self.w.close(keep=self.failed)
+        if self.failed:
+            print("[%s] kept %s" % (self.id(), self.w.wd), file=sys.stderr)
+
+    def scrape(self, port):
+        r = get(port, "/metrics")
+        self.assertIsNotNone(r, "/metrics refused")
+        st, ct, body = r
+        self.assertEqual(st, 200, body)
+        self.assertEqual(ct, PROM_TYPE)
+        return body, parse_exposition(body)
+
+    def test_health_and_metrics(self):
+        w = self.w
+        X, Y = w.app("x"), w.app("y")
+        port = h.free_port()
+        conf = w.issuer_conf(X, [Y], extra={
+            "metrics.listen": "127.0.0.1:%d" % port})
+        issuer = w.daemon("issuer", conf, "issuer")
+
+        # /livez answers as soon as the server listens; /readyz is 503
+        # with a reason until the pipeline runs, then 200
+        wait_for(lambda: get(port, "/livez"), 30, "/livez to answer")
+        st, ct, body = get(port, "/livez")
+        self.assertEqual((st, json.loads(body)), (200, {"status": "ok"}))
+        seen = []
+
+        def ready():
+            r = get(port, "/readyz")
+            if r:
+                seen.append(r)
+            return r and r[0] == 200
+        wait_for(ready, 60, "/readyz 200")
+        for st, ct, body in seen[:-1]:
+            self.assertEqual(st, 503, body)
+            self.assertEqual(ct, "application/json")
+            self.assertIn("detail", json.loads(body))
+        self.assertEqual(json.loads(seen[-1][2]), {"status": "ready"})
+        self.assertEqual(get(port, "/nothing")[0], 404)
+
+        # N good requests and one that is not JSON at all
+        n = 3
+        sids = ["ops-%d-%s" % (i, uuid.uuid4().hex[:8]) for i in range(n)]
+        reqs = [h.share_request(w.sb.finished_session(X.key, X.wf["kyc"], "Approved"),
+                                Y.id, s) for s in sids]
+        w.produce_requests(reqs)
+        w.kafka.produce(w.t["requests"], [("k-garbage", "\x01 not JSON {")])
+        rec = "kyc_bridge_records_total"
+
+        def count(samples, outcome):
+            return samples.get((rec, (("daemon", "issuer"), ("outcome", outcome))))
+
+        def settled():
+            _, (_, _, s) = self.scrape(port)
+            return count(s, "published") == n and count(s, "dead_lettered") == 1 \
+                and s
+        wait_for(settled, 90, "%d published and 1 dead letter in /metrics" % n)
+        # the same request again: handled already, skipped
+        w.produce_requests(reqs[:1])
+        wait_for(lambda: count(self.scrape(port)[1][2], "skipped") == 1, 60,
+                 "1 skipped in /metrics")
+        body, (types, helps, s) = self.scrape(port)
+        self.assertEqual(count(s, "published"), n)
+        self.assertEqual(count(s, "dead_lettered"), 1)
+        self.assertEqual(count(s, "skipped"), 1)
+        self.assertEqual(types[rec], "counter")
+        self.assertEqual(
+            s[("kyc_bridge_dead_letters_total",
+               (("daemon", "issuer"), ("reason", "malformed_request")))], 1)
+        self.assertEqual(
+            sum(v for (name, _), v in s.items()
+                if name == "kyc_bridge_dead_letters_total"), 1)
+        # published from the engine thread about once a second
+        txn = "kyc_bridge_transactions_total"
+        self.assertEqual(types[txn], "counter")
+        wait_for(lambda: self.scrape(port)[1][2].get(
+            (txn, (("daemon", "issuer"), ("result", "committed"))), 0) >= 2,
+            30, ">= 2 committed transactions")
+        self.assertEqual(s[(txn, (("daemon", "issuer"), ("result", "aborted")))], 0)
+        self.assertEqual(types["kyc_bridge_records_in_flight"], "gauge")
+        wait_for(lambda: self.scrape(port)[1][2].get(
+            ("kyc_bridge_records_in_flight", (("daemon", "issuer"),))) == 0,
+            30, "0 records in flight")
+        self.assertEqual(s[("kyc_bridge_build_info",
+                            (("version", h.run_cli(["--version"])[1].decode()
+                              .split()[-1]),))], 1)
+        start = s[("process_start_time_seconds", ())]
+        self.assertTrue(time.time() - 600 < start <= time.time(), start)
+        for fam in types:
+            self.assertIn(fam, helps)
+            self.assertTrue(fam == "process_start_time_seconds" or
+                            fam.startswith("kyc_bridge_"), fam)
+
+        # no secret in what /metrics says
+        with open(X.keyfile) as f:
+            key = f.read().strip()
+        with open(X.keys.sign, "rb") as f:
+            sign = f.read().strip()
+        self.assertNotIn(key, body)
+        self.assertNotIn(sign.decode(errors="replace"), body)
+        for sid in sids:
+            self.assertNotIn(sid, body)
+
+        # an idle daemon is alive: its loop turns with nothing in flight
+        time.sleep(11)
+        st, _, body = get(port, "/livez")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(get(port, "/readyz")[0], 200)
+
+        self.assertEqual(issuer.stop(), 0, "SIGTERM: exit status")
+        self.assertIsNone(get(port, "/livez", timeout=2))
+        self.failed = False
+
+    def test_shared_with_webhook_intake(self):
+        w = self.w
+        X, Y = w.app("x"), w.app("y")
+        secret = w.sb.webhook_config(X.key)["secret_shared_key"]
+        port = h.free_port()
+        addr = "127.0.0.1:%d" % port
+        conf = w.issuer_conf(X, [Y], extra={
+            "webhook.listen": addr, "metrics.listen": addr,
+            "webhook.secret": w.webhook_secret_file(X, secret),
+            "rule.kyc.workflow_id": X.wf["kyc"],
+            "rule.kyc.statuses": "Approved", "rule.kyc.partners": "y"})
+        issuer = w.daemon("issuer", conf, "issuer")
+        wait_for(lambda: (get(port, "/readyz") or (0,))[0] == 200, 60,
+                 "/readyz 200 on the intake's server")
+        self.assertEqual(get(port, "/livez")[0], 200)
+        body, (types, _, s) = self.scrape(port)
+        self.assertIn("kyc_bridge_records_total", types)
+        self.assertNotIn(secret, body)
+        # the intake still answers on the same server (unsigned: refused)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("POST", "/webhooks/vendor", body=b"{}",
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        self.assertIn(r.status, (400, 401))
+        self.assertEqual(issuer.stop(), 0, "SIGTERM: exit status")
+        self.failed = False
+
+
+if __name__ == "__main__":
+    unittest.main()
