@@ -2,9 +2,14 @@
  * /metrics (metrics.listen), and the metrics the processor keeps */
 #include "ops_http.h"
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -13,6 +18,42 @@
 #define HTTPD_GRACE_MS 2000
 #define LIVEZ_STALE_MS 10000
 #define PROM_TYPE      "text/plain; version=0.0.4; charset=utf-8"
+
+/* What the consumer's last statistics said (engine thread writes a
+ * scratch copy, then swaps it in under the mutex). */
+typedef struct {
+        char topic[KB_METRICS_LABEL_VALUE_MAX + 1];
+        int32_t partition;
+        int64_t lag;
+} lag_t;
+
+typedef struct {
+        char name[KB_METRICS_LABEL_VALUE_MAX + 1];
+        int up;
+} broker_t;
+
+typedef struct {
+        lag_t lag[KB_OPS_LAG_MAX];
+        size_t lag_cnt;
+        broker_t broker[KB_OPS_BROKERS_MAX];
+        size_t broker_cnt;
+} snap_t;
+
+/* The vendor client's families, by what they count. */
+enum {
+        V_OK,
+        V_ERROR,
+        V_RETRIES,
+        V_429,
+        V_5XX,
+        V_TIMEOUTS,
+        V_IN_FLIGHT,
+        V_PACED,
+        V_PAUSED,
+        V_ANSWERED,
+        V_LATENCY,
+        V_CNT
+};
 
 struct kb_ops_http_s {
         char role[16];
@@ -26,6 +67,12 @@ struct kb_ops_http_s {
         kb_metric_t *txn[2];      /* committed, aborted */
         kb_metric_t *in_flight;
         uint64_t last_commits, last_aborts; /* engine thread */
+        kb_metric_t *v[V_CNT];
+        kb_vendor_stats_t last_vs; /* engine thread */
+        pthread_mutex_t snap_mu;   /* guards snap (the pointer and data) */
+        int snap_mu_ok;
+        snap_t *snap;         /* what /metrics shows */
+        snap_t *scratch;      /* engine thread: the next snapshot */
         atomic_llong beat_ms; /* kb_mono_ms() of the last loop turn */
         atomic_int state;     /* kb_ops_state_t */
         atomic_int port;
@@ -123,12 +170,131 @@ static int family(kb_ops_http_t *o, const char *name, const char *help,
         return kb_metrics_register(o->reg, &d, fam, errstr, errstr_size);
 }
 
+static void collect_lag(void *opaque, kb_metric_emit_t *emit)
+{
+        kb_ops_http_t *o = opaque;
+        char part[16];
+        size_t i;
+
+        pthread_mutex_lock(&o->snap_mu);
+        for (i = 0; i < o->snap->lag_cnt; i++) {
+                const lag_t *l = &o->snap->lag[i];
+                snprintf(part, sizeof(part), "%d", (int)l->partition);
+                kb_metric_emit(emit, (double)l->lag, o->role, l->topic, part);
+        }
+        pthread_mutex_unlock(&o->snap_mu);
+}
+
+static void collect_brokers(void *opaque, kb_metric_emit_t *emit)
+{
+        kb_ops_http_t *o = opaque;
+        size_t i;
+
+        pthread_mutex_lock(&o->snap_mu);
+        for (i = 0; i < o->snap->broker_cnt; i++)
+                kb_metric_emit(emit, o->snap->broker[i].up ? 1.0 : 0.0, o->role,
+                               o->snap->broker[i].name);
+        pthread_mutex_unlock(&o->snap_mu);
+}
+
+static int collected(kb_ops_http_t *o, const char *name, const char *help,
+                     const char *const *labels, size_t max_children,
+                     kb_metric_collect_fn *fn, char *errstr, size_t errstr_size)
+{
+        kb_metric_family_t *fam;
+        kb_metric_desc_t d;
+
+        memset(&d, 0, sizeof(d));
+        d.name = name;
+        d.help = help;
+        d.type = KB_METRIC_GAUGE;
+        d.labels = labels;
+        d.max_children = max_children;
+        d.collect = fn;
+        d.opaque = o;
+        return kb_metrics_register(o->reg, &d, &fam, errstr, errstr_size);
+}
+
+/* The vendor client's families and their children. */
+static int vendor_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
+{
+        static const char *const res_l[] = { "daemon", "result", NULL };
+        static const char *const st_l[] = { "daemon", "status_class", NULL };
+        static const char *const d_l[] = { "daemon", NULL };
+        static const struct {
+                const char *name, *help;
+                kb_metric_type_t type;
+        } one[] = {
+                [V_RETRIES] = { "kyc_bridge_vendor_retries_total",
+                                "Vendor HTTP attempts scheduled again (429, "
+                                "5xx, timeout, transport failure).",
+                                KB_METRIC_COUNTER },
+                [V_TIMEOUTS] = { "kyc_bridge_vendor_timeouts_total",
+                                 "Vendor HTTP attempts that timed out.",
+                                 KB_METRIC_COUNTER },
+                [V_IN_FLIGHT] = { "kyc_bridge_vendor_in_flight",
+                                  "Vendor HTTP requests in flight now.",
+                                  KB_METRIC_GAUGE },
+                [V_PACED] = { "kyc_bridge_vendor_pacing_delay_seconds_total",
+                              "Time vendor calls waited for the client's "
+                              "own rate limit (vendor.rate_limit_per_minute).",
+                              KB_METRIC_COUNTER },
+                [V_PAUSED] = { "kyc_bridge_vendor_retry_after_seconds_total",
+                               "Retry-After pauses the vendor asked for.",
+                               KB_METRIC_COUNTER },
+                [V_ANSWERED] = { "kyc_bridge_vendor_answered_total",
+                                 "Vendor HTTP attempts that got an HTTP "
+                                 "response.",
+                                 KB_METRIC_COUNTER },
+                [V_LATENCY] = { "kyc_bridge_vendor_latency_seconds_total",
+                                "Sum of the latencies of the vendor HTTP "
+                                "attempts that got a response (divide by "
+                                "kyc_bridge_vendor_answered_total).",
+                                KB_METRIC_COUNTER },
+        };
+        kb_metric_family_t *calls, *resp, *fam;
+        size_t i;
+        int r;
+
+        if ((r = family(o, "kyc_bridge_vendor_calls_total",
+                        "Vendor operations finished, by final result (ok: "
+                        "a 2xx answer; error: any other final outcome).",
+                        KB_METRIC_COUNTER, res_l, 4, &calls, errstr,
+                        errstr_size)) ||
+            (r = family(o, "kyc_bridge_vendor_responses_total",
+                        "Vendor HTTP answers by status class (429, 5xx).",
+                        KB_METRIC_COUNTER, st_l, 4, &resp, errstr,
+                        errstr_size)))
+                return r;
+        o->v[V_OK] = kb_metric_child(calls, o->role, "ok");
+        o->v[V_ERROR] = kb_metric_child(calls, o->role, "error");
+        o->v[V_429] = kb_metric_child(resp, o->role, "429");
+        o->v[V_5XX] = kb_metric_child(resp, o->role, "5xx");
+        for (i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+                if (!one[i].name)
+                        continue;
+                if ((r = family(o, one[i].name, one[i].help, one[i].type, d_l,
+                                2, &fam, errstr, errstr_size)))
+                        return r;
+                o->v[i] = kb_metric_child(fam, o->role);
+        }
+        for (i = 0; i < V_CNT; i++)
+                if (!o->v[i]) {
+                        kb_snprintf(errstr, errstr_size, "out of memory");
+                        return KB_ERR_NOMEM;
+                }
+        return KB_OK;
+}
+
 static int registry_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
 {
         static const char *const rec_l[] = { "daemon", "outcome", NULL };
         static const char *const dead_l[] = { "daemon", "reason", NULL };
         static const char *const txn_l[] = { "daemon", "result", NULL };
         static const char *const d_l[] = { "daemon", NULL };
+        static const char *const lag_l[] = { "daemon", "topic", "partition",
+                                             NULL };
+        static const char *const brk_l[] = { "daemon", "broker", NULL };
         kb_metric_family_t *rec, *txn, *infl;
         int r;
 
@@ -154,7 +320,20 @@ static int registry_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
                         errstr_size)) ||
             (r = family(o, "kyc_bridge_records_in_flight",
                         "Input records taken and not yet finished.",
-                        KB_METRIC_GAUGE, d_l, 2, &infl, errstr, errstr_size)))
+                        KB_METRIC_GAUGE, d_l, 2, &infl, errstr, errstr_size)) ||
+            (r = vendor_build(o, errstr, errstr_size)) ||
+            (r = collected(o, "kyc_bridge_consumer_lag",
+                           "Records of an assigned input partition not "
+                           "read yet: its end (last stable offset) minus "
+                           "the consumer's position, from librdkafka's "
+                           "statistics.",
+                           lag_l, KB_OPS_LAG_MAX, collect_lag, errstr,
+                           errstr_size)) ||
+            (r = collected(o, "kyc_bridge_broker_state_up",
+                           "1 while the consumer's connection to a broker "
+                           "is up, else 0, from librdkafka's statistics.",
+                           brk_l, KB_OPS_BROKERS_MAX, collect_brokers, errstr,
+                           errstr_size)))
                 return r == KB_ERR_NOMEM ? r : KB_ERR_STATE;
         o->rec[KB_OPS_PUBLISHED] = kb_metric_child(rec, o->role, "published");
         o->rec[KB_OPS_DEAD_LETTERED] =
@@ -193,6 +372,15 @@ int kb_ops_http_new(const kb_conf_t *conf, const char *role,
         kb_strlcpy(o->role, role, sizeof(o->role));
         kb_snprintf(o->name, sizeof(o->name), "%s-ops", role);
         kb_strlcpy(o->listen, listen, sizeof(o->listen));
+        o->snap = calloc(1, sizeof(*o->snap));
+        o->scratch = calloc(1, sizeof(*o->scratch));
+        if (!o->snap || !o->scratch ||
+            pthread_mutex_init(&o->snap_mu, NULL) != 0) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                r = KB_ERR_NOMEM;
+                goto fail;
+        }
+        o->snap_mu_ok = 1;
 
         /* checks the address (loopback unless allowed) in every case; the
          * server is used only when not shared, and never bound here */
@@ -291,6 +479,168 @@ void kb_ops_http_beat(kb_ops_http_t *o, const kb_pipeline_stats_t *ps)
         kb_metric_set(o->in_flight, (double)ps->in_flight);
 }
 
+/* Counters only grow: adds what is new since @p *last. */
+static void add_new(kb_metric_t *m, uint64_t now, uint64_t *last)
+{
+        if (now > *last)
+                kb_metric_add(m, now - *last);
+        *last = now;
+}
+
+static void add_new_f(kb_metric_t *m, uint64_t now, uint64_t *last, double unit)
+{
+        if (now > *last)
+                kb_metric_add_f(m, (double)(now - *last) / unit);
+        *last = now;
+}
+
+void kb_ops_http_vendor(kb_ops_http_t *o, const kb_vendor_stats_t *vs)
+{
+        kb_vendor_stats_t *l;
+
+        if (!o || !vs)
+                return;
+        l = &o->last_vs;
+        add_new(o->v[V_OK], vs->ok, &l->ok);
+        add_new(o->v[V_ERROR], vs->final_errors, &l->final_errors);
+        add_new(o->v[V_RETRIES], vs->retried, &l->retried);
+        add_new(o->v[V_429], vs->http_429, &l->http_429);
+        add_new(o->v[V_5XX], vs->http_5xx, &l->http_5xx);
+        add_new(o->v[V_TIMEOUTS], vs->timeouts, &l->timeouts);
+        add_new(o->v[V_ANSWERED], vs->answered, &l->answered);
+        add_new_f(o->v[V_PACED], vs->paced_ms, &l->paced_ms, 1e3);
+        add_new_f(o->v[V_PAUSED], vs->paused_ms, &l->paused_ms, 1e3);
+        add_new_f(o->v[V_LATENCY], vs->latency_us_sum, &l->latency_us_sum, 1e6);
+        kb_metric_set(o->v[V_IN_FLIGHT], (double)vs->in_flight);
+}
+
+/* An integer member of @p obj, else -1. */
+static int64_t int_of(json_object *obj, const char *key)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(obj, key, &v) ||
+            !json_object_is_type(v, json_type_int))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+static const char *str_of(json_object *obj, const char *key)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(obj, key, &v) ||
+            !json_object_is_type(v, json_type_string))
+                return "";
+        return json_object_get_string(v);
+}
+
+/* The partitions of topic @p name assigned to us into @p s. */
+static void snap_topic(snap_t *s, const char *name, json_object *topic)
+{
+        struct json_object_iterator it, end;
+        json_object *parts, *desired;
+
+        if (strlen(name) > KB_METRICS_LABEL_VALUE_MAX ||
+            !json_object_object_get_ex(topic, "partitions", &parts) ||
+            !json_object_is_type(parts, json_type_object))
+                return;
+        it = json_object_iter_begin(parts);
+        end = json_object_iter_end(parts);
+        for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+                json_object *p = json_object_iter_peek_value(&it);
+                int64_t part = int_of(p, "partition");
+                int64_t stable = int_of(p, "ls_offset");
+                int64_t hi = int_of(p, "hi_offset");
+                int64_t pos = int_of(p, "app_offset");
+                int64_t committed = int_of(p, "committed_offset");
+                int64_t endo = stable >= 0 ? stable : hi;
+                lag_t *l;
+
+                if (committed > pos)
+                        pos = committed;
+                /* nothing read nor committed yet: the consumer starts at
+                 * the earliest record (auto.offset.reset) */
+                if (pos < 0)
+                        pos = int_of(p, "lo_offset");
+                /* partition -1 (librdkafka's unassigned messages), a
+                 * partition not assigned to us, an unknown offset */
+                if (part < 0 || part > INT32_MAX ||
+                    !json_object_object_get_ex(p, "desired", &desired) ||
+                    !json_object_get_boolean(desired) || endo < 0 || pos < 0 ||
+                    s->lag_cnt >= KB_OPS_LAG_MAX)
+                        continue;
+                l = &s->lag[s->lag_cnt++];
+                kb_strlcpy(l->topic, name, sizeof(l->topic));
+                l->partition = (int32_t)part;
+                l->lag = endo > pos ? endo - pos : 0;
+        }
+}
+
+int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
+{
+        struct json_object_iterator it, end;
+        json_tokener *tok;
+        json_object *root, *topics, *brokers;
+        snap_t *s;
+
+        if (!o)
+                return KB_OK;
+        if (len > INT_MAX)
+                return KB_ERR_INVALID_ARG;
+        tok = json_tokener_new();
+        if (!tok)
+                return KB_ERR_NOMEM;
+        root = json_tokener_parse_ex(tok, json, (int)len);
+        if (json_tokener_get_error(tok) != json_tokener_success ||
+            !json_object_is_type(root, json_type_object)) {
+                json_tokener_free(tok);
+                json_object_put(root);
+                return KB_ERR_INVALID_ARG;
+        }
+        json_tokener_free(tok);
+        s = o->scratch;
+        s->lag_cnt = s->broker_cnt = 0;
+        if (json_object_object_get_ex(root, "topics", &topics) &&
+            json_object_is_type(topics, json_type_object)) {
+                it = json_object_iter_begin(topics);
+                end = json_object_iter_end(topics);
+                for (; !json_object_iter_equal(&it, &end);
+                     json_object_iter_next(&it))
+                        snap_topic(s, json_object_iter_peek_name(&it),
+                                   json_object_iter_peek_value(&it));
+        }
+        if (json_object_object_get_ex(root, "brokers", &brokers) &&
+            json_object_is_type(brokers, json_type_object)) {
+                it = json_object_iter_begin(brokers);
+                end = json_object_iter_end(brokers);
+                for (; !json_object_iter_equal(&it, &end);
+                     json_object_iter_next(&it)) {
+                        const char *name = json_object_iter_peek_name(&it);
+                        json_object *b = json_object_iter_peek_value(&it);
+                        const char *src = str_of(b, "source");
+
+                        /* the coordinators are logical views of a real
+                         * broker; "internal" is librdkafka's own */
+                        if (!strcmp(src, "logical") ||
+                            !strcmp(src, "internal") ||
+                            strlen(name) > KB_METRICS_LABEL_VALUE_MAX ||
+                            s->broker_cnt >= KB_OPS_BROKERS_MAX)
+                                continue;
+                        kb_strlcpy(s->broker[s->broker_cnt].name, name,
+                                   sizeof(s->broker[0].name));
+                        s->broker[s->broker_cnt++].up =
+                            !strcmp(str_of(b, "state"), "UP");
+                }
+        }
+        json_object_put(root);
+        pthread_mutex_lock(&o->snap_mu);
+        o->scratch = o->snap;
+        o->snap = s;
+        pthread_mutex_unlock(&o->snap_mu);
+        return KB_OK;
+}
+
 void kb_ops_http_state(kb_ops_http_t *o, kb_ops_state_t st)
 {
         if (o)
@@ -319,5 +669,9 @@ void kb_ops_http_destroy(kb_ops_http_t *o)
         atomic_store(&o->port, 0);
         kb_httpd_destroy(o->h, HTTPD_GRACE_MS);
         kb_metrics_destroy(o->reg);
+        if (o->snap_mu_ok)
+                pthread_mutex_destroy(&o->snap_mu);
+        free(o->snap);
+        free(o->scratch);
         free(o);
 }

@@ -9,6 +9,7 @@
 #include "conf.h"
 #include "httpd.h"
 #include "pipeline.h"
+#include "vendor.h"
 
 /*
  * Life cycle (processor.c drives it):
@@ -22,8 +23,10 @@
  *    callback, kb_ops_http_record() / kb_ops_http_dead_letter() as
  *    records' outcomes commit, kb_ops_http_state() as the daemon goes;
  *  - kb_ops_http_destroy() once nothing reports any more.
- * The handlers read atomics and the registry only: they never call out
- * and never touch the pipeline. Every function takes NULL as a no-op.
+ * The handlers read atomics, the registry and a snapshot of the
+ * consumer's statistics (kb_ops_http_consumer_stats(), copied under a
+ * mutex): they never call out and never touch the pipeline, the consumer
+ * or the vendor client. Every function takes NULL as a no-op.
  */
 typedef struct kb_ops_http_s kb_ops_http_t;
 
@@ -71,6 +74,26 @@ int kb_ops_http_port(const kb_ops_http_t *o);
 /** Engine thread: the loop turns (for /livez); with @p ps (may be NULL),
  * also publishes the transactions and records in flight. */
 void kb_ops_http_beat(kb_ops_http_t *o, const kb_pipeline_stats_t *ps);
+
+/** Engine thread: publishes the vendor client's figures (from
+ * kb_vendor_stats() on the same thread; counters add what is new since
+ * the last call). */
+void kb_ops_http_vendor(kb_ops_http_t *o, const kb_vendor_stats_t *vs);
+
+/* Partitions and brokers a statistics snapshot keeps at most. */
+#define KB_OPS_LAG_MAX     256
+#define KB_OPS_BROKERS_MAX 32
+
+/**
+ * Engine thread (the consumer's statistics callback): reads the
+ * @p len bytes of librdkafka statistics JSON @p json and replaces the
+ * snapshot /metrics shows: the lag of each partition assigned to us
+ * (topics -> partitions; partition -1, unassigned ones and unknown
+ * offsets left out; at most KB_OPS_LAG_MAX) and the state of each broker
+ * (at most KB_OPS_BROKERS_MAX). KB_OK, KB_ERR_INVALID_ARG (not such
+ * JSON: the snapshot stays as it was) or KB_ERR_NOMEM.
+ */
+int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len);
 
 /** Sets what /readyz says. Any thread. */
 void kb_ops_http_state(kb_ops_http_t *o, kb_ops_state_t st);

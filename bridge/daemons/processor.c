@@ -12,6 +12,8 @@
 #include "util.h"
 
 #define STATS_EVERY_MS 10000
+/* librdkafka statistics of the consumer: lag and broker states */
+#define CONSUMER_STATS_MS "5000"
 
 /* ---- jobs ---- */
 
@@ -185,6 +187,24 @@ static void ops_beat(kb_proc_t *p)
         if (p->pl)
                 kb_pipeline_stats(p->pl, &ps);
         kb_ops_http_beat(p->opsh, p->pl ? &ps : NULL);
+        if (p->vendor) {
+                kb_vendor_stats_t vs;
+                kb_vendor_stats(p->vendor, &vs);
+                kb_ops_http_vendor(p->opsh, &vs);
+        }
+}
+
+/* Inside rd_kafka_consumer_poll(), on the engine thread. The consumer's
+ * opaque is its pipeline (the engine's), whose opaque is the daemon. */
+static int op_consumer_stats(rd_kafka_t *rk, char *json, size_t json_len,
+                             void *opaque)
+{
+        kb_proc_t *p = opaque ? kb_pipeline_opaque(opaque) : NULL;
+
+        (void)rk;
+        if (p)
+                (void)kb_ops_http_consumer_stats(p->opsh, json, json_len);
+        return 0; /* librdkafka frees json */
 }
 
 /*
@@ -443,9 +463,13 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
                 char e[128];
                 rd_kafka_conf_set_opaque(pc.producer_conf, p);
                 rd_kafka_conf_set_stats_cb(pc.producer_conf, op_producer_stats);
+                rd_kafka_conf_set_stats_cb(pc.consumer_conf, op_consumer_stats);
                 if (rd_kafka_conf_set(pc.producer_conf,
                                       "statistics.interval.ms", "1000", e,
-                                      sizeof(e)) != RD_KAFKA_CONF_OK) {
+                                      sizeof(e)) != RD_KAFKA_CONF_OK ||
+                    rd_kafka_conf_set(
+                        pc.consumer_conf, "statistics.interval.ms",
+                        CONSUMER_STATS_MS, e, sizeof(e)) != RD_KAFKA_CONF_OK) {
                         kb_snprintf(errstr, errstr_size,
                                     "statistics.interval.ms: %s", e);
                         rd_kafka_conf_destroy(pc.consumer_conf);

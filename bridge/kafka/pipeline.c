@@ -884,3 +884,8 @@ rd_kafka_t *kb_pipeline_producer(kb_pipeline_t *pl)
 {
         return pl->producer;
 }
+
+void *kb_pipeline_opaque(const kb_pipeline_t *pl)
+{
+        return pl->opaque;
+}

@@ -173,6 +173,14 @@ void kb_pipeline_stats(const kb_pipeline_t *pl, kb_pipeline_stats_t *st);
  * kb_pipeline_partition_count()). */
 rd_kafka_t *kb_pipeline_producer(kb_pipeline_t *pl);
 
+/**
+ * The processor's @p opaque given to kb_pipeline_new(). The engine's own
+ * clients carry the pipeline as their librdkafka opaque, so a callback set
+ * on pc->consumer_conf (e.g. rd_kafka_conf_set_stats_cb()) receives the
+ * pipeline and finds its processor through this. Any thread.
+ */
+void *kb_pipeline_opaque(const kb_pipeline_t *pl);
+
 /* Input record accessors: valid until kb_rec_done() (+ commit). */
 const char *kb_rec_topic(const kb_rec_t *rec);
 int32_t kb_rec_partition(const kb_rec_t *rec);

@@ -277,6 +277,45 @@ class TestOpsEndpoints(unittest.TestCase):
         wait_for(lambda: self.scrape(port)[1][2].get(
             ("kyc_bridge_records_in_flight", (("daemon", "issuer"),))) == 0,
             30, "0 records in flight")
+        # the vendor (the sandbox) minted exactly n tokens, none failed
+        calls = "kyc_bridge_vendor_calls_total"
+        self.assertEqual(types[calls], "counter")
+        wait_for(lambda: self.scrape(port)[1][2].get(
+            (calls, (("daemon", "issuer"), ("result", "ok")))) == n,
+            30, "%d ok vendor calls" % n)
+        vs = self.scrape(port)[1][2]
+        self.assertEqual(vs[(calls, (("daemon", "issuer"), ("result", "ok")))], n)
+        self.assertEqual(vs[(calls, (("daemon", "issuer"), ("result", "error")))], 0)
+        self.assertEqual(vs[("kyc_bridge_vendor_answered_total",
+                             (("daemon", "issuer"),))], n)
+        self.assertEqual(vs[("kyc_bridge_vendor_retries_total",
+                             (("daemon", "issuer"),))], 0)
+        self.assertGreater(vs[("kyc_bridge_vendor_latency_seconds_total",
+                               (("daemon", "issuer"),))], 0)
+        self.assertEqual(types["kyc_bridge_vendor_in_flight"], "gauge")
+        self.assertEqual(vs[("kyc_bridge_vendor_in_flight",
+                             (("daemon", "issuer"),))], 0)
+        # consumer lag of each request partition, 0 once all is committed
+        # (librdkafka's statistics every 5 s)
+        lag = "kyc_bridge_consumer_lag"
+        want = {(lag, (("daemon", "issuer"), ("partition", str(i)),
+                       ("topic", w.t["requests"]))) for i in range(4)}
+
+        last = {}
+
+        def lags():
+            last.clear()
+            last.update((k, v) for k, v in self.scrape(port)[1][2].items()
+                        if k[0] == lag)
+            return set(last) == want and not any(last.values())
+        try:
+            wait_for(lags, 30, "lag 0 on the 4 request partitions")
+        except AssertionError as e:
+            raise AssertionError("%s; last seen: %r" % (e, last)) from None
+        self.assertEqual(self.scrape(port)[1][0][lag], "gauge")
+        brokers = {k: v for k, v in self.scrape(port)[1][2].items()
+                   if k[0] == "kyc_bridge_broker_state_up"}
+        self.assertIn(1.0, brokers.values(), brokers)
         self.assertEqual(s[("kyc_bridge_build_info",
                             (("version", h.run_cli(["--version"])[1].decode()
                               .split()[-1]),))], 1)
