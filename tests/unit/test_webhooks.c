@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "httpd.h"
+#include "httpd_int.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -620,10 +621,17 @@ static void test_shutdown_answers_the_rest(void **state)
         c.d = &d;
         atomic_init(&c.done, 0);
         assert_int_equal(pthread_create(&t, NULL, client_main, &c), 0);
+        /* wait until the handler has returned with its delivery in flight
+         * (its request suspended): an intake is destroyed only once no
+         * handler is inside it -- the daemons' webhook host gates the
+         * route for that; this test has no gate */
         deadline = kb_mono_ms() + 10000;
-        while (atomic_load(&w.wi->inflight) == 0 && kb_mono_ms() < deadline)
+        while ((atomic_load(&w.wi->inflight) == 0 ||
+                atomic_load(&w.h->nsuspended) == 0) &&
+               kb_mono_ms() < deadline)
                 usleep(10000);
         assert_int_equal(atomic_load(&w.wi->inflight), 1);
+        assert_int_equal(atomic_load(&w.h->nsuspended), 1);
 
         /* no wait for the purged records' reports: they never come */
         w.wi->term_wait_ms = 0;
