@@ -144,6 +144,19 @@ static int act(kb_status_t *st, dlv_t *x, kb_wh_records_t *recs)
         return r;
 }
 
+/* One delivery for @p sid, acted on and acked: @p want records out. */
+static void expect_records(kb_status_t *st, kb_wh_records_t *recs,
+                           const char *sid, const char *status, int nrev,
+                           int64_t review_at, int64_t ts, size_t want)
+{
+        dlv_t x;
+
+        dlv_make(&x, sid, status, nrev, review_at, ts);
+        assert_int_equal(act(st, &x, recs), KB_OK);
+        assert_int_equal(kb_wh_records_count(recs), want);
+        dlv_free(&x);
+}
+
 /* Record @p i parsed; its topic and key into @p topic / @p key. */
 static json_object *rec_doc(kb_wh_records_t *recs, size_t i, char *topic,
                             size_t tsz, char *key, size_t ksz)
@@ -326,10 +339,7 @@ static void test_action_orders_statuses(void **state)
 
         /* the import's own In Review delivery, late (no review, a
          * timestamp after the approval): older, nothing */
-        dlv_make(&x, SID, "In Review", 0, 0, T0 + 500);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "In Review", 0, 0, T0 + 500, 0);
 
         /* declined by a second review: published, from Approved */
         dlv_make(&x, SID, "Declined", 2, T0 + 600, T0 + 601);
@@ -344,10 +354,7 @@ static void test_action_orders_statuses(void **state)
         dlv_free(&x);
 
         /* the approval's last retry arrives after that: older, nothing */
-        dlv_make(&x, SID, "Approved", 1, T0 + 100, T0 + 900);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Approved", 1, T0 + 100, T0 + 900, 0);
 
         assert_int_equal(kb_status_lookup(st, SID, &e), 0);
         assert_string_equal(e.status, "Declined");
@@ -379,10 +386,7 @@ static void test_action_ignores_and_refuses(void **state)
         obs.loaded(obs.opaque);
         import_session(st, &obs, 1);
 
-        dlv_make(&x, OTHER, "Approved", 1, T0 + 10, T0 + 11);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, OTHER, "Approved", 1, T0 + 10, T0 + 11, 0);
 
         /* X-Signature-Simple does not cover the decision */
         dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 11);
@@ -398,10 +402,7 @@ static void test_action_ignores_and_refuses(void **state)
         dlv_free(&x);
 
         /* the same status, newer: no update */
-        dlv_make(&x, SID, "In Review", 0, 0, T0 + 5);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "In Review", 0, 0, T0 + 5, 0);
 
         dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 11);
         assert_int_equal(act(st, &x, recs), KB_OK);
@@ -443,10 +444,7 @@ static void test_unchanged_advances(void **state)
         fake_now = T0;
         obs.loaded(obs.opaque);
         import_session(st, &obs, 0);
-        dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 11);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 2);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Approved", 1, T0 + 10, T0 + 11, 2);
         /* review 2 (Declined) is lost for now; review 3 approves again */
         dlv_make(&x, SID, "Approved", 3, T0 + 30, T0 + 31);
         assert_int_equal(act(st, &x, recs), KB_OK);
@@ -457,15 +455,9 @@ static void test_unchanged_advances(void **state)
         json_object_put(doc);
         dlv_free(&x);
         /* review 2 comes now: older */
-        dlv_make(&x, SID, "Declined", 2, T0 + 20, T0 + 40);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Declined", 2, T0 + 20, T0 + 40, 0);
         /* review 3 again: it did not go out as an update, nothing */
-        dlv_make(&x, SID, "Approved", 3, T0 + 30, T0 + 50);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Approved", 3, T0 + 30, T0 + 50, 0);
 
         kb_status_destroy(st);
 
@@ -475,27 +467,15 @@ static void test_unchanged_advances(void **state)
         st = index_new(&obs);
         obs.loaded(obs.opaque);
         import_session(st, &obs, 0);
-        dlv_make(&x, SID, "Declined", 0, 0, T0 + 70);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 2);
-        dlv_free(&x);
-        dlv_make(&x, SID, "Approved", 0, 0, T0 + 70);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Declined", 0, 0, T0 + 70, 2);
+        expect_records(st, recs, SID, "Approved", 0, 0, T0 + 70, 0);
         kb_status_destroy(st);
 
         st = index_new(&obs);
         obs.loaded(obs.opaque);
         import_session(st, &obs, 0);
-        dlv_make(&x, SID, "Approved", 0, 0, T0 + 70);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 2);
-        dlv_free(&x);
-        dlv_make(&x, SID, "Declined", 0, 0, T0 + 70);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 2);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Approved", 0, 0, T0 + 70, 2);
+        expect_records(st, recs, SID, "Declined", 0, 0, T0 + 70, 2);
         kb_wh_records_destroy(recs);
         kb_status_destroy(st);
 }
@@ -510,7 +490,6 @@ static void test_retention(void **state)
         kb_status_stats_t ss;
         kb_status_entry_t e;
         json_object *resp;
-        dlv_t x;
 
         (void)state;
         fake_now = T0;
@@ -519,10 +498,7 @@ static void test_retention(void **state)
 
         /* activity extends it */
         fake_now = T0 + WINDOW - 10;
-        dlv_make(&x, SID, "Approved", 1, fake_now, fake_now);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 2);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Approved", 1, fake_now, fake_now, 2);
         fake_now = T0 + 2 * WINDOW - 20;
         assert_int_equal(kb_status_lookup(st, SID, &e), 0);
         assert_int_equal(kb_status_expire(st, fake_now), 0);
@@ -530,10 +506,7 @@ static void test_retention(void **state)
         /* past it: ignored like a session never imported, then swept */
         fake_now = T0 + 2 * WINDOW;
         assert_int_equal(kb_status_lookup(st, SID, &e), -1);
-        dlv_make(&x, SID, "Declined", 2, fake_now, fake_now);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Declined", 2, fake_now, fake_now, 0);
         kb_status_stats(st, &ss);
         assert_int_equal((int)ss.not_imported, 1);
         assert_int_equal((int)ss.sessions, 1);
@@ -582,10 +555,7 @@ static void test_change_not_acked_is_undone(void **state)
         fake_now = T0;
         obs.loaded(obs.opaque);
         import_session(st, &obs, 0);
-        dlv_make(&x, SID, "Approved", 1, T0 + 10, T0 + 11);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 2);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Approved", 1, T0 + 10, T0 + 11, 2);
 
         /* review 3 approves again: the state record, not acked */
         dlv_make(&x, SID, "Approved", 3, T0 + 30, T0 + 31);
@@ -613,10 +583,7 @@ static void test_change_not_acked_is_undone(void **state)
         assert_int_equal(kb_status_lookup(st, SID, &e), 0);
         assert_int_equal(e.settled_seq, 3);
         /* review 2 redelivered late: older */
-        dlv_make(&x, SID, "Declined", 2, T0 + 20, T0 + 100);
-        assert_int_equal(act(st, &x, recs), KB_OK);
-        assert_int_equal(kb_wh_records_count(recs), 0);
-        dlv_free(&x);
+        expect_records(st, recs, SID, "Declined", 2, T0 + 20, T0 + 100, 0);
         kb_status_destroy(st);
 
         /* a new status not acked: undone, so that the same status further
