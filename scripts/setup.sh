@@ -38,9 +38,9 @@ build_pkgs=(build-essential cmake pkg-config
             librdkafka-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
             libsodium-dev libmicrohttpd-dev)
 # What the test suite needs on top: cmocka (unit tests), python3 (black-box
-# suites), kcat (Kafka fixture, demo --keep check), clang-format (format
+# suites; python3-prometheus-client parses /metrics there), kcat (Kafka fixture, demo --keep check), clang-format (format
 # test), Java and Maven (the test Kafka broker), git, curl, ca-certificates.
-test_pkgs=(libcmocka-dev python3 kcat clang-format git curl ca-certificates
+test_pkgs=(libcmocka-dev python3 python3-prometheus-client kcat clang-format git curl ca-certificates
            maven default-jre-headless)
 
 case $profile in
