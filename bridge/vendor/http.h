@@ -98,6 +98,20 @@ int kb_http_submit(kb_http_t *h, const char *method, const char *path,
                    const char *body, size_t body_len, kb_http_cb *cb,
                    void *opaque);
 
+/* Longest extra header line kb_http_submit_hdr() takes. */
+#define KB_HTTP_HEADER_MAX 512U
+
+/**
+ * kb_http_submit() with one more request header, @p header ("Name: value",
+ * a token name and printable ASCII, at most KB_HTTP_HEADER_MAX bytes;
+ * copied; NULL or "": none), sent with this request only. A header line
+ * that is not such text is refused with KB_ERR_INVALID_ARG (cb will not
+ * run): nothing can smuggle a CR/LF into the request.
+ */
+int kb_http_submit_hdr(kb_http_t *h, const char *method, const char *path,
+                       const char *header, const char *body, size_t body_len,
+                       kb_http_cb *cb, void *opaque);
+
 /**
  * Drives I/O: waits at most @p timeout_ms (0 = do not block) for activity,
  * then runs the callbacks of completed requests. It returns early as soon

@@ -35,6 +35,14 @@ typedef enum {
 static const char *const vop_names[] = { "share", "import", "list", "decision",
                                          "workflow" };
 
+/* The endpoint names the observer gets (kb_vendor_set_observer()). */
+static const char *const vop_endpoints[] = { "share", "import", "list_sessions",
+                                             "decision", "workflow" };
+
+/* "traceparent: " + the longest value kb_vendor_set_trace() takes. */
+#define VENDOR_TRACE_NAME "traceparent: "
+#define VENDOR_TRACE_MAX  (sizeof(VENDOR_TRACE_NAME) + KB_VENDOR_TRACE_MAX)
+
 typedef struct vop_s {
         struct vop_s *prev, *next; /* in a class queue or the backoff list */
         kb_vendor_t *v;
@@ -50,6 +58,7 @@ typedef struct vop_s {
         uint64_t seq;           /* submission order */
         int64_t due_ms;         /* backoff: not before */
         int64_t paced_since_ms; /* head of its class, held by the pacer */
+        char trace_hdr[VENDOR_TRACE_MAX]; /* "traceparent: ..." or "" */
 } vop_t;
 
 typedef struct vq_s {
@@ -79,6 +88,9 @@ struct kb_vendor_s {
         kb_vendor_stats_t st;
         kb_vendor_clock_cb *clock; /* NULL: kb_mono_ms() */
         void *clock_opaque;
+        char trace_hdr[VENDOR_TRACE_MAX]; /* for ops submitted from now */
+        kb_vendor_observe_cb *observe;    /* per finished attempt, or NULL */
+        void *observe_opaque;
 };
 
 /* The clock of every timer: pacing, backoff, Retry-After pauses. */
@@ -333,9 +345,8 @@ static void fill_detail(kb_vendor_result_t *res, json_object *body)
                             res->status);
 }
 
-static void on_http_done(const kb_http_resp_t *resp, void *opaque)
+static void attempt_done(const kb_http_resp_t *resp, vop_t *op)
 {
-        vop_t *op = opaque;
         kb_vendor_t *v = op->v;
         kb_vendor_result_t res;
         json_object *body = NULL;
@@ -349,6 +360,10 @@ static void on_http_done(const kb_http_resp_t *resp, void *opaque)
                 op_abort(v, op, "vendor client destroyed");
                 return;
         }
+        if (v->observe)
+                v->observe(v->observe_opaque, vop_endpoints[op->kind],
+                           resp->err == KB_OK ? resp->status : 0,
+                           resp->latency_us);
         if (resp->err != KB_OK) {
                 if (resp->err == KB_ERR_TIMEOUT)
                         v->st.timeouts++;
@@ -436,6 +451,33 @@ static void on_http_done(const kb_http_resp_t *resp, void *opaque)
                 json_object_put(body);
 }
 
+/*
+ * The trace id of @p op's traceparent ("traceparent: 00-<32 hex>-...")
+ * into @p out, "" when it has none: the lines logged about an attempt --
+ * retries, rate limits, final failures -- carry it like the daemon's own.
+ */
+static void op_trace_id(const vop_t *op, char out[KB_LOG_TRACE_BYTES])
+{
+        size_t at = sizeof(VENDOR_TRACE_NAME) - 1 + 3;
+
+        out[0] = '\0';
+        if (strlen(op->trace_hdr) >= at + KB_LOG_TRACE_BYTES - 1) {
+                memcpy(out, op->trace_hdr + at, KB_LOG_TRACE_BYTES - 1);
+                out[KB_LOG_TRACE_BYTES - 1] = '\0';
+        }
+}
+
+static void on_http_done(const kb_http_resp_t *resp, void *opaque)
+{
+        vop_t *op = opaque;
+        char id[KB_LOG_TRACE_BYTES], saved[KB_LOG_TRACE_BYTES];
+
+        op_trace_id(op, id); /* op may be freed by attempt_done() */
+        kb_log_trace_push(id[0] ? id : NULL, saved);
+        attempt_done(resp, op);
+        kb_log_trace_pop(saved);
+}
+
 /* Sends one attempt of @p op (already detached from every queue). */
 static void op_start(kb_vendor_t *v, vop_t *op)
 {
@@ -443,9 +485,9 @@ static void op_start(kb_vendor_t *v, vop_t *op)
 
         op->attempts++;
         v->st.started++;
-        r = kb_http_submit(v->http, op->method, op->path,
-                           op->body.data ? op->body.data : NULL, op->body.len,
-                           on_http_done, op);
+        r = kb_http_submit_hdr(v->http, op->method, op->path, op->trace_hdr,
+                               op->body.data ? op->body.data : NULL,
+                               op->body.len, on_http_done, op);
         if (r == KB_OK) {
                 v->in_flight++;
                 return;
@@ -663,6 +705,7 @@ static vop_t *op_new(kb_vendor_t *v, vop_kind_t kind, char *path,
         op->path = path;
         op->cb = cb;
         op->opaque = opaque;
+        memcpy(op->trace_hdr, v->trace_hdr, sizeof(op->trace_hdr));
         switch (kind) {
         case VOP_SHARE:
         case VOP_IMPORT:
@@ -1027,6 +1070,45 @@ void kb_vendor_set_clock(kb_vendor_t *v, kb_vendor_clock_cb *clock,
                 v->bucket[c].tokens = v->bucket[c].cap;
         }
         v->pause_until_ms = 0;
+}
+
+/* A traceparent value we pass on: visible ASCII, no ',' or ';' (one
+ * value, not a list), at most KB_VENDOR_TRACE_MAX bytes. The format
+ * itself (version-traceid-parentid-flags) is the caller's business. */
+static int trace_value_ok(const char *s)
+{
+        size_t n = 0;
+
+        for (; s[n]; n++)
+                if (n >= KB_VENDOR_TRACE_MAX || (unsigned char)s[n] <= 0x20 ||
+                    (unsigned char)s[n] > 0x7e || s[n] == ',' || s[n] == ';')
+                        return 0;
+        return n > 0;
+}
+
+void kb_vendor_set_trace(kb_vendor_t *v, const char *traceparent)
+{
+        if (!v)
+                return;
+        v->trace_hdr[0] = '\0';
+        if (!traceparent || !*traceparent)
+                return;
+        if (!trace_value_ok(traceparent)) {
+                kb_log_debug(VENDOR_FAC,
+                             "traceparent not sent: not a header value");
+                return;
+        }
+        kb_snprintf(v->trace_hdr, sizeof(v->trace_hdr), "%s%s",
+                    VENDOR_TRACE_NAME, traceparent);
+}
+
+void kb_vendor_set_observer(kb_vendor_t *v, kb_vendor_observe_cb *cb,
+                            void *opaque)
+{
+        if (!v)
+                return;
+        v->observe = cb;
+        v->observe_opaque = cb ? opaque : NULL;
 }
 
 size_t kb_vendor_pending(const kb_vendor_t *v)

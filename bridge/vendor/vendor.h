@@ -194,6 +194,37 @@ size_t kb_vendor_pending(const kb_vendor_t *v);
  */
 int kb_vendor_has_capacity(const kb_vendor_t *v);
 
+/* Longest traceparent value kb_vendor_set_trace() passes on (a W3C
+ * version-00 one has 55 bytes; later versions may append fields). */
+#define KB_VENDOR_TRACE_MAX 256U
+
+/**
+ * traceparent header sent with every HTTP attempt (retries included) of
+ * the operations submitted after this call, until the next call (NULL or
+ * "": none). Copied. A value that is not one header value (visible ASCII
+ * without ',' or ';', at most KB_VENDOR_TRACE_MAX bytes) is not sent: as
+ * NULL. The vendor client belongs to one thread, so a daemon sets it
+ * right before kb_vendor_share()/kb_vendor_import() etc. of a record.
+ */
+void kb_vendor_set_trace(kb_vendor_t *v, const char *traceparent);
+
+/**
+ * Called once per finished HTTP attempt (retries each count; aborted ones
+ * at destroy do not) on the client's thread, from kb_vendor_poll() &co.:
+ * @p endpoint is a fixed name ("share", "import", "list_sessions",
+ * "decision", "workflow"), @p status the HTTP status, 0 when no answer
+ * came (transport failure, timeout, response over the cap),
+ * @p latency_us the attempt's submit-to-completion time. It must not call
+ * into the client.
+ */
+typedef void(kb_vendor_observe_cb)(void *opaque, const char *endpoint,
+                                   int status, int64_t latency_us);
+
+/** Sets (or with @p cb NULL, clears) the per-attempt observer. Same
+ * thread as kb_vendor_poll(). */
+void kb_vendor_set_observer(kb_vendor_t *v, kb_vendor_observe_cb *cb,
+                            void *opaque);
+
 /** A monotonic millisecond clock (see kb_vendor_set_clock()). */
 typedef int64_t(kb_vendor_clock_cb)(void *opaque);
 

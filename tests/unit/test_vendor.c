@@ -13,6 +13,7 @@
 #include "kb_test_rawhttp.h"
 #include "kb_test_sandbox.h"
 #include "kyc_bridge.h"
+#include "log.h"
 #include "util.h"
 #include "vendor.h"
 
@@ -907,6 +908,274 @@ static void test_config_errors(void **state)
         kb_conf_destroy(conf);
 }
 
+/*
+ * A stand-in vendor that keeps what it saw: for each request, its
+ * traceparent header (or none). Its answers follow a script, one letter a
+ * request: 'c' closes the connection without an answer, '5' answers 503,
+ * anything else (and past the script) 200 with "{}".
+ */
+#define CAP_MAX 16
+
+typedef struct cap_s {
+        int fd;
+        char url[64];
+        char script[CAP_MAX + 1];
+        atomic_int n; /* requests seen */
+        char trace[CAP_MAX][300];
+        int has_trace[CAP_MAX];
+        atomic_int stop;
+        pthread_t thr;
+} cap_t;
+
+static void cap_write(int c, const char *s)
+{
+        size_t off = 0, len = strlen(s);
+
+        while (off < len) {
+                ssize_t n = write(c, s + off, len - off);
+                if (n <= 0)
+                        return;
+                off += (size_t)n;
+        }
+}
+
+static void *cap_main(void *arg)
+{
+        cap_t *s = arg;
+
+        while (!atomic_load(&s->stop)) {
+                struct pollfd pfd = { s->fd, POLLIN, 0 };
+                char buf[8192], *end = NULL, *h;
+                size_t len = 0;
+                int c, i;
+
+                if (poll(&pfd, 1, 50) <= 0)
+                        continue;
+                c = accept(s->fd, NULL, NULL);
+                if (c < 0)
+                        continue;
+                while (!end && len + 1 < sizeof(buf)) {
+                        ssize_t n = read(c, buf + len, sizeof(buf) - 1 - len);
+                        if (n <= 0)
+                                break;
+                        len += (size_t)n;
+                        buf[len] = '\0';
+                        end = strstr(buf, "\r\n\r\n");
+                }
+                i = atomic_load(&s->n);
+                if (!end || i >= CAP_MAX) {
+                        close(c);
+                        continue;
+                }
+                /* the body is small and arrived with the headers (or is
+                 * ignored: we close the connection after answering) */
+                *end = '\0';
+                for (h = buf; (h = strstr(h, "\r\n")); h += 2)
+                        if (!strncasecmp(h + 2, "traceparent:", 12)) {
+                                char *v = h + 14, *e = strstr(v, "\r\n");
+                                size_t vl = e ? (size_t)(e - v) : strlen(v);
+                                while (*v == ' ')
+                                        v++, vl--;
+                                if (vl >= sizeof(s->trace[i]))
+                                        vl = sizeof(s->trace[i]) - 1;
+                                memcpy(s->trace[i], v, vl);
+                                s->trace[i][vl] = '\0';
+                                s->has_trace[i]++;
+                        }
+                if (s->script[i] == 'c') {
+                        /* no answer at all: a transport failure */
+                } else if (s->script[i] == '5') {
+                        cap_write(c,
+                                  "HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n"
+                                  "Connection: close\r\n\r\n{}");
+                } else {
+                        cap_write(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                     "Content-Type: application/json\r\n"
+                                     "Connection: close\r\n\r\n{}");
+                }
+                atomic_store(&s->n, i + 1);
+                close(c);
+        }
+        return NULL;
+}
+
+static void cap_start(cap_t *s, const char *script)
+{
+        struct sockaddr_in a;
+        socklen_t alen = sizeof(a);
+
+        memset(s, 0, sizeof(*s));
+        kb_strlcpy(s->script, script, sizeof(s->script));
+        s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(s->fd >= 0);
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(listen(s->fd, 16), 0);
+        assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &alen), 0);
+        snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d",
+                 ntohs(a.sin_port));
+        assert_int_equal(pthread_create(&s->thr, NULL, cap_main, s), 0);
+}
+
+static void cap_stop(cap_t *s)
+{
+        atomic_store(&s->stop, 1);
+        pthread_join(s->thr, NULL);
+        close(s->fd);
+}
+
+static kb_vendor_t *mk_cap(const cap_t *c)
+{
+        vopts_t o;
+
+        memset(&o, 0, sizeof(o));
+        o.url = c->url;
+        o.key = "k";
+        o.backoff_ms = 10;
+        o.backoff_max_ms = 100;
+        return mk(&o);
+}
+
+#define TP1 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define TP2 "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+
+/* kb_vendor_set_trace(): the header goes with every attempt (retries
+ * too) of the operations submitted after the call, as it was at their
+ * submission; after NULL (or an unusable value) none is sent. */
+static void test_trace_header(void **state)
+{
+        kb_vendor_t *v;
+        res_t r1, r2, r3, r4;
+        cap_t c;
+        FILE *logf;
+        char logbuf[4096];
+
+        (void)state;
+        /* the vendor's own lines about an attempt carry its trace id */
+        logf = tmpfile();
+        assert_non_null(logf);
+        kb_log_setup(KB_LOG_NOTICE, 0, fileno(logf), "test");
+        /* op1: 503 then 200; op2: 200; op3 (NULL): 200; op4 (bad): 200 */
+        cap_start(&c, "5ooo");
+        v = mk_cap(&c);
+        memset(&r1, 0, sizeof(r1));
+        memset(&r2, 0, sizeof(r2));
+        memset(&r3, 0, sizeof(r3));
+        memset(&r4, 0, sizeof(r4));
+        kb_vendor_set_trace(v, TP1);
+        assert_int_equal(kb_vendor_share(v, sess_a, app_b.id, 0, res_cb, &r1),
+                         KB_OK);
+        /* a later call changes later operations only */
+        kb_vendor_set_trace(v, TP2);
+        wait_all(v);
+        assert_int_equal(r1.called, 1);
+        assert_int_equal(r1.status, 200);
+        assert_int_equal(r1.attempts, 2);
+        kb_log_setup(KB_LOG_INFO, 0, 2, "test");
+        memset(logbuf, 0, sizeof(logbuf));
+        rewind(logf);
+        assert_true(fread(logbuf, 1, sizeof(logbuf) - 1, logf) > 0);
+        fclose(logf);
+        assert_non_null(strstr(logbuf, "retrying"));
+        assert_non_null(
+            strstr(logbuf, " trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n"));
+        assert_string_equal(kb_log_trace(), ""); /* restored */
+        assert_int_equal(kb_vendor_decision(v, sess_a, res_cb, &r2), KB_OK);
+        wait_all(v);
+        kb_vendor_set_trace(v, NULL);
+        assert_int_equal(kb_vendor_workflow(v, wf_a, res_cb, &r3), KB_OK);
+        wait_all(v);
+        kb_vendor_set_trace(v, TP1);
+        kb_vendor_set_trace(v, "00-abc\r\nX-Injected: 1");
+        assert_int_equal(kb_vendor_list_sessions(v, NULL, 0, 0, res_cb, &r4),
+                         KB_OK);
+        wait_all(v);
+        assert_int_equal(r4.status, 200);
+        assert_int_equal(atomic_load(&c.n), 5);
+        assert_int_equal(c.has_trace[0], 1);
+        assert_string_equal(c.trace[0], TP1);
+        assert_int_equal(c.has_trace[1], 1); /* the retry */
+        assert_string_equal(c.trace[1], TP1);
+        assert_int_equal(c.has_trace[2], 1);
+        assert_string_equal(c.trace[2], TP2);
+        assert_int_equal(c.has_trace[3], 0);
+        assert_int_equal(c.has_trace[4], 0);
+        kb_vendor_destroy(v);
+        cap_stop(&c);
+}
+
+typedef struct obs_s {
+        int n;
+        char endpoint[8][32];
+        int status[8];
+        int64_t latency_us[8];
+} obs_t;
+
+static void obs_cb(void *opaque, const char *endpoint, int status,
+                   int64_t latency_us)
+{
+        obs_t *o = opaque;
+
+        if (o->n < 8) {
+                kb_strlcpy(o->endpoint[o->n], endpoint, sizeof(o->endpoint[0]));
+                o->status[o->n] = status;
+                o->latency_us[o->n] = latency_us;
+        }
+        o->n++;
+}
+
+/* kb_vendor_set_observer(): once per finished attempt, with the fixed
+ * endpoint name, the status (0: no answer) and the attempt's latency. */
+static void test_observer(void **state)
+{
+        static const char *const names[] = { "share",         "share",
+                                             "share",         "import",
+                                             "list_sessions", "decision",
+                                             "workflow" };
+        static const int statuses[] = { 0, 503, 200, 200, 200, 200, 200 };
+        kb_vendor_t *v;
+        res_t r;
+        obs_t o;
+        cap_t c;
+        size_t i;
+
+        (void)state;
+        cap_start(&c, "c5o");
+        v = mk_cap(&c);
+        memset(&o, 0, sizeof(o));
+        kb_vendor_set_observer(v, obs_cb, &o);
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(kb_vendor_share(v, sess_a, app_b.id, 0, res_cb, &r),
+                         KB_OK);
+        wait_all(v);
+        assert_int_equal(r.attempts, 3);
+        assert_int_equal(
+            kb_vendor_import(v, "tok", 3, wf_b, NULL, 0, res_cb, &r), KB_OK);
+        wait_all(v);
+        assert_int_equal(kb_vendor_list_sessions(v, NULL, 0, 0, res_cb, &r),
+                         KB_OK);
+        wait_all(v);
+        assert_int_equal(kb_vendor_decision(v, sess_a, res_cb, &r), KB_OK);
+        wait_all(v);
+        assert_int_equal(kb_vendor_workflow(v, wf_a, res_cb, &r), KB_OK);
+        wait_all(v);
+        assert_int_equal(o.n, (int)KB_ARRAY_SIZE(names));
+        for (i = 0; i < KB_ARRAY_SIZE(names); i++) {
+                assert_string_equal(o.endpoint[i], names[i]);
+                assert_int_equal(o.status[i], statuses[i]);
+                assert_true(o.latency_us[i] > 0);
+        }
+        /* cleared: no more calls */
+        kb_vendor_set_observer(v, NULL, NULL);
+        assert_int_equal(kb_vendor_decision(v, sess_a, res_cb, &r), KB_OK);
+        wait_all(v);
+        assert_int_equal(o.n, (int)KB_ARRAY_SIZE(names));
+        kb_vendor_destroy(v);
+        cap_stop(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -927,6 +1196,8 @@ int main(void)
                 cmocka_unit_test_setup(test_destroy_completes_pending,
                                        clear_faults),
                 cmocka_unit_test(test_config_errors),
+                cmocka_unit_test(test_trace_header),
+                cmocka_unit_test(test_observer),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
