@@ -107,6 +107,11 @@ rd_kafka_headers_t *kb_rec_headers(const kb_rec_t *rec)
         return rec->hdrs;
 }
 
+int64_t kb_rec_timestamp(const kb_rec_t *rec)
+{
+        return rec->timestamp;
+}
+
 void kb_rec_set_user(kb_rec_t *rec, void *user)
 {
         rec->user = user;
@@ -605,10 +610,16 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
         rec->key_len = rkm->key ? rkm->key_len : 0;
         rec->value = dup_bytes(rkm->payload, rkm->len);
         rec->value_len = rkm->payload ? rkm->len : 0;
+        rec->timestamp = rd_kafka_message_timestamp(rkm, NULL);
+        /* never NULL: a processor stamps its hop's trace context on the
+         * input's headers, so that a dead letter built from them carries
+         * it even when the input came with no headers at all */
         if (rd_kafka_message_headers(rkm, &hdrs) == 0 && hdrs)
                 rec->hdrs = rd_kafka_headers_copy(hdrs);
+        else
+                rec->hdrs = rd_kafka_headers_new(4);
         pl->buffered++;
-        if (!rec->topic || (rkm->key && !rec->key) ||
+        if (!rec->topic || !rec->hdrs || (rkm->key && !rec->key) ||
             (rkm->payload && !rec->value)) {
                 kb_pl_rec_free(rec, 0);
                 goto nomem;

@@ -94,7 +94,8 @@ typedef struct kb_pipeline_conf_s {
         /* Called on the engine thread after each committed transaction with
          * the input offsets (next offset to read) it committed, as sent
          * with send_offsets_to_transaction(); opaque is the pipeline's.
-         * For metrics and tests. May be NULL. */
+         * kb_pipeline_stats() then has the transaction's last_txn_records
+         * and last_txn_us. For metrics and tests. May be NULL. */
         void (*on_commit)(void *opaque,
                           const rd_kafka_topic_partition_list_t *offsets);
 } kb_pipeline_conf_t;
@@ -108,6 +109,13 @@ typedef struct kb_pipeline_stats_s {
         uint64_t metadata_refreshes; /* out_topics metadata refreshed */
         uint64_t loops;              /* run loop iterations (an idle engine
                                         makes about 50 a second) */
+        uint64_t txn_records;        /* input records committed, in total */
+        /* The last committed transaction, set before on_commit is called
+         * (so a hook can read them with kb_pipeline_stats()): its input
+         * records and its time from the start of the commit (produce,
+         * send_offsets, delivery, commit_transaction) to its end. */
+        uint64_t last_txn_records;
+        uint64_t last_txn_us;
         int64_t buffered, in_flight;
 } kb_pipeline_stats_t;
 
@@ -187,7 +195,12 @@ int32_t kb_rec_partition(const kb_rec_t *rec);
 int64_t kb_rec_offset(const kb_rec_t *rec);
 const void *kb_rec_key(const kb_rec_t *rec, size_t *len);
 const void *kb_rec_value(const kb_rec_t *rec, size_t *len);
+/* The input's headers, a copy the processor may change (add, replace);
+ * never NULL: an empty list when the input had none. */
 rd_kafka_headers_t *kb_rec_headers(const kb_rec_t *rec);
+/* The input's timestamp (unix ms, its producer's CreateTime or the
+ * broker's LogAppendTime), -1 when it has none. */
+int64_t kb_rec_timestamp(const kb_rec_t *rec);
 /** The processor's per-record pointer. */
 void kb_rec_set_user(kb_rec_t *rec, void *user);
 void *kb_rec_user(const kb_rec_t *rec);

@@ -46,9 +46,10 @@ struct kb_rec_s {
         char *topic;
         int32_t partition;
         int64_t offset;
+        int64_t timestamp; /* unix ms, -1: none */
         void *key, *value;
         size_t key_len, value_len;
-        rd_kafka_headers_t *hdrs;
+        rd_kafka_headers_t *hdrs; /* never NULL once taken */
         void *user;
         kb_out_t *outs, **outs_tail;
         int done, orphaned, started;

@@ -267,13 +267,17 @@ static void txn_after_commit(kb_pipeline_t *pl,
                              const rd_kafka_topic_partition_list_t *offsets,
                              int nout, int64_t t0)
 {
+        int64_t took = kb_mono_us() - t0;
         kb_rec_t *rec, *next;
         part_t *pt;
         int i;
 
         pl->st.txn_commits++;
         pl->abort_streak = 0;
-        pl->st.txn_us += (uint64_t)(kb_mono_us() - t0);
+        pl->st.txn_us += (uint64_t)took;
+        pl->st.last_txn_us = (uint64_t)(took > 0 ? took : 0);
+        pl->st.last_txn_records = (uint64_t)pl->rel_count;
+        pl->st.txn_records += (uint64_t)pl->rel_count;
         pl->st.produced += (uint64_t)nout;
         for (i = 0; i < offsets->cnt; i++) {
                 pt = kb_pl_part_find(pl, offsets->elems[i].topic,

@@ -142,6 +142,11 @@ static void test_transactional_offsets(void **state)
         kb_pipeline_destroy(pl);
         assert_int_equal(atomic_load(&p->commits), (int)st.txn_commits);
         assert_true(st.txn_commits >= 2);
+        /* every input committed once; the last transaction's figures */
+        assert_int_equal(st.txn_records, T_NREC);
+        assert_true(st.last_txn_records >= 1);
+        assert_true(st.last_txn_records <= T_NREC);
+        assert_true(st.last_txn_us > 0);
         assert_int_equal(atomic_load(&p->offsets_backwards), 0);
         for (i = 0; i < T_NPARTS; i++)
                 assert_int_equal(atomic_load(&p->committed_off[i]),
