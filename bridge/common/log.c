@@ -20,6 +20,9 @@ static int log_json;
 static int log_fd = 2;
 static char log_prog[32] = "kyc-bridge";
 
+/* the record this thread works on (kb_log_set_trace()), or "" */
+static _Thread_local char log_trace[KB_LOG_TRACE_BYTES];
+
 static const char *level_names[] = { "emerg", "alert",  "crit", "error",
                                      "warn",  "notice", "info", "debug" };
 
@@ -51,6 +54,40 @@ const char *kb_log_level2str(int level)
         if (level < 0 || level > KB_LOG_DEBUG)
                 return "?";
         return level_names[level];
+}
+
+void kb_log_set_trace(const char *trace_id)
+{
+        size_t i;
+
+        /* checked before log_trace changes: @p trace_id may be
+         * kb_log_trace() itself */
+        for (i = 0; trace_id && i < 32; i++)
+                if (!((trace_id[i] >= '0' && trace_id[i] <= '9') ||
+                      (trace_id[i] >= 'a' && trace_id[i] <= 'f')))
+                        break;
+        if (!trace_id || i < 32 || trace_id[32] != '\0') {
+                log_trace[0] = '\0';
+                return;
+        }
+        memmove(log_trace, trace_id, KB_LOG_TRACE_BYTES);
+}
+
+void kb_log_trace_push(const char *trace_id, char saved[KB_LOG_TRACE_BYTES])
+{
+        memcpy(saved, log_trace, KB_LOG_TRACE_BYTES);
+        kb_log_set_trace(trace_id);
+}
+
+void kb_log_trace_pop(const char saved[KB_LOG_TRACE_BYTES])
+{
+        /* "" (nothing was set) clears */
+        kb_log_set_trace(saved);
+}
+
+const char *kb_log_trace(void)
+{
+        return log_trace;
 }
 
 static int is_b64url(char c)
@@ -192,12 +229,16 @@ void kb_log_write(int level, const char *fac, const char *fmt, ...)
                 json_escape_into(&line, fac ? fac : "");
                 kb_buf_puts(&line, ",\"msg\":");
                 json_escape_into(&line, clean);
+                if (log_trace[0])
+                        kb_buf_printf(&line, ",\"trace_id\":\"%s\"", log_trace);
                 kb_buf_puts(&line, "}\n");
         } else {
                 kb_buf_printf(&line, "%s.%03ldZ %s %-6s %s: ", ts,
                               (long)(tv.tv_usec / 1000), log_prog,
                               kb_log_level2str(level), fac ? fac : "-");
                 text_escape_into(&line, clean);
+                if (log_trace[0])
+                        kb_buf_printf(&line, " trace_id=%s", log_trace);
                 kb_buf_puts(&line, "\n");
         }
         if (line.data) {

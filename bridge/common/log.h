@@ -48,6 +48,37 @@ void kb_log_write(int level, const char *fac, const char *fmt, ...)
 #define kb_log_info(fac, ...)   KB_LOG(KB_LOG_INFO, fac, __VA_ARGS__)
 #define kb_log_debug(fac, ...)  KB_LOG(KB_LOG_DEBUG, fac, __VA_ARGS__)
 
+/* Bytes of a saved trace context (kb_log_trace_push()): 32 hex + NUL. */
+#define KB_LOG_TRACE_BYTES 33U
+
+/**
+ * Sets the calling thread's record context: while set, every line this
+ * thread writes carries @p trace_id (text: " trace_id=<id>" at the end of
+ * the line; JSON: a "trace_id" member), so that one record's lines can be
+ * found across processes. @p trace_id must be 32 lowercase hex characters
+ * (a W3C trace id, trace.h); anything else, or NULL, clears it. Copied.
+ * This replaces whatever was set: code that may run inside other work on
+ * the same thread (a callback, which may be called from another record's
+ * callback) uses kb_log_trace_push() / kb_log_trace_pop() instead.
+ */
+void kb_log_set_trace(const char *trace_id);
+
+/**
+ * Work on a record starts or resumes (a callback): saves the calling
+ * thread's context into @p saved and sets @p trace_id as
+ * kb_log_set_trace() does (anything but a trace id clears it, so the
+ * work carries no id rather than the outer work's). Pair every push with
+ * a kb_log_trace_pop(@p saved) on every path out of that work, innermost
+ * first: nested work then gives the outer work its context back.
+ */
+void kb_log_trace_push(const char *trace_id, char saved[KB_LOG_TRACE_BYTES]);
+
+/** Restores the context kb_log_trace_push() saved in @p saved. */
+void kb_log_trace_pop(const char saved[KB_LOG_TRACE_BYTES]);
+
+/** The calling thread's trace id, or "" when none is set. */
+const char *kb_log_trace(void);
+
 /**
  * Replaces JWT-shaped substrings of @p s in place-safe fashion into @p out
  * (size @p out_size). Exposed for tests and for error strings that leave the

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "json.h"
+#include "kafka.h"
 #include "jwt.h"
 #include "kb_envelope.h"
 #include "kb_keys.h"
@@ -16,6 +17,7 @@
 #include "processor.h"
 #include "seen.h"
 #include "status.h"
+#include "trace.h"
 #include "util.h"
 #include "vendor.h"
 #include "verdict.h"
@@ -37,7 +39,9 @@ typedef struct job_s {
         int import_status, import_err;
         char import_detail[256];
         int list_offset, pages;
-        int64_t token_iat; /* the token's iat (unverified), 0 if none */
+        int64_t token_iat;    /* the token's iat (unverified), 0 if none */
+        kb_trace_t tr;        /* this hop's trace context */
+        int64_t requested_at; /* kb-requested-at, unix ms (0: unknown) */
 } job_t;
 
 struct kb_importer_s {
@@ -167,9 +171,13 @@ static void publish_record(kb_importer_t *im, job_t *job, json_object *session,
             json_object_object_add(o, "session", sess))
                 goto out;
         txt = kb_json_str(o, &len);
-        hdrs = rd_kafka_headers_new(4);
+        hdrs = rd_kafka_headers_new(8);
         if (!hdrs)
                 goto out;
+        if (kb_kafka_trace_add(hdrs, &job->tr, job->requested_at)) {
+                rd_kafka_headers_destroy(hdrs);
+                goto out;
+        }
         rd_kafka_header_add(hdrs, "kb-share-id", -1, job->f.share_id, -1);
         rd_kafka_header_add(hdrs, "kb-issuer", -1, job->f.issuer_application_id,
                             -1);
@@ -205,6 +213,9 @@ out:
                         im->n_reconciled++;
                 else
                         im->n_imported++;
+                /* metrics: records_total{outcome="reconciled"} */
+                if (reconciled)
+                        job->base.outcome = KB_OPS_RECONCILED;
                 kb_log_debug("importer", "share %s: imported as session %s%s",
                              job->f.share_id,
                              kb_json_get_str(session, "session_id")
@@ -243,9 +254,8 @@ static void reconcile_failed(job_t *job, const kb_vendor_result_t *res)
                 kb_proc_hold(&job->base, "reconcile: vendor call failed");
 }
 
-static void decision_done(const kb_vendor_result_t *res, void *opaque)
+static void decision_settle(const kb_vendor_result_t *res, job_t *job)
 {
-        job_t *job = opaque;
 
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
@@ -257,26 +267,45 @@ static void decision_done(const kb_vendor_result_t *res, void *opaque)
         reconcile_failed(job, res);
 }
 
+/* Vendor callbacks resume work on a record: its trace id goes on every
+ * line logged meanwhile, and the context before it comes back after (a
+ * vendor call may complete inside another record's callback). The job
+ * may be gone when the callee returns. */
+static void decision_done(const kb_vendor_result_t *res, void *opaque)
+{
+        job_t *job = opaque;
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_log_trace_push(job->tr.trace_id, saved);
+        decision_settle(res, job);
+        kb_log_trace_pop(saved);
+}
+
 /* Looks for the session the import made (page @p offset). */
 static void reconcile(job_t *job, int offset)
 {
         kb_importer_t *im = (kb_importer_t *)job->base.proc;
 
+        int r;
+
         job->list_offset = offset;
-        if (kb_vendor_list_sessions(im->proc.vendor, job->vendor_data, offset,
-                                    LIST_PAGE, list_done, job))
+        kb_vendor_set_trace(im->proc.vendor, job->tr.traceparent);
+        r = kb_vendor_list_sessions(im->proc.vendor, job->vendor_data, offset,
+                                    LIST_PAGE, list_done, job);
+        kb_vendor_set_trace(im->proc.vendor, NULL);
+        if (r)
                 kb_proc_hold(&job->base, "cannot queue a vendor call");
 }
 
-static void list_done(const kb_vendor_result_t *res, void *opaque)
+static void list_settle(const kb_vendor_result_t *res, job_t *job)
 {
-        job_t *job = opaque;
         kb_importer_t *im = (kb_importer_t *)job->base.proc;
         json_object *results;
         const char *best = NULL;
         kb_verdict_t v;
         int64_t best_no = -1;
         size_t i, n;
+        int r;
 
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
@@ -316,8 +345,11 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
                             "share %s: already imported as "
                             "session %s; reconciled",
                             job->f.share_id, sid);
-                if (kb_vendor_decision(im->proc.vendor, sid, decision_done,
-                                       job))
+                kb_vendor_set_trace(im->proc.vendor, job->tr.traceparent);
+                r = kb_vendor_decision(im->proc.vendor, sid, decision_done,
+                                       job);
+                kb_vendor_set_trace(im->proc.vendor, NULL);
+                if (r)
                         kb_proc_hold(&job->base, "cannot queue a vendor call");
                 return;
         }
@@ -342,6 +374,16 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
                             job->import_status);
 }
 
+static void list_done(const kb_vendor_result_t *res, void *opaque)
+{
+        job_t *job = opaque;
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_log_trace_push(job->tr.trace_id, saved);
+        list_settle(res, job);
+        kb_log_trace_pop(saved);
+}
+
 /* ---- import ---- */
 
 static void workflow_done(const kb_vendor_result_t *res, void *opaque);
@@ -354,6 +396,7 @@ static void import_decide(job_t *job, kb_answer_t ans, json_object *body)
         kb_importer_t *im = (kb_importer_t *)job->base.proc;
         kb_verdict_t v = kb_verdict(KB_STEP_IMPORT, job->import_status,
                                     job->import_err, ans);
+        int r;
 
         switch (v.act) {
         case KB_ACT_PUBLISH:
@@ -374,8 +417,11 @@ static void import_decide(job_t *job, kb_answer_t ans, json_object *body)
                         import_decide(job, KB_ANS_GONE, NULL);
                         return;
                 }
-                if (kb_vendor_workflow(im->proc.vendor, job->workflow_id,
-                                       workflow_done, job))
+                kb_vendor_set_trace(im->proc.vendor, job->tr.traceparent);
+                r = kb_vendor_workflow(im->proc.vendor, job->workflow_id,
+                                       workflow_done, job);
+                kb_vendor_set_trace(im->proc.vendor, NULL);
+                if (r)
                         kb_proc_hold(&job->base, "cannot queue a vendor call");
                 return;
         case KB_ACT_DEAD_LETTER:
@@ -387,9 +433,8 @@ static void import_decide(job_t *job, kb_answer_t ans, json_object *body)
         }
 }
 
-static void workflow_done(const kb_vendor_result_t *res, void *opaque)
+static void workflow_settle(const kb_vendor_result_t *res, job_t *job)
 {
-        job_t *job = opaque;
         kb_answer_t ans = KB_ANS_UNKNOWN;
 
         if (kb_proc_vendor_settled(&job->base, res))
@@ -403,9 +448,18 @@ static void workflow_done(const kb_vendor_result_t *res, void *opaque)
         import_decide(job, ans, NULL);
 }
 
-static void import_done(const kb_vendor_result_t *res, void *opaque)
+static void workflow_done(const kb_vendor_result_t *res, void *opaque)
 {
         job_t *job = opaque;
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_log_trace_push(job->tr.trace_id, saved);
+        workflow_settle(res, job);
+        kb_log_trace_pop(saved);
+}
+
+static void import_settle(const kb_vendor_result_t *res, job_t *job)
+{
 
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
@@ -415,6 +469,16 @@ static void import_done(const kb_vendor_result_t *res, void *opaque)
         job->import_status = res->status;
         kb_strlcpy(job->import_detail, res->detail, sizeof(job->import_detail));
         import_decide(job, KB_ANS_NONE, res->body);
+}
+
+static void import_done(const kb_vendor_result_t *res, void *opaque)
+{
+        job_t *job = opaque;
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_log_trace_push(job->tr.trace_id, saved);
+        import_settle(res, job);
+        kb_log_trace_pop(saved);
 }
 
 static const char *vd_lookup(void *opaque, const char *name)
@@ -475,9 +539,38 @@ static const char *open_reason(int err)
 
 /* ---- the processor's decisions ---- */
 
+static void importer_begin(job_t *job);
+
+/*
+ * An envelope record: this hop's trace context (the issuer's traceparent
+ * continued, or a trace started here) and kb-requested-at, carried onto
+ * the downstream record; the input's headers are stamped with both, so a
+ * dead letter built from them carries them too.
+ */
 static void importer_start(kb_job_t *base)
 {
         job_t *job = (job_t *)base;
+        rd_kafka_headers_t *in = kb_rec_headers(base->rec);
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_kafka_trace_get(in, &job->tr);
+        job->requested_at = kb_kafka_requested_at(in);
+        if (job->requested_at < 0)
+                job->requested_at = 0;
+        if (in)
+                (void)kb_kafka_trace_stamp(in, &job->tr, job->requested_at);
+        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_debug("importer", "envelope %s[%d]@%lld: trace %s",
+                     kb_rec_topic(base->rec), (int)kb_rec_partition(base->rec),
+                     (long long)kb_rec_offset(base->rec),
+                     job->tr.continued ? "continued" : "started here");
+        importer_begin(job); /* the job may be gone after it */
+        kb_log_trace_pop(saved);
+}
+
+static void importer_begin(job_t *job)
+{
+        kb_job_t *base = &job->base;
         kb_importer_t *im = (kb_importer_t *)base->proc;
         kb_envelope_opener_t op;
         kb_envelope_header_t hdr;
@@ -562,9 +655,11 @@ static void importer_start(kb_job_t *base)
                                     0);
                 goto out;
         }
+        kb_vendor_set_trace(im->proc.vendor, job->tr.traceparent);
         r = kb_vendor_import(im->proc.vendor, token, tlen, job->workflow_id,
                              job->vendor_data, job->partner->trust_review,
                              import_done, job);
+        kb_vendor_set_trace(im->proc.vendor, NULL);
         if (r != KB_OK)
                 kb_proc_hold(base, "cannot queue a vendor call");
 out:
@@ -650,6 +745,11 @@ static int load_box_keys(kb_importer_t *im, const kb_conf_t *conf, char *errstr,
                                     kb_key_id(k));
                         kb_key_destroy(k);
                         r = ar == KB_ERR_EXISTS ? KB_ERR_CONFIG : ar;
+                } else {
+                        /* metrics: key ids in use (ops_http.h); k is the
+                         * ring's now, alive as long as the importer */
+                        (void)kb_ops_http_key_id(im->proc.opsh, "box",
+                                                 kb_key_id(k));
                 }
         }
 out:

@@ -18,6 +18,7 @@
 #include "pipeline.h"
 #include "processor.h"
 #include "seen.h"
+#include "trace.h"
 #include "utf8.h"
 #include "util.h"
 #include "vendor.h"
@@ -34,6 +35,8 @@ typedef struct job_s {
         int ttl;
         int mint_status;       /* the mint's answer, while a follow-up */
         char mint_detail[256]; /* question about it is pending */
+        kb_trace_t tr;         /* this hop's trace context */
+        int64_t requested_at;  /* kb-requested-at, unix ms */
 } job_t;
 
 struct kb_issuer_s {
@@ -217,12 +220,20 @@ static int seal_envelope(kb_issuer_t *is, const kb_share_req_t *req,
         return KB_OK;
 }
 
-static rd_kafka_headers_t *envelope_headers(const kb_envelope_fields_t *f)
+/* The envelope record's headers: what it is, and the trace context
+ * (docs/pipeline.md, "Trace context"). */
+static rd_kafka_headers_t *envelope_headers(const kb_envelope_fields_t *f,
+                                            const kb_trace_t *tr,
+                                            int64_t requested_at)
 {
-        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(6);
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
 
         if (!hdrs)
                 return NULL;
+        if (kb_kafka_trace_add(hdrs, tr, requested_at) != KB_OK) {
+                rd_kafka_headers_destroy(hdrs);
+                return NULL;
+        }
         rd_kafka_header_add(hdrs, "kb-format", -1, "1", 1);
         rd_kafka_header_add(hdrs, "kb-share-id", -1, f->share_id, -1);
         rd_kafka_header_add(hdrs, "kb-for", -1, f->for_application_id, -1);
@@ -269,7 +280,7 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
                           sizeof(topic));
         if (r != KB_OK)
                 return r;
-        hdrs = envelope_headers(&f);
+        hdrs = envelope_headers(&f, &job->tr, job->requested_at);
         if (!hdrs) {
                 free(env);
                 return KB_ERR_NOMEM;
@@ -334,6 +345,7 @@ static void decide(job_t *job, int status, int err, kb_answer_t ans,
         kb_issuer_t *is = (kb_issuer_t *)job->base.proc;
         kb_verdict_t v = kb_verdict(KB_STEP_MINT, status, err, ans);
         char why[320], pd[256];
+        int r;
 
         switch (v.act) {
         case KB_ACT_PUBLISH:
@@ -344,8 +356,11 @@ static void decide(job_t *job, int status, int err, kb_answer_t ans,
                  * session's own state tells which */
                 job->mint_status = status;
                 kb_strlcpy(job->mint_detail, detail, sizeof(job->mint_detail));
-                if (kb_vendor_decision(is->proc.vendor, job->req.session_id,
-                                       ask_done, job))
+                kb_vendor_set_trace(is->proc.vendor, job->tr.traceparent);
+                r = kb_vendor_decision(is->proc.vendor, job->req.session_id,
+                                       ask_done, job);
+                kb_vendor_set_trace(is->proc.vendor, NULL);
+                if (r)
                         kb_proc_hold(&job->base, "cannot queue a vendor call");
                 return;
         case KB_ACT_DEAD_LETTER:
@@ -360,18 +375,29 @@ static void decide(job_t *job, int status, int err, kb_answer_t ans,
         }
 }
 
-static void share_done(const kb_vendor_result_t *res, void *opaque)
+static void share_settle(const kb_vendor_result_t *res, job_t *job)
 {
-        job_t *job = opaque;
-
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
         decide(job, res->status, res->err, KB_ANS_NONE, res->detail, res->body);
 }
 
-static void ask_done(const kb_vendor_result_t *res, void *opaque)
+/* Vendor callbacks resume work on a record: its trace id goes on every
+ * line logged meanwhile, and the context before it comes back after (a
+ * vendor call may complete inside another record's callback). The job
+ * may be gone when the callee returns. */
+static void share_done(const kb_vendor_result_t *res, void *opaque)
 {
         job_t *job = opaque;
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_log_trace_push(job->tr.trace_id, saved);
+        share_settle(res, job);
+        kb_log_trace_pop(saved);
+}
+
+static void ask_settle(const kb_vendor_result_t *res, job_t *job)
+{
         kb_answer_t ans = KB_ANS_UNKNOWN;
 
         if (kb_proc_vendor_settled(&job->base, res))
@@ -385,11 +411,54 @@ static void ask_done(const kb_vendor_result_t *res, void *opaque)
         decide(job, job->mint_status, KB_ERR_HTTP, ans, job->mint_detail, NULL);
 }
 
+static void ask_done(const kb_vendor_result_t *res, void *opaque)
+{
+        job_t *job = opaque;
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_log_trace_push(job->tr.trace_id, saved);
+        ask_settle(res, job);
+        kb_log_trace_pop(saved);
+}
+
 /* ---- the processor's decisions ---- */
 
+static void issuer_begin(job_t *job);
+
+/*
+ * A share request record: this hop's trace context (the request's
+ * traceparent continued, or a trace started here) and when the share was
+ * requested: its kb-requested-at (set by the webhook intake), else the
+ * record's timestamp (when the request was written), else now. The
+ * input's headers are stamped with both, so a dead letter built from them
+ * carries them too.
+ */
 static void issuer_start(kb_job_t *base)
 {
         job_t *job = (job_t *)base;
+        rd_kafka_headers_t *in = kb_rec_headers(base->rec);
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_kafka_trace_get(in, &job->tr);
+        job->requested_at = kb_kafka_requested_at(in);
+        if (job->requested_at <= 0)
+                job->requested_at = kb_rec_timestamp(base->rec);
+        if (job->requested_at <= 0)
+                job->requested_at = kb_trace_wall_ms();
+        if (in)
+                (void)kb_kafka_trace_stamp(in, &job->tr, job->requested_at);
+        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_debug("issuer", "request %s[%d]@%lld: trace %s",
+                     kb_rec_topic(base->rec), (int)kb_rec_partition(base->rec),
+                     (long long)kb_rec_offset(base->rec),
+                     job->tr.continued ? "continued" : "started here");
+        issuer_begin(job); /* the job may be gone after it */
+        kb_log_trace_pop(saved);
+}
+
+static void issuer_begin(job_t *job)
+{
+        kb_job_t *base = &job->base;
         kb_issuer_t *is = (kb_issuer_t *)base->proc;
         const void *val;
         size_t len;
@@ -433,9 +502,11 @@ static void issuer_start(kb_job_t *base)
                    sizeof(job->req.for_application_id));
         job->ttl =
             job->req.ttl_in_seconds ? job->req.ttl_in_seconds : is->default_ttl;
+        kb_vendor_set_trace(is->proc.vendor, job->tr.traceparent);
         r = kb_vendor_share(is->proc.vendor, job->req.session_id,
                             job->req.for_application_id, job->ttl, share_done,
                             job);
+        kb_vendor_set_trace(is->proc.vendor, NULL);
         if (r != KB_OK)
                 kb_proc_hold(base, kb_err2str(r));
 }
@@ -530,6 +601,8 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
                             kb_conf_origin(conf, "keys.sign_secret"));
                 goto fail;
         }
+        /* metrics: key ids in use (ops_http.h) */
+        (void)kb_ops_http_key_id(is->proc.opsh, "sign", kb_key_id(is->sign));
         if (kb_proc_topic(&is->proc, 0,
                           kb_conf_get(conf, "issuer.request_topic")))
                 goto nomem;
@@ -554,6 +627,8 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
                                  errstr_size);
         if (r != KB_OK)
                 goto fail;
+        /* metrics: share requests by rule (issuer_rules.h) */
+        kb_issuer_rules_metrics(is->rules, is->proc.opsh);
         return is;
 nomem:
         r = KB_ERR_NOMEM;
@@ -608,6 +683,7 @@ static void one_done(const kb_vendor_result_t *res, void *opaque)
 }
 
 static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
+                       const kb_trace_t *tr, int64_t requested_at,
                        const char *topic, const char *env, size_t env_len,
                        char *errstr, size_t errstr_size)
 {
@@ -644,13 +720,14 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
                 r = KB_ERR_NOMEM;
                 goto abort;
         }
-        err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_KEY(f->for_application_id,
-                                               strlen(f->for_application_id)),
-                                RD_KAFKA_V_VALUE((void *)env, env_len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_HEADERS(envelope_headers(f)),
-                                RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_KEY(f->for_application_id,
+                           strlen(f->for_application_id)),
+            RD_KAFKA_V_VALUE((void *)env, env_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(envelope_headers(f, tr, requested_at)),
+            RD_KAFKA_V_END);
         if (!err)
                 err = rd_kafka_producev(
                     rk, RD_KAFKA_V_TOPIC(kb_seen_topic(is->proc.seen)),
@@ -689,8 +766,10 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req, int publish,
         const kb_partner_t *partner;
         kb_envelope_fields_t f;
         kb_share_req_t nreq;
+        kb_trace_t tr;
+        int64_t requested_at = kb_trace_wall_ms();
         one_t one;
-        char topic[512], *env = NULL;
+        char topic[512], *env = NULL, saved[KB_LOG_TRACE_BYTES];
         size_t elen = 0;
         int r, ttl;
 
@@ -721,8 +800,13 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req, int publish,
                    sizeof(nreq.for_application_id));
         req = &nreq;
         ttl = req->ttl_in_seconds ? req->ttl_in_seconds : is->default_ttl;
+        /* a share from the command line starts a trace */
+        kb_trace_child(&tr, NULL, 0, NULL, 0);
+        kb_log_trace_push(tr.trace_id, saved);
+        kb_vendor_set_trace(is->proc.vendor, tr.traceparent);
         r = kb_vendor_share(is->proc.vendor, req->session_id,
                             req->for_application_id, ttl, one_done, &one);
+        kb_vendor_set_trace(is->proc.vendor, NULL);
         if (r == KB_OK)
                 r = kb_vendor_wait(
                     is->proc.vendor,
@@ -749,7 +833,8 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req, int publish,
                 goto out;
         }
         if (publish) {
-                r = publish_one(is, &f, topic, env, elen, errstr, errstr_size);
+                r = publish_one(is, &f, &tr, requested_at, topic, env, elen,
+                                errstr, errstr_size);
                 if (r == KB_OK)
                         kb_log_info("share", "share %s: published to %s",
                                     f.share_id, topic);
@@ -760,6 +845,7 @@ int kb_issuer_share_one(kb_issuer_t *is, const kb_share_req_t *req, int publish,
                 env = NULL;
         }
 out:
+        kb_log_trace_pop(saved);
         free(env);
         if (one.token)
                 sodium_free(one.token);

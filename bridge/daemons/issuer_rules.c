@@ -99,3 +99,14 @@ out:
         kb_conf_list_free(names);
         return r;
 }
+
+void kb_issuer_rules_metrics(kb_wh_rules_t *rs, kb_ops_http_t *opsh)
+{
+        size_t i;
+
+        if (!rs || !opsh)
+                return;
+        for (i = 0; i < kb_wh_rules_count(rs); i++)
+                kb_ops_http_rule(opsh, kb_wh_rules_name(rs, i));
+        kb_wh_rules_set_observer(rs, kb_ops_http_rule_shares, opsh);
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "ops_http.h"
 #include "partners.h"
 #include "wh_rules.h"
 
@@ -21,5 +22,12 @@
 int kb_issuer_rules_load(const kb_conf_t *conf, const kb_partners_t *ps,
                          int have_intake, kb_wh_rules_t **out, char *errstr,
                          size_t errstr_size) KB_WUR;
+
+/**
+ * Metrics: shows kyc_bridge_webhook_share_requests_total{rule} of every
+ * rule of @p rs at 0 and counts the share requests each makes into
+ * @p opsh. Start-up, before the intake starts. NULL either: no-op.
+ */
+void kb_issuer_rules_metrics(kb_wh_rules_t *rs, kb_ops_http_t *opsh);
 
 #endif /* KB_ISSUER_RULES_H */

@@ -39,6 +39,36 @@ typedef struct {
         size_t broker_cnt;
 } snap_t;
 
+/* A broker's request timeouts as the statistics last said (engine
+ * thread): the counter adds what is new since then. */
+typedef struct {
+        char name[KB_METRICS_LABEL_VALUE_MAX + 1];
+        int64_t last;
+        kb_metric_t *m;
+} brk_to_t;
+
+/* Bounds of the histograms. */
+static const double vendor_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                         0.5,   1,    2.5,   5,    10,  30 };
+static const double commit_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25,  0.5,  1,     2.5,  5,
+                                         10,    30,   60 };
+static const double records_buckets[] = { 1,   2,   5,   10,   20,   50,
+                                          100, 200, 500, 1000, 2000, 5000 };
+/* a hand-off crosses two daemons, two companies and a vendor call each:
+ * seconds when all runs, minutes to an hour when one side was down */
+static const double handoff_buckets[] = {
+        0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600
+};
+
+#define ARRAY_CNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Labelled children at most. */
+#define VENDOR_REQ_CHILDREN 128 /* 5 endpoints x the statuses seen */
+#define KEY_IDS_CHILDREN    256
+#define RULES_CHILDREN      256
+#define KEY_ID_MAX          32 /* hex digits: a key id, never a key */
+
 /* The vendor client's families, by what they count. */
 enum {
         V_OK,
@@ -62,19 +92,29 @@ struct kb_ops_http_s {
         int shared;      /* the routes live on the webhook intake's server */
         kb_httpd_t *h;   /* our own server, else NULL */
         kb_metrics_t *reg;
-        kb_metric_family_t *dead; /* {daemon,reason} */
-        kb_metric_t *rec[3];      /* by kb_ops_outcome_t */
-        kb_metric_t *txn[2];      /* committed, aborted */
+        kb_metric_family_t *dead;          /* {daemon,reason} */
+        kb_metric_t *rec[KB_OPS_OUTCOMES]; /* by kb_ops_outcome_t */
+        kb_metric_family_t *vreq;          /* {daemon,endpoint,status} */
+        kb_metric_family_t *vdur;          /* {daemon,endpoint} */
+        kb_metric_t *commit_dur, *txn_recs, *handoff;
+        kb_metric_family_t *brk_to; /* {daemon,broker} */
+        brk_to_t brk_seen[KB_OPS_BROKERS_MAX];
+        size_t brk_seen_cnt;       /* engine thread */
+        kb_metric_family_t *keys;  /* {daemon,role,key_id} */
+        kb_metric_family_t *rules; /* {rule} */
+        kb_metric_t *txn[2];       /* committed, aborted */
         kb_metric_t *in_flight;
         uint64_t last_commits, last_aborts; /* engine thread */
         kb_metric_t *v[V_CNT];
         kb_vendor_stats_t last_vs; /* engine thread */
         pthread_mutex_t snap_mu;   /* guards snap (the pointer and data) */
         int snap_mu_ok;
-        snap_t *snap;         /* what /metrics shows */
-        snap_t *scratch;      /* engine thread: the next snapshot */
-        atomic_llong beat_ms; /* kb_mono_ms() of the last loop turn */
-        atomic_int state;     /* kb_ops_state_t */
+        snap_t *snap;          /* what /metrics shows */
+        snap_t *scratch;       /* engine thread: the next snapshot */
+        atomic_llong beat_ms;  /* kb_mono_ms() of the last loop turn */
+        atomic_int state;      /* kb_ops_state_t */
+        atomic_int brokers_up; /* brokers UP in the last statistics; -1:
+                                  none seen yet (or they named none) */
         atomic_int port;
 };
 
@@ -106,6 +146,15 @@ static void readyz(void *opaque, kb_httpd_req_t *req)
 
         switch ((kb_ops_state_t)atomic_load(&o->state)) {
         case KB_OPS_RUNNING:
+                if (atomic_load(&o->brokers_up) == 0) {
+                        kb_httpd_reply_error(req, 503,
+                                             "no broker reachable: the "
+                                             "consumer's last statistics "
+                                             "showed no broker connection "
+                                             "up",
+                                             NULL);
+                        return;
+                }
                 reply_json(req, 200, "{\"status\":\"ready\"}");
                 return;
         case KB_OPS_STARTING:
@@ -167,6 +216,24 @@ static int family(kb_ops_http_t *o, const char *name, const char *help,
         d.type = type;
         d.labels = labels;
         d.max_children = max_children;
+        return kb_metrics_register(o->reg, &d, fam, errstr, errstr_size);
+}
+
+static int histogram(kb_ops_http_t *o, const char *name, const char *help,
+                     const char *const *labels, size_t max_children,
+                     const double *buckets, size_t bucket_cnt,
+                     kb_metric_family_t **fam, char *errstr, size_t errstr_size)
+{
+        kb_metric_desc_t d;
+
+        memset(&d, 0, sizeof(d));
+        d.name = name;
+        d.help = help;
+        d.type = KB_METRIC_HISTOGRAM;
+        d.labels = labels;
+        d.max_children = max_children;
+        d.buckets = buckets;
+        d.bucket_cnt = bucket_cnt;
         return kb_metrics_register(o->reg, &d, fam, errstr, errstr_size);
 }
 
@@ -286,6 +353,81 @@ static int vendor_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
         return KB_OK;
 }
 
+/* The families of issue 10: per-attempt vendor figures, commits,
+ * hand-offs, broker timeouts, key ids, webhook rules. */
+static int more_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
+{
+        static const char *const vreq_l[] = { "daemon", "endpoint", "status",
+                                              NULL };
+        static const char *const vdur_l[] = { "daemon", "endpoint", NULL };
+        static const char *const d_l[] = { "daemon", NULL };
+        static const char *const brk_l[] = { "daemon", "broker", NULL };
+        static const char *const key_l[] = { "daemon", "role", "key_id", NULL };
+        static const char *const rule_l[] = { "rule", NULL };
+        kb_metric_family_t *cd, *tr, *ho;
+        int r;
+
+        if ((r = family(o, "kyc_bridge_vendor_requests_total",
+                        "Vendor HTTP attempts (retries each count), by "
+                        "endpoint (share, import, list_sessions, decision, "
+                        "workflow) and HTTP status; status 0: no answer "
+                        "(transport failure or timeout).",
+                        KB_METRIC_COUNTER, vreq_l, VENDOR_REQ_CHILDREN,
+                        &o->vreq, errstr, errstr_size)) ||
+            (r = histogram(o, "kyc_bridge_vendor_request_duration_seconds",
+                           "Latency of the vendor HTTP attempts that got an "
+                           "answer, by endpoint.",
+                           vdur_l, 8, vendor_buckets, ARRAY_CNT(vendor_buckets),
+                           &o->vdur, errstr, errstr_size)) ||
+            (r = histogram(o, "kyc_bridge_transaction_commit_duration_seconds",
+                           "Time a committed Kafka transaction took, from "
+                           "producing its records to the end of "
+                           "commit_transaction().",
+                           d_l, 2, commit_buckets, ARRAY_CNT(commit_buckets),
+                           &cd, errstr, errstr_size)) ||
+            (r = histogram(o, "kyc_bridge_transaction_records",
+                           "Input records per committed Kafka transaction.",
+                           d_l, 2, records_buckets, ARRAY_CNT(records_buckets),
+                           &tr, errstr, errstr_size)) ||
+            (r = histogram(o, "kyc_bridge_handoff_latency_seconds",
+                           "Importer: time from the share request (the "
+                           "issuer's input record, or the webhook delivery) "
+                           "to the committed downstream record, across both "
+                           "companies' clocks (a negative difference counts "
+                           "as 0).",
+                           d_l, 2, handoff_buckets, ARRAY_CNT(handoff_buckets),
+                           &ho, errstr, errstr_size)) ||
+            (r = family(o, "kyc_bridge_broker_request_timeouts_total",
+                        "Requests of the consumer to a broker that timed "
+                        "out, from librdkafka's statistics (req_timeouts).",
+                        KB_METRIC_COUNTER, brk_l, KB_OPS_BROKERS_MAX,
+                        &o->brk_to, errstr, errstr_size)) ||
+            (r = family(o, "kyc_bridge_key_ids",
+                        "1 for each key id in use, by role: sign (our "
+                        "signing key), box (our sealing keys), partner_box "
+                        "(the partner keys we seal to), partner_sign (the "
+                        "partner signing keys we trust). Key ids are public "
+                        "digests, never key material.",
+                        KB_METRIC_GAUGE, key_l, KEY_IDS_CHILDREN, &o->keys,
+                        errstr, errstr_size)) ||
+            (r = family(o, "kyc_bridge_webhook_share_requests_total",
+                        "Share requests the webhook sharing rules made, by "
+                        "rule (rule.<name>.*), one per partner; counted "
+                        "when made, so a delivery the vendor sends again "
+                        "after a failure counts again.",
+                        KB_METRIC_COUNTER, rule_l, RULES_CHILDREN, &o->rules,
+                        errstr, errstr_size)))
+                return r;
+        o->commit_dur = kb_metric_child(cd, o->role);
+        o->txn_recs = kb_metric_child(tr, o->role);
+        o->handoff = kb_metric_child(ho, o->role);
+        if (!o->commit_dur || !o->txn_recs || !o->handoff) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                return KB_ERR_NOMEM;
+        }
+        return KB_OK;
+}
+
 static int registry_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
 {
         static const char *const rec_l[] = { "daemon", "outcome", NULL };
@@ -307,7 +449,15 @@ static int registry_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
                                                    errstr_size)) ||
             (r = family(o, "kyc_bridge_records_total",
                         "Input records whose outcome was committed, by "
-                        "outcome (published, dead_lettered, skipped).",
+                        "outcome: published (issuer: envelope published; "
+                        "importer: imported), reconciled (importer: an "
+                        "import refused as already done after a retry, "
+                        "found and published), replayed (a share_id "
+                        "already handled or in flight: nothing published "
+                        "again), dead_lettered (see "
+                        "kyc_bridge_dead_letters_total), skipped (nothing "
+                        "to do: another partner's record on a shared "
+                        "topic).",
                         KB_METRIC_COUNTER, rec_l, 8, &rec, errstr,
                         errstr_size)) ||
             (r = family(o, "kyc_bridge_dead_letters_total",
@@ -322,6 +472,7 @@ static int registry_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
                         "Input records taken and not yet finished.",
                         KB_METRIC_GAUGE, d_l, 2, &infl, errstr, errstr_size)) ||
             (r = vendor_build(o, errstr, errstr_size)) ||
+            (r = more_build(o, errstr, errstr_size)) ||
             (r = collected(o, "kyc_bridge_consumer_lag",
                            "Records of an assigned input partition not "
                            "read yet: its end (last stable offset) minus "
@@ -339,11 +490,13 @@ static int registry_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
         o->rec[KB_OPS_DEAD_LETTERED] =
             kb_metric_child(rec, o->role, "dead_lettered");
         o->rec[KB_OPS_SKIPPED] = kb_metric_child(rec, o->role, "skipped");
+        o->rec[KB_OPS_REPLAYED] = kb_metric_child(rec, o->role, "replayed");
+        o->rec[KB_OPS_RECONCILED] = kb_metric_child(rec, o->role, "reconciled");
         o->txn[0] = kb_metric_child(txn, o->role, "committed");
         o->txn[1] = kb_metric_child(txn, o->role, "aborted");
         o->in_flight = kb_metric_child(infl, o->role);
-        if (!o->rec[0] || !o->rec[1] || !o->rec[2] || !o->txn[0] ||
-            !o->txn[1] || !o->in_flight) {
+        if (!o->rec[0] || !o->rec[1] || !o->rec[2] || !o->rec[3] ||
+            !o->rec[4] || !o->txn[0] || !o->txn[1] || !o->in_flight) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 return KB_ERR_NOMEM;
         }
@@ -369,6 +522,7 @@ int kb_ops_http_new(const kb_conf_t *conf, const char *role,
         atomic_init(&o->beat_ms, (long long)kb_mono_ms());
         atomic_init(&o->state, KB_OPS_STARTING);
         atomic_init(&o->port, 0);
+        atomic_init(&o->brokers_up, -1);
         kb_strlcpy(o->role, role, sizeof(o->role));
         kb_snprintf(o->name, sizeof(o->name), "%s-ops", role);
         kb_strlcpy(o->listen, listen, sizeof(o->listen));
@@ -577,12 +731,44 @@ static void snap_topic(snap_t *s, const char *name, json_object *topic)
         }
 }
 
+/*
+ * Engine thread: broker @p name has had @p now request timeouts, as the
+ * consumer's statistics say. The figure is the client instance's own and
+ * only grows; one below what we saw last is a new client (the consumer
+ * was created again), whose whole figure is new.
+ */
+static void broker_timeouts(kb_ops_http_t *o, const char *name, int64_t now)
+{
+        brk_to_t *t = NULL;
+        size_t i;
+
+        if (now < 0)
+                return;
+        for (i = 0; i < o->brk_seen_cnt && !t; i++)
+                if (!strcmp(o->brk_seen[i].name, name))
+                        t = &o->brk_seen[i];
+        if (!t) {
+                if (o->brk_seen_cnt >= KB_OPS_BROKERS_MAX)
+                        return;
+                t = &o->brk_seen[o->brk_seen_cnt];
+                t->m = kb_metric_child(o->brk_to, o->role, name);
+                if (!t->m)
+                        return; /* out of memory: next time */
+                kb_strlcpy(t->name, name, sizeof(t->name));
+                t->last = 0;
+                o->brk_seen_cnt++;
+        }
+        kb_metric_add(t->m, (uint64_t)(now >= t->last ? now - t->last : now));
+        t->last = now;
+}
+
 int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
 {
         struct json_object_iterator it, end;
         json_tokener *tok;
         json_object *root, *topics, *brokers;
         snap_t *s;
+        int up;
 
         if (!o)
                 return KB_OK;
@@ -601,6 +787,7 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
         json_tokener_free(tok);
         s = o->scratch;
         s->lag_cnt = s->broker_cnt = 0;
+        up = -1;
         if (json_object_object_get_ex(root, "topics", &topics) &&
             json_object_is_type(topics, json_type_object)) {
                 it = json_object_iter_begin(topics);
@@ -614,19 +801,26 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
             json_object_is_type(brokers, json_type_object)) {
                 it = json_object_iter_begin(brokers);
                 end = json_object_iter_end(brokers);
+                up = 0;
                 for (; !json_object_iter_equal(&it, &end);
                      json_object_iter_next(&it)) {
                         const char *name = json_object_iter_peek_name(&it);
                         json_object *b = json_object_iter_peek_value(&it);
                         const char *src = str_of(b, "source");
 
-                        /* the coordinators are logical views of a real
-                         * broker; "internal" is librdkafka's own */
+                        /* a connection to a broker, a coordinator's too
+                         * (a logical view of a real broker with its own
+                         * connection), is a broker reached; "internal" is
+                         * librdkafka's own */
+                        if (strcmp(src, "internal") &&
+                            !strcmp(str_of(b, "state"), "UP"))
+                                up++;
                         if (!strcmp(src, "logical") ||
                             !strcmp(src, "internal") ||
                             strlen(name) > KB_METRICS_LABEL_VALUE_MAX ||
                             s->broker_cnt >= KB_OPS_BROKERS_MAX)
                                 continue;
+                        broker_timeouts(o, name, int_of(b, "req_timeouts"));
                         kb_strlcpy(s->broker[s->broker_cnt].name, name,
                                    sizeof(s->broker[0].name));
                         s->broker[s->broker_cnt++].up =
@@ -638,6 +832,7 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
         o->scratch = o->snap;
         o->snap = s;
         pthread_mutex_unlock(&o->snap_mu);
+        atomic_store(&o->brokers_up, up);
         return KB_OK;
 }
 
@@ -649,8 +844,80 @@ void kb_ops_http_state(kb_ops_http_t *o, kb_ops_state_t st)
 
 void kb_ops_http_record(kb_ops_http_t *o, kb_ops_outcome_t outcome)
 {
-        if (o && (unsigned)outcome < 3)
+        if (o && (unsigned)outcome < KB_OPS_OUTCOMES)
                 kb_metric_inc(o->rec[outcome]);
+}
+
+void kb_ops_http_vendor_attempt(void *opaque, const char *endpoint, int status,
+                                int64_t latency_us)
+{
+        kb_ops_http_t *o = opaque;
+        char st[16];
+
+        if (!o || !endpoint)
+                return;
+        /* an HTTP status has three digits; anything else is no answer */
+        if (status < 100 || status > 599)
+                status = 0;
+        snprintf(st, sizeof(st), "%d", status);
+        kb_metric_inc(kb_metric_child(o->vreq, o->role, endpoint, st));
+        if (status)
+                kb_metric_observe(kb_metric_child(o->vdur, o->role, endpoint),
+                                  latency_us > 0 ? (double)latency_us / 1e6
+                                                 : 0.0);
+}
+
+void kb_ops_http_commit(kb_ops_http_t *o, double seconds, uint64_t records)
+{
+        if (!o)
+                return;
+        kb_metric_observe(o->commit_dur, seconds > 0 ? seconds : 0.0);
+        kb_metric_observe(o->txn_recs, (double)records);
+}
+
+void kb_ops_http_handoff(kb_ops_http_t *o, double seconds)
+{
+        if (!o || seconds != seconds) /* NaN */
+                return;
+        kb_metric_observe(o->handoff, seconds > 0 ? seconds : 0.0);
+}
+
+int kb_ops_http_key_id(kb_ops_http_t *o, const char *role, const char *key_id)
+{
+        size_t i, n;
+
+        if (!o)
+                return KB_OK;
+        if (!role || !key_id)
+                return KB_ERR_INVALID_ARG;
+        /* lowercase hex and short: whatever the caller passes, a key (32
+         * bytes, 64 hex digits) or anything else cannot get out here */
+        n = strlen(key_id);
+        if (n == 0 || n > KEY_ID_MAX)
+                return KB_ERR_INVALID_ARG;
+        for (i = 0; i < n; i++)
+                if (!((key_id[i] >= '0' && key_id[i] <= '9') ||
+                      (key_id[i] >= 'a' && key_id[i] <= 'f')))
+                        return KB_ERR_INVALID_ARG;
+        if (strcmp(role, "sign") && strcmp(role, "box") &&
+            strcmp(role, "partner_box") && strcmp(role, "partner_sign"))
+                return KB_ERR_INVALID_ARG;
+        kb_metric_set(kb_metric_child(o->keys, o->role, role, key_id), 1.0);
+        return KB_OK;
+}
+
+void kb_ops_http_rule(kb_ops_http_t *o, const char *rule)
+{
+        if (o && rule)
+                (void)kb_metric_child(o->rules, rule);
+}
+
+void kb_ops_http_rule_shares(void *opaque, const char *rule, unsigned n)
+{
+        kb_ops_http_t *o = opaque;
+
+        if (o && rule)
+                kb_metric_add(kb_metric_child(o->rules, rule), n);
 }
 
 void kb_ops_http_dead_letter(kb_ops_http_t *o, const char *reason)

@@ -41,9 +41,12 @@ typedef enum {
 
 /* Outcomes of kyc_bridge_records_total. */
 typedef enum {
-        KB_OPS_PUBLISHED = 0,
-        KB_OPS_DEAD_LETTERED = 1,
-        KB_OPS_SKIPPED = 2,
+        KB_OPS_PUBLISHED = 0,     /* issuer: published; importer: imported */
+        KB_OPS_DEAD_LETTERED = 1, /* use kb_ops_http_dead_letter() */
+        KB_OPS_SKIPPED = 2,       /* nothing to do (another partner's) */
+        KB_OPS_REPLAYED = 3,      /* share_id already handled / in flight */
+        KB_OPS_RECONCILED = 4,    /* importer: 403 after a retry, found */
+        KB_OPS_OUTCOMES = 5
 } kb_ops_outcome_t;
 
 /**
@@ -90,12 +93,18 @@ void kb_ops_http_vendor(kb_ops_http_t *o, const kb_vendor_stats_t *vs);
  * snapshot /metrics shows: the lag of each partition assigned to us
  * (topics -> partitions; partition -1, unassigned ones and unknown
  * offsets left out; at most KB_OPS_LAG_MAX) and the state of each broker
- * (at most KB_OPS_BROKERS_MAX). KB_OK, KB_ERR_INVALID_ARG (not such
- * JSON: the snapshot stays as it was) or KB_ERR_NOMEM.
+ * (at most KB_OPS_BROKERS_MAX); adds each broker's new request timeouts
+ * (req_timeouts; a figure that went down is a new client's, all new) and
+ * remembers whether any broker connection (a coordinator's included) was
+ * UP, for /readyz. KB_OK, KB_ERR_INVALID_ARG (not such JSON: the snapshot
+ * stays as it was) or KB_ERR_NOMEM.
  */
 int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len);
 
-/** Sets what /readyz says. Any thread. */
+/** Sets what /readyz says (while RUNNING, /readyz also answers 503 "no
+ * broker reachable" as long as the consumer's last statistics, see
+ * kb_ops_http_consumer_stats(), showed no broker connection up). Any
+ * thread. */
 void kb_ops_http_state(kb_ops_http_t *o, kb_ops_state_t st);
 
 /** A record whose @p outcome was committed. Any thread. */
@@ -104,6 +113,46 @@ void kb_ops_http_record(kb_ops_http_t *o, kb_ops_outcome_t outcome);
 /** A committed dead letter with @p reason (a fixed word of the daemon,
  * never a personal value); also counts the outcome. Any thread. */
 void kb_ops_http_dead_letter(kb_ops_http_t *o, const char *reason);
+
+/**
+ * kb_vendor_observe_cb (vendor.h) with @p opaque the kb_ops_http_t: one
+ * finished vendor HTTP attempt. Counts
+ * kyc_bridge_vendor_requests_total{daemon,endpoint,status} (status 0: no
+ * answer) and, when answered, observes
+ * kyc_bridge_vendor_request_duration_seconds{daemon,endpoint}. The
+ * vendor client's thread. Set it with kb_vendor_set_observer().
+ */
+void kb_ops_http_vendor_attempt(void *opaque, const char *endpoint, int status,
+                                int64_t latency_us);
+
+/** Engine thread: a Kafka transaction committed after @p seconds with
+ * @p records input records (kyc_bridge_transaction_commit_duration_seconds,
+ * kyc_bridge_transaction_records). */
+void kb_ops_http_commit(kb_ops_http_t *o, double seconds, uint64_t records);
+
+/** Observes kyc_bridge_handoff_latency_seconds (request made ->
+ * downstream record committed): call when the record's transaction
+ * committed. Negative (clocks apart) counts as 0, NaN not at all. Any
+ * thread. */
+void kb_ops_http_handoff(kb_ops_http_t *o, double seconds);
+
+/**
+ * kyc_bridge_key_ids{daemon,role,key_id} = 1: key @p key_id is in use as
+ * @p role: "sign" (our signing key), "box" (one of our sealing keys),
+ * "partner_box" (a partner key we seal to), "partner_sign" (a partner
+ * signing key we trust). @p key_id must be a key id (1..32 lowercase hex
+ * digits): anything else, and another role, is refused with
+ * KB_ERR_INVALID_ARG and not shown. Start-up, any thread.
+ */
+int kb_ops_http_key_id(kb_ops_http_t *o, const char *role, const char *key_id);
+
+/** Shows kyc_bridge_webhook_share_requests_total{rule} of @p rule at 0
+ * (start-up: every configured rule, so that rates exist from the start). */
+void kb_ops_http_rule(kb_ops_http_t *o, const char *rule);
+
+/** kb_wh_rules_share_fn (wh_rules.h) with @p opaque the kb_ops_http_t:
+ * rule @p rule made @p n share requests. Any thread. */
+void kb_ops_http_rule_shares(void *opaque, const char *rule, unsigned n);
 
 /** Stops our own server, frees everything. A shared server must be gone
  * first (kb_wh_host_stop()). NULL is a no-op. */

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "trace.h"
 #include "util.h"
 
 #define STATS_EVERY_MS 10000
@@ -48,8 +49,10 @@ void kb_proc_hold(kb_job_t *job, const char *why)
 
 int kb_proc_claim(kb_job_t *job)
 {
-        if (kb_seen_has(job->proc->seen, job->share_id))
+        if (kb_seen_has(job->proc->seen, job->share_id)) {
+                job->outcome = KB_OPS_REPLAYED;
                 return 1;
+        }
         if (kb_seen_claim(job->proc->seen, job->share_id) == -1) {
                 kb_proc_hold(job, "out of memory");
                 return -1;
@@ -260,10 +263,69 @@ static void count_outcome(kb_proc_t *p, const kb_job_t *job)
 {
         if (job->dead)
                 kb_ops_http_dead_letter(p->opsh, job->dl_reason);
+        else if (job->outcome)
+                kb_ops_http_record(p->opsh, (kb_ops_outcome_t)job->outcome);
         else
                 kb_ops_http_record(p->opsh, job->state_written
                                                 ? KB_OPS_PUBLISHED
                                                 : KB_OPS_SKIPPED);
+}
+
+/* Metrics: a transaction committed (the engine's figures of it). */
+static void op_on_commit(void *opaque,
+                         const rd_kafka_topic_partition_list_t *offsets)
+{
+        kb_proc_t *p = opaque;
+        kb_pipeline_stats_t ps;
+
+        (void)offsets;
+        if (!p->opsh || !p->pl)
+                return;
+        kb_pipeline_stats(p->pl, &ps);
+        kb_ops_http_commit(p->opsh, (double)ps.last_txn_us / 1e6,
+                           ps.last_txn_records);
+}
+
+/* Metrics: the key ids of the partners we seal to (issuer) or whose
+ * signatures we trust (importer); our own keys are the daemon's. */
+static void partner_key_ids(kb_proc_t *p)
+{
+        size_t i, k;
+
+        for (i = 0; p->opsh && i < p->partners.n; i++) {
+                const kb_partner_t *pt = &p->partners.v[i];
+                if (p->ops->scope & KB_SCOPE_ISSUER && pt->box)
+                        (void)kb_ops_http_key_id(p->opsh, "partner_box",
+                                                 kb_key_id(pt->box));
+                for (k = 0; p->ops->scope & KB_SCOPE_IMPORTER &&
+                            k < kb_bundle_count(pt->bundle, KB_KEY_SIGN);
+                     k++)
+                        (void)kb_ops_http_key_id(
+                            p->opsh, "partner_sign",
+                            kb_key_id(
+                                kb_bundle_get(pt->bundle, KB_KEY_SIGN, k)));
+        }
+}
+
+/*
+ * Metrics: an importer record whose downstream record committed -- the
+ * hand-off latency from when the share was requested (kb-requested-at,
+ * which the issuer carried onto the envelope and the importer stamped on
+ * its input). The two clocks are two companies': a skew that makes it
+ * negative counts as 0.
+ */
+static void count_handoff(kb_proc_t *p, const kb_job_t *job, kb_rec_t *rec)
+{
+        int64_t at, ms;
+
+        if (!(p->ops->scope & KB_SCOPE_IMPORTER) || job->dead ||
+            !job->state_written)
+                return;
+        at = kb_kafka_requested_at(kb_rec_headers(rec));
+        if (at <= 0)
+                return;
+        ms = kb_trace_wall_ms() - at;
+        kb_ops_http_handoff(p->opsh, ms > 0 ? (double)ms / 1000.0 : 0.0);
 }
 
 static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
@@ -273,8 +335,10 @@ static void op_on_finish(void *opaque, kb_rec_t *rec, int committed)
 
         if (!job)
                 return;
-        if (committed)
+        if (committed) {
                 count_outcome(p, job);
+                count_handoff(p, job, rec);
+        }
         if (job->owns_seen) {
                 if (committed && job->state_written)
                         kb_seen_commit(p->seen, job->share_id,
@@ -377,6 +441,11 @@ int kb_proc_init(kb_proc_t *p, const kb_proc_ops_t *ops, const kb_conf_t *conf,
         if (r != KB_OK)
                 return r;
         r = kb_ops_http_new(conf, ops->role, &p->opsh, errstr, errstr_size);
+        if (r == KB_OK && p->opsh) {
+                kb_vendor_set_observer(p->vendor, kb_ops_http_vendor_attempt,
+                                       p->opsh);
+                partner_key_ids(p);
+        }
         if (r != KB_OK || !kb_ops_http_wants_share(p->opsh))
                 return r;
         if (!p->webhook) {
@@ -479,6 +548,8 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
         }
         pc.topics = (const char *const *)p->in_topics;
         pc.out_topics = (const char *const *)p->out_topics;
+        if (p->opsh)
+                pc.on_commit = op_on_commit;
         if (kb_seen_load(p->seen) == -1) {
                 kb_snprintf(errstr, errstr_size,
                             "cannot read state topic %s (does it exist?)",

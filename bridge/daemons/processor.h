@@ -55,6 +55,9 @@ typedef struct kb_job_s {
         int state_written;  /* its state record is in the transaction */
         int dead;           /* ended by kb_proc_dead_letter() */
         char dl_reason[64]; /* its reason (metrics, when committed) */
+        int outcome;        /* metrics: KB_OPS_REPLAYED or KB_OPS_RECONCILED
+                               (kb_proc_claim(), the importer), else 0:
+                               published with a state record, or skipped */
 } kb_job_t;
 
 /* What each daemon decides for itself. */

@@ -163,6 +163,67 @@ int kb_kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *buf,
         return 0;
 }
 
+void kb_kafka_trace_get(rd_kafka_headers_t *hdrs, kb_trace_t *t)
+{
+        const void *tp = NULL, *ts = NULL;
+        size_t tp_len = 0, ts_len = 0;
+
+        if (hdrs) {
+                if (rd_kafka_header_get_last(hdrs, KB_HDR_TRACEPARENT, &tp,
+                                             &tp_len))
+                        tp = NULL;
+                if (rd_kafka_header_get_last(hdrs, KB_HDR_TRACESTATE, &ts,
+                                             &ts_len))
+                        ts = NULL;
+        }
+        kb_trace_child(t, tp, tp_len, ts, ts_len);
+}
+
+int kb_kafka_trace_add(rd_kafka_headers_t *hdrs, const kb_trace_t *t,
+                       int64_t requested_at_ms)
+{
+        char ms[24];
+
+        if (!hdrs || !t || !t->traceparent[0])
+                return KB_ERR_INVALID_ARG;
+        if (rd_kafka_header_add(hdrs, KB_HDR_TRACEPARENT, -1, t->traceparent,
+                                -1))
+                return KB_ERR_NOMEM;
+        if (t->tracestate[0] &&
+            rd_kafka_header_add(hdrs, KB_HDR_TRACESTATE, -1, t->tracestate, -1))
+                return KB_ERR_NOMEM;
+        if (requested_at_ms > 0) {
+                kb_snprintf(ms, sizeof(ms), "%lld", (long long)requested_at_ms);
+                if (rd_kafka_header_add(hdrs, KB_HDR_REQUESTED_AT, -1, ms, -1))
+                        return KB_ERR_NOMEM;
+        }
+        return KB_OK;
+}
+
+int kb_kafka_trace_stamp(rd_kafka_headers_t *hdrs, const kb_trace_t *t,
+                         int64_t requested_at_ms)
+{
+        if (!hdrs || !t)
+                return KB_ERR_INVALID_ARG;
+        /* absent headers are no error (__NOENT) */
+        (void)rd_kafka_header_remove(hdrs, KB_HDR_TRACEPARENT);
+        (void)rd_kafka_header_remove(hdrs, KB_HDR_TRACESTATE);
+        if (requested_at_ms > 0)
+                (void)rd_kafka_header_remove(hdrs, KB_HDR_REQUESTED_AT);
+        return kb_kafka_trace_add(hdrs, t, requested_at_ms);
+}
+
+int64_t kb_kafka_requested_at(rd_kafka_headers_t *hdrs)
+{
+        char buf[24];
+        int64_t v;
+
+        if (kb_kafka_header_get(hdrs, KB_HDR_REQUESTED_AT, buf, sizeof(buf)) ||
+            kb_parse_i64(buf, 1, INT64_MAX, &v) == -1)
+                return -1;
+        return v;
+}
+
 void kb_kafka_hostname(char *out, size_t outsz)
 {
         if (gethostname(out, outsz) != 0 || !out[0])

@@ -5,6 +5,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "conf.h"
+#include "trace.h"
 
 /*
  * Builds a librdkafka configuration for a client of @p kind with kyc-bridge's
@@ -24,6 +25,42 @@ const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name, char *buf,
 /** Finds a header's value (NUL-terminated copy into @p buf); -1 if absent. */
 int kb_kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *buf,
                         size_t bufsz);
+
+/* Record headers of the trace context (docs/pipeline.md, "Trace
+ * context"). */
+#define KB_HDR_TRACEPARENT  "traceparent"
+#define KB_HDR_TRACESTATE   "tracestate"
+#define KB_HDR_REQUESTED_AT "kb-requested-at"
+
+/**
+ * This hop's trace context for a record with headers @p hdrs (may be
+ * NULL): kb_trace_child() of its traceparent and tracestate headers (the
+ * last of each), so a new trace when it has no valid traceparent.
+ */
+void kb_kafka_trace_get(rd_kafka_headers_t *hdrs, kb_trace_t *t);
+
+/**
+ * Adds @p t's traceparent, its tracestate (when not ""), and
+ * kb-requested-at (when @p requested_at_ms > 0, decimal unix
+ * milliseconds) to @p hdrs. KB_OK, or KB_ERR_NOMEM (or KB_ERR_INVALID_ARG
+ * for a NULL @p hdrs or @p t).
+ */
+int kb_kafka_trace_add(rd_kafka_headers_t *hdrs, const kb_trace_t *t,
+                       int64_t requested_at_ms);
+
+/**
+ * Replaces @p hdrs' traceparent, tracestate and kb-requested-at with
+ * @p t's and @p requested_at_ms (as kb_kafka_trace_add()). A daemon stamps
+ * its input record's headers with its hop's context this way, so that
+ * what is built from the input's headers later (a dead letter) carries
+ * it. KB_OK or an error as kb_kafka_trace_add().
+ */
+int kb_kafka_trace_stamp(rd_kafka_headers_t *hdrs, const kb_trace_t *t,
+                         int64_t requested_at_ms);
+
+/** The kb-requested-at header of @p hdrs (may be NULL): unix
+ * milliseconds > 0, or -1 when absent or not a decimal number. */
+int64_t kb_kafka_requested_at(rd_kafka_headers_t *hdrs);
 
 /** Fills @p out with the hostname (for default transactional ids). */
 void kb_kafka_hostname(char *out, size_t outsz);

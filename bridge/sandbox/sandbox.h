@@ -531,7 +531,8 @@ typedef struct kb_sbx_http_s kb_sbx_http_t;
 /* One request as the handlers see it. */
 typedef struct kb_sbx_req_s {
         kb_sbx_t *sbx;
-        void *conn; /* struct MHD_Connection * */
+        kb_sbx_http_t *http; /* the server answering */
+        void *conn;          /* struct MHD_Connection * */
         const char *method;
         const char *path;
         const char *id; /* first {id} path segment, or NULL */
@@ -544,7 +545,8 @@ typedef struct kb_sbx_req_s {
 /* The response a handler builds. */
 typedef struct kb_sbx_resp_s {
         int status;
-        kb_buf_t body; /* JSON; empty for 204 */
+        kb_buf_t body;            /* JSON; empty for 204 */
+        const char *content_type; /* NULL: application/json */
         char allow[64];
         int64_t retry_after; /* -1: no Retry-After */
         int rl_set;
@@ -592,6 +594,13 @@ void kb_sbx_http_quiesce(kb_sbx_http_t *h, int64_t grace_ms);
 void kb_sbx_http_stop(kb_sbx_http_t *h);
 /** Requests served so far. */
 uint64_t kb_sbx_http_requests(const kb_sbx_http_t *h);
+/* GET /metrics (Prometheus text, no API key: not a vendor route):
+ * kyc_bridge_sandbox_requests_total{endpoint,status} and
+ * kyc_bridge_sandbox_request_duration_seconds{endpoint} by route pattern
+ * ("unmatched" for none), counted when the response went out;
+ * kyc_bridge_sandbox_webhook_deliveries_total{result} (delivered,
+ * failed), kyc_bridge_sandbox_webhook_deliveries_pending, build info and
+ * process start time. */
 
 /* Handlers (sandbox_api.c) */
 kb_sbx_handler_fn kb_sbx_h_session_create;

@@ -19,8 +19,14 @@
 
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 
 #define FAC "sandbox"
+
+static kb_sbx_handler_fn h_metrics;
+
+/* Endpoint label of a request no route took (404, 405). */
+#define EP_UNMATCHED "unmatched"
 
 /* Route flags */
 #define R_AUTH  0x1U /* x-api-key required */
@@ -89,6 +95,8 @@ static const route_t routes[] = {
         { "PUT", "/sandbox/clock", kb_sbx_h_clock_put, R_SLASH, -1 },
         { "GET", "/sandbox/clock", kb_sbx_h_clock_get, R_SLASH, -1 },
         { "GET", "/sandbox/health", kb_sbx_h_health, R_SLASH, -1 },
+        /* operations: Prometheus metrics (no key: not a vendor route) */
+        { "GET", "/metrics", h_metrics, 0, -1 },
 };
 
 /* A response held back by an injected latency. */
@@ -110,8 +118,10 @@ struct kb_sbx_http_s {
         pthread_cond_t tcond;
         delayed_t *heap; /* min-heap on due_us */
         size_t nheap, capheap;
-        int timer_stop; /* resume everything now and exit */
-        long suspended; /* connections currently suspended (tlock) */
+        int timer_stop;    /* resume everything now and exit */
+        long suspended;    /* connections currently suspended (tlock) */
+        kb_metrics_t *reg; /* GET /metrics */
+        kb_metric_family_t *m_req, *m_dur;
 };
 
 /* Per-request state (MHD's con_cls). */
@@ -122,6 +132,7 @@ typedef struct req_ctx_s {
         int64_t t0_us;
         struct MHD_Response *pending; /* delayed response, queued on resume */
         int pending_status;
+        const char *endpoint; /* metrics: route pattern, once answered */
 } req_ctx_t;
 
 /* ---------------------------------------------------------------------- */
@@ -278,7 +289,8 @@ static struct MHD_Response *mhd_response(kb_sbx_resp_t *r)
         }
         if (r->status != 204)
                 MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                        "application/json");
+                                        r->content_type ? r->content_type
+                                                        : "application/json");
         if (r->rl_set) {
                 snprintf(num, sizeof(num), "%lld", (long long)r->rl.limit);
                 MHD_add_response_header(mr, "X-RateLimit-Limit", num);
@@ -481,6 +493,7 @@ static const route_t *dispatch(kb_sbx_http_t *h, struct MHD_Connection *conn,
 
         memset(&req, 0, sizeof(req));
         req.sbx = sbx;
+        req.http = h;
         req.conn = conn;
         req.method = method;
         req.path = url;
@@ -572,6 +585,20 @@ headers:
         return route;
 }
 
+/* Metrics: the response of @p ctx goes out now (counted before it is
+ * queued, so a client that read it finds it counted). */
+static void count_response(kb_sbx_http_t *h, const req_ctx_t *ctx, int status)
+{
+        char st[16];
+
+        if (!ctx->endpoint)
+                return;
+        snprintf(st, sizeof(st), "%d", status);
+        kb_metric_inc(kb_metric_child(h->m_req, ctx->endpoint, st));
+        kb_metric_observe(kb_metric_child(h->m_dur, ctx->endpoint),
+                          (double)(kb_mono_us() - ctx->t0_us) / 1e6);
+}
+
 static enum MHD_Result queue_or_delay(kb_sbx_http_t *h,
                                       struct MHD_Connection *conn,
                                       req_ctx_t *ctx, kb_sbx_resp_t *resp,
@@ -591,9 +618,26 @@ static enum MHD_Result queue_or_delay(kb_sbx_http_t *h,
                         return MHD_YES;
                 ctx->pending = NULL;
         }
+        count_response(h, ctx, resp->status);
         ret = MHD_queue_response(conn, (unsigned)resp->status, mr);
         MHD_destroy_response(mr);
         return ret;
+}
+
+/* The pattern of the route @p method @p url would take, else
+ * EP_UNMATCHED: the endpoint label (never the path, which carries ids). */
+static const char *endpoint_of(const route_t *route, const char *url,
+                               const char *method)
+{
+        size_t i, off, len;
+
+        if (route)
+                return route->pattern;
+        for (i = 0; i < KB_ARRAY_SIZE(routes); i++)
+                if (!strcmp(routes[i].method, method) &&
+                    route_match(&routes[i], url, &off, &len))
+                        return routes[i].pattern;
+        return EP_UNMATCHED;
 }
 
 static void log_request(const char *method, const route_t *route,
@@ -641,6 +685,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                     dispatch(h, conn, url, method, ctx, &resp);
                                 log_request(method, route, url, resp.status,
                                             ctx->t0_us);
+                                ctx->endpoint = endpoint_of(route, url, method);
                                 ret = queue_or_delay(h, conn, ctx, &resp, 0);
                                 kb_buf_free(&resp.body, 0);
                                 return ret;
@@ -652,6 +697,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                 /* resumed after an injected latency */
                 struct MHD_Response *mr = ctx->pending;
                 ctx->pending = NULL;
+                count_response(h, ctx, ctx->pending_status);
                 ret =
                     MHD_queue_response(conn, (unsigned)ctx->pending_status, mr);
                 MHD_destroy_response(mr);
@@ -679,6 +725,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         memset(&resp, 0, sizeof(resp));
         resp.retry_after = -1;
         if (strncmp(url, "/sandbox/", 9) != 0 && strcmp(url, "/sandbox") &&
+            strcmp(url, "/metrics") &&
             kb_sbx_faults_draw(&h->sbx->faults, url, &latency, &fault_status,
                                &retry_after, &corrupt) &&
             fault_status) {
@@ -714,6 +761,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                              : (is_vendor_path(url) ? "/v3/?" : "?"));
         }
         log_request(method, route, url, resp.status, ctx->t0_us);
+        ctx->endpoint = endpoint_of(route, url, method);
         ret = queue_or_delay(h, conn, ctx, &resp, latency);
         kb_buf_free(&resp.body, 0);
         return ret;
@@ -737,6 +785,107 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---------------------------------------------------------------------- */
 /* Lifecycle */
+
+/* ---------------------------------------------------------------------- */
+/* Metrics */
+
+static void h_metrics(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
+{
+        kb_buf_reset(&resp->body);
+        if (kb_metrics_render(req->http->reg, &resp->body) != KB_OK) {
+                kb_sbx_resp_error(resp, 500, "Out of memory.");
+                return;
+        }
+        /* an empty rendering still needs a buffer (mhd_response) */
+        if (!resp->body.data && kb_buf_puts(&resp->body, "") == -1) {
+                kb_sbx_resp_error(resp, 500, "Out of memory.");
+                return;
+        }
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        resp->status = 200;
+}
+
+static void collect_webhooks(void *opaque, kb_metric_emit_t *emit)
+{
+        kb_sbx_http_t *h = opaque;
+        uint64_t ok = 0, failed = 0, pending = 0;
+
+        if (h->sbx->wh)
+                kb_sbx_webhook_stats(h->sbx->wh, &ok, &failed, &pending);
+        kb_metric_emit(emit, (double)ok, "delivered");
+        kb_metric_emit(emit, (double)failed, "failed");
+}
+
+static void collect_pending(void *opaque, kb_metric_emit_t *emit)
+{
+        kb_sbx_http_t *h = opaque;
+        uint64_t ok = 0, failed = 0, pending = 0;
+
+        if (h->sbx->wh)
+                kb_sbx_webhook_stats(h->sbx->wh, &ok, &failed, &pending);
+        kb_metric_emitv(emit, NULL, 0, (double)pending);
+}
+
+static int metrics_build(kb_sbx_http_t *h, char *errstr, size_t errstr_size)
+{
+        static const char *const req_l[] = { "endpoint", "status", NULL };
+        static const char *const ep_l[] = { "endpoint", NULL };
+        static const char *const res_l[] = { "result", NULL };
+        kb_metric_family_t *fam;
+        kb_metric_desc_t d[5];
+        size_t i;
+        int r;
+
+        h->reg = kb_metrics_new(errstr, errstr_size);
+        if (!h->reg)
+                return -1;
+        memset(d, 0, sizeof(d));
+        d[0].name = "kyc_bridge_sandbox_requests_total";
+        d[0].help = "Requests the sandbox answered, by endpoint (the route "
+                    "pattern, such as /v3/session/{}/share/; unmatched: no "
+                    "route) and HTTP status, injected faults included.";
+        d[0].type = KB_METRIC_COUNTER;
+        d[0].labels = req_l;
+        d[0].max_children = 512;
+        d[1].name = "kyc_bridge_sandbox_request_duration_seconds";
+        d[1].help = "Time from a request's arrival to its response, "
+                    "injected latency included, by endpoint.";
+        d[1].type = KB_METRIC_HISTOGRAM;
+        d[1].labels = ep_l;
+        d[1].max_children = 64;
+        d[1].buckets = kb_metrics_buckets_seconds;
+        d[1].bucket_cnt = KB_METRICS_BUCKETS_SECONDS_CNT;
+        d[2].name = "kyc_bridge_sandbox_webhook_deliveries_total";
+        d[2].help = "Webhook deliveries the sandbox finished, by result "
+                    "(delivered: a 2xx answer; failed: given up after its "
+                    "retries).";
+        d[2].type = KB_METRIC_COUNTER;
+        d[2].labels = res_l;
+        d[2].max_children = 2;
+        d[2].collect = collect_webhooks;
+        d[2].opaque = h;
+        d[3].name = "kyc_bridge_sandbox_webhook_deliveries_pending";
+        d[3].help = "Webhook deliveries queued or waiting for a retry.";
+        d[3].type = KB_METRIC_GAUGE;
+        d[3].collect = collect_pending;
+        d[3].opaque = h;
+        for (i = 0; i < 4; i++) {
+                r = kb_metrics_register(h->reg, &d[i], &fam, errstr,
+                                        errstr_size);
+                if (r != KB_OK)
+                        return -1;
+                if (i == 0)
+                        h->m_req = fam;
+                else if (i == 1)
+                        h->m_dur = fam;
+        }
+        if (kb_metrics_add_build_info(h->reg, KB_VERSION_STR, errstr,
+                                      errstr_size) != KB_OK ||
+            kb_metrics_add_process_start_time(h->reg, 0, errstr, errstr_size) !=
+                KB_OK)
+                return -1;
+        return 0;
+}
 
 kb_sbx_http_t *kb_sbx_http_start(kb_sbx_t *sbx, char *errstr,
                                  size_t errstr_size)
@@ -764,6 +913,8 @@ kb_sbx_http_t *kb_sbx_http_start(kb_sbx_t *sbx, char *errstr,
                 goto fail;
         }
         h->timer_started = 1;
+        if (metrics_build(h, errstr, errstr_size) != 0)
+                goto fail;
 
         threads = sbx->conf.threads > 0 ? (unsigned)sbx->conf.threads : 1U;
         {
@@ -850,6 +1001,7 @@ void kb_sbx_http_stop(kb_sbx_http_t *h)
                 MHD_stop_daemon(h->d);
         pthread_cond_destroy(&h->tcond);
         pthread_mutex_destroy(&h->tlock);
+        kb_metrics_destroy(h->reg);
         free(h->heap);
         free(h);
 }

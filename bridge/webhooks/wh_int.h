@@ -9,6 +9,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "httpd.h"
+#include "log.h"
 #include "wh_intake.h"
 #include "wh_replay.h"
 #include "webhook_sig.h"
@@ -48,6 +49,9 @@ typedef struct kb_wh_pending_s {
         char key[KB_WEBHOOK_SIG_HEX_BYTES];  /* replay key (reserved) */
         char key2[KB_WEBHOOK_SIG_HEX_BYTES]; /* second key, or "" */
         char session_id[64];                 /* for the log (truncated) */
+        /* the delivery's trace id (log.h), for the lines logged on the
+         * producer's thread; "" for none */
+        char trace_id[KB_LOG_TRACE_BYTES];
 } kb_wh_pending_t;
 
 struct kb_wh_intake_s {
@@ -87,11 +91,14 @@ void kb_wh_produce_term(kb_wh_intake_t *wi, int flush_ms);
  * Produces @p recs for the delivery of @p req whose replay key @p key is
  * reserved (and @p key2 to remember too, may be ""); answers @p req (now
  * or when the last report comes) and commits or releases the keys. Takes
- * @p recs' completion and settles it just before the answer.
+ * @p recs' completion and settles it just before the answer. The lines
+ * logged about the delivery's records and its answer carry @p trace_id
+ * (the delivery's trace id, NULL or "": none), on whichever thread they
+ * are written.
  */
 void kb_wh_produce(kb_wh_intake_t *wi, kb_httpd_req_t *req,
                    kb_wh_records_t *recs, const char *key, const char *key2,
-                   const char *session_id);
+                   const char *session_id, const char *trace_id);
 
 /** Answers 503 with Retry-After (and counts it). */
 void kb_wh_reply_unavailable(kb_wh_intake_t *wi, kb_httpd_req_t *req,

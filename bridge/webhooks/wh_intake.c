@@ -11,6 +11,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "trace.h"
 
 #define DEFAULT_REPLAY_MAX   65536U
 #define DEFAULT_MARGIN_S     60
@@ -89,9 +90,62 @@ static int verify(kb_wh_intake_t *wi, const char *ts, const char *v2,
         return rc;
 }
 
+/* Adds header @p name = @p value (copied) to @p r. */
+static int rec_header_add(kb_wh_rec_t *r, const char *name, const char *value)
+{
+        char **v = realloc(r->hdrs, (r->nhdrs + 1) * 2 * sizeof(*v));
+        char *n, *val;
+
+        if (!v)
+                return KB_ERR_NOMEM;
+        r->hdrs = v;
+        n = strdup(name);
+        val = strdup(value);
+        if (!n || !val) {
+                free(n);
+                free(val);
+                return KB_ERR_NOMEM;
+        }
+        v[2 * r->nhdrs] = n;
+        v[2 * r->nhdrs + 1] = val;
+        r->nhdrs++;
+        return KB_OK;
+}
+
+/*
+ * The delivery's trace context on every record it causes: traceparent
+ * (this hop's span of the delivery's trace, or of one started here) and
+ * tracestate, unless the action set a traceparent itself (then the
+ * record is in the action's trace: neither is added); and kb-requested-at,
+ * the delivery's receipt time, unless the action set one -- for a share
+ * request a sharing rule made, when the share was requested
+ * (docs/webhooks.md, "Trace context").
+ */
+static int trace_records(kb_wh_records_t *recs, const kb_trace_t *tr,
+                         int64_t received_ms)
+{
+        char ms[24];
+        size_t i;
+
+        snprintf(ms, sizeof(ms), "%lld", (long long)received_ms);
+        for (i = 0; i < recs->n; i++) {
+                kb_wh_rec_t *r = &recs->v[i];
+                if (!kb_wh_records_header(recs, i, "traceparent") &&
+                    (rec_header_add(r, "traceparent", tr->traceparent) ||
+                     (tr->tracestate[0] &&
+                      rec_header_add(r, "tracestate", tr->tracestate))))
+                        return KB_ERR_NOMEM;
+                if (!kb_wh_records_header(recs, i, "kb-requested-at") &&
+                    rec_header_add(r, "kb-requested-at", ms))
+                        return KB_ERR_NOMEM;
+        }
+        return KB_OK;
+}
+
 /* The verified delivery: replay check, action, records. Consumes @p req. */
 static void act(kb_wh_intake_t *wi, kb_httpd_req_t *req, json_object *obj,
-                const char *v2, const char *simple, int idx, int64_t now)
+                const char *v2, const char *simple, int idx, int64_t now,
+                const kb_trace_t *tr, int64_t received_ms)
 {
         kb_wh_delivery_t dlv;
         kb_wh_records_t *recs = NULL;
@@ -160,6 +214,8 @@ static void act(kb_wh_intake_t *wi, kb_httpd_req_t *req, json_object *obj,
         rc = recs ? wi->conf.action(wi->conf.opaque, &dlv, recs, err,
                                     sizeof(err))
                   : KB_ERR_NOMEM;
+        if (rc == KB_OK)
+                rc = trace_records(recs, tr, received_ms);
         if (rc != KB_OK) {
                 kb_wh_records_settle(recs, 0); /* before the answer */
                 kb_wh_replay_release(wi->replay, key);
@@ -188,15 +244,38 @@ static void act(kb_wh_intake_t *wi, kb_httpd_req_t *req, json_object *obj,
                 reply_ok(req, ok);
                 goto out;
         }
-        kb_wh_produce(wi, req, recs, key, key2, dlv.session_id);
+        kb_wh_produce(wi, req, recs, key, key2, dlv.session_id, tr->trace_id);
 out:
         pthread_mutex_unlock(&wi->act_lock);
         kb_wh_records_destroy(recs);
 }
 
+static void handle(kb_wh_intake_t *wi, kb_httpd_req_t *req,
+                   const kb_trace_t *tr, int64_t received_ms);
+
+/*
+ * One delivery, in its trace: the delivery's traceparent (and tracestate)
+ * continued, or a trace started here; its id is on every line logged
+ * while the delivery is handled on this thread.
+ */
 void kb_wh_intake_handler(void *opaque, kb_httpd_req_t *req)
 {
         kb_wh_intake_t *wi = opaque;
+        const char *tp = kb_httpd_req_header(req, "traceparent");
+        const char *ts = kb_httpd_req_header(req, "tracestate");
+        int64_t received_ms = kb_trace_wall_ms();
+        kb_trace_t tr;
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_trace_child(&tr, tp, tp ? strlen(tp) : 0, ts, ts ? strlen(ts) : 0);
+        kb_log_trace_push(tr.trace_id, saved);
+        handle(wi, req, &tr, received_ms);
+        kb_log_trace_pop(saved);
+}
+
+static void handle(kb_wh_intake_t *wi, kb_httpd_req_t *req,
+                   const kb_trace_t *tr, int64_t received_ms)
+{
         const char *body, *ts, *v2, *simple = NULL;
         json_object *obj;
         char err[128], detail[192];
@@ -260,7 +339,7 @@ void kb_wh_intake_handler(void *opaque, kb_httpd_req_t *req)
                 reply_error(wi, req, 400, "The body is not strict JSON.");
                 return;
         }
-        act(wi, req, obj, v2, v2 ? NULL : simple, idx, now);
+        act(wi, req, obj, v2, v2 ? NULL : simple, idx, now, tr, received_ms);
         json_object_put(obj);
 }
 

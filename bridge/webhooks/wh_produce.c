@@ -16,8 +16,11 @@ static void pending_answer(kb_wh_pending_t *p, const char *why)
 {
         kb_wh_intake_t *wi = p->wi;
         int64_t now = kb_time_now();
-        char ok[64];
+        char ok[64], saved[KB_LOG_TRACE_BYTES];
 
+        /* the delivery's lines carry its trace id, also here on the
+         * producer's thread */
+        kb_log_trace_push(p->trace_id, saved);
         /* the action's state first: the vendor's next try must find it */
         if (p->settled)
                 p->settled(p->settled_arg, !p->failed);
@@ -48,6 +51,7 @@ static void pending_answer(kb_wh_pending_t *p, const char *why)
         }
         p->req = NULL;
         atomic_fetch_sub(&wi->inflight, 1);
+        kb_log_trace_pop(saved);
 }
 
 static void pending_unlink(kb_wh_pending_t *p)
@@ -100,11 +104,14 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
         (void)opaque;
         if (!p)
                 return;
-        if (rkm->err)
+        if (rkm->err) {
+                char saved[KB_LOG_TRACE_BYTES];
+                kb_log_trace_push(p->trace_id, saved);
                 kb_log_notice(p->wi->name,
                               "record for session %s not acked: %s",
                               p->session_id, rd_kafka_err2str(rkm->err));
-        else
+                kb_log_trace_pop(saved);
+        } else
                 atomic_fetch_add(&p->wi->st.records_acked, 1);
         pending_done(p, rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR);
 }
@@ -135,7 +142,7 @@ static rd_kafka_resp_err_t produce_one(kb_wh_intake_t *wi, const kb_wh_rec_t *r,
 
 void kb_wh_produce(kb_wh_intake_t *wi, kb_httpd_req_t *req,
                    kb_wh_records_t *recs, const char *key, const char *key2,
-                   const char *session_id)
+                   const char *session_id, const char *trace_id)
 {
         kb_wh_pending_t *p = calloc(1, sizeof(*p));
         size_t i;
@@ -157,6 +164,7 @@ void kb_wh_produce(kb_wh_intake_t *wi, kb_httpd_req_t *req,
         kb_strlcpy(p->key, key, sizeof(p->key));
         kb_strlcpy(p->key2, key2, sizeof(p->key2));
         kb_strlcpy(p->session_id, session_id, sizeof(p->session_id));
+        kb_strlcpy(p->trace_id, trace_id ? trace_id : "", sizeof(p->trace_id));
         pthread_mutex_init(&p->lock, NULL);
         /* one for this call: a report may come before the loop ends */
         p->outstanding = 1;

@@ -38,6 +38,8 @@ struct kb_wh_rules_s {
         char *topic;
         int allow_simple;
         atomic_uint_fast64_t matched, unmatched, unverified, shares;
+        kb_wh_rules_share_fn *observe; /* set before use, then read-only */
+        void *observe_opaque;
 };
 
 /* Template variables of .vendor_data. */
@@ -462,7 +464,35 @@ int kb_wh_rules_apply(kb_wh_rules_t *rs, const kb_wh_delivery_t *dlv,
         }
         atomic_fetch_add(&rs->matched, 1);
         atomic_fetch_add(&rs->shares, (uint_fast64_t)n);
+        /* every request made: tell the observer, rule by rule */
+        for (i = 0; rs->observe && i < rs->n; i++) {
+                const rule_t *r = &rs->rules[i];
+                if ((r->statuses & (1U << st)) &&
+                    !strcasecmp(r->workflow_id, dlv->workflow_id) &&
+                    r->npartners > 0)
+                        rs->observe(rs->observe_opaque, r->name,
+                                    (unsigned)r->npartners);
+        }
         return n;
+}
+
+void kb_wh_rules_set_observer(kb_wh_rules_t *rs, kb_wh_rules_share_fn *fn,
+                              void *opaque)
+{
+        if (!rs)
+                return;
+        rs->observe = fn;
+        rs->observe_opaque = fn ? opaque : NULL;
+}
+
+size_t kb_wh_rules_count(const kb_wh_rules_t *rs)
+{
+        return rs ? rs->n : 0;
+}
+
+const char *kb_wh_rules_name(const kb_wh_rules_t *rs, size_t idx)
+{
+        return rs && idx < rs->n ? rs->rules[idx].name : NULL;
 }
 
 int kb_wh_rules_action(void *opaque, const kb_wh_delivery_t *dlv,

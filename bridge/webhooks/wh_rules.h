@@ -74,6 +74,21 @@ int kb_wh_rules_action(void *opaque, const kb_wh_delivery_t *dlv,
 
 void kb_wh_rules_stats(kb_wh_rules_t *rs, kb_wh_rules_stats_t *st);
 
+/* Rule @p rule made @p n share requests (one per partner) for one
+ * delivery. Called from kb_wh_rules_apply()'s thread, after all of the
+ * delivery's requests were made; must not block. */
+typedef void(kb_wh_rules_share_fn)(void *opaque, const char *rule, unsigned n);
+
+/** Sets the share observer (metrics), @p fn NULL: none. Before the
+ * rules are applied from other threads (at start-up). */
+void kb_wh_rules_set_observer(kb_wh_rules_t *rs, kb_wh_rules_share_fn *fn,
+                              void *opaque);
+
+/** The number of rules, and the name of rule @p idx (NULL past the end);
+ * owned by @p rs. */
+size_t kb_wh_rules_count(const kb_wh_rules_t *rs);
+const char *kb_wh_rules_name(const kb_wh_rules_t *rs, size_t idx);
+
 /**
  * The share_id of a rule's share: "wh-" + lowercase hex of the 16-byte
  * BLAKE2b of "kyc-bridge/webhook-share/v1" NUL session_id NUL

@@ -7,7 +7,8 @@
 #
 # Run:  KB_BIN=build/kyc-bridge python3 tests/blackbox/test_sandbox.py [-v] [Class[.test]]
 #   or: python3 tests/blackbox/test_sandbox.py --kb-bin build/kyc-bridge
-# Python 3 standard library only.
+# Python 3 standard library only, but for TestMetrics, which parses GET /metrics
+# with prometheus_client (Debian's python3-prometheus-client, see tests/CMakeLists.txt).
 
 import base64
 import hashlib
@@ -2843,6 +2844,134 @@ class TestKeepAlive(SandboxCase):
         finally:
             c.close()
         self.assertQuick(times, "50 keep-alive 401s")
+
+
+# --------------------------------------------------------------------------
+# GET /metrics (operations, not a vendor route: no API key)
+# --------------------------------------------------------------------------
+
+class TestMetrics(SandboxCase):
+    """The sandbox's Prometheus metrics, parsed with the real Prometheus text
+    parser (python3-prometheus-client) and checked against the requests this
+    class made on its own sandbox."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.rcv = Receiver()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rcv.close()
+        super().tearDownClass()
+
+    def scrape(self):
+        """{(name, labels tuple): value} of every sample, and the raw text."""
+        from prometheus_client.parser import text_string_to_metric_families
+        r = self.sb.req("GET", "/metrics")
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(r.h("Content-Type"),
+                         "text/plain; version=0.0.4; charset=utf-8")
+        text = r.body.decode("utf-8")
+        samples, types = {}, {}
+        for fam in text_string_to_metric_families(text):
+            types[fam.name] = fam.type
+            for smp in fam.samples:
+                key = (smp.name, tuple(sorted(smp.labels.items())))
+                self.assertNotIn(key, samples, "sample twice: %r" % (key,))
+                samples[key] = smp.value
+        return samples, types, text
+
+    @staticmethod
+    def val(samples, name, **labels):
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def test_requests_by_route_pattern_and_status(self):
+        req_n = "kyc_bridge_sandbox_requests_total"
+        dur_n = "kyc_bridge_sandbox_request_duration_seconds_count"
+        samples, types, text = self.scrape()
+        # the parser names a counter family without its _total suffix
+        self.assertEqual(types.get("kyc_bridge_sandbox_requests"), "counter")
+        self.assertEqual(
+            types.get("kyc_bridge_sandbox_request_duration_seconds"), "histogram")
+        self.assertEqual(types.get("kyc_bridge_build_info"), "gauge")
+        self.assertEqual(types.get("process_start_time_seconds"), "gauge")
+        self.assertEqual(self.val(samples, req_n, endpoint="/v3/workflows/",
+                                  status="201"), 0)
+        self.assertLessEqual(
+            abs(self.val(samples, "process_start_time_seconds") - time.time()),
+            300)
+
+        a = self.app("metrics")
+        wf = self.wf(a)                              # POST /v3/workflows/ 201
+        self.wf(a, "kyb")                            # again
+        sids = [self.session(a, wf)["session_id"] for _ in range(3)]
+        self.decision(a, sids[0])                    # 200
+        self.decision(a, str(uuid.uuid4()))          # 404, same route
+        self.assertEqual(self.sb.req("GET", "/v3/workflows/").status, 401)
+        self.assertEqual(self.sb.req("GET", "/nowhere/%s" % sids[1]).status, 404)
+        self.assertEqual(self.sb.req("DELETE", "/metrics").status, 405)
+
+        samples, _, text = self.scrape()
+        want = {("/sandbox/applications", "201"): 1,
+                ("/v3/workflows/", "201"): 2,
+                ("/v3/workflows/", "401"): 1,
+                ("/v3/session/", "201"): 3,
+                ("/v3/session/{}/decision/", "200"): 1,
+                ("/v3/session/{}/decision/", "404"): 1,
+                ("unmatched", "404"): 1,
+                ("unmatched", "405"): 1,
+                ("/metrics", "200"): 1}          # the first scrape
+        for (ep, st), n in want.items():
+            self.assertEqual(self.val(samples, req_n, endpoint=ep, status=st), n,
+                             "%s %s" % (ep, st))
+        got = {k: v for k, v in samples.items() if k[0] == req_n}
+        self.assertEqual(sum(got.values()), sum(want.values()), repr(got))
+        # the histogram counts the same requests, by endpoint
+        for ep in ("/v3/workflows/", "/v3/session/", "/v3/session/{}/decision/"):
+            n = sum(v for (ep2, _), v in want.items() if ep2 == ep)
+            self.assertEqual(self.val(samples, dur_n, endpoint=ep), n, ep)
+            self.assertEqual(
+                self.val(samples,
+                         "kyc_bridge_sandbox_request_duration_seconds_bucket",
+                         endpoint=ep, le="+Inf"), n, ep)
+        # patterns only: no id, path or key is ever a label value
+        for sid in sids:
+            self.assertNotIn(sid, text)
+        self.assertNotIn("nowhere", text)
+        self.assertNotIn(a.key, text)
+        self.assertNotIn(wf, text)
+
+    def test_webhook_deliveries(self):
+        ok_n = "kyc_bridge_sandbox_webhook_deliveries_total"
+        samples, types, _ = self.scrape()
+        self.assertEqual(types.get("kyc_bridge_sandbox_webhook_deliveries"),
+                         "counter")
+        before = self.val(samples, ok_n, result="delivered")
+        self.assertEqual(self.val(samples, ok_n, result="failed"), 0)
+        a = self.app("metrics-hook")
+        r = self.sb.req("PATCH", "/v3/webhook/",
+                        {"webhook_url": self.rcv.url("/m"),
+                         "webhook_version": "v3"}, key=a.key)
+        self.assertEqual(r.status, 200, repr(r))
+        self.sb.secrets.add(r.json().get("secret_shared_key") or "")
+        wf = self.wf(a)
+        self.finished(a, wf)
+        recs = self.rcv.wait("/m", count=1)
+        self.assertTrue(recs, "no webhook delivery arrived")
+        # the sandbox counts a delivery once it read the answer: wait a bit
+        deadline = time.monotonic() + 10
+        while True:
+            samples, _, _ = self.scrape()
+            got = self.val(samples, ok_n, result="delivered") - before
+            n = len(self.rcv.get("/m"))
+            if got == n or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(got, n)
+        self.assertEqual(self.val(samples, ok_n, result="failed"), 0)
+        self.assertIn(("kyc_bridge_sandbox_webhook_deliveries_pending", ()),
+                      samples)
 
 
 # --------------------------------------------------------------------------

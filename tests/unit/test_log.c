@@ -610,6 +610,177 @@ static void test_threads_whole_lines(void **state)
         kb_buf_free(&r.out, 0);
 }
 
+/* ------------------------------------------------- the trace context */
+
+#define TID  "4bf92f3577b34da6a3ce929d0e0e4736"
+#define TID2 "0af7651916cd43dd8448eb211c80319c"
+
+/* Text: " trace_id=<id>" ends every line the thread writes while set;
+ * cleared, nothing. */
+static void test_trace_text(void **state)
+{
+        logpipe_t *p = *state;
+        char *out, *nl;
+
+        kb_log_setup(KB_LOG_INFO, 0, p->wr, "t");
+        kb_log_set_trace(TID);
+        assert_string_equal(kb_log_trace(), TID);
+        kb_log_info("fac", "share s1: published");
+        kb_log_set_trace(NULL);
+        assert_string_equal(kb_log_trace(), "");
+        kb_log_info("fac", "no record");
+        out = drain(p);
+        nl = strchr(out, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        assert_non_null(strstr(out, "fac: share s1: published trace_id=" TID));
+        assert_int_equal(strlen(strstr(out, "trace_id=")),
+                         strlen("trace_id=") + 32);
+        assert_null(strstr(nl + 1, "trace_id"));
+        assert_non_null(strstr(nl + 1, "fac: no record\n"));
+        free(out);
+}
+
+/* JSON: a "trace_id" member, the line still valid JSON. */
+static void test_trace_json(void **state)
+{
+        logpipe_t *p = *state;
+        json_object *o;
+        char *out, *nl;
+
+        kb_log_setup(KB_LOG_INFO, 1, p->wr, "t");
+        kb_log_set_trace(TID);
+        kb_log_info("fac", "with \"quotes\"");
+        kb_log_set_trace(NULL);
+        kb_log_info("fac", "without");
+        out = drain(p);
+        nl = strchr(out, '\n');
+        assert_non_null(nl);
+        o = parse_line(out, (size_t)(nl - out));
+        assert_string_equal(kb_json_get_str(o, "trace_id"), TID);
+        assert_string_equal(kb_json_get_str(o, "msg"), "with \"quotes\"");
+        assert_int_equal(json_object_object_length(o), 6);
+        json_object_put(o);
+        o = parse_line(nl + 1, strlen(nl + 1) - 1);
+        assert_null(kb_json_get(o, "trace_id"));
+        assert_int_equal(json_object_object_length(o), 5);
+        json_object_put(o);
+        free(out);
+}
+
+/* Only a trace id (32 lowercase hex) is taken: anything else clears the
+ * context, so nothing else can reach a line through it. */
+static void test_trace_refuses_other_text(void **state)
+{
+        static const char *const bad[] = {
+                "",
+                "4BF92F3577B34DA6A3CE929D0E0E4736",   /* uppercase */
+                "4bf92f3577b34da6a3ce929d0e0e473",    /* 31 */
+                "4bf92f3577b34da6a3ce929d0e0e47361",  /* 33 */
+                "4bf92f3577b34da6a3ce929d0e0e473g",   /* not hex */
+                "4bf92f3577b34da6\na3ce929d0e0e4736", /* a newline */
+        };
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < KB_ARRAY_SIZE(bad); i++) {
+                kb_log_set_trace(TID);
+                kb_log_set_trace(bad[i]);
+                assert_string_equal(kb_log_trace(), "");
+        }
+}
+
+static void *other_thread(void *arg)
+{
+        char *seen = arg;
+
+        /* starts clear, whatever the creating thread has set */
+        strcpy(seen, kb_log_trace());
+        kb_log_set_trace(TID2);
+        kb_log_info("thr", "other");
+        return NULL;
+}
+
+/* Per thread: a context set on one thread is not on another's lines, and
+ * the other's does not change ours. */
+static void test_trace_per_thread(void **state)
+{
+        logpipe_t *p = *state;
+        char seen[64] = "x", *out, *a, *b;
+        pthread_t th;
+
+        kb_log_setup(KB_LOG_INFO, 0, p->wr, "t");
+        kb_log_set_trace(TID);
+        assert_int_equal(pthread_create(&th, NULL, other_thread, seen), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_string_equal(seen, "");
+        assert_string_equal(kb_log_trace(), TID);
+        kb_log_info("main", "mine");
+        kb_log_set_trace(NULL);
+        out = drain(p);
+        a = strstr(out, "thr: other trace_id=" TID2 "\n");
+        b = strstr(out, "main: mine trace_id=" TID "\n");
+        assert_non_null(a);
+        assert_non_null(b);
+        free(out);
+}
+
+/* A record's callback (outer) in which another record's vendor call
+ * completes (inner), as when a vendor call finishes synchronously: the
+ * inner work's lines carry its own id, and after it the outer work's
+ * lines carry the outer id again; after the outer work, none. */
+static void inner_callback(const char *id)
+{
+        char saved[KB_LOG_TRACE_BYTES];
+
+        kb_log_trace_push(id, saved);
+        kb_log_info("cb", "inner");
+        kb_log_trace_pop(saved);
+}
+
+static void test_trace_nested(void **state)
+{
+        logpipe_t *p = *state;
+        char saved[KB_LOG_TRACE_BYTES], *out;
+
+        kb_log_setup(KB_LOG_INFO, 0, p->wr, "t");
+        kb_log_set_trace(NULL);
+        kb_log_trace_push(TID, saved);
+        assert_string_equal(saved, "");
+        kb_log_info("cb", "outer before");
+        inner_callback(TID2);
+        assert_string_equal(kb_log_trace(), TID);
+        kb_log_info("cb", "outer after");
+        /* inner work without a trace id: its lines carry none, not ours */
+        inner_callback(NULL);
+        inner_callback("not a trace id");
+        assert_string_equal(kb_log_trace(), TID);
+        kb_log_info("cb", "outer last");
+        kb_log_trace_pop(saved);
+        assert_string_equal(kb_log_trace(), "");
+        kb_log_info("cb", "after");
+        out = drain(p);
+        assert_non_null(strstr(out, "cb: outer before trace_id=" TID "\n"));
+        assert_non_null(strstr(out, "cb: inner trace_id=" TID2 "\n"));
+        assert_non_null(strstr(out, "cb: outer after trace_id=" TID "\n"));
+        assert_non_null(strstr(out, "cb: inner\n"));
+        assert_null(strstr(out, "cb: inner trace_id=" TID "\n"));
+        assert_non_null(strstr(out, "cb: outer last trace_id=" TID "\n"));
+        assert_non_null(strstr(out, "cb: after\n"));
+        free(out);
+
+        /* setting the current id again keeps it */
+        kb_log_set_trace(TID);
+        kb_log_set_trace(kb_log_trace());
+        assert_string_equal(kb_log_trace(), TID);
+        kb_log_trace_push(kb_log_trace(), saved);
+        assert_string_equal(saved, TID);
+        assert_string_equal(kb_log_trace(), TID);
+        kb_log_trace_pop(saved);
+        assert_string_equal(kb_log_trace(), TID);
+        kb_log_set_trace(NULL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -636,6 +807,15 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_jwt_never_written,
                                                 setup_pipe, teardown_pipe),
                 cmocka_unit_test(test_threads_whole_lines),
+                cmocka_unit_test_setup_teardown(test_trace_text, setup_pipe,
+                                                teardown_pipe),
+                cmocka_unit_test_setup_teardown(test_trace_json, setup_pipe,
+                                                teardown_pipe),
+                cmocka_unit_test(test_trace_refuses_other_text),
+                cmocka_unit_test_setup_teardown(test_trace_per_thread,
+                                                setup_pipe, teardown_pipe),
+                cmocka_unit_test_setup_teardown(test_trace_nested, setup_pipe,
+                                                teardown_pipe),
         };
 
         if (kb_init() != KB_OK)

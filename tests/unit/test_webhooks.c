@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -25,6 +26,7 @@
 #include "httpd_int.h"
 #include "json.h"
 #include "log.h"
+#include "trace.h"
 #include "util.h"
 #include "webhook_sig.h"
 #include "wh_int.h" /* term_wait_ms, inflight */
@@ -92,9 +94,10 @@ static void http_raw(int port, const char *req, size_t req_len, resp_t *r)
         assert_int_equal(http_try(port, req, req_len, r), 0);
 }
 
-/* The request; 0, or -1 on ENOMEM. */
+/* The request, with @p extra header lines ("Name: value\r\n"..., may be
+ * NULL); 0, or -1 on ENOMEM. */
 static int post_req(kb_buf_t *req, const char *body, size_t len, const char *ts,
-                    const char *v2, const char *simple)
+                    const char *v2, const char *simple, const char *extra)
 {
         kb_buf_printf(req,
                       "POST /webhooks/vendor HTTP/1.1\r\nHost: x\r\n"
@@ -107,6 +110,8 @@ static int post_req(kb_buf_t *req, const char *body, size_t len, const char *ts,
                 kb_buf_printf(req, "X-Signature-V2: %s\r\n", v2);
         if (simple)
                 kb_buf_printf(req, "X-Signature-Simple: %s\r\n", simple);
+        if (extra)
+                kb_buf_puts(req, extra);
         kb_buf_puts(req, "\r\n");
         return kb_buf_append(req, body, len) ? -1 : 0;
 }
@@ -117,7 +122,7 @@ static void post(int port, const char *body, size_t len, const char *ts,
 {
         kb_buf_t req = KB_BUF_INIT;
 
-        assert_int_equal(post_req(&req, body, len, ts, v2, simple), 0);
+        assert_int_equal(post_req(&req, body, len, ts, v2, simple, NULL), 0);
         http_raw(port, req.data, req.len, r);
         kb_buf_free(&req, 0);
 }
@@ -167,6 +172,19 @@ static void post_dlv(int port, const dlv_t *d, int with_v2, int with_simple,
              with_simple ? d->simple : NULL, r);
 }
 
+/* A V2-signed delivery with @p extra header lines (post_req()). */
+static void post_dlv_extra(int port, const dlv_t *d, const char *extra,
+                           resp_t *r)
+{
+        kb_buf_t req = KB_BUF_INIT;
+
+        assert_int_equal(
+            post_req(&req, d->body, strlen(d->body), d->ts, d->v2, NULL, extra),
+            0);
+        http_raw(port, req.data, req.len, r);
+        kb_buf_free(&req, 0);
+}
+
 static void assert_detail(const resp_t *r, const char *want)
 {
         char err[128];
@@ -201,13 +219,18 @@ static void settled(void *arg, int acked)
         atomic_fetch_add(acked ? &w->settled_ok : &w->settled_failed, 1);
 }
 
+/* The traceparent the action puts on the record of session "own-trace"
+ * (a trace of its own, as a daemon's action could). */
+#define OWN_TP "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+
 /* One record per delivery: key = session id, value = status. A session
- * named "refuse-me" is refused as malformed. */
+ * named "refuse-me" is refused as malformed; one named "own-trace" gets
+ * the traceparent OWN_TP from the action. */
 static int action(void *opaque, const kb_wh_delivery_t *dlv,
                   kb_wh_records_t *out, char *errstr, size_t errstr_size)
 {
         world_t *w = opaque;
-        const char *hdrs[] = { "kind", dlv->session_kind, NULL };
+        const char *hdrs[] = { "kind", dlv->session_kind, NULL, NULL, NULL };
 
         atomic_fetch_add(&w->actions, 1);
         atomic_store(&w->last_auth, dlv->auth);
@@ -216,6 +239,10 @@ static int action(void *opaque, const kb_wh_delivery_t *dlv,
         if (!strcmp(dlv->session_id, "refuse-me")) {
                 kb_snprintf(errstr, errstr_size, "Not for us.");
                 return KB_ERR_MALFORMED;
+        }
+        if (!strcmp(dlv->session_id, "own-trace")) {
+                hdrs[2] = "traceparent";
+                hdrs[3] = OWN_TP;
         }
         return kb_wh_records_add(out, TOPIC, dlv->session_id,
                                  strlen(dlv->session_id), dlv->status,
@@ -322,8 +349,134 @@ static int topic_count(world_t *w)
         return n;
 }
 
+/* The headers of the record with key @p key on TOPIC (read to the end by
+ * a fresh consumer; the last such record), NULL when there is none. The
+ * caller destroys them. */
+static rd_kafka_headers_t *record_headers(world_t *w, const char *key)
+{
+        rd_kafka_conf_t *rkc = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *parts;
+        rd_kafka_headers_t *found = NULL;
+        char err[256];
+        rd_kafka_t *rk;
+        int eof = 0;
+        int64_t deadline = kb_mono_ms() + T_WAIT_MS;
+
+        rd_kafka_conf_set(rkc, "bootstrap.servers",
+                          rd_kafka_mock_cluster_bootstraps(w->mc), err,
+                          sizeof(err));
+        rd_kafka_conf_set(rkc, "group.id", "checker", err, sizeof(err));
+        rd_kafka_conf_set(rkc, "enable.partition.eof", "true", err,
+                          sizeof(err));
+        rd_kafka_conf_set(rkc, "log_level", "2", err, sizeof(err));
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, err, sizeof(err));
+        assert_non_null(rk);
+        parts = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(parts, TOPIC, 0)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+        assert_int_equal(rd_kafka_assign(rk, parts), 0);
+        rd_kafka_topic_partition_list_destroy(parts);
+        while (!eof && kb_mono_ms() < deadline) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                rd_kafka_headers_t *h;
+                if (!m)
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        eof = 1;
+                else if (!m->err && m->key_len == strlen(key) &&
+                         !memcmp(m->key, key, m->key_len) &&
+                         rd_kafka_message_headers(m, &h) == 0) {
+                        if (found)
+                                rd_kafka_headers_destroy(found);
+                        found = rd_kafka_headers_copy(h);
+                }
+                rd_kafka_message_destroy(m);
+        }
+        assert_true(eof);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return found;
+}
+
+/* Header @p name of @p h as a string into @p out; 0, or -1 when absent. */
+static int header_str(rd_kafka_headers_t *h, const char *name, char *out,
+                      size_t out_size)
+{
+        const void *v;
+        size_t len;
+
+        out[0] = '\0';
+        if (!h || rd_kafka_header_get_last(h, name, &v, &len) ||
+            len >= out_size)
+                return -1;
+        memcpy(out, v, len);
+        out[len] = '\0';
+        return 0;
+}
+
+/* Log lines go to a file while a test looks at them (several threads
+ * write: the HTTP threads and the producer's). */
+static int log_capture(int level, char *path, size_t path_size)
+{
+        int fd;
+
+        kb_strlcpy(path, "/tmp/kb-test-webhooks-log-XXXXXX", path_size);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        kb_log_setup(level, 0, fd, "test_webhooks");
+        return fd;
+}
+
+/* Ends the capture; the lines written, malloc()ed. */
+static char *log_captured(int fd, const char *path)
+{
+        struct stat st;
+        char *out;
+        ssize_t n;
+
+        kb_log_setup(KB_LOG_WARN, 0, 2, "test_webhooks");
+        assert_int_equal(fstat(fd, &st), 0);
+        out = malloc((size_t)st.st_size + 1);
+        assert_non_null(out);
+        n = pread(fd, out, (size_t)st.st_size, 0);
+        assert_int_equal(n, st.st_size);
+        out[n] = '\0';
+        close(fd);
+        unlink(path);
+        return out;
+}
+
+/* The line of @p log containing @p needle ends with " trace_id=" @p tid:
+ * asserted, with the line shown when it fails. */
+static void assert_line_traced(const char *log, const char *needle,
+                               const char *tid)
+{
+        const char *at = strstr(log, needle), *bol, *eol;
+        char line[1024], want[64];
+        size_t n;
+
+        if (!at)
+                fail_msg("no log line with \"%s\" in:\n%s", needle, log);
+        for (bol = at; bol > log && bol[-1] != '\n'; bol--)
+                ;
+        eol = strchr(at, '\n');
+        n = eol ? (size_t)(eol - bol) : strlen(bol);
+        if (n >= sizeof(line))
+                n = sizeof(line) - 1;
+        memcpy(line, bol, n);
+        line[n] = '\0';
+        snprintf(want, sizeof(want), " trace_id=%s", tid);
+        if (n < strlen(want) || strcmp(line + n - strlen(want), want))
+                fail_msg("log line without trace_id=%s: %s", tid, line);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Tests */
+
+/* A traceparent a delivery comes with. */
+#define IN_TID  "4bf92f3577b34da6a3ce929d0e0e4736"
+#define IN_SPAN "00f067aa0ba902b7"
+#define IN_TP   "00-" IN_TID "-" IN_SPAN "-01"
 
 static void test_valid_and_replays(void **state)
 {
@@ -530,7 +683,8 @@ static void test_broker_down(void **state)
         world_t w;
         dlv_t d;
         resp_t r;
-        int tries;
+        char path[64], *log;
+        int tries, fd;
 
         (void)state;
         world_new(&w, NULL, 0);
@@ -542,7 +696,16 @@ static void test_broker_down(void **state)
 
         assert_int_equal(rd_kafka_mock_broker_set_down(w.mc, 1), 0);
         make_now(&d, SECRET, "Approved");
-        post_dlv(w.port, &d, 1, 0, &r);
+        /* its lines carry its trace id, also those written on the
+         * producer's thread when the report comes */
+        fd = log_capture(KB_LOG_NOTICE, path, sizeof(path));
+        post_dlv_extra(w.port, &d, "traceparent: " IN_TP "\r\n", &r);
+        log = log_captured(fd, path);
+        assert_line_traced(log, "record for session " SESSION " not acked",
+                           IN_TID);
+        assert_line_traced(log, "delivery for session " SESSION " answered 503",
+                           IN_TID);
+        free(log);
         assert_int_equal(r.status, 503);
         assert_non_null(strstr(r.head, "Retry-After: 7"));
         assert_detail(&r, "Kafka is not available; retry later.");
@@ -571,6 +734,101 @@ static void test_broker_down(void **state)
         world_destroy(&w);
 }
 
+/* A delivery's trace context reaches the record it causes: its trace id
+ * with a new span id (this hop's), its tracestate, and kb-requested-at,
+ * the receipt time; a delivery without a traceparent gets a trace of its
+ * own; an action's own traceparent is kept, kb-requested-at still added.
+ * The delivery's lines carry its trace id, the "acked" one too (written on
+ * the producer's thread). */
+static void test_trace_to_record(void **state)
+{
+        world_t w;
+        dlv_t d;
+        resp_t r;
+        rd_kafka_headers_t *h, *h_traced, *h_untraced, *h_own;
+        const void *v;
+        size_t len;
+        char tp[128], ts[600], at[32], tid[KB_TRACE_ID_BYTES],
+            span[KB_TRACE_SPAN_BYTES], path[64], *log, *end;
+        uint8_t flags;
+        int64_t before, after, ms;
+        int fd;
+
+        (void)state;
+        fd = log_capture(KB_LOG_INFO, path, sizeof(path));
+        world_new(&w, NULL, 0);
+        before = kb_trace_wall_ms();
+        make(&d, SECRET, kb_time_now(), "traced", "Approved", "status.updated");
+        post_dlv_extra(w.port, &d,
+                       "traceparent: " IN_TP "\r\n"
+                       "tracestate: vendor=t61rcWkgMzE,other=x\r\n",
+                       &r);
+        assert_int_equal(r.status, 200);
+        make(&d, SECRET, kb_time_now(), "untraced", "Approved",
+             "status.updated");
+        post_dlv_extra(w.port, &d, NULL, &r);
+        assert_int_equal(r.status, 200);
+        make(&d, SECRET, kb_time_now(), "own-trace", "Approved",
+             "status.updated");
+        post_dlv_extra(w.port, &d, "traceparent: " IN_TP "\r\n", &r);
+        assert_int_equal(r.status, 200);
+        after = kb_trace_wall_ms();
+        h_traced = record_headers(&w, "traced");
+        h_untraced = record_headers(&w, "untraced");
+        h_own = record_headers(&w, "own-trace");
+        world_destroy(&w);
+        log = log_captured(fd, path);
+
+        /* continued: same trace id and flags, a new span id */
+        h = h_traced;
+        assert_non_null(h);
+        assert_int_equal(header_str(h, "traceparent", tp, sizeof(tp)), 0);
+        assert_int_equal(kb_trace_parse(tp, strlen(tp), tid, span, &flags),
+                         KB_OK);
+        assert_string_equal(tid, IN_TID);
+        assert_string_not_equal(span, IN_SPAN);
+        assert_int_equal(flags, 1);
+        assert_int_equal(header_str(h, "tracestate", ts, sizeof(ts)), 0);
+        assert_string_equal(ts, "vendor=t61rcWkgMzE,other=x");
+        assert_int_equal(header_str(h, "kb-requested-at", at, sizeof(at)), 0);
+        ms = strtoll(at, &end, 10);
+        assert_true(*end == '\0' && ms >= before && ms <= after);
+        rd_kafka_headers_destroy(h);
+        assert_line_traced(log, "session traced: 1 record(s) acked", IN_TID);
+
+        /* none came: a trace started here, its id on the lines */
+        h = h_untraced;
+        assert_non_null(h);
+        assert_int_equal(header_str(h, "traceparent", tp, sizeof(tp)), 0);
+        assert_int_equal(kb_trace_parse(tp, strlen(tp), tid, span, &flags),
+                         KB_OK);
+        assert_string_not_equal(tid, IN_TID);
+        assert_int_equal(flags, KB_TRACE_FLAG_SAMPLED);
+        assert_int_equal(header_str(h, "tracestate", ts, sizeof(ts)), -1);
+        assert_int_equal(header_str(h, "kb-requested-at", at, sizeof(at)), 0);
+        ms = strtoll(at, &end, 10);
+        assert_true(*end == '\0' && ms >= before && ms <= after);
+        rd_kafka_headers_destroy(h);
+        assert_line_traced(log, "session untraced: 1 record(s) acked", tid);
+
+        /* the action's own trace: kept as it is (one traceparent, no
+         * tracestate of another trace), kb-requested-at added all the
+         * same; the delivery's lines are in the delivery's trace */
+        h = h_own;
+        assert_non_null(h);
+        assert_int_equal(header_str(h, "traceparent", tp, sizeof(tp)), 0);
+        assert_string_equal(tp, OWN_TP);
+        assert_int_equal(rd_kafka_header_get(h, 1, "traceparent", &v, &len),
+                         RD_KAFKA_RESP_ERR__NOENT);
+        assert_int_equal(header_str(h, "tracestate", ts, sizeof(ts)), -1);
+        assert_int_equal(header_str(h, "kb-requested-at", at, sizeof(at)), 0);
+        ms = strtoll(at, &end, 10);
+        assert_true(*end == '\0' && ms >= before && ms <= after);
+        rd_kafka_headers_destroy(h);
+        assert_line_traced(log, "session own-trace: 1 record(s) acked", IN_TID);
+        free(log);
+}
+
 /* A client on its own thread (no assertions there). */
 typedef struct client_s {
         int port;
@@ -586,7 +844,7 @@ static void *client_main(void *arg)
         kb_buf_t req = KB_BUF_INIT;
 
         c->rc = post_req(&req, c->d->body, strlen(c->d->body), c->d->ts,
-                         c->d->v2, NULL);
+                         c->d->v2, NULL, NULL);
         if (c->rc == 0)
                 c->rc = http_try(c->port, req.data, req.len, &c->r);
         kb_buf_free(&req, 0);
@@ -664,6 +922,7 @@ int main(void)
                 cmocka_unit_test(test_simple_fallback),
                 cmocka_unit_test(test_broker_down),
                 cmocka_unit_test(test_shutdown_answers_the_rest),
+                cmocka_unit_test(test_trace_to_record),
         };
         const char *l = getenv("KB_TEST_LOG");
 
