@@ -24,7 +24,7 @@ static const kb_cmd_t cmds[] = {
         { "config", kb_cmd_config,
           "check a config file, print the effective config or the options" },
         { "dlq", kb_cmd_dlq,
-          "list a daemon's dead letters or show one (reason, share_id)" },
+          "list a daemon's dead letters, show one, redrive them once fixed" },
 };
 
 static void usage(FILE *fp)

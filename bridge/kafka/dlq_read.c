@@ -93,8 +93,8 @@ static int deliver(rd_kafka_message_t *m, kb_dlq_rec_cb *cb, void *opaque)
 }
 
 int kb_dlq_read(const kb_conf_t *conf, const char *topic, int32_t partition,
-                int64_t offset, int timeout_ms, kb_dlq_rec_cb *cb, void *opaque,
-                char *errstr, size_t errstr_size)
+                int64_t offset, int flags, int timeout_ms, kb_dlq_rec_cb *cb,
+                void *opaque, char *errstr, size_t errstr_size)
 {
         /* assign() needs a group id; it is never joined (no subscribe)
          * and nothing is committed to it */
@@ -110,9 +110,9 @@ int kb_dlq_read(const kb_conf_t *conf, const char *topic, int32_t partition,
         rd_kafka_topic_partition_list_t *assign = NULL;
         rd_kafka_topic_t *rkt = NULL;
         rd_kafka_conf_t *rkc;
-        rd_kafka_t *rk = NULL;
+        rd_kafka_t *rk = NULL, *rke = NULL;
         rd_kafka_resp_err_t err;
-        int64_t *hi = NULL;
+        int64_t *hi = NULL, *next = NULL;
         char *done = NULL, rerr[256];
         int np, i, pending = 0, r = KB_ERR_KAFKA, stop = 0;
 
@@ -125,6 +125,30 @@ int kb_dlq_read(const kb_conf_t *conf, const char *topic, int32_t partition,
                 rd_kafka_conf_destroy(rkc);
                 kb_snprintf(errstr, errstr_size, "kafka consumer: %s", rerr);
                 return KB_ERR_CONFIG;
+        }
+        if (flags & KB_DLQ_READ_ALL_COMMITTED) {
+                /* the end finder: a read_committed query answers with the
+                 * last stable offset, which any open transaction holds
+                 * back -- records committed after it began would be
+                 * missed */
+                static const char *const unc[] = {
+                        "isolation.level", "read_uncommitted", "group.id",
+                        "kyc-bridge-dlq-reader", NULL
+                };
+                rkc = kb_kafka_conf_new(conf, RD_KAFKA_CONSUMER, unc, errstr,
+                                        errstr_size);
+                if (!rkc) {
+                        r = KB_ERR_CONFIG;
+                        goto out;
+                }
+                rke = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, rerr, sizeof(rerr));
+                if (!rke) {
+                        rd_kafka_conf_destroy(rkc);
+                        kb_snprintf(errstr, errstr_size, "kafka consumer: %s",
+                                    rerr);
+                        r = KB_ERR_CONFIG;
+                        goto out;
+                }
         }
         rkt = rd_kafka_topic_new(rk, topic, NULL);
         if (!rkt) {
@@ -153,9 +177,10 @@ int kb_dlq_read(const kb_conf_t *conf, const char *topic, int32_t partition,
                 goto out;
         }
         hi = calloc((size_t)np + 1, sizeof(*hi));
+        next = calloc((size_t)np + 1, sizeof(*next));
         done = calloc((size_t)np + 1, 1);
         assign = rd_kafka_topic_partition_list_new(np > 0 ? np : 1);
-        if (!hi || !done || !assign) {
+        if (!hi || !next || !done || !assign) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 r = KB_ERR_NOMEM;
                 goto out;
@@ -167,7 +192,7 @@ int kb_dlq_read(const kb_conf_t *conf, const char *topic, int32_t partition,
                 if (partition >= 0 && p != partition)
                         continue;
                 err = rd_kafka_query_watermark_offsets(
-                    rk, topic, p, &lo, &hi[i], left_ms(deadline));
+                    rke ? rke : rk, topic, p, &lo, &hi[i], left_ms(deadline));
                 if (err) {
                         r = metadata_err(err, topic, errstr, errstr_size);
                         goto out;
@@ -177,6 +202,7 @@ int kb_dlq_read(const kb_conf_t *conf, const char *topic, int32_t partition,
                         continue; /* nothing to read there */
                 rd_kafka_topic_partition_list_add(assign, topic, p)->offset =
                     start;
+                next[i] = start;
                 pending++;
         }
         if (pending) {
@@ -225,8 +251,14 @@ int kb_dlq_read(const kb_conf_t *conf, const char *topic, int32_t partition,
                         }
                         continue; /* transient: librdkafka retries */
                 } else if (idx >= 0 && !done[idx]) {
-                        if (m->offset < hi[idx]) {
-                                int cr = deliver(m, cb, opaque);
+                        /* a record handed over before (the client
+                         * re-fetched from an earlier offset) is not
+                         * handed over again */
+                        if (m->offset >= next[idx] && m->offset < hi[idx]) {
+                                int cr;
+
+                                next[idx] = m->offset + 1;
+                                cr = deliver(m, cb, opaque);
                                 if (cr < 0) {
                                         rd_kafka_message_destroy(m);
                                         kb_snprintf(errstr, errstr_size,
@@ -255,7 +287,10 @@ out:
                 rd_kafka_consumer_close(rk);
                 rd_kafka_destroy(rk);
         }
+        if (rke)
+                rd_kafka_destroy(rke);
         free(hi);
+        free(next);
         free(done);
         return r;
 }
