@@ -7,6 +7,10 @@
 #   scripts/kafka.sh fetch                 resolve the broker's jars into the cache
 #   scripts/kafka.sh start DIR             fresh broker in DIR; prints 127.0.0.1:PORT
 #   scripts/kafka.sh stop DIR              stop it (idempotent)
+#   scripts/kafka.sh restart DIR           start the broker stopped in DIR again:
+#                                          same ports, same data (its topics,
+#                                          offsets and transactions); prints
+#                                          127.0.0.1:PORT
 #   scripts/kafka.sh status DIR            exit 0 if it runs and answers
 #   scripts/kafka.sh topic DIR NAME PARTS  create a topic (replication factor 1)
 #   scripts/kafka.sh topic DIR NAME:PARTS [NAME:PARTS...]
@@ -428,6 +432,69 @@ start() {
         die "could not bind the broker's ports after 3 attempts"
 }
 
+# ---------------------------------------------------------------- restart
+
+# The broker DIR held, again: same server.properties (so the same ports)
+# and the same data directory. For tests of a broker outage and return
+# (`stop DIR`, then `restart DIR`); `start` always makes a fresh one.
+restart() {
+        [ $# -eq 1 ] || usage
+        local d java cp t0 pid bport archive deadline
+        local -a cds_opts=(-Xshare:auto)
+        t0=$(now_ms)
+        [ -d "$1" ] || die "$1: no broker directory"
+        d=$(cd "$1" && pwd)
+        [ -f "$d/.kb-kafka" ] && [ -f "$d/server.properties" ] && [ -d "$d/data" ] ||
+                die "$d holds no broker that ran before (kafka.sh start it first)"
+        if pid=$(broker_pid "$d"); then
+                die "the broker in $d still runs (pid $pid); stop it first"
+        fi
+        need kcat
+        need setsid
+        java=$(java_bin)
+        fetch
+        cp=$(cat "$cache/classpath")
+        bport=$(sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$d/server.properties")
+        [ -n "$bport" ] || die "no PLAINTEXT listener in $d/server.properties"
+        archive=$(cds_archive "$java")
+        [ -s "$archive" ] && cds_opts=(-XX:SharedArchiveFile="$archive" -Xshare:auto)
+        rm -f "$d/bootstrap" "$d/kafka.pid"
+        # shellcheck disable=SC2086 # option lists split on purpose
+        setsid "$java" $heap $jvm_opts "${cds_opts[@]}" \
+                -Dlog4j2.configurationFile="$d/log4j2.properties" \
+                -Dkafka.logs.dir="$d/logs" -cp "$cp" \
+                kafka.Kafka "$d/server.properties" \
+                </dev/null >>"$d/kafka.out" 2>&1 9>&- &
+        pid=$!
+        echo "$pid" >"$d/kafka.pid"
+        deadline=$(( $(now_ms) + start_timeout * 1000 ))
+        while :; do
+                if ! alive "$pid"; then
+                        wait "$pid" 2>/dev/null || true
+                        rm -f "$d/kafka.pid"
+                        echo "$prog: the broker exited while restarting" >&2
+                        log_tail "$d"
+                        exit 1
+                fi
+                if (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null &&
+                        broker_answers "127.0.0.1:$bport" 5; then
+                        break
+                fi
+                if [ "$(now_ms)" -ge "$deadline" ]; then
+                        echo "$prog: the restarted broker did not answer within ${start_timeout}s; killing it" >&2
+                        log_tail "$d"
+                        kill_pid "$pid"
+                        rm -f "$d/kafka.pid"
+                        exit 1
+                fi
+                sleep 0.05
+        done
+        echo "127.0.0.1:$bport" >"$d/bootstrap.tmp"
+        mv -f "$d/bootstrap.tmp" "$d/bootstrap"
+        echo "$prog: Kafka $KAFKA_VERSION back at 127.0.0.1:$bport (pid $pid) in $(( $(now_ms) - t0 )) ms" >&2
+        cat "$d/bootstrap"
+}
+
 # ---------------------------------------------------------------- stop
 
 # SIGKILL, then wait (at most 5 s) until the process is gone.
@@ -694,6 +761,7 @@ case $cmd in
 fetch) [ $# -eq 0 ] || usage; fetch ;;
 start) start "$@" ;;
 stop) stop "$@" ;;
+restart) restart "$@" ;;
 status) status "$@" ;;
 topic) topic "$@" ;;
 -h | --help | help) usage 0 ;;

@@ -21,7 +21,11 @@ Public API (keep it compatible; the suites and the benchmark use it):
   WebhookProxy    loopback proxy that forwards and records webhook deliveries
   PrivateBroker   a broker of the test's own (scripts/kafka.sh), for outages
   free_port()     a free loopback TCP port
+  scrape_metrics()  GET /metrics, parsed with prometheus_client's parser
+  Metrics         one parsed scrape: get(), total(), samples(), text
+  metrics_convention_problems()  what the parser does not enforce
 """
+import base64
 import concurrent.futures
 import hashlib
 import hmac
@@ -524,16 +528,38 @@ def find_tokens(data):
 
 def strip_sealed(value):
     """@value (bytes) with the "sealed" member of a JSON envelope removed:
-    what is left must not contain "eyJ" at all. Non-JSON is returned as is."""
+    what is left must not contain "eyJ" at all. A dead letter's kept input
+    (member "input": base64 key and value, schemas/dead-letter.schema.json)
+    is decoded and stripped the same way, so the input it keeps is scanned
+    as the input itself would be (its base64 of a JSON document always
+    starts with "eyJ"); an input that does not decode is left as it is,
+    and then fails the scan. Non-JSON is returned as is."""
     try:
         doc = json.loads(value)
     except (ValueError, UnicodeDecodeError):
         return value
-    if isinstance(doc, dict) and "sealed" in doc:
+    if not isinstance(doc, dict):
+        return value
+    changed = False
+    if "sealed" in doc:
         doc = dict(doc)
         doc.pop("sealed")
-        return json.dumps(doc).encode()
-    return value
+        changed = True
+    inp = doc.get("input")
+    if (doc.get("format") == "kyc-bridge-dead-letter/1"
+            and isinstance(inp, dict)):
+        try:
+            plain = dict(inp)
+            for k in ("key", "value"):
+                if plain.get(k) is not None:
+                    raw = base64.b64decode(plain[k], validate=True)
+                    plain[k] = strip_sealed(raw).decode("utf-8", "replace")
+            doc = dict(doc)
+            doc["input"] = plain
+            changed = True
+        except (ValueError, TypeError):
+            pass
+    return json.dumps(doc).encode() if changed else value
 
 
 def wh_canonical(payload):
@@ -713,6 +739,238 @@ class PrivateBroker:
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "kafka.sh"), "stop",
                         self.dir], timeout=120, stdout=subprocess.DEVNULL)
 
+    def restart(self):
+        """Starts the stopped broker again (scripts/kafka.sh restart): the
+        same ports and data, so clients find it where it was."""
+        sh = os.path.join(ROOT, "scripts", "kafka.sh")
+        r = subprocess.run(["bash", sh, "restart", self.dir], stdout=subprocess.PIPE,
+                           timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("kafka.sh restart %s failed (%d); see %s/logs"
+                               % (self.dir, r.returncode, self.dir))
+        boot = _read(os.path.join(self.dir, "bootstrap"))
+        if boot != self.bootstrap:
+            raise RuntimeError("the broker came back at %s, not %s" % (boot, self.bootstrap))
+        self.pid = int(_read(os.path.join(self.dir, "kafka.pid")))
+
+
+# ---------------------------------------------------------------- /metrics
+
+PROM_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Label values no metric may carry: a UUID (session, application or share
+# id), a JWT, a trace id or other long hex, a key-sized base64url blob.
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                      r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_LONG_HEX_RE = re.compile(r"[0-9a-fA-F]{24,}")
+_BLOB_RE = re.compile(r"[A-Za-z0-9_-]{40,}")
+
+
+def _blob(v):
+    """A base64url run of key size with mixed case and digits (metric
+    names, lower-case, are not)."""
+    return any(re.search(r"[a-z]", b) and re.search(r"[A-Z]", b) and
+               re.search(r"[0-9]", b) for b in _BLOB_RE.findall(v))
+
+
+class MetricsError(AssertionError):
+    """/metrics did not answer 200 with the exposition format, or the text
+    did not parse: always a test failure (an AssertionError), never a
+    skip."""
+
+
+class Metrics:
+    """One scrape of /metrics, parsed with prometheus_client's text parser
+    (python3-prometheus-client). Sample names are the exposition's own
+    (counters keep their _total, histograms have _bucket/_sum/_count).
+
+      text                  the exposition as served
+      families              {family name: prometheus_client Metric} (the
+                            parser names a counter family without _total)
+      get(name, **labels)   the value of the sample with exactly these
+                            labels, else None
+      total(name, **labels) sum of the samples of @name whose labels
+                            include @labels (0.0 when none)
+      samples(name, **labels)  [(labels dict, value)] of those samples
+      type_of(name)         the family type of sample @name ("counter"...)
+    """
+
+    def __init__(self, text):
+        from prometheus_client.parser import text_string_to_metric_families
+        self.text = text
+        self.families = {}
+        self._by_name = {}
+        self._type = {}
+        try:
+            fams = list(text_string_to_metric_families(text))
+        except Exception as e:  # noqa: BLE001 -- any parse error fails
+            raise MetricsError("/metrics does not parse (%s: %s); text begins:\n%s"
+                               % (type(e).__name__, e, text[:1500])) from None
+        for f in fams:
+            if f.name in self.families:
+                raise MetricsError("family %s appears twice in /metrics" % f.name)
+            self.families[f.name] = f
+            for sm in f.samples:
+                key = tuple(sorted(sm.labels.items()))
+                per = self._by_name.setdefault(sm.name, {})
+                if key in per:
+                    raise MetricsError("sample %s%r twice in /metrics" % (sm.name, key))
+                per[key] = sm.value
+                self._type[sm.name] = f.type
+
+    def get(self, name, default=None, **labels):
+        return self._by_name.get(name, {}).get(tuple(sorted(labels.items())), default)
+
+    def samples(self, name, **labels):
+        want = set(labels.items())
+        return [(dict(k), v) for k, v in self._by_name.get(name, {}).items()
+                if want <= set(k)]
+
+    def total(self, name, **labels):
+        return float(sum(v for _, v in self.samples(name, **labels)))
+
+    def names(self):
+        return set(self._by_name)
+
+    def type_of(self, name):
+        """The type of the family of sample or family @name (a family with
+        no samples yet too), else None."""
+        if name in self._type:
+            return self._type[name]
+        f = self.families.get(name)
+        if f is None and name.endswith("_total"):
+            f = self.families.get(name[:-6])
+            if f is not None and f.type != "counter":
+                f = None
+        return f.type if f is not None else None
+
+
+def parse_metrics(text):
+    """Parses exposition @text (str) into Metrics; MetricsError when it
+    does not parse."""
+    return Metrics(text)
+
+
+def scrape_metrics(port, host="127.0.0.1", path="/metrics", timeout=5,
+                   optional=False):
+    """GET http://@host:@port@path, checked (200, the 0.0.4 content type)
+    and parsed (Metrics). Raises MetricsError when it is refused, answers
+    anything else or does not parse; with @optional, a 404 gives None (a
+    process without /metrics)."""
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        st, ct = r.status, r.getheader("Content-Type")
+    except (OSError, http.client.HTTPException) as e:
+        raise MetricsError("GET %s:%d%s: %s" % (host, port, path, e)) from None
+    finally:
+        c.close()
+    if st == 404 and optional:
+        return None
+    if st != 200:
+        raise MetricsError("GET %s:%d%s -> %d: %r" % (host, port, path, st, body[:300]))
+    if ct != PROM_CONTENT_TYPE:
+        raise MetricsError("GET %s:%d%s: Content-Type %r, want %r"
+                           % (host, port, path, ct, PROM_CONTENT_TYPE))
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MetricsError("/metrics is not UTF-8: %s" % e) from None
+    return Metrics(text)
+
+
+def metrics_convention_problems(m, prefix="kyc_bridge_",
+                                exempt=("process_start_time_seconds",)):
+    """What prometheus_client's (lax) parser lets through, for Metrics @m:
+    every family has a HELP and a TYPE line (a sample outside its typed
+    family comes out as an "untyped" family), one @prefix on every family
+    but @exempt, counters end in _total, histograms in a unit (_seconds or
+    a count), buckets cumulative with +Inf equal to _count, and no label
+    value that looks unbounded or personal (a UUID, a JWT, long hex such
+    as a trace id, a key-sized base64url blob, a newline). Returns a list
+    of problems."""
+    p = []
+    helps, types = {}, {}
+    for line in m.text.split("\n"):
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            parts = line.split(" ", 3)
+            if len(parts) < 4 or not parts[3].strip():
+                p.append("empty %s line: %r" % (parts[1], line))
+                continue
+            (helps if parts[1] == "HELP" else types)[parts[2]] = parts[3]
+    for name, f in m.families.items():
+        exp = name + "_total" if f.type == "counter" else name
+        if f.type in ("untyped", "unknown"):
+            p.append("family %s has no TYPE line (or a sample outside its "
+                     "family)" % exp)
+        if exp not in helps:
+            p.append("family %s has no HELP line" % exp)
+        if exp not in types:
+            p.append("family %s has no TYPE line" % exp)
+        if f.type == "counter" and exp not in types:
+            p.append("counter %s does not end in _total" % exp)
+        if name not in exempt and not name.startswith(prefix):
+            p.append("family %s lacks the %s prefix" % (exp, prefix))
+        if name.startswith(prefix + prefix):
+            p.append("family %s has the prefix twice" % exp)
+        if f.type != "counter" and exp.endswith("_total"):
+            p.append("%s %s ends in _total" % (f.type, exp))
+        for sm in f.samples:
+            for k, v in sm.labels.items():
+                if k == "le" and f.type == "histogram":
+                    continue
+                if (_UUID_RE.search(v) or "eyJ" in v or _LONG_HEX_RE.search(v)
+                        or _blob(v) or "\n" in v or len(v) > 128):
+                    p.append("%s{%s=%r}: label value looks unbounded or "
+                             "personal" % (sm.name, k, v))
+        if f.type == "histogram":
+            series = {}
+            for sm in f.samples:
+                rest = tuple(sorted((k, v) for k, v in sm.labels.items() if k != "le"))
+                series.setdefault(rest, {"b": []})
+                if sm.name.endswith("_bucket"):
+                    series[rest]["b"].append((float(sm.labels["le"]), sm.value))
+                elif sm.name.endswith("_count"):
+                    series[rest]["count"] = sm.value
+            for rest, d in series.items():
+                b = sorted(d["b"])
+                if not b or b[-1][0] != float("inf"):
+                    p.append("histogram %s%r has no +Inf bucket" % (name, rest))
+                    continue
+                if any(b[i][1] > b[i + 1][1] for i in range(len(b) - 1)):
+                    p.append("histogram %s%r: buckets not cumulative" % (name, rest))
+                if d.get("count") != b[-1][1]:
+                    p.append("histogram %s%r: +Inf bucket %s != _count %s"
+                             % (name, rest, b[-1][1], d.get("count")))
+    return p
+
+
+def metrics_leaks(text, canaries):
+    """Which of @canaries (strings: API keys, secret keys, webhook secrets,
+    share ids, tokens) appear in /metrics @text, and any JWT-looking or
+    "eyJ" text at all; a list of findings."""
+    out = []
+    if "eyJ" in text:
+        i = text.find("eyJ")
+        out.append("/metrics contains 'eyJ': %r" % text[max(0, i - 60):i + 40])
+    for c in canaries:
+        if c and c in text:
+            i = text.find(c)
+            out.append("/metrics holds a canary secret (%s...): %r"
+                       % (c[:6], text[max(0, i - 60):i]))
+    return out
+
+
+def secret_key_values(path):
+    """The secret_key= values of a kyc-bridge secret key file (canaries)."""
+    try:
+        with open(path) as f:
+            return [l.split("=", 1)[1].strip() for l in f
+                    if l.startswith("secret_key=")]
+    except FileNotFoundError:
+        return []
+
 
 class Keys:
     def __init__(self, workdir, name):
@@ -731,6 +989,19 @@ def write_conf(path, entries):
         for k, v in entries.items():
             f.write("%s = %s\n" % (k, v))
     return path
+
+
+def _conf_value(path, key):
+    """The value of @key in a `key = value` config file, else None."""
+    try:
+        with open(path) as f:
+            for line in f:
+                k, eq, v = line.partition("=")
+                if eq and k.strip() == key:
+                    return v.strip() or None
+    except (FileNotFoundError, TypeError):
+        pass
+    return None
 
 
 def conf_line(path, key):
@@ -756,6 +1027,10 @@ class Daemon:
         self.proc = None
         self.log = None
         self.starts = 0
+        # metrics.listen of the config (port 0: found in the log); every
+        # /metrics text scraped, for the leak scan (token_leaks)
+        self.metrics_listen = _conf_value(conf, "metrics.listen")
+        self.metrics_texts = []
         self.start()
 
     def start(self):
@@ -779,8 +1054,13 @@ class Daemon:
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         """Signals the process and waits for it (SIGKILL after @timeout).
-        Returns the exit status (negative: killed by that signal)."""
+        Returns the exit status (negative: killed by that signal). With
+        metrics.listen set, a clean stop (SIGTERM) first keeps one last
+        /metrics text for the leak scan (a failed scrape is not an error
+        here: the scan parses what it keeps)."""
         if self.proc and self.proc.poll() is None:
+            if sig == signal.SIGTERM and self.metrics_listen:
+                self._keep_last_metrics()
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
@@ -793,6 +1073,51 @@ class Daemon:
 
     def kill(self):
         return self.stop(signal.SIGKILL, 30)
+
+    def metrics_port(self, timeout=30):
+        """The port of this run's metrics.listen server (the ops log line
+        "listening on ADDR (port N)"; waits for it up to @timeout s)."""
+        if not self.metrics_listen:
+            raise RuntimeError("%s: no metrics.listen in %s" % (self.name, self.conf))
+        host, _, port = self.metrics_listen.rpartition(":")
+        if port != "0":
+            return int(port)
+        rx = re.compile(r"%s-ops.*listening on \S+ \(port (\d+)\)" % re.escape(self.role))
+
+        def pred():
+            t = self.logtext().split("==== start %d of " % self.starts)[-1]
+            m = rx.search(t)
+            if not m and not self.alive():
+                raise AssertionError("%s exited before its metrics server "
+                                     "listened:\n%s" % (self.name, t[-2000:]))
+            return int(m.group(1)) if m else None
+        return wait_for(pred, timeout, "%s's metrics port" % self.name, 0.05)
+
+    def metrics_host(self):
+        host = self.metrics_listen.rpartition(":")[0].strip("[]")
+        return host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+
+    def scrape(self, timeout=5):
+        """GET /metrics of this daemon, parsed (Metrics); MetricsError when
+        refused or not parseable. The text is kept for the leak scan."""
+        m = scrape_metrics(self.metrics_port(), self.metrics_host(), timeout=timeout)
+        self.metrics_texts.append(m.text)
+        return m
+
+    def _keep_last_metrics(self):
+        try:
+            port = self.metrics_port(timeout=0.5)
+            c = http.client.HTTPConnection(self.metrics_host(), port, timeout=2)
+            try:
+                c.request("GET", "/metrics")
+                r = c.getresponse()
+                body = r.read()
+                if r.status == 200:
+                    self.metrics_texts.append(body.decode("utf-8", "replace"))
+            finally:
+                c.close()
+        except (OSError, http.client.HTTPException, TimeoutError, AssertionError):
+            pass
 
     def wait(self, timeout):
         """Waits for the process to exit by itself; its status."""

@@ -5,7 +5,8 @@
 # groups and transactional ids. Work directories go to ops-tmp/ in the
 # build tree: removed when a test passes, kept when it fails.
 # class, expected seconds (CTest starts the long ones first)
-set(_kb_ops_tests TestOpsEndpoints 40 TestParser 1)
+set(_kb_ops_tests TestOpsEndpoints 40 TestReadyzBrokerLoss 45 TestParser 1
+  TestMetricsHelpers 1)
 list(LENGTH _kb_ops_tests _n)
 math(EXPR _last "${_n} - 1")
 foreach(_i RANGE 0 ${_last} 2)

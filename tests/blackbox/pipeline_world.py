@@ -40,9 +40,18 @@ class App:
 
 class World:
     def __init__(self, tag, request_partitions=4, token_partitions=4,
-                 out_partitions=4, seed=7, sandbox_args=None, kafka=None):
-        """@kafka: an h.Kafka (default: the shared test broker)."""
+                 out_partitions=4, seed=7, sandbox_args=None, kafka=None,
+                 metrics=False):
+        """@kafka: an h.Kafka (default: the shared test broker). @metrics:
+        every daemon config gets metrics.listen = 127.0.0.1:0 (its port is
+        in its log, see Daemon.metrics_port), and token_leaks() scans the
+        /metrics text of every daemon (and of the sandbox, when it has
+        one) for the world's canary secrets."""
         self.tag = tag
+        self.metrics = metrics
+        self.apps = []
+        self.secrets = []      # webhook secrets written by webhook_secret_file
+        self.share_ids = []    # share_ids and vendor_data of produce_requests
         self.wd = h.new_workdir(tag)
         self.kafka = kafka or h.Kafka()
         self.prefix = "kbt-%s-%d-%s" % (tag, os.getpid(), uuid.uuid4().hex[:8])
@@ -71,7 +80,26 @@ class World:
         return name
 
     def app(self, name, kinds=("kyc", "kyb")):
-        return App(self, name, kinds)
+        a = App(self, name, kinds)
+        self.apps.append(a)
+        return a
+
+    def canaries(self):
+        """Strings that must never appear in logs' neighbours such as
+        /metrics: the applications' API keys, their secret keys, the
+        webhook secrets, the share_ids and vendor_data of the requests
+        produced (each at least 8 characters)."""
+        out = []
+        for a in self.apps:
+            out.append(a.key)
+            out += h.secret_key_values(a.keys.box) + h.secret_key_values(a.keys.sign)
+        out += self.secrets + self.share_ids
+        return sorted({c for c in out if c and len(c) >= 8})
+
+    def sandbox_metrics(self):
+        """The sandbox's /metrics (Metrics), None while it has none."""
+        port = int(self.sb.url.rsplit(":", 1)[1])
+        return h.scrape_metrics(port, optional=True)
 
     def common(self):
         return {
@@ -82,7 +110,7 @@ class World:
             # a SIGKILLed member must leave the group quickly
             "kafka.session.timeout.ms": 6000,
             "kafka.heartbeat.interval.ms": 1000,
-        }
+        } | ({"metrics.listen": "127.0.0.1:0"} if self.metrics else {})
 
     def issuer_conf(self, app, partners, name="issuer", extra=None):
         """@partners: list of App (or (section, application_id, keys.pub))."""
@@ -155,9 +183,13 @@ class World:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secret + "\n")
+        self.secrets.append(secret)
         return "file:" + path
 
     def produce_requests(self, reqs):
+        for r in reqs:
+            self.share_ids += [str(r.get("share_id") or ""),
+                               str(r.get("vendor_data") or "")]
         self.kafka.produce(self.t["requests"],
                            [(r["share_id"], json.dumps(r)) for r in reqs])
 
@@ -227,7 +259,11 @@ def token_leaks(world, extra_logs=(), known_tokens=(), secrets=(),
     """Looks for share tokens in plaintext: every topic of @world read with
     read_uncommitted (aborted transactions included), the broker's segment
     files of those topics, every daemon log, the sandbox log and
-    @extra_logs. In decoded records and logs "eyJ" must not appear at all
+    @extra_logs; for a world made with metrics=True also every /metrics
+    text its daemons served (kept by Daemon.scrape and at a clean stop,
+    one more scraped now from each running one) and the sandbox's, which
+    must parse and hold none of world.canaries() nor @known_tokens nor
+    @secrets. In decoded records and logs "eyJ" must not appear at all
     (an envelope's "sealed" member, random base64url, is left out); in raw
     segment files nothing JWT-shaped may appear, nor any of @known_tokens.
     @secrets (webhook secrets, strings) must appear nowhere: not in a
@@ -270,6 +306,8 @@ def token_leaks(world, extra_logs=(), known_tokens=(), secrets=(),
             for s in secret_bytes:
                 if s in raw:
                     found.append("segment %s holds a webhook secret" % path)
+    if getattr(world, "metrics", False):
+        found += metrics_leak_findings(world, known_tokens, secrets)
     logs = [d.logpath for d in world.daemons] + [world.sb.logpath] + list(extra_logs)
     for path in logs:
         with open(path, "rb") as f:
@@ -281,6 +319,53 @@ def token_leaks(world, extra_logs=(), known_tokens=(), secrets=(),
             if s in raw:
                 found.append("log %s holds a webhook secret" % path)
     return found
+
+
+def metrics_leak_findings(world, known_tokens=(), secrets=()):
+    """The /metrics part of token_leaks (see there)."""
+    found = []
+    canaries = world.canaries() + list(known_tokens) + [s for s in secrets if s]
+    texts = []
+    for d in world.daemons:
+        if d.metrics_listen and d.alive():
+            try:
+                d.scrape()
+            except h.MetricsError as e:
+                found.append("%s: %s" % (d.name, e))
+        texts += [("%s /metrics" % d.name, t) for t in d.metrics_texts]
+    if world.sb and world.sb.proc.poll() is None:
+        try:
+            m = world.sandbox_metrics()
+            if m is not None:
+                texts.append(("sandbox /metrics", m.text))
+        except h.MetricsError as e:
+            found.append("sandbox: %s" % e)
+    for what, text in texts:
+        try:
+            h.parse_metrics(text)
+        except h.MetricsError as e:
+            found.append("%s: %s" % (what, e))
+        found += ["%s: %s" % (what, f) for f in h.metrics_leaks(text, canaries)]
+    return found
+
+
+def wait_metrics(daemon, pred, timeout, what):
+    """Scrapes @daemon's /metrics until @pred(Metrics) is true; returns
+    that Metrics. On timeout the last scrape's figures are in the error."""
+    last = {}
+
+    def once():
+        m = daemon.scrape()
+        last["m"] = m
+        return m if pred(m) else None
+    try:
+        return h.wait_for(once, timeout, what, interval=0.25)
+    except TimeoutError as e:
+        m = last.get("m")
+        fig = "" if m is None else "; last /metrics records/dead letters: %s %s" % (
+            m.samples("kyc_bridge_records_total"),
+            m.samples("kyc_bridge_dead_letters_total"))
+        raise AssertionError("%s%s" % (e, fig)) from None
 
 
 def wait_stable(count_fn, target, timeout, settle=1.5, what="outputs"):

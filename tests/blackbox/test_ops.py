@@ -11,11 +11,13 @@ format 0.0.4 below (HELP/TYPE once per family and before its samples,
 name{label="value",...} value lines, escapes), never with a regex over
 the whole text. KB_KEEP=1 keeps the work directories.
 """
+import collections
 import http.client
 import json
 import math
 import os
 import sys
+import threading
 import time
 import unittest
 import uuid
@@ -23,7 +25,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kbharness as h  # noqa: E402
-from pipeline_world import World  # noqa: E402
+from pipeline_world import World, wait_stable  # noqa: E402
 
 PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
@@ -185,6 +187,68 @@ class TestParser(unittest.TestCase):
                 parse_exposition(bad)
 
 
+class TestMetricsHelpers(unittest.TestCase):
+    """kbharness's /metrics helpers (prometheus_client's parser plus the
+    convention and leak checks the pipeline suites use) refuse what they
+    must, so that those checks can fail."""
+
+    GOOD = ('# HELP kyc_bridge_a_total A.\n# TYPE kyc_bridge_a_total counter\n'
+            'kyc_bridge_a_total{daemon="issuer",reason="expired"} 3\n'
+            '# HELP kyc_bridge_h_seconds H.\n# TYPE kyc_bridge_h_seconds histogram\n'
+            'kyc_bridge_h_seconds_bucket{le="0.1"} 1\n'
+            'kyc_bridge_h_seconds_bucket{le="+Inf"} 2\n'
+            'kyc_bridge_h_seconds_sum 0.3\nkyc_bridge_h_seconds_count 2\n'
+            '# HELP process_start_time_seconds S.\n'
+            '# TYPE process_start_time_seconds gauge\n'
+            'process_start_time_seconds 1.7e9\n')
+
+    def test_parse_and_read(self):
+        m = h.parse_metrics(self.GOOD)
+        self.assertEqual(m.get("kyc_bridge_a_total", daemon="issuer", reason="expired"), 3)
+        self.assertIsNone(m.get("kyc_bridge_a_total", daemon="issuer"))
+        self.assertEqual(m.total("kyc_bridge_a_total", daemon="issuer"), 3)
+        self.assertEqual(m.type_of("kyc_bridge_a_total"), "counter")
+        self.assertEqual(m.get("kyc_bridge_h_seconds_count"), 2)
+        self.assertEqual(h.metrics_convention_problems(m), [])
+        for bad in ("# TYPE a counter\na{x=1} 1\n", "# TYPE a gauge\na x\n",
+                    '# TYPE a gauge\na{x="y" 1\n',
+                    "# TYPE a gauge\na 1\na 2\n"):
+            with self.assertRaises(h.MetricsError, msg=bad):
+                h.parse_metrics(bad)
+
+    def test_conventions(self):
+        cases = {
+            "no TYPE": "# HELP kyc_bridge_x X.\nkyc_bridge_x 1\n",
+            "no HELP": "# TYPE kyc_bridge_x gauge\nkyc_bridge_x 1\n",
+            "prefix": "# HELP other_x X.\n# TYPE other_x gauge\nother_x 1\n",
+            "_total": "# HELP kyc_bridge_x X.\n# TYPE kyc_bridge_x counter\n"
+                      "kyc_bridge_x 1\n",
+            "uuid": '# HELP kyc_bridge_x X.\n# TYPE kyc_bridge_x gauge\n'
+                    'kyc_bridge_x{s="%s"} 1\n' % uuid.uuid4(),
+            "jwt": '# HELP kyc_bridge_x X.\n# TYPE kyc_bridge_x gauge\n'
+                   'kyc_bridge_x{t="eyJhbGciOiJIUzI1NiJ9"} 1\n',
+            "trace id": '# HELP kyc_bridge_x X.\n# TYPE kyc_bridge_x gauge\n'
+                        'kyc_bridge_x{t="%s"} 1\n' % uuid.uuid4().hex,
+            "buckets": '# HELP kyc_bridge_h_seconds H.\n'
+                       '# TYPE kyc_bridge_h_seconds histogram\n'
+                       'kyc_bridge_h_seconds_bucket{le="1"} 2\n'
+                       'kyc_bridge_h_seconds_bucket{le="+Inf"} 1\n'
+                       'kyc_bridge_h_seconds_sum 1\nkyc_bridge_h_seconds_count 1\n',
+        }
+        for what, text in cases.items():
+            self.assertTrue(h.metrics_convention_problems(h.parse_metrics(text)), what)
+        # a key id (16 hex) and a topic name are fine as label values
+        ok = ('# HELP kyc_bridge_k X.\n# TYPE kyc_bridge_k gauge\n'
+              'kyc_bridge_k{key_id="a8fbaac8be692e9d",topic="kbt-x-12-ab12cd34.tokens"} 1\n')
+        self.assertEqual(h.metrics_convention_problems(h.parse_metrics(ok)), [])
+
+    def test_leaks(self):
+        self.assertEqual(h.metrics_leaks(self.GOOD, ["sk_canary_0123456789"]), [])
+        self.assertTrue(h.metrics_leaks(self.GOOD.replace("expired", "sk_canary_0123456789"),
+                                        ["sk_canary_0123456789"]))
+        self.assertTrue(h.metrics_leaks(self.GOOD + "# eyJx\n", []))
+
+
 class TestOpsEndpoints(unittest.TestCase):
     """One issuer with metrics.listen on its own port; one with it on the
     webhook intake's server."""
@@ -251,14 +315,20 @@ class TestOpsEndpoints(unittest.TestCase):
             return count(s, "published") == n and count(s, "dead_lettered") == 1 \
                 and s
         wait_for(settled, 90, "%d published and 1 dead letter in /metrics" % n)
-        # the same request again: handled already, skipped
+        # the same request again: handled already, a replay (counted as
+        # skipped by a daemon without the replayed outcome)
+        rep = "replayed" if count(self.scrape(port)[1][2], "replayed") is not None \
+            else "skipped"
         w.produce_requests(reqs[:1])
-        wait_for(lambda: count(self.scrape(port)[1][2], "skipped") == 1, 60,
-                 "1 skipped in /metrics")
+        wait_for(lambda: count(self.scrape(port)[1][2], rep) == 1, 60,
+                 "1 %s in /metrics" % rep)
         body, (types, helps, s) = self.scrape(port)
         self.assertEqual(count(s, "published"), n)
         self.assertEqual(count(s, "dead_lettered"), 1)
-        self.assertEqual(count(s, "skipped"), 1)
+        self.assertEqual(count(s, rep), 1)
+        self.assertEqual(sum(v for (name, lab), v in s.items() if name == rec
+                             and dict(lab)["outcome"] not in
+                             ("published", "dead_lettered", rep)), 0)
         self.assertEqual(types[rec], "counter")
         self.assertEqual(
             s[("kyc_bridge_dead_letters_total",
@@ -373,6 +443,159 @@ class TestOpsEndpoints(unittest.TestCase):
         c.close()
         self.assertIn(r.status, (400, 401))
         self.assertEqual(issuer.stop(), 0, "SIGTERM: exit status")
+        self.failed = False
+
+
+class TestReadyzBrokerLoss(unittest.TestCase):
+    """/readyz across start-up, the loss of the only broker and its return,
+    on a broker of the test's own (scripts/kafka.sh start, stop, restart
+    on the same ports and data: the shared one serves other tests):
+    503 while starting, then 200; 503 "no broker reachable" within a
+    bounded time once the broker is gone (the consumer's statistics, every
+    5 s, show no connection up); 200 again after it returned, and a
+    request sent then is processed exactly once. /livez stays 200
+    throughout: the loop turns while the broker is away."""
+
+    LOSS_DEADLINE = 30     # s from the broker's stop to /readyz 503
+    RETURN_DEADLINE = 60   # s from the broker's return to /readyz 200
+
+    def setUp(self):
+        self.failed = True
+        self.pb = None
+        self.w = None
+        self.bdir = os.path.join(h.new_workdir("readyz-broker"), "kafka")
+        self.pb = h.PrivateBroker(self.bdir)
+        self.w = World("readyz", kafka=self.pb.kafka(), request_partitions=2,
+                       token_partitions=2)
+
+    def tearDown(self):
+        if self.w:
+            self.w.close(keep=self.failed)
+        if self.pb:
+            self.pb.stop()
+        if self.failed:
+            print("[%s] kept %s and %s" % (self.id(), self.w and self.w.wd, self.bdir),
+                  file=sys.stderr)
+        elif not os.environ.get("KB_KEEP"):
+            import shutil
+            shutil.rmtree(os.path.dirname(self.bdir), ignore_errors=True)
+
+    def test_flips(self):
+        w = self.w
+        X, Y = w.app("x"), w.app("y")
+        port = h.free_port()
+        conf = w.issuer_conf(X, [Y], extra={
+            "metrics.listen": "127.0.0.1:%d" % port,
+            # come back quickly once the broker is there again
+            "kafka.reconnect.backoff.max.ms": 1000})
+        # (read with kcat runs of their own: a following kcat gives up
+        # when all brokers are down)
+        def envelopes():
+            return len(w.kafka.consume_all(w.t["tokens"], timeout=30))
+
+        # /livez, sampled in the background the whole time
+        livez, stop = [], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                r = get(port, "/livez", timeout=3)
+                if r or livez:   # refused only before the server listens
+                    livez.append((time.monotonic(), r and r[0]))
+                stop.wait(0.2)
+        t = threading.Thread(target=sample, daemon=True)
+
+        # 1. start-up: 503 (starting) before the first 200. The broker is
+        #    held (SIGSTOP) while the daemon starts, so that its producer
+        #    cannot be initialised before the first /readyz: the start-up
+        #    window is there for certain, not only on a slow machine.
+        self.pb.pause()
+        try:
+            issuer = w.daemon("issuer", conf, "issuer")
+            t.start()
+            r = wait_for(lambda: get(port, "/readyz", timeout=3), 30,
+                         "/readyz to answer while starting")
+            self.assertEqual(r[0], 503, r)
+            self.assertIn("starting", json.loads(r[2])["detail"])
+            time.sleep(1)
+            r = get(port, "/readyz", timeout=3)
+            self.assertEqual(r and r[0], 503, r)
+        finally:
+            self.pb.resume()
+        seen = []
+
+        def ready():
+            r = get(port, "/readyz", timeout=3)
+            if r:
+                seen.append(r)
+            return r and r[0] == 200
+        wait_for(ready, 60, "/readyz 200 after start-up")
+        for st, _, body in seen[:-1]:
+            self.assertEqual(st, 503, body)
+            self.assertIn("starting", json.loads(body)["detail"])
+        self.assertEqual(json.loads(seen[-1][2]), {"status": "ready"})
+
+        def share(tag):
+            sid = "rz-%s-%s" % (tag, uuid.uuid4().hex[:8])
+            ses = w.sb.finished_session(X.key, X.wf["kyc"], "Approved")
+            w.produce_requests([h.share_request(ses, Y.id, sid)])
+            return sid
+        before = share("before")
+        wait_for(lambda: envelopes() == 1, 60, "the envelope of the first request")
+
+        # 2. the broker goes away: 503 "no broker reachable", bounded
+        self.pb.stop()
+        t_lost = time.monotonic()
+        last = {}
+
+        def not_ready():
+            r = get(port, "/readyz", timeout=3)
+            last["r"] = r
+            return r and r[0] == 503 and "no broker" in json.loads(r[2]).get("detail", "")
+        try:
+            wait_for(not_ready, self.LOSS_DEADLINE, "/readyz 503 'no broker reachable'")
+        except AssertionError as e:
+            raise AssertionError("%s; last answer %r" % (e, last.get("r"))) from None
+        took = time.monotonic() - t_lost
+        print("[%s] /readyz 503 %.1f s after the broker stopped" % (self.id(), took),
+              file=sys.stderr)
+        # ... and stays so while the broker is away; the daemon runs on
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            r = get(port, "/readyz", timeout=3)
+            self.assertEqual(r and r[0], 503, r)
+            time.sleep(0.5)
+        self.assertTrue(issuer.alive(), "the issuer exited while the broker was away:\n"
+                        + issuer.logtext()[-3000:])
+
+        # 3. the broker returns (same ports, same data): 200 again
+        self.pb.restart()
+        t_back = time.monotonic()
+        wait_for(lambda: (get(port, "/readyz", timeout=3) or (0,))[0] == 200,
+                 self.RETURN_DEADLINE, "/readyz 200 after the broker returned")
+        print("[%s] /readyz 200 %.1f s after the broker returned"
+              % (self.id(), time.monotonic() - t_back), file=sys.stderr)
+        after = share("after")
+        wait_stable(envelopes, 2, 90, settle=3.0, what="envelopes")
+        self.assertTrue(issuer.alive())
+        m = h.scrape_metrics(port)
+        self.assertEqual(m.get("kyc_bridge_records_total", daemon="issuer",
+                               outcome="published"), 2)
+        self.assertEqual(m.total("kyc_bridge_dead_letters_total"), 0)
+        self.assertEqual(issuer.stop(), 0, "SIGTERM: exit status")
+        stop.set()
+        t.join(10)
+
+        # exactly once: one envelope per request, no dead letter
+        envs = collections.Counter()
+        for r in w.kafka.consume_all(w.t["tokens"]):
+            envs[json.loads(r["value"])["share_id"]] += 1
+        self.assertEqual(envs, collections.Counter({before: 1, after: 1}))
+        self.assertEqual(w.kafka.consume_all(w.t["issuer_dlq"]), [])
+        # /livez: 200 at every sample from the first answer to the stop
+        # (the stop itself may refuse the last ones)
+        self.assertGreater(len(livez), 20, livez)
+        bad = [(round(ts - t_lost, 1), st) for ts, st in livez[:-3] if st != 200]
+        self.assertEqual(bad, [], "/livez not 200 at (s after the loss, status)")
         self.failed = False
 
 

@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kbharness as h  # noqa: E402
 from pipeline_world import (FINISHED, IN_REVIEW, KYB_ARRAYS, KYC_ARRAYS,  # noqa: E402
-                            World, exactly_once_report, token_leaks,
-                            wait_stable)
+                            World, exactly_once_report, metrics_leak_findings,
+                            token_leaks, wait_metrics, wait_stable)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEED = int(os.environ.get("KB_TEST_SEED") or time.time_ns() % 1000000)
@@ -88,6 +88,9 @@ class PipelineCase(unittest.TestCase):
                 print("[%s] kept %s" % (self.id(), w.wd), file=sys.stderr)
 
     def world(self, tag, **kw):
+        # every daemon serves /metrics (a port of its own, in its log):
+        # the suites check the counters, and the leak scan reads them
+        kw.setdefault("metrics", True)
         w = World(tag, **kw)
         self.worlds.append(w)
         return w
@@ -96,6 +99,74 @@ class PipelineCase(unittest.TestCase):
         if problems:
             self.fail("%s: %d problem(s):\n  %s" % (what, len(problems),
                                                       "\n  ".join(problems[:60])))
+
+    def assertMetrics(self, d, published=None, dead=None, skipped=None,
+                      replayed=None, vendor_ok=None, vendor_error=None, timeout=30):
+        """Scrapes daemon @d's /metrics (prometheus_client's parser) until
+        its counters are what the test knows happened, then checks them
+        exactly: records by outcome (@published; @skipped: another
+        partner's envelopes; @replayed: a share_id already handled; @dead:
+        a dict reason -> count, every other reason 0), vendor calls
+        (@vendor_ok, @vendor_error), none in flight; and that the
+        exposition keeps the conventions. None: not checked. Returns the
+        Metrics. (A daemon without the `replayed` outcome yet counts
+        replays as skipped: then @skipped + @replayed is checked.)"""
+        role = d.role
+        rec = "kyc_bridge_records_total"
+        if replayed is not None and \
+                d.scrape().get(rec, daemon=role, outcome="replayed") is None:
+            skipped = (skipped or 0) + replayed
+            replayed = None
+        rec, dl = "kyc_bridge_records_total", "kyc_bridge_dead_letters_total"
+        calls = "kyc_bridge_vendor_calls_total"
+        want = {}
+        if published is not None:
+            want[(rec, (("daemon", role), ("outcome", "published")))] = published
+        if skipped is not None:
+            want[(rec, (("daemon", role), ("outcome", "skipped")))] = skipped
+        if replayed is not None:
+            want[(rec, (("daemon", role), ("outcome", "replayed")))] = replayed
+        if dead is not None:
+            want[(rec, (("daemon", role), ("outcome", "dead_lettered")))] = \
+                sum(dead.values())
+        if vendor_ok is not None:
+            want[(calls, (("daemon", role), ("result", "ok")))] = vendor_ok
+        if vendor_error is not None:
+            want[(calls, (("daemon", role), ("result", "error")))] = vendor_error
+
+        def got(m):
+            return {k: m.get(k[0], 0, **dict(k[1])) for k in want}
+
+        def settled(m):
+            return got(m) == want and (
+                dead is None or {l["reason"]: v for l, v in m.samples(dl, daemon=role)
+                                 if v} == {r: n for r, n in dead.items() if n}) and \
+                m.get("kyc_bridge_records_in_flight", daemon=role) == 0
+        try:
+            m = wait_metrics(d, settled, timeout, "%s /metrics to settle" % d.name)
+        except AssertionError:
+            m = d.scrape()
+            self.assertEqual(
+                {"%s%s" % (k[0], dict(k[1])): v for k, v in got(m).items()},
+                {"%s%s" % (k[0], dict(k[1])): v for k, v in want.items()},
+                "%s /metrics" % d.name)
+            if dead is not None:
+                self.assertEqual({l["reason"]: v for l, v in m.samples(dl, daemon=role) if v},
+                                 {r: n for r, n in dead.items() if n},
+                                 "%s /metrics dead letters by reason" % d.name)
+            self.assertEqual(m.get("kyc_bridge_records_in_flight", daemon=role), 0)
+            raise
+        for name in (rec, dl, calls, "kyc_bridge_transactions_total"):
+            self.assertEqual(m.type_of(name), "counter", name)
+        self.assertEqual(m.get("kyc_bridge_transactions_total", daemon=role,
+                               result="aborted"), 0, "%s: aborted transactions" % d.name)
+        if published or dead:
+            self.assertGreaterEqual(m.get("kyc_bridge_transactions_total", daemon=role,
+                                          result="committed"), 1)
+        self.assertEqual(m.total("kyc_bridge_metrics_label_sets_dropped_total"), 0)
+        self.assertNoProblems(h.metrics_convention_problems(m),
+                              "%s /metrics conventions" % d.name)
+        return m
 
     def assertNoLeaks(self, w, **kw):
         self.assertNoProblems(token_leaks(w, **kw), "share tokens in plaintext")
@@ -156,6 +227,16 @@ class TestEndToEnd(PipelineCase):
         f1, f2 = w.follow(out1), w.follow(out2)
         per = {Y1.id: [r for Y, r in reqs if Y is Y1], Y2.id: [r for Y, r in reqs if Y is Y2]}
         wait_stable(lambda: f1.count() + f2.count(), len(reqs), 120)
+        # /metrics agrees: the issuer minted and published every request;
+        # each importer published its own and skipped the other's
+        self.assertMetrics(iss, published=len(reqs), dead={}, skipped=0, replayed=0,
+                           vendor_ok=len(reqs), vendor_error=0)
+        # (skipped: the other partner's envelopes on the shared topic)
+        for m, Y, other in ((m1, Y1, Y2), (m2, Y2, Y1)):
+            self.assertMetrics(m, published=len(per[Y.id]), dead={},
+                               skipped=len(per[other.id]), replayed=0,
+                               vendor_ok=len(per[Y.id]),
+                               vendor_error=0)
         self.assertEqual(m1.stop(), 0)
         self.assertEqual(m2.stop(), 0)
         self.assertEqual(iss.stop(), 0)
@@ -512,6 +593,22 @@ class TestDeadLetters(PipelineCase):
         sb.clear_faults()
         time.sleep(1)
         self.assertTrue(iss.alive() and imp.alive(), "a daemon stopped on bad input")
+        # /metrics counts each dead letter under its reason (one `expired`,
+        # ...), the good inputs as published, the other partner's envelope
+        # as skipped
+        self.assertMetrics(
+            iss, published=sum(1 for c in cases if c.topic == req_t and not c.reason),
+            dead=collections.Counter(c.reason for c in cases
+                                     if c.topic == req_t and c.reason), skipped=0,
+            replayed=0)
+        mi = self.assertMetrics(
+            # (the issuer's envelopes of the good requests included)
+            imp, published=sum(1 for c in cases if not c.reason),
+            dead=collections.Counter(c.reason for c in cases
+                                     if c.topic == tok_t and c.reason), skipped=1,
+            replayed=0)
+        self.assertEqual(mi.get("kyc_bridge_dead_letters_total", daemon="importer",
+                                reason="expired"), 1)
         self.assertEqual(imp.stop(), 0)
         self.assertEqual(iss.stop(), 0)
 
@@ -591,6 +688,7 @@ class TestDeadLetters(PipelineCase):
         h.wait_for(lambda: fo.count() == 1, 60, "the first import")
         w.kafka.produce(w.t["tokens"], [(Y.id, env2)])
         wait_stable(lambda: fo.count() + fd.count(), 2, 60, settle=1.0)
+        self.assertMetrics(imp, published=1, dead={"forbidden": 1}, skipped=0, replayed=0)
         self.assertEqual(imp.stop(), 0)
         outs = w.outputs()
         got = {r["doc"]["share_id"]: r["doc"] for r in outs["imported"]}
@@ -630,6 +728,7 @@ class TestDeadLetters(PipelineCase):
         w.kafka.produce(w.t["tokens"], [(Y.id, env)])
         imp.wait_log(r"share %s: envelope already imported; replay skipped" % re.escape(sid),
                      60)
+        self.assertMetrics(imp, published=1, skipped=0, replayed=1, dead={}, vendor_ok=1)
         self.assertEqual(imp.stop(), 0)
         self.assertEqual(imp.last_stats().get("replays"), 1, imp.last_stats())
         # 2. replayed after a restart: the memory is gone, the state topic
@@ -641,6 +740,8 @@ class TestDeadLetters(PipelineCase):
         imp.wait_log(r"share %s: envelope already imported; replay skipped" % re.escape(sid),
                      60, after=mark)
         wait_stable(lambda: fo.count() + fd.count(), 1, 60, settle=2.0)
+        # this run only skipped the replay (counters start at 0 per run)
+        self.assertMetrics(imp, published=0, skipped=0, replayed=1, dead={}, vendor_ok=0)
         self.assertEqual(imp.stop(), 0)
         self.assertEqual(imp.last_stats().get("replays"), 1, imp.last_stats())
         outs = w.outputs()
@@ -695,7 +796,9 @@ class TestDeadLetters(PipelineCase):
             p.append("%s: detail %r lacks %r" % (c.name, d.get("detail"), c.detail))
         if not isinstance(d.get("at"), int) or abs(d["at"] - time.time()) > 600:
             p.append("%s: at %r" % (c.name, d.get("at")))
-        if b"eyJ" in rec["value"]:
+        # the kept input (base64 of the input) is decoded and looked into
+        # like the input itself (an envelope's random "sealed" left out)
+        if b"eyJ" in h.strip_sealed(rec["value"]):
             p.append("%s: dead letter carries a token" % c.name)
         return p
 
@@ -779,6 +882,13 @@ class StreamCase(PipelineCase):
         n = len(w.reqs)
         wait_stable(w.done, n, timeout, settle=2.0)
         self.note("all %d outcomes committed", n)
+        # a daemon that ran through the stream in one run (not killed nor
+        # restarted) counted every request once in /metrics; an issuer
+        # always sees all n, an importer only when it is alone
+        for d in w.daemons:
+            if d.alive() and d.starts == 1 and (d.role == "issuer" or len(w.imps) == 1):
+                self.assertMetrics(d, published=n, dead={}, skipped=0, replayed=0,
+                                   vendor_ok=n, vendor_error=0)
         for d in w.daemons:
             if d.alive():
                 self.assertEqual(d.stop(), 0, "%s did not stop cleanly" % d.name)
@@ -1074,6 +1184,7 @@ class TestIssuerDedup(PipelineCase):
               (r[0]["share_id"], other), (r[1]["share_id"], r[1])])
         repeats += 3
         wait_stable(fo.count, 2, 60, settle=2.0)
+        self.assertMetrics(iss, published=2, skipped=0, replayed=3, dead={}, vendor_ok=2)
         # 2. after a clean restart
         self.assertEqual(iss.stop(), 0)
         iss.start()
@@ -1081,6 +1192,7 @@ class TestIssuerDedup(PipelineCase):
         send([(x["share_id"], x) for x in (r[0], r[1], r[2])])
         repeats += 2
         wait_stable(fo.count, 3, 60, settle=2.0)
+        self.assertMetrics(iss, published=1, skipped=0, replayed=2, dead={}, vendor_ok=1)
         # 3. after a SIGKILL
         self.assertEqual(iss.kill(), -signal.SIGKILL)
         iss.start()
@@ -1088,6 +1200,7 @@ class TestIssuerDedup(PipelineCase):
         send([(x["share_id"], x) for x in (r[0], r[2], r[3], r[3])])
         repeats += 3
         wait_stable(fo.count, 4, 60, settle=3.0)
+        self.assertMetrics(imp, published=4, skipped=0, replayed=0, dead={}, vendor_ok=4)
         self.assertEqual(iss.stop(), 0)
         self.assertEqual(imp.stop(), 0)
 
@@ -1151,6 +1264,13 @@ class TestNoPlaintextTokens(StreamCase):
         with open(probe, "w") as f:
             f.write("x %s y\n" % minted[0])
         self.assertTrue(token_leaks(w, extra_logs=[probe]))
+        # ... and in /metrics: every daemon's last text was scanned (kept
+        # at its clean stops), and a canary there would be found
+        self.assertTrue(all(d.metrics_texts for d in w.daemons))
+        w.iss.metrics_texts.append(
+            '# HELP kyc_bridge_probe Probe.\n# TYPE kyc_bridge_probe gauge\n'
+            'kyc_bridge_probe{k="%s"} 1\n' % w.X.key)
+        self.assertTrue(metrics_leak_findings(w))
 
 
 class TestConfigValidation(PipelineCase):
