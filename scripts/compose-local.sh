@@ -34,8 +34,13 @@
 #            (free ports) instead of 0.0.0.0:PORT, and the setup job
 #            registers http://127.0.0.1:PORT/PATH with the sandbox instead
 #            of http://SERVICE:PORT/PATH (*_WEBHOOK_LISTEN, *_WEBHOOK_URL);
-#            a daemon is "healthy" when its compose healthcheck (GET on the
-#            webhook path answers 405) passes on that address
+#            metrics.listen (*_METRICS_LISTEN) is that same local address,
+#            as in compose; a daemon is "healthy" when its compose
+#            healthcheck (GET /readyz answers 200) passes on that address
+#   prometheus  (profile monitoring) not run: this script scrapes each
+#            target of docker/prometheus/prometheus.yml once, at the
+#            daemon's local address, once the records arrived, and parses
+#            the exposition (python3-prometheus-client, python3-yaml)
 #   paths    KB_STATE_DIR points at WORK/root/var/lib/kyc-bridge
 # Every service runs as this user; files keep the modes the scripts give them.
 #
@@ -80,7 +85,8 @@ done
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 [[ $timeout =~ ^[1-9][0-9]*$ ]] || usage
 [ -z "$count" ] || [[ $count =~ ^[1-9][0-9]*$ ]] || usage
-for t in python3 java mvn setsid; do
+py=${KB_PYTHON3:-python3}
+for t in "$py" java mvn setsid; do
         command -v "$t" >/dev/null 2>&1 || die "$t not found (scripts/setup.sh installs it)"
 done
 
@@ -128,7 +134,7 @@ step() {
 
 # The compose file's view of a service, mapped to this machine.
 plan() {
-        python3 "$check" plan "$1" --root "$root" >"$work/plans/$1.sh" ||
+        "$py" "$check" plan "$1" --root "$root" >"$work/plans/$1.sh" ||
                 die "compose_check.py plan $1 failed"
 }
 
@@ -141,7 +147,8 @@ cat >"$work/run-service.sh" <<'EOF'
 [ -z "${VENDOR_URL+x}" ] || export VENDOR_URL=$LOCAL_VENDOR_URL
 [ -z "${SHARE_COUNT+x}" ] || [ -z "$LOCAL_SHARE_COUNT" ] || export SHARE_COUNT=$LOCAL_SHARE_COUNT
 # The webhook intakes: loopback addresses instead of the compose network's.
-for v in ISSUER_WEBHOOK_LISTEN ISSUER_WEBHOOK_URL PARTNER_WEBHOOK_LISTEN PARTNER_WEBHOOK_URL; do
+for v in ISSUER_WEBHOOK_LISTEN ISSUER_WEBHOOK_URL PARTNER_WEBHOOK_LISTEN PARTNER_WEBHOOK_URL \
+        ISSUER_METRICS_LISTEN PARTNER_METRICS_LISTEN; do
         l=LOCAL_$v
         [ -z "${!v+x}" ] || [ -z "${!l:-}" ] || export "$v=${!l}"
         unset "$l"
@@ -173,7 +180,9 @@ svc_env() {
                 LOCAL_ISSUER_WEBHOOK_LISTEN="${issuer_listen:-}"
                 LOCAL_ISSUER_WEBHOOK_URL="${issuer_url:-}"
                 LOCAL_PARTNER_WEBHOOK_LISTEN="${partner_listen:-}"
-                LOCAL_PARTNER_WEBHOOK_URL="${partner_url:-}")
+                LOCAL_PARTNER_WEBHOOK_URL="${partner_url:-}"
+                LOCAL_ISSUER_METRICS_LISTEN="${issuer_listen:-}"
+                LOCAL_PARTNER_METRICS_LISTEN="${partner_listen:-}")
 }
 
 # oneshot NAME -- runs to completion; exit status 0 or the run fails.
@@ -207,16 +216,16 @@ alive_or_die() {
         die "$name exited (log above)"
 }
 
-# wait_healthy NAME PID URL -- the compose healthcheck of a daemon (its
-# webhook intake answers a GET on its path with 405), on its local address.
+# wait_healthy NAME PID URL -- the compose healthcheck of a daemon (GET
+# /readyz on its metrics.listen answers 200), on its local address.
 wait_healthy() {
         local name=$1 pid=$2 url=$3 deadline=$((SECONDS + 90))
-        until bash "$here/docker/scripts/health.sh" "$url" 405 >/dev/null 2>&1; do
+        until bash "$here/docker/scripts/health.sh" "$url" >/dev/null 2>&1; do
                 alive_or_die "$name" "$pid"
-                [ $SECONDS -lt $deadline ] || die "$name: $url did not answer 405 within 90 s"
+                [ $SECONDS -lt $deadline ] || die "$name: $url did not answer 200 within 90 s"
                 sleep 0.5
         done
-        echo "  healthy: $url answers 405 to GET"
+        echo "  healthy: $url answers 200"
 }
 
 # free_port -- a TCP port free on 127.0.0.1 now
@@ -348,12 +357,12 @@ oneshot setup
 step issuer
 daemon issuer
 issuer_pid=${pids[-1]}
-wait_healthy issuer "$issuer_pid" "$issuer_url"
+wait_healthy issuer "$issuer_pid" "http://$issuer_listen/readyz"
 
 step importer
 daemon importer
 importer_pid=${pids[-1]}
-wait_healthy importer "$importer_pid" "$partner_url"
+wait_healthy importer "$importer_pid" "http://$partner_listen/readyz"
 
 step share-job
 oneshot share-job
@@ -463,6 +472,48 @@ else
         echo "status: WRONG: $k record(s) on $status_topic, $km for session $approved_sid -> $approved_status ($events event id(s)); want them all for it, 1 event"
         bad=$((bad + 1))
 fi
+
+# Prometheus's part (profile monitoring): each target of its scrape config,
+# at the daemon's local address, answers /metrics in the text format, for
+# the right daemon, with the records this run published.
+step prometheus
+if ! "$py" - "$here/docker/prometheus/prometheus.yml" "issuer=$issuer_listen" \
+        "importer=$partner_listen" <<'EOF'; then
+import sys
+import urllib.request
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+with open(sys.argv[1]) as f:
+    prom = yaml.safe_load(f)
+local = dict(a.split("=", 1) for a in sys.argv[2:])
+bad = 0
+for job in prom["scrape_configs"]:
+    for sc in job.get("static_configs") or []:
+        for t in sc.get("targets") or []:
+            svc = t.rpartition(":")[0]
+            url = "http://%s%s" % (local[svc], job.get("metrics_path", "/metrics"))
+            with urllib.request.urlopen(url, timeout=10) as r:
+                ctype = r.headers.get("Content-Type", "")
+                text = r.read().decode()
+            fams = {f.name: f for f in text_string_to_metric_families(text)}
+            pub = sum(s.value for s in fams["kyc_bridge_records"].samples
+                      if s.name == "kyc_bridge_records_total"
+                      and s.labels.get("daemon") == svc
+                      and s.labels.get("outcome") == "published") \
+                if "kyc_bridge_records" in fams else 0
+            good = ctype.startswith("text/plain") and "kyc_bridge_build_info" in fams \
+                and pub > 0
+            bad += not good
+            print("  %s %s (%s as %s): %d families, %d records published%s"
+                  % ("scraped" if good else "WRONG:", t, svc, url, len(fams), pub,
+                     "" if good else ", content type %r" % ctype))
+sys.exit(1 if bad else 0)
+EOF
+        bad=$((bad + 1))
+fi
+
 if [ $bad -ne 0 ]; then
         for s in issuer importer sandbox; do
                 echo "---- last lines of $s.log:" >&2

@@ -38,10 +38,12 @@ build_pkgs=(build-essential cmake pkg-config
             librdkafka-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
             libsodium-dev libmicrohttpd-dev)
 # What the test suite needs on top: cmocka (unit tests), python3 (black-box
-# suites; python3-prometheus-client parses /metrics there), kcat (Kafka fixture, demo --keep check), clang-format (format
+# suites; python3-prometheus-client parses /metrics there), python3-yaml
+# (compose_check.py reads docker/prometheus and docker/grafana, and
+# compose-local.sh prometheus.yml's targets), kcat (Kafka fixture, demo --keep check), clang-format (format
 # test), Java and Maven (the test Kafka broker), git, curl, ca-certificates.
-test_pkgs=(libcmocka-dev python3 python3-prometheus-client kcat clang-format git curl ca-certificates
-           maven default-jre-headless)
+test_pkgs=(libcmocka-dev python3 python3-prometheus-client python3-yaml kcat clang-format git curl
+           ca-certificates maven default-jre-headless)
 
 case $profile in
 demo) pkgs=("${build_pkgs[@]}")

@@ -34,6 +34,10 @@
 #   ISSUER_WEBHOOK_LISTEN, PARTNER_WEBHOOK_LISTEN
 #                    webhook.listen of the issuer and of the importer
 #                    (required), e.g. 0.0.0.0:8490
+#   ISSUER_METRICS_LISTEN, PARTNER_METRICS_LISTEN
+#                    metrics.listen of the issuer and of the importer
+#                    (/livez, /readyz, /metrics; required), e.g. the same
+#                    address as its webhook.listen (one server)
 #   ISSUER_WEBHOOK_URL, PARTNER_WEBHOOK_URL
 #                    where the sandbox delivers each application's webhooks
 #                    (required), e.g. http://issuer:8490/webhooks/vendor
@@ -49,7 +53,10 @@ kb_prog=setup
 : "${ISSUER_WEBHOOK_URL:?ISSUER_WEBHOOK_URL is not set}"
 : "${PARTNER_WEBHOOK_LISTEN:?PARTNER_WEBHOOK_LISTEN is not set}"
 : "${PARTNER_WEBHOOK_URL:?PARTNER_WEBHOOK_URL is not set}"
-export VENDOR_URL KAFKA_BOOTSTRAP ISSUER_WEBHOOK_LISTEN PARTNER_WEBHOOK_LISTEN
+: "${ISSUER_METRICS_LISTEN:?ISSUER_METRICS_LISTEN is not set}"
+: "${PARTNER_METRICS_LISTEN:?PARTNER_METRICS_LISTEN is not set}"
+export VENDOR_URL KAFKA_BOOTSTRAP ISSUER_WEBHOOK_LISTEN PARTNER_WEBHOOK_LISTEN \
+        ISSUER_METRICS_LISTEN PARTNER_METRICS_LISTEN
 KB_STATE_DIR=${KB_STATE_DIR:-/var/lib/kyc-bridge}
 export KB_STATE_DIR
 state=$KB_STATE_DIR

@@ -2,7 +2,8 @@
 # config templates checked statically (compose_check.py), the check's own
 # mutation test, the Dockerfile's build stage replayed on the host, and the
 # compose topology run as local processes against the test broker
-# (scripts/compose-local.sh, fixture `kafka`).
+# (scripts/compose-local.sh, fixture `kafka`; it also scrapes the
+# monitoring profile's Prometheus targets at their local addresses).
 # KB_PYTHON3: tests/CMakeLists.txt (configuration fails without python3)
 add_test(NAME blackbox.compose_check
   COMMAND ${KB_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/blackbox/compose_check.py
@@ -15,7 +16,7 @@ add_test(NAME blackbox.docker_build_stage
 set_tests_properties(blackbox.compose_check PROPERTIES
   LABELS "blackbox;docker" TIMEOUT 120 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
 set_tests_properties(blackbox.compose_check_selftest PROPERTIES
-  LABELS "blackbox;docker" TIMEOUT 400 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+  LABELS "blackbox;docker" TIMEOUT 600 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
 # A from-scratch build of the binary (-j$(nproc)) in a temporary tree.
 set_tests_properties(blackbox.docker_build_stage PROPERTIES
   LABELS "blackbox;docker" TIMEOUT 900 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
@@ -23,6 +24,8 @@ set_tests_properties(blackbox.docker_build_stage PROPERTIES
 add_test(NAME kafka.compose_local
   COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/compose-local.sh --bin ${KB_BIN}
           --kafka-dir ${CMAKE_BINARY_DIR}/kafka-test --timeout 150)
+# KB_PYTHON3: the interpreter configuration found (python3-yaml and
+# python3-prometheus-client for the scrape of prometheus.yml's targets).
 set_tests_properties(kafka.compose_local PROPERTIES
   LABELS "kafka;docker" TIMEOUT 300 FIXTURES_REQUIRED kafka
-  ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+  ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1;KB_PYTHON3=${KB_PYTHON3}")

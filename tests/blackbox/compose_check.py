@@ -16,8 +16,14 @@ Docker would and checks what can be checked on the host:
                        configs name (defaults included; state topics
                        compacted, the rest not; no topic for two purposes),
                        the webhook flows (each daemon's intake, the URL the
-                       setup job registers for its application, the
-                       daemon's healthcheck: one port, one path), and that
+                       setup job registers for its application: one port,
+                       one path), health and monitoring (metrics.listen =
+                       the intake's address, the healthcheck asks /readyz
+                       there, prometheus.yml scrapes the daemons at those
+                       ports, the optional `monitoring` profile's
+                       prometheus service and docker/prometheus/Dockerfile,
+                       the Grafana dashboard's metrics; python3-yaml reads
+                       those files), and that
                        every secret a config names is a file the jobs write
                        into that party's own volume, which only that
                        party's services mount.
@@ -25,7 +31,7 @@ Docker would and checks what can be checked on the host:
                        context filtered by .dockerignore, the COPY steps, the
                        cmake RUN steps; then checks the binary's libraries.
   selftest --kb-bin BIN
-                       breaks copies of the files in ~60 ways, one at a
+                       breaks copies of the files in ~95 ways, one at a
                        time, and expects `check` to notice each.
   plan SERVICE --root DIR
                        prints shell code (for scripts/compose-local.sh) that
@@ -64,6 +70,10 @@ def set_repo(path):
 
 set_repo(os.path.dirname(os.path.dirname(HERE)))
 OUR_IMAGE = "kyc-bridge:local"
+# Images built from a Dockerfile of their own (context: its directory under
+# docker/), each for the services of one optional profile only.
+AUX_IMAGES = {"kyc-bridge-prometheus:local": ("prometheus", "monitoring")}
+PROFILES = {"monitoring"}
 OUR_UID = "10001:10001"
 STATE_DIR = "/var/lib/kyc-bridge"
 
@@ -630,7 +640,7 @@ def check_compose(ck, c, df):
     ck.ok(bool(c.services), "compose: no services")
     svc_keys = {"image", "build", "command", "entrypoint", "environment", "volumes", "ports",
                 "depends_on", "healthcheck", "restart", "hostname", "user", "init",
-                "stop_grace_period"}
+                "stop_grace_period", "profiles"}
     declared_vols = set((doc.get("volumes") or {}).keys())
     used_vols = set()
     stages = {d[0] for d in df}
@@ -643,9 +653,26 @@ def check_compose(ck, c, df):
         img = s.get("image")
         ck.ok(isinstance(img, str) and ":" in img and not img.endswith(":latest"),
               "%s: image must be pinned to a tag (got %r)" % (name, img))
-        if "build" in s:
+        profiles = s.get("profiles")
+        if profiles is not None:
+            ck.ok(isinstance(profiles, list) and profiles and
+                  all(isinstance(p, str) and p in PROFILES for p in profiles),
+                  "%s: profiles %r: want a list of %s" % (name, profiles, sorted(PROFILES)))
+        if "build" in s and img in AUX_IMAGES:
             b = s["build"]
-            ck.ok(img == OUR_IMAGE, "%s: a built service must be tagged %s" % (name, OUR_IMAGE))
+            sub, prof = AUX_IMAGES[img]
+            ctx = os.path.normpath(os.path.join(c.dir, b.get("context", ".")))
+            ck.ok(os.path.isdir(ctx) and os.path.samefile(ctx, os.path.join(DOCKER, sub)),
+                  "%s: builds %s, whose context is docker/%s" % (name, img, sub))
+            ck.ok(b.get("dockerfile", "Dockerfile") == "Dockerfile" and set(b) <= {
+                "context", "dockerfile"}, "%s: build of %s: want context and Dockerfile only"
+                  % (name, img))
+            ck.ok(profiles == [prof], "%s: %s is for the optional profile %r only "
+                  "(profiles: [\"%s\"])" % (name, img, prof, prof))
+        elif "build" in s:
+            b = s["build"]
+            ck.ok(img == OUR_IMAGE, "%s: a built service must be tagged %s (or one of %s)"
+                  % (name, OUR_IMAGE, sorted(AUX_IMAGES)))
             ctx = os.path.normpath(os.path.join(c.dir, b.get("context", ".")))
             dfile = os.path.join(ctx, b.get("dockerfile", "Dockerfile"))
             ck.ok(os.path.isdir(ctx), "%s: build context %s missing" % (name, ctx))
@@ -656,8 +683,8 @@ def check_compose(ck, c, df):
                   "%s: the build context must be the repository (.dockerignore there)" % name)
             ck.ok(b.get("target") in stages, "%s: build target %r is no stage" % (name, b.get("target")))
             builds[name] = b
-        elif img == OUR_IMAGE:
-            ck.ok(False, "%s: uses %s without its build section" % (name, OUR_IMAGE))
+        elif img == OUR_IMAGE or img in AUX_IMAGES:
+            ck.ok(False, "%s: uses %s without its build section" % (name, img))
         ck.ok(s.get("user") in (None, OUR_UID), "%s: user %r: only %s (the image's uid)"
               % (name, s.get("user"), OUR_UID))
         ck.ok(s.get("restart") in ("no", "always", "on-failure", "unless-stopped"),
@@ -694,6 +721,10 @@ def check_compose(ck, c, df):
                            "service_completed_successfully"),
                   "%s: depends_on %s: bad condition %r" % (name, d, cond))
             if d in c.services:
+                ck.ok(not c.services[d].get("profiles") or
+                      set(c.services[d]["profiles"]) <= set(s.get("profiles") or []),
+                      "%s: depends on %s, a service of an optional profile (%s) it is not in"
+                      % (name, d, c.services[d].get("profiles")))
                 if cond == "service_healthy":
                     ck.ok("healthcheck" in c.services[d],
                           "%s: waits for %s healthy, which has no healthcheck" % (name, d))
@@ -1143,7 +1174,7 @@ def check_configs(ck, c, df, kb_bin, work):
     topics_svc = [n for n in c.services if script_of(c, n) and
                   script_of(c, n).endswith("/topics.sh")]
     ck.ok(len(topics_svc) == 1, "compose: want one service running topics.sh")
-    check_webhooks(ck, c, df, dumps, setup_sh)
+    return check_webhooks(ck, c, df, dumps, setup_sh)
 
 
 def check_webhooks(ck, c, df, dumps, setup_sh):
@@ -1151,6 +1182,7 @@ def check_webhooks(ck, c, df, dumps, setup_sh):
     application, and the daemon's healthcheck: one port, one path."""
     setup_env = c.env("setup")
     calls = webhook_calls(setup_sh)
+    metrics_ports = {}
     for role in sorted(dumps):
         d = dumps[role]
         svc = SERVICE_OF_ROLE[role]
@@ -1192,11 +1224,41 @@ def check_webhooks(ck, c, df, dumps, setup_sh):
             ck.ok(p.rsplit(":", 1)[1] != port,
                   "%s: the webhook intake's port %s is published (%s): only the sandbox, on "
                   "the compose network, delivers to it" % (svc, port, p))
-        hc = (c.services[svc].get("healthcheck") or {}).get("test") or []
+        # /livez, /readyz, /metrics: on the intake's own server (the same
+        # address), so that /readyz answering means the intake listens too
+        # (a separate server answers from the daemon's start), reachable
+        # by Prometheus on the compose network.
+        mlisten = d.get("metrics.listen", "")
+        if not ck.ok(mlisten, "%s: metrics.listen is empty: no /readyz for the healthcheck, "
+                     "no /metrics for Prometheus" % role):
+            continue
+        ck.ok(mlisten == listen, "%s: metrics.listen %s is not webhook.listen %s: in compose "
+              "one server answers both (its /readyz then says the intake listens)"
+              % (role, mlisten, listen))
+        ck.ok(d.get("metrics.allow_non_loopback") == "true",
+              "%s: metrics.listen %s needs metrics.allow_non_loopback = true (Prometheus "
+              "scrapes over the compose network)" % (role, mlisten))
+        mport = mlisten.rpartition(":")[2]
+        metrics_ports[svc] = mport
+        hcs = c.services[svc].get("healthcheck") or {}
+        hc = hcs.get("test") or []
         want = ["CMD", "bash", "/opt/kyc-bridge/scripts/health.sh",
-                "http://127.0.0.1:%s%s" % (port, path), "405"]
-        ck.ok(hc == want, "%s: healthcheck %s, want %s (the intake listens once the "
-              "pipeline is built; GET on its path is 405)" % (svc, hc, want))
+                "http://127.0.0.1:%s/readyz" % mport]
+        ck.ok(hc == want, "%s: healthcheck %s, want %s (GET /readyz on metrics.listen "
+              "answers 200 once the daemon is ready)" % (svc, hc, want))
+        secs = {}
+        for k in ("interval", "timeout", "start_period"):
+            m = re.match(r"([0-9]+)s$", str(hcs.get(k, "")))
+            secs[k] = int(m.group(1)) if m else None
+            ck.ok(m is not None, "%s: healthcheck %s %r: want N s" % (svc, k, hcs.get(k)))
+        r = hcs.get("retries")
+        ck.ok(isinstance(r, int) and r >= 1, "%s: healthcheck retries %r" % (svc, r))
+        if None not in secs.values() and isinstance(r, int):
+            ck.ok(1 <= secs["interval"] <= 30 and secs["timeout"] <= 30 and
+                  60 <= secs["start_period"] + secs["interval"] * r <= 600,
+                  "%s: healthcheck interval %ss x %s retries (+%ss start): want a check at "
+                  "most every 30 s and 1 to 10 minutes to become healthy"
+                  % (svc, secs["interval"], r, secs["start_period"]))
     # Jobs waiting for a daemon's intake: healthy, not just started.
     for n in c.services:
         for dep, cond in c.depends(n).items():
@@ -1204,6 +1266,7 @@ def check_webhooks(ck, c, df, dumps, setup_sh):
                 ck.ok(cond == "service_healthy",
                       "%s: depends on %s %s: a job's sessions fire webhooks at its intake, "
                       "wait for service_healthy" % (n, dep, cond))
+    return metrics_ports
 
 
 def check_volumes(ck, c, df):
@@ -1254,6 +1317,11 @@ def needed_packages(binary):
     sonames = [so for so in sonames if not re.match(r"lib(a|ub|l|t|hwa)san\.so", so)]
     r = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True)
     where = dict(re.findall(r"^\s*(\S+) => (\S+)", r.stdout, re.M))
+    # The dynamic loader has no "=>": ldd prints its path alone. It is a
+    # NEEDED library once the binary uses dynamic thread-local storage
+    # (__tls_get_addr), e.g. a _Thread_local in position-independent code.
+    for path in re.findall(r"^\s*(/\S+) \(0x", r.stdout, re.M):
+        where.setdefault(os.path.basename(path), path)
     pkgs = {}
     for so in sonames:
         path = where.get(so)
@@ -1353,6 +1421,233 @@ def check_local_steps(ck, c):
     ck.ok(not bad, "compose-local.sh runs %s" % "; ".join(bad))
 
 
+# ---------------------------------------------------------------- monitoring
+
+# Names PromQL itself or Prometheus's scrape gives, not the daemons'.
+PROM_BUILTIN = {"up", "process_start_time_seconds", "scrape_duration_seconds",
+                "scrape_samples_scraped"}
+PROMQL_WORDS = {"sum", "by", "rate", "irate", "increase", "avg", "max", "min",
+                "count", "without", "histogram_quantile", "time", "on", "ignoring",
+                "group_left", "group_right", "and", "or", "unless", "offset",
+                "topk", "bottomk", "le", "job", "instance", "daemon", "outcome",
+                "reason", "result", "status_class", "topic", "partition", "broker",
+                "version", "endpoint", "status", "role", "key_id", "cause", "rule",
+                "delta", "deriv", "abs", "clamp_min", "clamp_max", "vector",
+                "label_replace", "absent"}
+
+
+def registered_metrics():
+    """The metric family names the daemons register: every string literal
+    "kyc_bridge_..." of bridge/daemons/ops_http.c and bridge/metrics/, plus
+    process_start_time_seconds."""
+    names = {"process_start_time_seconds"}
+    paths = [os.path.join(ROOT, "bridge", "daemons", "ops_http.c")]
+    mdir = os.path.join(ROOT, "bridge", "metrics")
+    if os.path.isdir(mdir):
+        paths += [os.path.join(mdir, f) for f in sorted(os.listdir(mdir))
+                  if f.endswith(".c")]
+    for p in paths:
+        with open(p) as f:
+            names |= set(re.findall(r'"(kyc_bridge_[a-z0-9_]+)"', f.read()))
+    return names
+
+
+def promql_metrics(expr):
+    """The metric names an expression reads (identifiers outside label
+    matchers and strings, not functions or keywords)."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    e = re.sub(r"\{[^}]*\}", "", e)        # label matchers
+    e = re.sub(r"\[[^\]]*\]", "", e)      # ranges
+    e = re.sub(r"\b(?:by|without|on|ignoring)\s*\([^)]*\)", "", e)
+    out = set()
+    for m in re.finditer(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(\s*\()?", e):
+        name, call = m.group(1), m.group(2)
+        if call or name in PROMQL_WORDS:
+            continue
+        out.add(name)
+    return out
+
+
+def check_prometheus_service(ck, c, jobs):
+    """The `prometheus` service of the monitoring profile: built from
+    docker/prometheus/Dockerfile (Debian's package on the runtime stage's
+    base), started with the scrape config that is checked here mounted
+    where --config.file says, its data in a named volume the image owns."""
+    img = [n for n, s in c.services.items() if s.get("image") == "kyc-bridge-prometheus:local"]
+    if not ck.ok(len(img) == 1, "compose: want one service running kyc-bridge-prometheus:local "
+                 "(profile monitoring), found %s" % img):
+        return
+    name = img[0]
+    svc = c.services[name]
+    dpath = os.path.join(DOCKER, "prometheus", "Dockerfile")
+    try:
+        pdf = load_dockerfile(dpath)
+    except (OSError, ValueError) as e:
+        ck.ok(False, "docker/prometheus/Dockerfile: %s" % e)
+        return
+    runtime_from = [d[2] for d in load_dockerfile(os.path.join(DOCKER, "Dockerfile"))
+                    if d[1] == "FROM"][-1:]
+    base = runtime_from[0].split()[0] if runtime_from else None
+    froms = [d[2] for d in pdf if d[1] == "FROM"]
+    ck.ok(froms == [base], "docker/prometheus/Dockerfile: FROM %s, want one stage FROM %s "
+          "(the runtime stage's base; Debian's prometheus package, no other registry image)"
+          % (froms, base))
+    pk = []
+    for d in pdf:
+        if d[1] in ("COPY", "ADD"):
+            ck.ok(False, "docker/prometheus/Dockerfile:%d: %s: the config is mounted, "
+                  "not copied" % (d[3], d[1]))
+        if d[1] == "RUN" and "apt-get install" in d[2]:
+            ck.ok("--no-install-recommends" in d[2],
+                  "docker/prometheus/Dockerfile:%d: apt-get install without "
+                  "--no-install-recommends" % d[3])
+            ck.ok("rm -rf /var/lib/apt/lists/*" in d[2],
+                  "docker/prometheus/Dockerfile:%d: apt lists left in the layer" % d[3])
+            pk += apt_packages(d[2]) or []
+    ck.ok("prometheus" in pk, "docker/prometheus/Dockerfile: does not install Debian's "
+          "prometheus package (got %s)" % pk)
+    if pk:
+        q = subprocess.run(["apt-cache", "show", "--no-all-versions"] + sorted(set(pk)),
+                           capture_output=True, text=True)
+        known = set(re.findall(r"^Package: (\S+)$", q.stdout, re.M))
+        for p in sorted(set(pk)):
+            ck.ok(p in known, "docker/prometheus/Dockerfile: apt-cache knows no package %s" % p)
+    user = [d[2] for d in pdf if d[1] == "USER"]
+    ck.ok(user == ["prometheus"], "docker/prometheus/Dockerfile: want USER prometheus (the "
+          "package's system user), got %s" % user)
+    ck.ok(dockerfile_entrypoint(pdf) == ["/usr/bin/prometheus"],
+          "docker/prometheus/Dockerfile: ENTRYPOINT must be [\"/usr/bin/prometheus\"]")
+    cmd = svc.get("command")
+    if not ck.ok(isinstance(cmd, list), "%s: command must be a list of flags" % name):
+        return
+    flags = dict(a.split("=", 1) for a in cmd if isinstance(a, str) and "=" in a)
+    mounts = c.mounts(name)
+    cfg = flags.get("--config.file")
+    want = os.path.join(DOCKER, "prometheus", "prometheus.yml")
+    ck.ok(any(k == "bind" and tgt == cfg and src == want and ro
+              for k, src, tgt, ro in mounts),
+          "%s: --config.file %s is not docker/prometheus/prometheus.yml mounted read-only"
+          % (name, cfg))
+    data = flags.get("--storage.tsdb.path", "")
+    vol = [(src, tgt) for k, src, tgt, _ in mounts if k == "volume" and
+           (data == tgt or data.startswith(tgt.rstrip("/") + "/"))]
+    ck.ok(vol, "%s: --storage.tsdb.path %r is in no named volume" % (name, data))
+    runtext = " ".join(d[2] for d in pdf if d[1] == "RUN")
+    for _, tgt in vol:
+        ck.ok(re.search(r"install -d -o prometheus -g prometheus -m 07[0-7]0\b[^&]*"
+                        + re.escape(tgt) + r"(\s|$)", runtext) is not None,
+              "docker/prometheus/Dockerfile: volume mount point %s is not created owned by "
+              "prometheus" % tgt)
+    lport = flags.get("--web.listen-address", "0.0.0.0:9090").rpartition(":")[2]
+    hc = (svc.get("healthcheck") or {}).get("test") or []
+    ck.ok(hc == ["CMD", "bash", "/opt/kyc-bridge/scripts/health.sh",
+                 "http://127.0.0.1:%s/-/ready" % lport],
+          "%s: healthcheck %s: want health.sh on /-/ready, port %s" % (name, hc, lport))
+    for p in svc.get("ports") or []:
+        ck.ok(p.rsplit(":", 1)[1] == lport, "%s: published %s is not the listen port %s"
+              % (name, p, lport))
+    scraped = set()
+    for j in jobs or []:
+        for sc in (j or {}).get("static_configs") or []:
+            scraped |= {str(t).rpartition(":")[0] for t in (sc or {}).get("targets") or []}
+    for t in sorted(scraped & set(c.services)):
+        ck.ok(t in c.depends(name), "%s: scrapes %s but does not depend on it (started)"
+              % (name, t))
+
+
+def check_monitoring(ck, c, metrics_ports):
+    """docker/prometheus/prometheus.yml and docker/grafana/: they parse
+    (YAML, JSON), the scrape targets are the daemons' services at the port
+    of their metrics.listen (@metrics_ports, {service: port} from the
+    rendered configs), the prometheus service loads this file, and every
+    metric a dashboard panel reads is one the daemons register (a
+    histogram's _bucket/_sum/_count of a registered histogram too)."""
+    pdir = os.path.join(DOCKER, "prometheus")
+    gdir = os.path.join(DOCKER, "grafana")
+    if not ck.ok(os.path.isdir(pdir) and os.path.isdir(gdir),
+                 "docker/prometheus and docker/grafana: want both (the monitoring profile)"):
+        return
+    known = registered_metrics()
+    # Prometheus's and Grafana's files need mappings inside sequences,
+    # outside load_yaml's subset: Debian's python3-yaml reads them.
+    try:
+        import yaml
+    except ImportError:
+        ck.ok(False, "docker/prometheus, docker/grafana: python3-yaml is needed "
+              "to check them (apt-get install python3-yaml)")
+        return
+
+    def load_yaml(path):  # noqa: F811 -- the full YAML here
+        with open(path) as f:
+            return yaml.safe_load(f)
+    try:
+        prom = load_yaml(os.path.join(pdir, "prometheus.yml"))
+    except (OSError, yaml.YAMLError, ValueError) as e:
+        ck.ok(False, "prometheus.yml: %s" % e)
+        prom = None
+    if prom is not None:
+        jobs = prom.get("scrape_configs") if isinstance(prom, dict) else None
+        ck.ok(isinstance(jobs, list) and jobs, "prometheus.yml: no scrape_configs")
+        targets = []
+        for j in jobs or []:
+            for sc in (j or {}).get("static_configs") or []:
+                targets += (sc or {}).get("targets") or []
+        services = set(c.services)
+        ck.ok(targets, "prometheus.yml: no targets")
+        for t in targets:
+            host, _, port = str(t).rpartition(":")
+            ck.ok(host in services, "prometheus.yml: target %s is no compose service" % t)
+            ck.ok(host not in metrics_ports or port == metrics_ports[host],
+                  "prometheus.yml: target %s: %s serves /metrics on port %s (metrics.listen "
+                  "of its config template)" % (t, host, metrics_ports.get(host)))
+            ck.ok(host in metrics_ports, "prometheus.yml: target %s is not a daemon with "
+                  "metrics.listen (%s)" % (t, ", ".join(sorted(metrics_ports))))
+        ck.ok(set(metrics_ports) <= {str(t).rpartition(":")[0] for t in targets},
+              "prometheus.yml: does not scrape every daemon (%s)"
+              % ", ".join(sorted(metrics_ports)))
+        ck.ok(len(targets) == len(set(targets)), "prometheus.yml: a target listed twice")
+        for j in jobs or []:
+            ck.ok((j or {}).get("metrics_path", "/metrics") == "/metrics",
+                  "prometheus.yml: job %s: metrics_path %r, the daemons serve /metrics"
+                  % ((j or {}).get("job_name"), (j or {}).get("metrics_path")))
+        check_prometheus_service(ck, c, jobs)
+    for sub in ("datasources", "dashboards"):
+        d = os.path.join(gdir, "provisioning", sub)
+        files = sorted(f for f in os.listdir(d) if f.endswith((".yml", ".yaml"))) \
+            if os.path.isdir(d) else []
+        ck.ok(files, "grafana: no provisioning file in %s" % d)
+        for f in files:
+            try:
+                doc = load_yaml(os.path.join(d, f))
+                ck.ok(isinstance(doc, dict) and doc.get("apiVersion") in (1, "1"),
+                      "grafana provisioning %s/%s: apiVersion 1 expected" % (sub, f))
+            except (OSError, yaml.YAMLError, ValueError) as e:
+                ck.ok(False, "grafana provisioning %s/%s: %s" % (sub, f, e))
+    dashboards = sorted(f for f in os.listdir(gdir) if f.endswith(".json")) \
+        if os.path.isdir(gdir) else []
+    ck.ok(dashboards, "grafana: no dashboard JSON in %s" % gdir)
+    for f in dashboards:
+        try:
+            with open(os.path.join(gdir, f)) as fh:
+                dash = json.load(fh)
+        except (OSError, ValueError) as e:
+            ck.ok(False, "grafana/%s: %s" % (f, e))
+            continue
+        exprs = [t.get("expr", "") for p in dash.get("panels", [])
+                 for t in p.get("targets", [])]
+        ck.ok(exprs, "grafana/%s: no PromQL expression" % f)
+        used = set()
+        for e in exprs:
+            used |= promql_metrics(e)
+        for name in sorted(used):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            ck.ok(name in known or name in PROM_BUILTIN or base in known,
+                  "grafana/%s: metric %s is not registered by the daemons "
+                  "(bridge/daemons/ops_http.c)" % (f, name))
+        ck.ok(any(n.startswith("kyc_bridge_") for n in used),
+              "grafana/%s: reads no kyc_bridge_ metric" % f)
+
+
 def cmd_check(args):
     ck = Checker()
     try:
@@ -1365,10 +1660,11 @@ def cmd_check(args):
     try:
         check_compose(ck, c, df)
         check_addresses(ck, c)
-        check_configs(ck, c, df, args.kb_bin, work)
+        metrics_ports = check_configs(ck, c, df, args.kb_bin, work)
         check_dockerfile(ck, c, df, args.kb_bin)
         check_volumes(ck, c, df)
         check_local_steps(ck, c)
+        check_monitoring(ck, c, metrics_ports)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("compose_check: %d checks passed, %d failed" % (ck.passes, len(ck.fails)))
@@ -1601,8 +1897,8 @@ MUTATIONS = [
     ("docker/scripts/setup.sh", 'webhook partner "$PARTNER_WEBHOOK_URL" destination',
      'webhook issuer "$PARTNER_WEBHOOK_URL" destination', "setup.sh registers"),
     # The daemons' healthchecks ask their intakes; the jobs wait for them.
-    ("docker/docker-compose.yml", '"http://127.0.0.1:8490/webhooks/vendor", "405"',
-     '"http://127.0.0.1:8480/webhooks/vendor", "405"', "healthcheck"),
+    ("docker/docker-compose.yml", '"http://127.0.0.1:8490/readyz"',
+     '"http://127.0.0.1:8480/readyz"', "healthcheck"),
     ("docker/docker-compose.yml", "      issuer:\n        condition: service_healthy",
      "      issuer:\n        condition: service_started", "wait for service_healthy"),
     ("docker/docker-compose.yml",
@@ -1654,6 +1950,72 @@ MUTATIONS = [
      "kyc-bridge.imported-sessions ", "WATCH_TOPICS"),
     ("docker/docker-compose.yml", "STATUS_TOPIC: kyc-bridge.session-status",
      "STATUS_TOPIC: kyc-bridge.status", "STATUS_TOPIC"),
+    # --- health and monitoring (issue 10)
+    # metrics.listen: set, the intake's address, reachable by Prometheus.
+    ("docker/config/issuer.conf", "metrics.listen = @ISSUER_METRICS_LISTEN@\n", "",
+     "metrics.listen is empty"),
+    ("docker/docker-compose.yml", "PARTNER_METRICS_LISTEN: 0.0.0.0:8491",
+     "PARTNER_METRICS_LISTEN: 0.0.0.0:9464", "is not webhook.listen"),
+    ("docker/config/importer.conf", "metrics.allow_non_loopback = true\n", "",
+     "needs metrics.allow_non_loopback"),
+    ("docker/docker-compose.yml", "      ISSUER_METRICS_LISTEN: 0.0.0.0:8490\n", "",
+     "needs ISSUER_METRICS_LISTEN"),
+    ("docker/scripts/setup.sh", "        ISSUER_METRICS_LISTEN PARTNER_METRICS_LISTEN\n",
+     "        ISSUER_METRICS_LISTEN\n", "@PARTNER_METRICS_LISTEN@ is not exported"),
+    # The daemons' healthchecks ask /readyz on that port, at a sane pace.
+    ("docker/docker-compose.yml", '"http://127.0.0.1:8490/readyz"',
+     '"http://127.0.0.1:8490/webhooks/vendor", "405"', "healthcheck"),
+    ("docker/docker-compose.yml", '"http://127.0.0.1:8491/readyz"',
+     '"http://127.0.0.1:8490/readyz"', "healthcheck"),
+    ("docker/docker-compose.yml", '"http://127.0.0.1:8491/readyz"]\n      interval: 5s',
+     '"http://127.0.0.1:8491/readyz"]\n      interval: 120s', "at most every 30 s"),
+    # Prometheus scrapes each daemon at its metrics.listen port.
+    ("docker/prometheus/prometheus.yml", '"importer:8491"', '"importer:9464"',
+     "importer serves /metrics on port 8491"),
+    ("docker/prometheus/prometheus.yml", '          - "importer:8491"\n', "",
+     "does not scrape every daemon"),
+    ("docker/prometheus/prometheus.yml", '"issuer:8490"', '"sandbox:8480"',
+     "is not a daemon with metrics.listen"),
+    ("docker/prometheus/prometheus.yml", "metrics_path: /metrics", "metrics_path: /metricz",
+     "metrics_path"),
+    ("docker/prometheus/prometheus.yml", "  - job_name: kyc-bridge\n", "  - job_name: kyc-bridge\n  bad\n",
+     "prometheus.yml"),
+    # The prometheus service: optional, built from Debian's package, its
+    # config mounted where --config.file says, its data in a volume.
+    ("docker/docker-compose.yml", '    profiles: ["monitoring"]\n', "",
+     "is for the optional profile"),
+    ("docker/docker-compose.yml", 'profiles: ["monitoring"]', 'profiles: ["monitor"]',
+     "want a list of"),
+    ("docker/docker-compose.yml", 'profiles: ["monitoring"]', 'profile: ["monitoring"]',
+     "unknown or unexpected key 'profile'"),
+    ("docker/docker-compose.yml", "      LOG_DIR: /tmp\n    volumes:\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    depends_on:\n      topics:\n",
+     "      LOG_DIR: /tmp\n    volumes:\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    depends_on:\n      prometheus:\n        condition: service_started\n      topics:\n",
+     "a service of an optional profile"),
+    ("docker/docker-compose.yml", "image: kyc-bridge-prometheus:local", "image: prom/prometheus:v2.42.0",
+     "a built service must be tagged"),
+    ("docker/docker-compose.yml", "      context: ./prometheus\n", "      context: .\n",
+     "whose context is docker/prometheus"),
+    ("docker/docker-compose.yml", "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+     "./prometheus/prometheus.yml:/etc/prometheus/prom.yml:ro", "--config.file"),
+    ("docker/docker-compose.yml", "      - prometheus-data:/var/lib/prometheus\n", "",
+     "is in no named volume"),
+    ("docker/docker-compose.yml", '"http://127.0.0.1:9090/-/ready"', '"http://127.0.0.1:9091/-/ready"',
+     "want health.sh on /-/ready"),
+    ("docker/docker-compose.yml", "      importer:\n        condition: service_started\n    restart: unless-stopped",
+     "    restart: unless-stopped", "scrapes importer but does not depend on it"),
+    ("docker/docker-compose.yml", '"127.0.0.1:9090:9090"', '"9090:9090"', "must be published as"),
+    ("docker/prometheus/Dockerfile", "FROM debian:bookworm-slim", "FROM prom/prometheus:v2.42.0",
+     "want one stage FROM debian:bookworm-slim"),
+    ("docker/prometheus/Dockerfile", "        prometheus \\\n", "        prometheus-node-exporter \\\n",
+     "does not install Debian's prometheus package"),
+    ("docker/prometheus/Dockerfile", "install -y --no-install-recommends", "install -y",
+     "without --no-install-recommends"),
+    ("docker/prometheus/Dockerfile", "USER prometheus", "USER root", "want USER prometheus"),
+    ("docker/prometheus/Dockerfile", "ENTRYPOINT [\"/usr/bin/prometheus\"]", "ENTRYPOINT [\"prometheus\"]",
+     "ENTRYPOINT"),
+    ("docker/prometheus/Dockerfile", "-m 0750 /var/lib/prometheus \\\n", "-m 0750 \\\n",
+     "is not created owned by prometheus"),
+    ("scripts/compose-local.sh", "step prometheus\n", "", "compose-local.sh steps"),
 ]
 
 
