@@ -39,9 +39,7 @@ typedef struct job_s {
         int import_status, import_err;
         char import_detail[256];
         int list_offset, pages;
-        int64_t token_iat;    /* the token's iat (unverified), 0 if none */
-        kb_trace_t tr;        /* this hop's trace context */
-        int64_t requested_at; /* kb-requested-at, unix ms (0: unknown) */
+        int64_t token_iat; /* the token's iat (unverified), 0 if none */
 } job_t;
 
 struct kb_importer_s {
@@ -174,7 +172,7 @@ static void publish_record(kb_importer_t *im, job_t *job, json_object *session,
         hdrs = rd_kafka_headers_new(8);
         if (!hdrs)
                 goto out;
-        if (kb_kafka_trace_add(hdrs, &job->tr, job->requested_at)) {
+        if (kb_kafka_trace_add(hdrs, &job->base.tr, job->base.requested_at)) {
                 rd_kafka_headers_destroy(hdrs);
                 goto out;
         }
@@ -276,7 +274,7 @@ static void decision_done(const kb_vendor_result_t *res, void *opaque)
         job_t *job = opaque;
         char saved[KB_LOG_TRACE_BYTES];
 
-        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_trace_push(job->base.tr.trace_id, saved);
         decision_settle(res, job);
         kb_log_trace_pop(saved);
 }
@@ -289,7 +287,7 @@ static void reconcile(job_t *job, int offset)
         int r;
 
         job->list_offset = offset;
-        kb_vendor_set_trace(im->proc.vendor, job->tr.traceparent);
+        kb_vendor_set_trace(im->proc.vendor, job->base.tr.traceparent);
         r = kb_vendor_list_sessions(im->proc.vendor, job->vendor_data, offset,
                                     LIST_PAGE, list_done, job);
         kb_vendor_set_trace(im->proc.vendor, NULL);
@@ -345,7 +343,7 @@ static void list_settle(const kb_vendor_result_t *res, job_t *job)
                             "share %s: already imported as "
                             "session %s; reconciled",
                             job->f.share_id, sid);
-                kb_vendor_set_trace(im->proc.vendor, job->tr.traceparent);
+                kb_vendor_set_trace(im->proc.vendor, job->base.tr.traceparent);
                 r = kb_vendor_decision(im->proc.vendor, sid, decision_done,
                                        job);
                 kb_vendor_set_trace(im->proc.vendor, NULL);
@@ -379,7 +377,7 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
         job_t *job = opaque;
         char saved[KB_LOG_TRACE_BYTES];
 
-        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_trace_push(job->base.tr.trace_id, saved);
         list_settle(res, job);
         kb_log_trace_pop(saved);
 }
@@ -417,7 +415,7 @@ static void import_decide(job_t *job, kb_answer_t ans, json_object *body)
                         import_decide(job, KB_ANS_GONE, NULL);
                         return;
                 }
-                kb_vendor_set_trace(im->proc.vendor, job->tr.traceparent);
+                kb_vendor_set_trace(im->proc.vendor, job->base.tr.traceparent);
                 r = kb_vendor_workflow(im->proc.vendor, job->workflow_id,
                                        workflow_done, job);
                 kb_vendor_set_trace(im->proc.vendor, NULL);
@@ -453,7 +451,7 @@ static void workflow_done(const kb_vendor_result_t *res, void *opaque)
         job_t *job = opaque;
         char saved[KB_LOG_TRACE_BYTES];
 
-        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_trace_push(job->base.tr.trace_id, saved);
         workflow_settle(res, job);
         kb_log_trace_pop(saved);
 }
@@ -476,7 +474,7 @@ static void import_done(const kb_vendor_result_t *res, void *opaque)
         job_t *job = opaque;
         char saved[KB_LOG_TRACE_BYTES];
 
-        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_trace_push(job->base.tr.trace_id, saved);
         import_settle(res, job);
         kb_log_trace_pop(saved);
 }
@@ -539,38 +537,10 @@ static const char *open_reason(int err)
 
 /* ---- the processor's decisions ---- */
 
-static void importer_begin(job_t *job);
-
-/*
- * An envelope record: this hop's trace context (the issuer's traceparent
- * continued, or a trace started here) and kb-requested-at, carried onto
- * the downstream record; the input's headers are stamped with both, so a
- * dead letter built from them carries them too.
- */
+/* An envelope: the processor set the job's trace context. */
 static void importer_start(kb_job_t *base)
 {
         job_t *job = (job_t *)base;
-        rd_kafka_headers_t *in = kb_rec_headers(base->rec);
-        char saved[KB_LOG_TRACE_BYTES];
-
-        kb_kafka_trace_get(in, &job->tr);
-        job->requested_at = kb_kafka_requested_at(in);
-        if (job->requested_at < 0)
-                job->requested_at = 0;
-        if (in)
-                (void)kb_kafka_trace_stamp(in, &job->tr, job->requested_at);
-        kb_log_trace_push(job->tr.trace_id, saved);
-        kb_log_debug("importer", "envelope %s[%d]@%lld: trace %s",
-                     kb_rec_topic(base->rec), (int)kb_rec_partition(base->rec),
-                     (long long)kb_rec_offset(base->rec),
-                     job->tr.continued ? "continued" : "started here");
-        importer_begin(job); /* the job may be gone after it */
-        kb_log_trace_pop(saved);
-}
-
-static void importer_begin(job_t *job)
-{
-        kb_job_t *base = &job->base;
         kb_importer_t *im = (kb_importer_t *)base->proc;
         kb_envelope_opener_t op;
         kb_envelope_header_t hdr;
@@ -655,7 +625,7 @@ static void importer_begin(job_t *job)
                                     0);
                 goto out;
         }
-        kb_vendor_set_trace(im->proc.vendor, job->tr.traceparent);
+        kb_vendor_set_trace(im->proc.vendor, job->base.tr.traceparent);
         r = kb_vendor_import(im->proc.vendor, token, tlen, job->workflow_id,
                              job->vendor_data, job->partner->trust_review,
                              import_done, job);
@@ -692,15 +662,18 @@ static void importer_free(kb_proc_t *p)
         kb_importer_destroy((kb_importer_t *)p);
 }
 
-static const kb_proc_ops_t importer_ops = { "importer",
-                                            KB_SCOPE_IMPORTER,
-                                            sizeof(job_t),
-                                            0,
-                                            importer_start,
-                                            env_extra,
-                                            importer_counters,
-                                            importer_free,
-                                            kb_importer_webhook_action };
+static const kb_proc_ops_t importer_ops = {
+        .role = "importer",
+        .scope = KB_SCOPE_IMPORTER,
+        .job_size = sizeof(job_t),
+        .dead_letter_state = 0,
+        .requested_at_from_record = 0, /* the issuer's, or unknown */
+        .start = importer_start,
+        .dlq_extra = env_extra,
+        .counters = importer_counters,
+        .destroy = importer_free,
+        .webhook_action = kb_importer_webhook_action,
+};
 
 /* ---- life cycle ---- */
 

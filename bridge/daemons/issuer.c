@@ -35,8 +35,6 @@ typedef struct job_s {
         int ttl;
         int mint_status;       /* the mint's answer, while a follow-up */
         char mint_detail[256]; /* question about it is pending */
-        kb_trace_t tr;         /* this hop's trace context */
-        int64_t requested_at;  /* kb-requested-at, unix ms */
 } job_t;
 
 struct kb_issuer_s {
@@ -280,7 +278,7 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
                           sizeof(topic));
         if (r != KB_OK)
                 return r;
-        hdrs = envelope_headers(&f, &job->tr, job->requested_at);
+        hdrs = envelope_headers(&f, &job->base.tr, job->base.requested_at);
         if (!hdrs) {
                 free(env);
                 return KB_ERR_NOMEM;
@@ -356,7 +354,7 @@ static void decide(job_t *job, int status, int err, kb_answer_t ans,
                  * session's own state tells which */
                 job->mint_status = status;
                 kb_strlcpy(job->mint_detail, detail, sizeof(job->mint_detail));
-                kb_vendor_set_trace(is->proc.vendor, job->tr.traceparent);
+                kb_vendor_set_trace(is->proc.vendor, job->base.tr.traceparent);
                 r = kb_vendor_decision(is->proc.vendor, job->req.session_id,
                                        ask_done, job);
                 kb_vendor_set_trace(is->proc.vendor, NULL);
@@ -391,7 +389,7 @@ static void share_done(const kb_vendor_result_t *res, void *opaque)
         job_t *job = opaque;
         char saved[KB_LOG_TRACE_BYTES];
 
-        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_trace_push(job->base.tr.trace_id, saved);
         share_settle(res, job);
         kb_log_trace_pop(saved);
 }
@@ -416,49 +414,17 @@ static void ask_done(const kb_vendor_result_t *res, void *opaque)
         job_t *job = opaque;
         char saved[KB_LOG_TRACE_BYTES];
 
-        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_trace_push(job->base.tr.trace_id, saved);
         ask_settle(res, job);
         kb_log_trace_pop(saved);
 }
 
 /* ---- the processor's decisions ---- */
 
-static void issuer_begin(job_t *job);
-
-/*
- * A share request record: this hop's trace context (the request's
- * traceparent continued, or a trace started here) and when the share was
- * requested: its kb-requested-at (set by the webhook intake), else the
- * record's timestamp (when the request was written), else now. The
- * input's headers are stamped with both, so a dead letter built from them
- * carries them too.
- */
+/* A share request: the processor set the job's trace context. */
 static void issuer_start(kb_job_t *base)
 {
         job_t *job = (job_t *)base;
-        rd_kafka_headers_t *in = kb_rec_headers(base->rec);
-        char saved[KB_LOG_TRACE_BYTES];
-
-        kb_kafka_trace_get(in, &job->tr);
-        job->requested_at = kb_kafka_requested_at(in);
-        if (job->requested_at <= 0)
-                job->requested_at = kb_rec_timestamp(base->rec);
-        if (job->requested_at <= 0)
-                job->requested_at = kb_trace_wall_ms();
-        if (in)
-                (void)kb_kafka_trace_stamp(in, &job->tr, job->requested_at);
-        kb_log_trace_push(job->tr.trace_id, saved);
-        kb_log_debug("issuer", "request %s[%d]@%lld: trace %s",
-                     kb_rec_topic(base->rec), (int)kb_rec_partition(base->rec),
-                     (long long)kb_rec_offset(base->rec),
-                     job->tr.continued ? "continued" : "started here");
-        issuer_begin(job); /* the job may be gone after it */
-        kb_log_trace_pop(saved);
-}
-
-static void issuer_begin(job_t *job)
-{
-        kb_job_t *base = &job->base;
         kb_issuer_t *is = (kb_issuer_t *)base->proc;
         const void *val;
         size_t len;
@@ -502,7 +468,7 @@ static void issuer_begin(job_t *job)
                    sizeof(job->req.for_application_id));
         job->ttl =
             job->req.ttl_in_seconds ? job->req.ttl_in_seconds : is->default_ttl;
-        kb_vendor_set_trace(is->proc.vendor, job->tr.traceparent);
+        kb_vendor_set_trace(is->proc.vendor, job->base.tr.traceparent);
         r = kb_vendor_share(is->proc.vendor, job->req.session_id,
                             job->req.for_application_id, job->ttl, share_done,
                             job);
@@ -545,11 +511,18 @@ static int issuer_webhook(void *opaque, const kb_wh_delivery_t *dlv,
 
 static void issuer_free(kb_proc_t *p);
 
-static const kb_proc_ops_t issuer_ops = { "issuer",        KB_SCOPE_ISSUER,
-                                          sizeof(job_t),   1,
-                                          issuer_start,    req_extra,
-                                          issuer_counters, issuer_free,
-                                          issuer_webhook };
+static const kb_proc_ops_t issuer_ops = {
+        .role = "issuer",
+        .scope = KB_SCOPE_ISSUER,
+        .job_size = sizeof(job_t),
+        .dead_letter_state = 1,
+        .requested_at_from_record = 1, /* the share is requested here */
+        .start = issuer_start,
+        .dlq_extra = req_extra,
+        .counters = issuer_counters,
+        .destroy = issuer_free,
+        .webhook_action = issuer_webhook,
+};
 
 /* ---- life cycle ---- */
 

@@ -162,10 +162,35 @@ void kb_proc_log_stats(kb_proc_t *p)
                     (unsigned long long)vs.http_429);
 }
 
+/*
+ * A new record's hop: its trace context (the incoming traceparent
+ * continued, or a trace started here) and when its share was requested
+ * (kb-requested-at; see requested_at_from_record). The input's headers
+ * are stamped with both, so that a dead letter built from them carries
+ * them too (kb_rec_headers() is never NULL).
+ */
+static void job_trace(kb_job_t *job)
+{
+        rd_kafka_headers_t *in = kb_rec_headers(job->rec);
+
+        kb_kafka_trace_get(in, &job->tr);
+        job->requested_at = kb_kafka_requested_at(in);
+        if (job->requested_at <= 0 &&
+            job->proc->ops->requested_at_from_record) {
+                job->requested_at = kb_rec_timestamp(job->rec);
+                if (job->requested_at <= 0)
+                        job->requested_at = kb_trace_wall_ms();
+        }
+        if (job->requested_at < 0)
+                job->requested_at = 0;
+        (void)kb_kafka_trace_stamp(in, &job->tr, job->requested_at);
+}
+
 static void op_start(void *opaque, kb_rec_t *rec)
 {
         kb_proc_t *p = opaque;
         kb_job_t *job = calloc(1, p->ops->job_size);
+        char saved[KB_LOG_TRACE_BYTES];
 
         if (!job) {
                 kb_proc_fail(p, "out of memory");
@@ -175,7 +200,13 @@ static void op_start(void *opaque, kb_rec_t *rec)
         job->proc = p;
         job->rec = rec;
         kb_rec_set_user(rec, job);
-        p->ops->start(job);
+        job_trace(job);
+        kb_log_trace_push(job->tr.trace_id, saved);
+        kb_log_debug(p->ops->role, "%s[%d]@%lld: trace %s", kb_rec_topic(rec),
+                     (int)kb_rec_partition(rec), (long long)kb_rec_offset(rec),
+                     job->tr.continued ? "continued" : "started here");
+        p->ops->start(job); /* the job may be gone after it */
+        kb_log_trace_pop(saved);
 }
 
 /* Engine thread: the loop turns; publishes the pipeline's figures to the

@@ -14,6 +14,7 @@
 #include "partners.h"
 #include "pipeline.h"
 #include "seen.h"
+#include "trace.h"
 #include "vendor.h"
 #include "webhook_host.h"
 #include "wh_delivery.h"
@@ -49,15 +50,17 @@ typedef struct kb_job_s {
         struct kb_job_s *next; /* held list */
         kb_proc_t *proc;
         kb_rec_t *rec;
-        char share_id[129]; /* "" until the input names one */
-        char ref[129];      /* committed with share_id (may stay "") */
-        int owns_seen;      /* this record claimed share_id */
-        int state_written;  /* its state record is in the transaction */
-        int dead;           /* ended by kb_proc_dead_letter() */
-        char dl_reason[64]; /* its reason (metrics, when committed) */
-        int outcome;        /* metrics: KB_OPS_REPLAYED or KB_OPS_RECONCILED
-                               (kb_proc_claim(), the importer), else 0:
-                               published with a state record, or skipped */
+        char share_id[129];   /* "" until the input names one */
+        char ref[129];        /* committed with share_id (may stay "") */
+        int owns_seen;        /* this record claimed share_id */
+        int state_written;    /* its state record is in the transaction */
+        int dead;             /* ended by kb_proc_dead_letter() */
+        char dl_reason[64];   /* its reason (metrics, when committed) */
+        int outcome;          /* metrics: KB_OPS_REPLAYED or KB_OPS_RECONCILED
+                                 (kb_proc_claim(), the importer), else 0:
+                                 published with a state record, or skipped */
+        kb_trace_t tr;        /* this hop's trace context (set before start) */
+        int64_t requested_at; /* kb-requested-at, unix ms; 0: unknown */
 } kb_job_t;
 
 /* What each daemon decides for itself. */
@@ -68,6 +71,11 @@ typedef struct kb_proc_ops_s {
         unsigned scope;        /* KB_SCOPE_* for the checks and partners */
         size_t job_size;       /* >= sizeof(kb_job_t) */
         int dead_letter_state; /* also remember dead-lettered share_ids */
+        /* A record without kb-requested-at was requested when it was
+         * written (its Kafka timestamp, else now): the issuer, where the
+         * request starts. 0: unknown (the importer: an envelope without
+         * one gives a downstream record without one). */
+        int requested_at_from_record;
         /* A new record, its job allocated; see the job's lifetime. */
         void (*start)(kb_job_t *job);
         /* Members for a dead letter of @p job (share_id, stage, reason,
