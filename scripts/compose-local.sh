@@ -38,8 +38,9 @@
 #            as in compose; a daemon is "healthy" when its compose
 #            healthcheck (GET /readyz answers 200) passes on that address
 #   prometheus  (profile monitoring) not run: this script scrapes each
-#            target of docker/prometheus/prometheus.yml once, at the
-#            daemon's local address, once the records arrived, and parses
+#            target of docker/prometheus/prometheus.yml (both daemons and
+#            the sandbox) once, at its local address, once the records
+#            arrived, and parses
 #            the exposition (python3-prometheus-client, python3-yaml)
 #   paths    KB_STATE_DIR points at WORK/root/var/lib/kyc-bridge
 # Every service runs as this user; files keep the modes the scripts give them.
@@ -474,21 +475,41 @@ else
 fi
 
 # Prometheus's part (profile monitoring): each target of its scrape config,
-# at the daemon's local address, answers /metrics in the text format, for
-# the right daemon, with the records this run published.
+# at the service's local address, answers /metrics in the text format: the
+# daemons (job kyc-bridge) for the right daemon, with the records this run
+# published, ready; the sandbox (job kyc-bridge-sandbox) with the requests
+# it answered. Every metric the dashboard (docker/grafana/*.json) and the
+# alert rules (docker/prometheus/alerts.yml) read is in the daemons' scrapes.
 step prometheus
-if ! "$py" - "$here/docker/prometheus/prometheus.yml" "issuer=$issuer_listen" \
-        "importer=$partner_listen" <<'EOF'; then
+if ! "$py" - "$here" "$check" "issuer=$issuer_listen" "importer=$partner_listen" \
+        "sandbox=${vendor_url#http://}" <<'EOF'; then
+import glob
+import json
+import os
+import re
 import sys
 import urllib.request
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-with open(sys.argv[1]) as f:
+here, check = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.dirname(check))
+import compose_check  # noqa: E402 -- promql_metrics, the checks' PromQL reader
+
+pdir = os.path.join(here, "docker", "prometheus")
+with open(os.path.join(pdir, "prometheus.yml")) as f:
     prom = yaml.safe_load(f)
-local = dict(a.split("=", 1) for a in sys.argv[2:])
+local = dict(a.split("=", 1) for a in sys.argv[3:])
 bad = 0
+declared = set()  # metric names the daemons' expositions declare (# TYPE)
+
+
+def total(fams, fam, sample, **labels):
+    return sum(s.value for s in fams[fam].samples if s.name == sample and
+               all(s.labels.get(k) == v for k, v in labels.items())) if fam in fams else 0
+
+
 for job in prom["scrape_configs"]:
     for sc in job.get("static_configs") or []:
         for t in sc.get("targets") or []:
@@ -498,18 +519,46 @@ for job in prom["scrape_configs"]:
                 ctype = r.headers.get("Content-Type", "")
                 text = r.read().decode()
             fams = {f.name: f for f in text_string_to_metric_families(text)}
-            pub = sum(s.value for s in fams["kyc_bridge_records"].samples
-                      if s.name == "kyc_bridge_records_total"
-                      and s.labels.get("daemon") == svc
-                      and s.labels.get("outcome") == "published") \
-                if "kyc_bridge_records" in fams else 0
-            good = ctype.startswith("text/plain") and "kyc_bridge_build_info" in fams \
-                and pub > 0
+            good = ctype.startswith("text/plain")
+            if job["job_name"] == "kyc-bridge-sandbox":
+                n = total(fams, "kyc_bridge_sandbox_requests", "kyc_bridge_sandbox_requests_total")
+                good = good and n > 0
+                what = "%d requests answered" % n
+            else:
+                declared.update(re.findall(r"^# TYPE (\S+) ", text, re.M))
+                pub = total(fams, "kyc_bridge_records", "kyc_bridge_records_total",
+                            daemon=svc, outcome="published")
+                ready = [s.value for s in fams["kyc_bridge_ready"].samples
+                         if s.labels.get("daemon") == svc] if "kyc_bridge_ready" in fams else []
+                good = good and "kyc_bridge_build_info" in fams and pub > 0 and ready == [1]
+                what = "%d records published, kyc_bridge_ready %s" % (pub, ready or "missing")
             bad += not good
-            print("  %s %s (%s as %s): %d families, %d records published%s"
-                  % ("scraped" if good else "WRONG:", t, svc, url, len(fams), pub,
-                     "" if good else ", content type %r" % ctype))
-sys.exit(1 if bad else 0)
+            print("  %s %s %s (%s as %s): %d families, %s%s"
+                  % ("scraped" if good else "WRONG:", job["job_name"], t, svc, url, len(fams),
+                     what, "" if good else ", content type %r" % ctype))
+exprs = {}
+for p in sorted(glob.glob(os.path.join(here, "docker", "grafana", "*.json"))):
+    with open(p) as f:
+        for panel in json.load(f).get("panels", []):
+            for tg in panel.get("targets", []):
+                exprs.setdefault(tg.get("expr", ""), "grafana/" + os.path.basename(p))
+with open(os.path.join(pdir, "alerts.yml")) as f:
+    for g in yaml.safe_load(f)["groups"]:
+        for rule in g["rules"]:
+            exprs.setdefault(rule["expr"], "alerts.yml " + rule["alert"])
+used = {}
+for e, where in exprs.items():
+    for m in compose_check.promql_metrics(e):
+        if m.startswith("kyc_bridge_"):
+            used.setdefault(m, where)
+missing = sorted(m for m in used if m not in declared and
+                 re.sub(r"_(bucket|sum|count)$", "", m) not in declared and
+                 re.sub(r"_total$", "", m) not in declared)
+for m in missing:
+    print("  WRONG: %s (%s) is in no daemon's scrape" % (m, used[m]))
+print("  %d of the %d metrics the dashboard and the alert rules read are in the daemons' scrapes"
+      % (len(used) - len(missing), len(used)))
+sys.exit(1 if bad or missing else 0)
 EOF
         bad=$((bad + 1))
 fi

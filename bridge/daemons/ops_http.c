@@ -17,7 +17,11 @@
 
 #define HTTPD_GRACE_MS 2000
 #define LIVEZ_STALE_MS 10000
-#define PROM_TYPE      "text/plain; version=0.0.4; charset=utf-8"
+/* /readyz says "no broker reachable" after this many consecutive consumer
+ * statistics (every 5 s) with no broker connection up: one sample alone
+ * may catch a connection between a close and its reconnect */
+#define NO_BROKER_SAMPLES 2
+#define PROM_TYPE         "text/plain; version=0.0.4; charset=utf-8"
 
 /* What the consumer's last statistics said (engine thread writes a
  * scratch copy, then swaps it in under the mutex). */
@@ -56,18 +60,33 @@ static const double commit_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1,
 static const double records_buckets[] = { 1,   2,   5,   10,   20,   50,
                                           100, 200, 500, 1000, 2000, 5000 };
 /* a hand-off crosses two daemons, two companies and a vendor call each:
- * seconds when all runs, minutes to an hour when one side was down */
-static const double handoff_buckets[] = {
-        0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600
-};
+ * seconds when all runs, minutes to hours when one side was down; tokens
+ * live 24 h, so a backlog after downtime or a redrive lands up to 86400 */
+static const double handoff_buckets[] = { 0.1,  0.25, 0.5,  1,     2.5,  5,
+                                          10,   30,   60,   120,   300,  600,
+                                          1800, 3600, 7200, 21600, 86400 };
 
 #define ARRAY_CNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Labelled children at most. */
 #define VENDOR_REQ_CHILDREN 128 /* 5 endpoints x the statuses seen */
+#define VENDOR_PAIRS_CACHED 32  /* (endpoint, status) pairs kept at hand */
 #define KEY_IDS_CHILDREN    256
 #define RULES_CHILDREN      256
 #define KEY_ID_MAX          32 /* hex digits: a key id, never a key */
+
+/* The vendor client's endpoint names (vendor.h, kb_vendor_observe_cb). */
+static const char *const vendor_endpoints[] = { "share", "import",
+                                                "list_sessions", "decision",
+                                                "workflow" };
+#define VENDOR_ENDPOINTS ARRAY_CNT(vendor_endpoints)
+
+/* A child of kyc_bridge_vendor_requests_total looked up once. */
+typedef struct {
+        int endpoint; /* index in vendor_endpoints */
+        int status;
+        kb_metric_t *m;
+} vreq_pair_t;
 
 /* The vendor client's families, by what they count. */
 enum {
@@ -96,12 +115,19 @@ struct kb_ops_http_s {
         kb_metric_t *rec[KB_OPS_OUTCOMES]; /* by kb_ops_outcome_t */
         kb_metric_family_t *vreq;          /* {daemon,endpoint,status} */
         kb_metric_family_t *vdur;          /* {daemon,endpoint} */
+        /* the vendor observer's children, looked up once (metrics.h):
+         * vdur_ep of each endpoint at start, vreq_pair as pairs come, on
+         * the vendor client's thread only (kb_ops_http_vendor_attempt()) */
+        kb_metric_t *vdur_ep[VENDOR_ENDPOINTS];
+        vreq_pair_t vreq_pair[VENDOR_PAIRS_CACHED];
+        size_t vreq_pair_cnt;
+        uint64_t vendor_lookups; /* kb_metric_child() calls of it */
         kb_metric_t *commit_dur, *txn_recs, *handoff;
         kb_metric_family_t *brk_to; /* {daemon,broker} */
         brk_to_t brk_seen[KB_OPS_BROKERS_MAX];
         size_t brk_seen_cnt;       /* engine thread */
         kb_metric_family_t *keys;  /* {daemon,role,key_id} */
-        kb_metric_family_t *rules; /* {rule} */
+        kb_metric_family_t *rules; /* {daemon,rule} */
         kb_metric_t *txn[2];       /* committed, aborted */
         kb_metric_t *in_flight;
         uint64_t last_commits, last_aborts; /* engine thread */
@@ -109,12 +135,13 @@ struct kb_ops_http_s {
         kb_vendor_stats_t last_vs; /* engine thread */
         pthread_mutex_t snap_mu;   /* guards snap (the pointer and data) */
         int snap_mu_ok;
-        snap_t *snap;          /* what /metrics shows */
-        snap_t *scratch;       /* engine thread: the next snapshot */
-        atomic_llong beat_ms;  /* kb_mono_ms() of the last loop turn */
-        atomic_int state;      /* kb_ops_state_t */
-        atomic_int brokers_up; /* brokers UP in the last statistics; -1:
-                                  none seen yet (or they named none) */
+        snap_t *snap;         /* what /metrics shows */
+        snap_t *scratch;      /* engine thread: the next snapshot */
+        atomic_llong beat_ms; /* kb_mono_ms() of the last loop turn */
+        atomic_int state;     /* kb_ops_state_t */
+        atomic_int no_broker; /* consecutive statistics with no broker
+                                 connection up (ones without "brokers"
+                                 do not count) */
         atomic_int port;
 };
 
@@ -140,42 +167,37 @@ static void livez(void *opaque, kb_httpd_req_t *req)
                 reply_json(req, 200, "{\"status\":\"ok\"}");
 }
 
-static void readyz(void *opaque, kb_httpd_req_t *req)
+/* What /readyz and kyc_bridge_ready say, now: NULL when ready, else why
+ * not. Atomics only: any thread, a collector too. */
+static const char *not_ready(kb_ops_http_t *o)
 {
-        kb_ops_http_t *o = opaque;
-
         switch ((kb_ops_state_t)atomic_load(&o->state)) {
         case KB_OPS_RUNNING:
-                if (atomic_load(&o->brokers_up) == 0) {
-                        kb_httpd_reply_error(req, 503,
-                                             "no broker reachable: the "
-                                             "consumer's last statistics "
-                                             "showed no broker connection "
-                                             "up",
-                                             NULL);
-                        return;
-                }
-                reply_json(req, 200, "{\"status\":\"ready\"}");
-                return;
+                if (atomic_load(&o->no_broker) >= NO_BROKER_SAMPLES)
+                        return "no broker reachable: the consumer's last two "
+                               "statistics showed no broker connection up";
+                return NULL;
         case KB_OPS_STARTING:
-                kb_httpd_reply_error(req, 503,
-                                     "starting: the transactional producer "
-                                     "is not initialised yet",
-                                     NULL);
-                return;
+                return "starting: the transactional producer is not "
+                       "initialised yet";
         case KB_OPS_HELD:
-                kb_httpd_reply_error(req, 503,
-                                     "held: a vendor failure (such as our "
-                                     "own API key refused) or a resource "
-                                     "failure stopped the daemon; see the "
-                                     "log",
-                                     NULL);
-                return;
+                return "held: a vendor failure (such as our own API key "
+                       "refused) or a resource failure stopped the daemon; "
+                       "see the log";
         case KB_OPS_STOPPING:
         default:
-                kb_httpd_reply_error(req, 503, "stopping", NULL);
-                return;
+                return "stopping";
         }
+}
+
+static void readyz(void *opaque, kb_httpd_req_t *req)
+{
+        const char *why = not_ready(opaque);
+
+        if (why)
+                kb_httpd_reply_error(req, 503, why, NULL);
+        else
+                reply_json(req, 200, "{\"status\":\"ready\"}");
 }
 
 static void metrics(void *opaque, kb_httpd_req_t *req)
@@ -262,6 +284,13 @@ static void collect_brokers(void *opaque, kb_metric_emit_t *emit)
                 kb_metric_emit(emit, o->snap->broker[i].up ? 1.0 : 0.0, o->role,
                                o->snap->broker[i].name);
         pthread_mutex_unlock(&o->snap_mu);
+}
+
+static void collect_ready(void *opaque, kb_metric_emit_t *emit)
+{
+        kb_ops_http_t *o = opaque;
+
+        kb_metric_emit(emit, not_ready(o) ? 0.0 : 1.0, o->role);
 }
 
 static int collected(kb_ops_http_t *o, const char *name, const char *help,
@@ -363,8 +392,9 @@ static int more_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
         static const char *const d_l[] = { "daemon", NULL };
         static const char *const brk_l[] = { "daemon", "broker", NULL };
         static const char *const key_l[] = { "daemon", "role", "key_id", NULL };
-        static const char *const rule_l[] = { "rule", NULL };
+        static const char *const rule_l[] = { "daemon", "rule", NULL };
         kb_metric_family_t *cd, *tr, *ho;
+        size_t i;
         int r;
 
         if ((r = family(o, "kyc_bridge_vendor_requests_total",
@@ -394,7 +424,7 @@ static int more_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
                            "issuer's input record, or the webhook delivery) "
                            "to the committed downstream record, across both "
                            "companies' clocks (a negative difference counts "
-                           "as 0).",
+                           "as 0; a redrive counts from the first request).",
                            d_l, 2, handoff_buckets, ARRAY_CNT(handoff_buckets),
                            &ho, errstr, errstr_size)) ||
             (r = family(o, "kyc_bridge_broker_request_timeouts_total",
@@ -404,10 +434,11 @@ static int more_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
                         &o->brk_to, errstr, errstr_size)) ||
             (r = family(o, "kyc_bridge_key_ids",
                         "1 for each key id in use, by role: sign (our "
-                        "signing key), box (our sealing keys), partner_box "
-                        "(the partner keys we seal to), partner_sign (the "
-                        "partner signing keys we trust). Key ids are public "
-                        "digests, never key material.",
+                        "signing key), box (our opening keys, whose public "
+                        "halves envelopes to us are sealed to), "
+                        "partner_box (the partner keys we seal to), "
+                        "partner_sign (the partner signing keys we trust). "
+                        "Key ids are public digests, never key material.",
                         KB_METRIC_GAUGE, key_l, KEY_IDS_CHILDREN, &o->keys,
                         errstr, errstr_size)) ||
             (r = family(o, "kyc_bridge_webhook_share_requests_total",
@@ -424,6 +455,15 @@ static int more_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
         if (!o->commit_dur || !o->txn_recs || !o->handoff) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 return KB_ERR_NOMEM;
+        }
+        /* the latency of each endpoint, shown (count 0) from the start */
+        for (i = 0; i < VENDOR_ENDPOINTS; i++) {
+                o->vdur_ep[i] =
+                    kb_metric_child(o->vdur, o->role, vendor_endpoints[i]);
+                if (!o->vdur_ep[i]) {
+                        kb_snprintf(errstr, errstr_size, "out of memory");
+                        return KB_ERR_NOMEM;
+                }
         }
         return KB_OK;
 }
@@ -482,9 +522,14 @@ static int registry_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
                            errstr_size)) ||
             (r = collected(o, "kyc_bridge_broker_state_up",
                            "1 while the consumer's connection to a broker "
-                           "is up, else 0, from librdkafka's statistics.",
+                           "is up, else 0, from librdkafka's statistics "
+                           "(bootstrap entries left out).",
                            brk_l, KB_OPS_BROKERS_MAX, collect_brokers, errstr,
-                           errstr_size)))
+                           errstr_size)) ||
+            (r = collected(o, "kyc_bridge_ready",
+                           "1 exactly when GET /readyz would answer 200 "
+                           "(computed when scraped, like /readyz), else 0.",
+                           d_l, 1, collect_ready, errstr, errstr_size)))
                 return r == KB_ERR_NOMEM ? r : KB_ERR_STATE;
         o->rec[KB_OPS_PUBLISHED] = kb_metric_child(rec, o->role, "published");
         o->rec[KB_OPS_DEAD_LETTERED] =
@@ -522,7 +567,7 @@ int kb_ops_http_new(const kb_conf_t *conf, const char *role,
         atomic_init(&o->beat_ms, (long long)kb_mono_ms());
         atomic_init(&o->state, KB_OPS_STARTING);
         atomic_init(&o->port, 0);
-        atomic_init(&o->brokers_up, -1);
+        atomic_init(&o->no_broker, 0);
         kb_strlcpy(o->role, role, sizeof(o->role));
         kb_snprintf(o->name, sizeof(o->name), "%s-ops", role);
         kb_strlcpy(o->listen, listen, sizeof(o->listen));
@@ -762,6 +807,26 @@ static void broker_timeouts(kb_ops_http_t *o, const char *name, int64_t now)
         t->last = now;
 }
 
+/*
+ * librdkafka's entry of a bootstrap server (bootstrap.servers) before or
+ * besides the broker it turns out to be: named "<host:port>/bootstrap"
+ * (with "<proto>://" before it on other than plaintext listeners), node
+ * id -1, source "configured". Not a broker of the cluster: the same
+ * broker has its own entry once learned ("<host:port>/<node id>").
+ */
+static int is_bootstrap(const char *name, json_object *b)
+{
+        static const char sfx[] = "/bootstrap";
+        size_t n = strlen(name);
+        json_object *v;
+
+        if (n >= sizeof(sfx) - 1 && !strcmp(name + n - (sizeof(sfx) - 1), sfx))
+                return 1;
+        return json_object_object_get_ex(b, "nodeid", &v) &&
+               json_object_is_type(v, json_type_int) &&
+               json_object_get_int64(v) < 0;
+}
+
 int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
 {
         struct json_object_iterator it, end;
@@ -810,13 +875,14 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
 
                         /* a connection to a broker, a coordinator's too
                          * (a logical view of a real broker with its own
-                         * connection), is a broker reached; "internal" is
-                         * librdkafka's own */
+                         * connection) and a bootstrap one, is a broker
+                         * reached; "internal" is librdkafka's own */
                         if (strcmp(src, "internal") &&
                             !strcmp(str_of(b, "state"), "UP"))
                                 up++;
+                        /* shown: the brokers of the cluster, by name */
                         if (!strcmp(src, "logical") ||
-                            !strcmp(src, "internal") ||
+                            !strcmp(src, "internal") || is_bootstrap(name, b) ||
                             strlen(name) > KB_METRICS_LABEL_VALUE_MAX ||
                             s->broker_cnt >= KB_OPS_BROKERS_MAX)
                                 continue;
@@ -832,7 +898,11 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
         o->scratch = o->snap;
         o->snap = s;
         pthread_mutex_unlock(&o->snap_mu);
-        atomic_store(&o->brokers_up, up);
+        /* statistics without "brokers" say nothing either way */
+        if (up > 0)
+                atomic_store(&o->no_broker, 0);
+        else if (up == 0 && atomic_load(&o->no_broker) < INT_MAX)
+                atomic_fetch_add(&o->no_broker, 1);
         return KB_OK;
 }
 
@@ -848,23 +918,65 @@ void kb_ops_http_record(kb_ops_http_t *o, kb_ops_outcome_t outcome)
                 kb_metric_inc(o->rec[outcome]);
 }
 
+/* The vendor client's thread: the child of (@p endpoint, @p status) of
+ * kyc_bridge_vendor_requests_total, looked up once per pair while the
+ * cache has room (@p ep: index in vendor_endpoints, -1 for a name we do
+ * not know: looked up each time). */
+static kb_metric_t *vreq_child(kb_ops_http_t *o, int ep, const char *endpoint,
+                               int status)
+{
+        kb_metric_t *m;
+        vreq_pair_t *c;
+        char st[16];
+        size_t i;
+
+        for (i = 0; ep >= 0 && i < o->vreq_pair_cnt; i++)
+                if (o->vreq_pair[i].endpoint == ep &&
+                    o->vreq_pair[i].status == status)
+                        return o->vreq_pair[i].m;
+        snprintf(st, sizeof(st), "%d", status);
+        o->vendor_lookups++;
+        m = kb_metric_child(o->vreq, o->role, endpoint, st);
+        if (ep < 0 || !m || o->vreq_pair_cnt >= VENDOR_PAIRS_CACHED)
+                return m; /* not kept: looked up again next time */
+        c = &o->vreq_pair[o->vreq_pair_cnt++];
+        c->endpoint = ep;
+        c->status = status;
+        c->m = m;
+        return m;
+}
+
 void kb_ops_http_vendor_attempt(void *opaque, const char *endpoint, int status,
                                 int64_t latency_us)
 {
         kb_ops_http_t *o = opaque;
-        char st[16];
+        kb_metric_t *dur;
+        int ep = -1;
+        size_t i;
 
         if (!o || !endpoint)
                 return;
         /* an HTTP status has three digits; anything else is no answer */
         if (status < 100 || status > 599)
                 status = 0;
-        snprintf(st, sizeof(st), "%d", status);
-        kb_metric_inc(kb_metric_child(o->vreq, o->role, endpoint, st));
-        if (status)
-                kb_metric_observe(kb_metric_child(o->vdur, o->role, endpoint),
-                                  latency_us > 0 ? (double)latency_us / 1e6
-                                                 : 0.0);
+        for (i = 0; i < VENDOR_ENDPOINTS && ep < 0; i++)
+                if (!strcmp(endpoint, vendor_endpoints[i]))
+                        ep = (int)i;
+        kb_metric_inc(vreq_child(o, ep, endpoint, status));
+        if (!status)
+                return;
+        if (ep >= 0) {
+                dur = o->vdur_ep[ep];
+        } else {
+                o->vendor_lookups++;
+                dur = kb_metric_child(o->vdur, o->role, endpoint);
+        }
+        kb_metric_observe(dur, latency_us > 0 ? (double)latency_us / 1e6 : 0.0);
+}
+
+uint64_t kb_ops_http_vendor_lookups(const kb_ops_http_t *o)
+{
+        return o ? o->vendor_lookups : 0;
 }
 
 void kb_ops_http_commit(kb_ops_http_t *o, double seconds, uint64_t records)
@@ -909,7 +1021,7 @@ int kb_ops_http_key_id(kb_ops_http_t *o, const char *role, const char *key_id)
 void kb_ops_http_rule(kb_ops_http_t *o, const char *rule)
 {
         if (o && rule)
-                (void)kb_metric_child(o->rules, rule);
+                (void)kb_metric_child(o->rules, o->role, rule);
 }
 
 void kb_ops_http_rule_shares(void *opaque, const char *rule, unsigned n)
@@ -917,7 +1029,7 @@ void kb_ops_http_rule_shares(void *opaque, const char *rule, unsigned n)
         kb_ops_http_t *o = opaque;
 
         if (o && rule)
-                kb_metric_add(kb_metric_child(o->rules, rule), n);
+                kb_metric_add(kb_metric_child(o->rules, o->role, rule), n);
 }
 
 void kb_ops_http_dead_letter(kb_ops_http_t *o, const char *reason)

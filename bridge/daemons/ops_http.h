@@ -93,18 +93,25 @@ void kb_ops_http_vendor(kb_ops_http_t *o, const kb_vendor_stats_t *vs);
  * snapshot /metrics shows: the lag of each partition assigned to us
  * (topics -> partitions; partition -1, unassigned ones and unknown
  * offsets left out; at most KB_OPS_LAG_MAX) and the state of each broker
- * (at most KB_OPS_BROKERS_MAX); adds each broker's new request timeouts
- * (req_timeouts; a figure that went down is a new client's, all new) and
- * remembers whether any broker connection (a coordinator's included) was
- * UP, for /readyz. KB_OK, KB_ERR_INVALID_ARG (not such JSON: the snapshot
- * stays as it was) or KB_ERR_NOMEM.
+ * (at most KB_OPS_BROKERS_MAX) by librdkafka's name, "host:port/id"
+ * ("ssl://host:port/id" and the like on other than plaintext
+ * listeners), leaving out its bootstrap entries ("host:port/bootstrap",
+ * node id -1: not brokers of the cluster), coordinators and the internal
+ * one; adds each such broker's new request timeouts (req_timeouts; a
+ * figure that went down is a new client's, all new) and counts the
+ * consecutive statistics in which no broker connection (a coordinator's
+ * or a bootstrap one included) was UP, for /readyz (statistics without a
+ * "brokers" object leave that count as it was). KB_OK,
+ * KB_ERR_INVALID_ARG (not such JSON: nothing changes) or KB_ERR_NOMEM.
  */
 int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len);
 
 /** Sets what /readyz says (while RUNNING, /readyz also answers 503 "no
- * broker reachable" as long as the consumer's last statistics, see
- * kb_ops_http_consumer_stats(), showed no broker connection up). Any
- * thread. */
+ * broker reachable" once the consumer's last two statistics in a row, see
+ * kb_ops_http_consumer_stats(), showed no broker connection up, until one
+ * shows one up). The gauge kyc_bridge_ready{daemon} is 1 exactly when
+ * /readyz answers 200 (one function computes both at the time asked).
+ * Any thread. */
 void kb_ops_http_state(kb_ops_http_t *o, kb_ops_state_t st);
 
 /** A record whose @p outcome was committed. Any thread. */
@@ -119,11 +126,22 @@ void kb_ops_http_dead_letter(kb_ops_http_t *o, const char *reason);
  * finished vendor HTTP attempt. Counts
  * kyc_bridge_vendor_requests_total{daemon,endpoint,status} (status 0: no
  * answer) and, when answered, observes
- * kyc_bridge_vendor_request_duration_seconds{daemon,endpoint}. The
- * vendor client's thread. Set it with kb_vendor_set_observer().
+ * kyc_bridge_vendor_request_duration_seconds{daemon,endpoint}. Set it
+ * with kb_vendor_set_observer(); the vendor client calls it from
+ * kb_vendor_poll()/kb_vendor_wait(), on its one thread (the engine
+ * thread; kb_issuer_share_one()'s caller, with no engine) -- only ever
+ * one thread per kb_ops_http_t: the children it uses are looked up once
+ * (the five endpoints' latency children at start, each (endpoint,
+ * status) pair at its first attempt, up to 32 pairs) and kept in a cache
+ * of that thread's.
  */
 void kb_ops_http_vendor_attempt(void *opaque, const char *endpoint, int status,
                                 int64_t latency_us);
+
+/** Test hook: the family look-ups (kb_metric_child()) that
+ * kb_ops_http_vendor_attempt() made so far -- one per new pair once
+ * cached. Same thread as kb_ops_http_vendor_attempt(). */
+uint64_t kb_ops_http_vendor_lookups(const kb_ops_http_t *o);
 
 /** Engine thread: a Kafka transaction committed after @p seconds with
  * @p records input records (kyc_bridge_transaction_commit_duration_seconds,
@@ -138,7 +156,8 @@ void kb_ops_http_handoff(kb_ops_http_t *o, double seconds);
 
 /**
  * kyc_bridge_key_ids{daemon,role,key_id} = 1: key @p key_id is in use as
- * @p role: "sign" (our signing key), "box" (one of our sealing keys),
+ * @p role: "sign" (our signing key), "box" (one of our opening keys, whose
+ * public halves envelopes to us are sealed to),
  * "partner_box" (a partner key we seal to), "partner_sign" (a partner
  * signing key we trust). @p key_id must be a key id (1..32 lowercase hex
  * digits): anything else, and another role, is refused with
@@ -146,7 +165,7 @@ void kb_ops_http_handoff(kb_ops_http_t *o, double seconds);
  */
 int kb_ops_http_key_id(kb_ops_http_t *o, const char *role, const char *key_id);
 
-/** Shows kyc_bridge_webhook_share_requests_total{rule} of @p rule at 0
+/** Shows kyc_bridge_webhook_share_requests_total{daemon,rule} of @p rule at 0
  * (start-up: every configured rule, so that rates exist from the start). */
 void kb_ops_http_rule(kb_ops_http_t *o, const char *rule);
 

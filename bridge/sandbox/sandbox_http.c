@@ -832,7 +832,7 @@ static int metrics_build(kb_sbx_http_t *h, char *errstr, size_t errstr_size)
         static const char *const ep_l[] = { "endpoint", NULL };
         static const char *const res_l[] = { "result", NULL };
         kb_metric_family_t *fam;
-        kb_metric_desc_t d[5];
+        kb_metric_desc_t d[4];
         size_t i;
         int r;
 
@@ -869,7 +869,7 @@ static int metrics_build(kb_sbx_http_t *h, char *errstr, size_t errstr_size)
         d[3].type = KB_METRIC_GAUGE;
         d[3].collect = collect_pending;
         d[3].opaque = h;
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < KB_ARRAY_SIZE(d); i++) {
                 r = kb_metrics_register(h->reg, &d[i], &fam, errstr,
                                         errstr_size);
                 if (r != KB_OK)

@@ -22,7 +22,10 @@ Docker would and checks what can be checked on the host:
                        there, prometheus.yml scrapes the daemons at those
                        ports, the optional `monitoring` profile's
                        prometheus service and docker/prometheus/Dockerfile,
-                       the Grafana dashboard's metrics; python3-yaml reads
+                       the sandbox's scrape, the alert rules (alerts.yml
+                       loaded and mounted, equal to docs/operations.md
+                       "Alert rules"), the Grafana dashboard's metrics
+                       (registered, filtered by $daemon); python3-yaml reads
                        those files), and that
                        every secret a config names is a file the jobs write
                        into that party's own volume, which only that
@@ -1555,6 +1558,134 @@ def check_prometheus_service(ck, c, jobs):
               % (name, t))
 
 
+# prometheus.yml's jobs: the daemons (at their metrics.listen) and the
+# vendor sandbox (at its --listen).
+SCRAPE_JOBS = ("kyc-bridge", "kyc-bridge-sandbox")
+
+
+def sandbox_metrics_ports(c):
+    """{service: port} of the services running `kyc-bridge sandbox` (our
+    image), from their --listen: the sandbox answers GET /metrics there."""
+    out = {}
+    for name, svc in c.services.items():
+        cmd = svc.get("command")
+        if svc.get("image") != OUR_IMAGE or not isinstance(cmd, list) or cmd[:1] != ["sandbox"]:
+            continue
+        for i, a in enumerate(cmd):
+            if a == "--listen" and i + 1 < len(cmd):
+                out[name] = str(cmd[i + 1]).rpartition(":")[2]
+            elif str(a).startswith("--listen="):
+                out[name] = str(a).rpartition(":")[2]
+    return out
+
+
+def check_metric_names(ck, where, used, known):
+    """Each metric name of @used is one the daemons register (a registered
+    histogram's _bucket/_sum/_count too) or one Prometheus gives."""
+    for name in sorted(used):
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        ck.ok(name in known or name in PROM_BUILTIN or base in known,
+              "%s: metric %s is not registered by the daemons "
+              "(bridge/daemons/ops_http.c)" % (where, name))
+
+
+def _norm_expr(e):
+    return " ".join(str(e).split())
+
+
+def docs_alert_rules(path):
+    """The ```yaml block of docs/operations.md's "### Alert rules" section."""
+    with open(path) as f:
+        text = f.read()
+    m = re.search(r"^### Alert rules\n(.*?)(?=^#{1,3} )", text, re.M | re.S)
+    if not m:
+        raise ValueError("no \"### Alert rules\" section")
+    b = re.search(r"^```yaml\n(.*?)^```", m.group(1), re.M | re.S)
+    if not b:
+        raise ValueError("\"Alert rules\": no ```yaml block")
+    return b.group(1)
+
+
+def check_alert_rules(ck, c, prom, known, load_yaml):
+    """prometheus.yml's rule_files: each mounted read-only from
+    docker/prometheus/ where the service's config file finds it, a rules
+    file whose rules each have alert, expr, annotations.summary, using only
+    registered metrics; and the same alerts, exprs, `for` and labels as the
+    YAML block of docs/operations.md "Alert rules"."""
+    import yaml
+    rf = prom.get("rule_files") if isinstance(prom, dict) else None
+    if not ck.ok(isinstance(rf, list) and rf, "prometheus.yml: no rule_files (the alert "
+                 "rules of docs/operations.md, docker/prometheus/alerts.yml)"):
+        return
+    img = [n for n, s in c.services.items() if s.get("image") == "kyc-bridge-prometheus:local"]
+    if not img:
+        return
+    name = img[0]
+    cmd = c.services[name].get("command") or []
+    flags = dict(a.split("=", 1) for a in cmd if isinstance(a, str) and "=" in a)
+    cfg_dir = os.path.dirname(flags.get("--config.file", "/etc/prometheus/prometheus.yml"))
+    mounts = c.mounts(name)
+    rules = []
+    for r in rf:
+        tgt = os.path.normpath(os.path.join(cfg_dir, str(r)))
+        src = [s for k, s, t, ro in mounts if k == "bind" and t == tgt and ro]
+        if not ck.ok(len(src) == 1 and os.path.dirname(src[0]) == os.path.join(DOCKER, "prometheus"),
+                     "%s: rule file %s (rule_files of prometheus.yml) is not mounted read-only "
+                     "from docker/prometheus/" % (name, tgt)):
+            continue
+        try:
+            doc = load_yaml(src[0])
+        except (OSError, yaml.YAMLError, ValueError) as e:
+            ck.ok(False, "docker/prometheus/%s: %s" % (os.path.basename(src[0]), e))
+            continue
+        where = "docker/prometheus/%s" % os.path.basename(src[0])
+        groups = doc.get("groups") if isinstance(doc, dict) else None
+        if not ck.ok(isinstance(groups, list) and groups, "%s: no groups" % where):
+            continue
+        for g in groups:
+            ck.ok(isinstance(g, dict) and g.get("name") and isinstance(g.get("rules"), list),
+                  "%s: a group without name or rules" % where)
+            for rule in (g or {}).get("rules") or []:
+                rule = rule if isinstance(rule, dict) else {}
+                a = rule.get("alert")
+                ck.ok(a and rule.get("expr"), "%s: a rule without alert or expr: %r"
+                      % (where, rule))
+                ck.ok(set(rule) <= {"alert", "expr", "for", "labels", "annotations"},
+                      "%s: %s: unknown keys %s" % (where, a, sorted(set(rule) - {
+                          "alert", "expr", "for", "labels", "annotations"})))
+                ck.ok(str((rule.get("annotations") or {}).get("summary") or "").strip(),
+                      "%s: %s has no annotations summary" % (where, a))
+                check_metric_names(ck, "%s: %s" % (where, a),
+                                   promql_metrics(str(rule.get("expr", ""))), known)
+                rules.append(rule)
+    names = [r.get("alert") for r in rules]
+    ck.ok(len(names) == len(set(names)), "rule files: an alert defined twice: %s" % names)
+    # The docs show the same rules (docs/operations.md "Alert rules").
+    dpath = os.path.join(ROOT, "docs", "operations.md")
+    try:
+        ddoc = yaml.safe_load(docs_alert_rules(dpath))
+        drules = [r for g in ddoc["groups"] for r in g["rules"]]
+    except (OSError, yaml.YAMLError, ValueError, KeyError, TypeError) as e:
+        ck.ok(False, "docs/operations.md \"Alert rules\": %s" % e)
+        return
+    mine = {r.get("alert"): r for r in rules}
+    theirs = {r.get("alert"): r for r in drules if isinstance(r, dict)}
+    ck.ok(set(mine) == set(theirs), "alerts.yml and docs/operations.md \"Alert rules\" differ: "
+          "only in alerts.yml %s, only in the docs %s"
+          % (sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))))
+    for a in sorted(set(mine) & set(theirs)):
+        m, t = mine[a], theirs[a]
+        ck.ok(_norm_expr(m.get("expr")) == _norm_expr(t.get("expr")),
+              "alerts.yml: %s: expr %r differs from docs/operations.md's %r"
+              % (a, _norm_expr(m.get("expr")), _norm_expr(t.get("expr"))))
+        for k in ("for", "labels"):
+            ck.ok(m.get(k) == t.get(k), "alerts.yml: %s: %s %r differs from "
+                  "docs/operations.md's %r" % (a, k, m.get(k), t.get(k)))
+    for a, t in sorted(theirs.items()):
+        check_metric_names(ck, "docs/operations.md \"Alert rules\": %s" % a,
+                           promql_metrics(str(t.get("expr", ""))), known)
+
+
 def check_monitoring(ck, c, metrics_ports):
     """docker/prometheus/prometheus.yml and docker/grafana/: they parse
     (YAML, JSON), the scrape targets are the daemons' services at the port
@@ -1589,28 +1720,49 @@ def check_monitoring(ck, c, metrics_ports):
         jobs = prom.get("scrape_configs") if isinstance(prom, dict) else None
         ck.ok(isinstance(jobs, list) and jobs, "prometheus.yml: no scrape_configs")
         targets = []
+        by_job = {}
         for j in jobs or []:
+            jt = []
             for sc in (j or {}).get("static_configs") or []:
-                targets += (sc or {}).get("targets") or []
+                jt += (sc or {}).get("targets") or []
+            by_job.setdefault((j or {}).get("job_name"), []).extend(jt)
+            targets += jt
         services = set(c.services)
+        sandbox_ports = sandbox_metrics_ports(c)
         ck.ok(targets, "prometheus.yml: no targets")
-        for t in targets:
-            host, _, port = str(t).rpartition(":")
-            ck.ok(host in services, "prometheus.yml: target %s is no compose service" % t)
-            ck.ok(host not in metrics_ports or port == metrics_ports[host],
-                  "prometheus.yml: target %s: %s serves /metrics on port %s (metrics.listen "
-                  "of its config template)" % (t, host, metrics_ports.get(host)))
-            ck.ok(host in metrics_ports, "prometheus.yml: target %s is not a daemon with "
-                  "metrics.listen (%s)" % (t, ", ".join(sorted(metrics_ports))))
-        ck.ok(set(metrics_ports) <= {str(t).rpartition(":")[0] for t in targets},
-              "prometheus.yml: does not scrape every daemon (%s)"
+        ck.ok(set(by_job) <= set(SCRAPE_JOBS), "prometheus.yml: jobs %s, want only %s"
+              % (sorted(map(str, by_job)), ", ".join(SCRAPE_JOBS)))
+        ck.ok(len(jobs or []) == len(by_job), "prometheus.yml: a job_name listed twice")
+        for job, jt in sorted(by_job.items(), key=lambda kv: str(kv[0])):
+            for t in jt:
+                host, _, port = str(t).rpartition(":")
+                ck.ok(host in services, "prometheus.yml: target %s is no compose service" % t)
+                if job == "kyc-bridge-sandbox":
+                    ck.ok(host in sandbox_ports and port == sandbox_ports[host],
+                          "prometheus.yml: job kyc-bridge-sandbox: target %s is not the "
+                          "sandbox at the port of its --listen (%s)"
+                          % (t, ", ".join("%s:%s" % kv for kv in sorted(sandbox_ports.items()))))
+                    continue
+                ck.ok(host not in metrics_ports or port == metrics_ports[host],
+                      "prometheus.yml: target %s: %s serves /metrics on port %s (metrics.listen "
+                      "of its config template)" % (t, host, metrics_ports.get(host)))
+                ck.ok(host in metrics_ports, "prometheus.yml: target %s is not a daemon with "
+                      "metrics.listen (%s)" % (t, ", ".join(sorted(metrics_ports))))
+        ck.ok(set(metrics_ports) <= {str(t).rpartition(":")[0]
+                                     for t in by_job.get("kyc-bridge", [])},
+              "prometheus.yml: job kyc-bridge does not scrape every daemon (%s)"
               % ", ".join(sorted(metrics_ports)))
+        ck.ok(set(sandbox_ports) <= {str(t).rpartition(":")[0]
+                                     for t in by_job.get("kyc-bridge-sandbox", [])},
+              "prometheus.yml: job kyc-bridge-sandbox does not scrape the sandbox (%s)"
+              % ", ".join(sorted(sandbox_ports)))
         ck.ok(len(targets) == len(set(targets)), "prometheus.yml: a target listed twice")
         for j in jobs or []:
             ck.ok((j or {}).get("metrics_path", "/metrics") == "/metrics",
                   "prometheus.yml: job %s: metrics_path %r, the daemons serve /metrics"
                   % ((j or {}).get("job_name"), (j or {}).get("metrics_path")))
         check_prometheus_service(ck, c, jobs)
+        check_alert_rules(ck, c, prom, known, load_yaml)
     for sub in ("datasources", "dashboards"):
         d = os.path.join(gdir, "provisioning", sub)
         files = sorted(f for f in os.listdir(d) if f.endswith((".yml", ".yaml"))) \
@@ -1639,13 +1791,18 @@ def check_monitoring(ck, c, metrics_ports):
         used = set()
         for e in exprs:
             used |= promql_metrics(e)
-        for name in sorted(used):
-            base = re.sub(r"_(bucket|sum|count)$", "", name)
-            ck.ok(name in known or name in PROM_BUILTIN or base in known,
-                  "grafana/%s: metric %s is not registered by the daemons "
-                  "(bridge/daemons/ops_http.c)" % (f, name))
+        check_metric_names(ck, "grafana/%s" % f, used, known)
         ck.ok(any(n.startswith("kyc_bridge_") for n in used),
               "grafana/%s: reads no kyc_bridge_ metric" % f)
+        # Every selector of a daemon family (all but build_info, which has
+        # no daemon label) follows the dashboard's $daemon variable.
+        for e in exprs:
+            for m in re.finditer(r"\b(kyc_bridge_[a-z0-9_]+)(\{[^}]*\})?", e):
+                if m.group(1) == "kyc_bridge_build_info":
+                    continue
+                ck.ok('daemon=~"$daemon"' in (m.group(2) or ""),
+                      "grafana/%s: %s is not filtered by daemon=~\"$daemon\" in %s"
+                      % (f, m.group(1), e))
 
 
 def cmd_check(args):
@@ -2016,6 +2173,41 @@ MUTATIONS = [
     ("docker/prometheus/Dockerfile", "-m 0750 /var/lib/prometheus \\\n", "-m 0750 \\\n",
      "is not created owned by prometheus"),
     ("scripts/compose-local.sh", "step prometheus\n", "", "compose-local.sh steps"),
+    # The sandbox's /metrics: its own job, at the port of its --listen.
+    ("docker/prometheus/prometheus.yml", '"sandbox:8480"', '"sandbox:8481"',
+     "is not the sandbox at the port of its --listen"),
+    ("docker/prometheus/prometheus.yml", "  - job_name: kyc-bridge-sandbox\n",
+     "  - job_name: kyc-bridge-vendor\n", "want only kyc-bridge, kyc-bridge-sandbox"),
+    ("docker/docker-compose.yml",
+     "      sandbox:\n        condition: service_started\n      issuer:\n        condition: service_started\n",
+     "      issuer:\n        condition: service_started\n",
+     "scrapes sandbox but does not depend on it"),
+    # The alert rules: loaded, mounted, complete, registered metrics only,
+    # the same as docs/operations.md "Alert rules".
+    ("docker/prometheus/prometheus.yml", "rule_files:\n  - /etc/prometheus/alerts.yml\n", "",
+     "no rule_files"),
+    ("docker/docker-compose.yml", "      - ./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro\n", "",
+     "is not mounted read-only from docker/prometheus/"),
+    ("docker/prometheus/alerts.yml", "(increase(kyc_bridge_dead_letters_total[15m])) > 20",
+     "(increase(kyc_bridge_dead_letters_total[15m])) > 25", "differs from docs/operations.md"),
+    ("docker/prometheus/alerts.yml", "    for: 2m\n", "    for: 5m\n",
+     "for '5m' differs from docs/operations.md's '2m'"),
+    ("docker/prometheus/alerts.yml", "labels: { severity: page }", "labels: { severity: ticket }",
+     "labels {'severity': 'ticket'} differs"),
+    ("docker/prometheus/alerts.yml", "(kyc_bridge_broker_state_up) == 0", "(kyc_bridge_broker_up) == 0",
+     "metric kyc_bridge_broker_up is not registered"),
+    ("docker/prometheus/alerts.yml", '      summary: "hand-off p95', '      description: "hand-off p95',
+     "KycBridgeHandoffSlow has no annotations summary"),
+    ("docs/operations.md", "rate(kyc_bridge_vendor_requests_total{status=\"429\"}[5m])",
+     "rate(kyc_bridge_vendor_requests_total{status=\"429\"}[1m])",
+     "KycBridgeVendorRateLimited: expr"),
+    ("docs/operations.md", "  - alert: KycBridgeBrokerDown\n", "  - alert: KycBridgeBrokersDown\n",
+     "only in alerts.yml ['KycBridgeBrokerDown'], only in the docs ['KycBridgeBrokersDown']"),
+    # The dashboard: registered metrics, each filtered by $daemon.
+    ("docker/grafana/kyc-bridge.json", "kyc_bridge_key_ids{", "kyc_bridge_key_id{",
+     "metric kyc_bridge_key_id is not registered"),
+    ("docker/grafana/kyc-bridge.json", 'kyc_bridge_ready{daemon=~\\"$daemon\\"}', "kyc_bridge_ready",
+     "kyc_bridge_ready is not filtered by daemon"),
 ]
 
 
@@ -2028,8 +2220,9 @@ def cmd_selftest(args):
         repo = os.path.join(work, "repo")
         shutil.copytree(os.path.join(src, "docker"), os.path.join(repo, "docker"))
         os.makedirs(os.path.join(repo, "scripts"))
+        os.makedirs(os.path.join(repo, "docs"))
         for f in ("scripts/kafka.sh", "scripts/compose-local.sh", ".dockerignore",
-                  "CMakeLists.txt"):
+                  "CMakeLists.txt", "docs/operations.md"):
             shutil.copy2(os.path.join(src, f), os.path.join(repo, f))
         os.symlink(os.path.join(src, "bridge"), os.path.join(repo, "bridge"))
 

@@ -386,6 +386,19 @@ class TestOpsEndpoints(unittest.TestCase):
         brokers = {k: v for k, v in self.scrape(port)[1][2].items()
                    if k[0] == "kyc_bridge_broker_state_up"}
         self.assertIn(1.0, brokers.values(), brokers)
+        # brokers by librdkafka's name, host:port/<node id>: its bootstrap
+        # entries (host:port/bootstrap) are not brokers and not shown
+        for _, lab in brokers:
+            name = dict(lab)["broker"]
+            self.assertRegex(name, r"^[^/]+:\d+/\d+$", brokers)
+        self.assertFalse([k for k in self.scrape(port)[1][2]
+                          if k[0] == "kyc_bridge_broker_request_timeouts_total"
+                          and dict(k[1])["broker"].endswith("/bootstrap")])
+        # /readyz 200, and the gauge says so
+        self.assertEqual(get(port, "/readyz")[0], 200)
+        self.assertEqual(self.scrape(port)[1][2][
+            ("kyc_bridge_ready", (("daemon", "issuer"),))], 1)
+        self.assertEqual(self.scrape(port)[1][0]["kyc_bridge_ready"], "gauge")
         self.assertEqual(s[("kyc_bridge_build_info",
                             (("version", h.run_cli(["--version"])[1].decode()
                               .split()[-1]),))], 1)
@@ -434,6 +447,10 @@ class TestOpsEndpoints(unittest.TestCase):
         body, (types, _, s) = self.scrape(port)
         self.assertIn("kyc_bridge_records_total", types)
         self.assertNotIn(secret, body)
+        # the configured rule at 0 from the start, by daemon and rule
+        self.assertEqual(s[("kyc_bridge_webhook_share_requests_total",
+                            (("daemon", "issuer"), ("rule", "kyc")))], 0)
+        self.assertEqual(s[("kyc_bridge_ready", (("daemon", "issuer"),))], 1)
         # the intake still answers on the same server (unsigned: refused)
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         c.request("POST", "/webhooks/vendor", body=b"{}",
@@ -451,8 +468,9 @@ class TestReadyzBrokerLoss(unittest.TestCase):
     on a broker of the test's own (scripts/kafka.sh start, stop, restart
     on the same ports and data: the shared one serves other tests):
     503 while starting, then 200; 503 "no broker reachable" within a
-    bounded time once the broker is gone (the consumer's statistics, every
-    5 s, show no connection up); 200 again after it returned, and a
+    bounded time once the broker is gone (two of the consumer's
+    statistics in a row, every 5 s, show no connection up), with
+    kyc_bridge_ready 0; 200 again after it returned, and a
     request sent then is processed exactly once. /livez stays 200
     throughout: the loop turns while the broker is away."""
 
@@ -558,11 +576,14 @@ class TestReadyzBrokerLoss(unittest.TestCase):
         took = time.monotonic() - t_lost
         print("[%s] /readyz 503 %.1f s after the broker stopped" % (self.id(), took),
               file=sys.stderr)
-        # ... and stays so while the broker is away; the daemon runs on
+        # ... and stays so while the broker is away (kyc_bridge_ready 0
+        # with it); the daemon runs on
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
             r = get(port, "/readyz", timeout=3)
             self.assertEqual(r and r[0], 503, r)
+            self.assertEqual(h.scrape_metrics(port).get("kyc_bridge_ready",
+                                                        daemon="issuer"), 0)
             time.sleep(0.5)
         self.assertTrue(issuer.alive(), "the issuer exited while the broker was away:\n"
                         + issuer.logtext()[-3000:])
@@ -574,6 +595,8 @@ class TestReadyzBrokerLoss(unittest.TestCase):
                  self.RETURN_DEADLINE, "/readyz 200 after the broker returned")
         print("[%s] /readyz 200 %.1f s after the broker returned"
               % (self.id(), time.monotonic() - t_back), file=sys.stderr)
+        self.assertEqual(h.scrape_metrics(port).get("kyc_bridge_ready",
+                                                    daemon="issuer"), 1)
         after = share("after")
         wait_stable(envelopes, 2, 90, settle=3.0, what="envelopes")
         self.assertTrue(issuer.alive())

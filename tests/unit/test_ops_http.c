@@ -106,37 +106,58 @@ static kb_ops_http_t *mk(const char *role)
 }
 
 /* Each vendor attempt counts by endpoint and status; answered ones go
- * into the latency histogram, unanswered ones (status 0) do not. */
+ * into the latency histogram, unanswered ones (status 0) do not. Every
+ * endpoint's latency series exists from the start; each (endpoint,
+ * status) pair is looked up in the family once, not per attempt. */
 static void test_vendor_attempts(void **state)
 {
+        static const char *const eps[] = { "share", "import", "list_sessions",
+                                           "decision", "workflow" };
         kb_ops_http_t *o = mk("issuer");
+        char series[256];
         const char *t;
+        size_t i;
 
         (void)state;
+        t = scrape(o);
+        for (i = 0; i < KB_ARRAY_SIZE(eps); i++) {
+                snprintf(series, sizeof(series),
+                         "kyc_bridge_vendor_request_duration_seconds_count{"
+                         "daemon=\"issuer\",endpoint=\"%s\"}",
+                         eps[i]);
+                assert_true(sample(t, series) == 0);
+        }
+        assert_int_equal(kb_ops_http_vendor_lookups(o), 0);
         kb_ops_http_vendor_attempt(o, "share", 201, 100000);
         kb_ops_http_vendor_attempt(o, "share", 201, 300000);
         kb_ops_http_vendor_attempt(o, "share", 0, 10000000);
         kb_ops_http_vendor_attempt(o, "share", 42, 1000); /* no status */
         kb_ops_http_vendor_attempt(o, "import", 503, 2000000);
+        /* three pairs: share 201, share 0, import 503 */
+        assert_int_equal(kb_ops_http_vendor_lookups(o), 3);
+        for (i = 0; i < 1000; i++)
+                kb_ops_http_vendor_attempt(o, "share", 201, 0);
+        assert_int_equal(kb_ops_http_vendor_lookups(o), 3);
         t = scrape(o);
         assert_true(
             sample(t, "kyc_bridge_vendor_requests_total{daemon="
-                      "\"issuer\",endpoint=\"share\",status=\"201\"}") == 2);
+                      "\"issuer\",endpoint=\"share\",status=\"201\"}") == 1002);
         assert_true(sample(t,
                            "kyc_bridge_vendor_requests_total{daemon="
                            "\"issuer\",endpoint=\"share\",status=\"0\"}") == 2);
         assert_true(
             sample(t, "kyc_bridge_vendor_requests_total{daemon="
                       "\"issuer\",endpoint=\"import\",status=\"503\"}") == 1);
-        assert_true(sample(t, "kyc_bridge_vendor_request_duration_seconds_count"
-                              "{daemon=\"issuer\",endpoint=\"share\"}") == 2);
+        assert_true(sample(t,
+                           "kyc_bridge_vendor_request_duration_seconds_count"
+                           "{daemon=\"issuer\",endpoint=\"share\"}") == 1002);
         assert_true(fabs(sample(t, "kyc_bridge_vendor_request_duration_"
                                    "seconds_sum{daemon=\"issuer\",endpoint="
                                    "\"share\"}") -
                          0.4) < 1e-9);
         assert_true(sample(t, "kyc_bridge_vendor_request_duration_seconds_"
                               "bucket{daemon=\"issuer\",endpoint=\"share\","
-                              "le=\"0.1\"}") == 1);
+                              "le=\"0.1\"}") == 1001);
         assert_true(sample(t, "kyc_bridge_vendor_request_duration_seconds_"
                               "bucket{daemon=\"issuer\",endpoint=\"import\","
                               "le=\"2.5\"}") == 1);
@@ -144,6 +165,45 @@ static void test_vendor_attempts(void **state)
             strstr(t, "# TYPE kyc_bridge_vendor_requests_total counter\n"));
         assert_non_null(strstr(t, "# TYPE kyc_bridge_vendor_request_duration_"
                                   "seconds histogram\n"));
+        kb_ops_http_destroy(o);
+}
+
+/* Past the cache's room (32 pairs), and for an endpoint name it does not
+ * know, attempts still count right: looked up each time. */
+static void test_vendor_attempts_uncached(void **state)
+{
+        kb_ops_http_t *o = mk("importer");
+        char series[256];
+        const char *t;
+        int st, k;
+
+        (void)state;
+        for (k = 0; k < 2; k++)
+                for (st = 200; st < 240; st++)
+                        kb_ops_http_vendor_attempt(o, "decision", st, 1000);
+        /* 40 pairs: 32 kept at the first round, 8 looked up each round */
+        assert_int_equal(kb_ops_http_vendor_lookups(o), 40 + 8);
+        kb_ops_http_vendor_attempt(o, "novel", 200, 1000);
+        kb_ops_http_vendor_attempt(o, "novel", 200, 1000);
+        /* the count and the latency child, each time */
+        assert_int_equal(kb_ops_http_vendor_lookups(o), 48 + 4);
+        t = scrape(o);
+        for (st = 200; st < 240; st++) {
+                snprintf(series, sizeof(series),
+                         "kyc_bridge_vendor_requests_total{daemon="
+                         "\"importer\",endpoint=\"decision\",status="
+                         "\"%d\"}",
+                         st);
+                assert_true(sample(t, series) == 2);
+        }
+        assert_true(sample(t, "kyc_bridge_vendor_request_duration_seconds_count"
+                              "{daemon=\"importer\",endpoint=\"decision\"}") ==
+                    80);
+        assert_true(sample(t, "kyc_bridge_vendor_requests_total{daemon="
+                              "\"importer\",endpoint=\"novel\",status="
+                              "\"200\"}") == 2);
+        assert_true(sample(t, "kyc_bridge_vendor_request_duration_seconds_count"
+                              "{daemon=\"importer\",endpoint=\"novel\"}") == 2);
         kb_ops_http_destroy(o);
 }
 
@@ -159,6 +219,12 @@ static void test_commit_and_handoff(void **state)
         kb_ops_http_handoff(o, 90);
         kb_ops_http_handoff(o, -5); /* clocks apart: 0 */
         kb_ops_http_handoff(o, NAN);
+        /* a backlog after downtime, a redrive: hours, up to the tokens'
+         * 24 h, each in a bucket of its own rather than all in +Inf */
+        kb_ops_http_handoff(o, 5000);
+        kb_ops_http_handoff(o, 20000);
+        kb_ops_http_handoff(o, 80000);
+        kb_ops_http_handoff(o, 90000);
         t = scrape(o);
         assert_true(sample(t, "kyc_bridge_transaction_commit_duration_seconds_"
                               "count{daemon=\"importer\"}") == 2);
@@ -174,9 +240,9 @@ static void test_commit_and_handoff(void **state)
         assert_true(sample(t, "kyc_bridge_transaction_records_sum{daemon="
                               "\"importer\"}") == 2007);
         assert_true(sample(t, "kyc_bridge_handoff_latency_seconds_count{daemon="
-                              "\"importer\"}") == 2);
+                              "\"importer\"}") == 6);
         assert_true(sample(t, "kyc_bridge_handoff_latency_seconds_sum{daemon="
-                              "\"importer\"}") == 90);
+                              "\"importer\"}") == 195090);
         assert_true(sample(t,
                            "kyc_bridge_handoff_latency_seconds_bucket{daemon="
                            "\"importer\",le=\"60\"}") == 1);
@@ -186,15 +252,28 @@ static void test_commit_and_handoff(void **state)
         assert_true(sample(t,
                            "kyc_bridge_handoff_latency_seconds_bucket{daemon="
                            "\"importer\",le=\"3600\"}") == 2);
+        assert_true(sample(t,
+                           "kyc_bridge_handoff_latency_seconds_bucket{daemon="
+                           "\"importer\",le=\"7200\"}") == 3);
+        assert_true(sample(t,
+                           "kyc_bridge_handoff_latency_seconds_bucket{daemon="
+                           "\"importer\",le=\"21600\"}") == 4);
+        assert_true(sample(t,
+                           "kyc_bridge_handoff_latency_seconds_bucket{daemon="
+                           "\"importer\",le=\"86400\"}") == 5);
+        assert_true(sample(t,
+                           "kyc_bridge_handoff_latency_seconds_bucket{daemon="
+                           "\"importer\",le=\"+Inf\"}") == 6);
         kb_ops_http_destroy(o);
 }
 
-/* librdkafka statistics with one real broker, its coordinator view and
+/* librdkafka statistics with one real broker, its coordinator view,
+ * the bootstrap entries of a plaintext and a TLS listener (nodeid -1) and
  * librdkafka's internal one. */
 static int feed(kb_ops_http_t *o, const char *state, int64_t timeouts,
-                const char *coord_state)
+                const char *coord_state, const char *boot_state)
 {
-        char js[2048];
+        char js[4096];
 
         snprintf(js, sizeof(js),
                  "{\"name\":\"c#consumer-1\",\"type\":\"consumer\","
@@ -205,70 +284,112 @@ static int feed(kb_ops_http_t *o, const char *state, int64_t timeouts,
                  "\"GroupCoordinator\":{\"name\":\"GroupCoordinator\","
                  "\"nodeid\":1,\"source\":\"logical\",\"state\":\"%s\","
                  "\"req_timeouts\":100},"
+                 "\"localhost:9092/bootstrap\":{\"name\":"
+                 "\"localhost:9092/bootstrap\",\"nodeid\":-1,\"source\":"
+                 "\"configured\",\"state\":\"%s\",\"req_timeouts\":100},"
+                 "\"ssl://kafka-2:9093/bootstrap\":{\"name\":"
+                 "\"ssl://kafka-2:9093/bootstrap\",\"nodeid\":-1,\"source\":"
+                 "\"configured\",\"state\":\"DOWN\",\"req_timeouts\":100},"
                  "\":0/internal\":{\"name\":\":0/internal\",\"nodeid\":-1,"
                  "\"source\":\"internal\",\"state\":\"UP\","
                  "\"req_timeouts\":100}},"
                  "\"topics\":{}}",
-                 state, (long long)timeouts, coord_state);
+                 state, (long long)timeouts, coord_state, boot_state);
         return kb_ops_http_consumer_stats(o, js, strlen(js));
 }
 
 #define BRK_TO                                                                 \
         "kyc_bridge_broker_request_timeouts_total{daemon=\"importer\","        \
         "broker=\"localhost:9092/1\"}"
+#define READY "kyc_bridge_ready{daemon=\"importer\"}"
 
-/* /readyz: 503 "no broker reachable" while the last statistics showed no
- * broker connection up, 200 again once one is; STARTING, HELD and
- * STOPPING answer as before whatever the brokers. Request timeouts only
- * grow, across a restart of librdkafka's figure too. */
+/* GET /readyz, and kyc_bridge_ready says the same at once: 1 exactly
+ * when /readyz answers 200. The status; the body in @p body. */
+static int readyz(kb_ops_http_t *o, char *body, size_t bodysz)
+{
+        int st = get(o, "/readyz", body, bodysz);
+
+        assert_true(st == 200 || st == 503);
+        assert_true(sample(scrape(o), READY) == (st == 200 ? 1 : 0));
+        return st;
+}
+
+/* /readyz: 503 "no broker reachable" once two statistics in a row showed
+ * no broker connection up (one alone keeps 200), 200 again at the first
+ * one with a connection up; STARTING, HELD and STOPPING answer as before
+ * whatever the brokers; kyc_bridge_ready agrees at every step. Request
+ * timeouts only grow, across a restart of librdkafka's figure too. */
 static void test_brokers_readyz(void **state)
 {
         kb_ops_http_t *o = mk("importer");
         char body[4096];
 
         (void)state;
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 503);
+        assert_int_equal(readyz(o, body, sizeof(body)), 503);
         assert_non_null(strstr(body, "starting"));
+        assert_non_null(strstr(text, "# TYPE kyc_bridge_ready gauge\n"));
         kb_ops_http_state(o, KB_OPS_RUNNING);
         /* no statistics yet: nothing says a broker is down */
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 200);
+        assert_int_equal(readyz(o, body, sizeof(body)), 200);
 
-        assert_int_equal(feed(o, "UP", 3, "UP"), KB_OK);
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 200);
+        assert_int_equal(feed(o, "UP", 3, "UP", "UP"), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 200);
         assert_true(sample(scrape(o), BRK_TO) == 3);
-        /* the logical and internal brokers are not shown */
+        /* the logical, bootstrap and internal entries are not shown */
         assert_null(strstr(text, "GroupCoordinator"));
         assert_null(strstr(text, "internal"));
+        assert_null(strstr(text, "/bootstrap\""));
+        assert_true(sample(text,
+                           "kyc_bridge_broker_state_up{daemon="
+                           "\"importer\",broker=\"localhost:9092/1\"}") == 1);
 
-        /* the coordinator alone up: a broker is still reached */
-        assert_int_equal(feed(o, "DOWN", 3, "UP"), KB_OK);
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 200);
+        /* the coordinator alone up, or a bootstrap connection alone: a
+         * broker is still reached */
+        assert_int_equal(feed(o, "DOWN", 3, "UP", "DOWN"), KB_OK);
+        assert_int_equal(feed(o, "DOWN", 3, "UP", "DOWN"), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 200);
+        assert_int_equal(feed(o, "DOWN", 3, "DOWN", "UP"), KB_OK);
+        assert_int_equal(feed(o, "DOWN", 3, "DOWN", "UP"), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 200);
 
-        assert_int_equal(feed(o, "DOWN", 5, "DOWN"), KB_OK);
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 503);
+        /* one sample with none up: still ready (a reconnect in between) */
+        assert_int_equal(feed(o, "DOWN", 4, "DOWN", "DOWN"), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 200);
+        /* one with a connection up starts the count again */
+        assert_int_equal(feed(o, "UP", 4, "DOWN", "DOWN"), KB_OK);
+        assert_int_equal(feed(o, "DOWN", 4, "DOWN", "DOWN"), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 200);
+        /* two in a row: not ready */
+        assert_int_equal(feed(o, "DOWN", 5, "DOWN", "DOWN"), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 503);
         assert_non_null(strstr(body, "no broker reachable"));
+        assert_int_equal(feed(o, "DOWN", 5, "DOWN", "DOWN"), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 503);
         assert_true(sample(scrape(o), BRK_TO) == 5);
         assert_true(sample(text,
                            "kyc_bridge_broker_state_up{daemon="
                            "\"importer\",broker=\"localhost:9092/1\"}") == 0);
         /* held and stopping say so, brokers or not */
         kb_ops_http_state(o, KB_OPS_HELD);
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 503);
+        assert_int_equal(readyz(o, body, sizeof(body)), 503);
         assert_non_null(strstr(body, "held"));
         kb_ops_http_state(o, KB_OPS_RUNNING);
-        /* not statistics JSON: the last ones still count */
+        /* not statistics JSON, or statistics naming no broker: the last
+         * ones still count */
         assert_int_equal(kb_ops_http_consumer_stats(o, "{", 1),
                          KB_ERR_INVALID_ARG);
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 503);
+        assert_int_equal(kb_ops_http_consumer_stats(o, "{}", 2), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 503);
 
-        /* back, with a new client's figure (2 < 5): all of it is new */
-        assert_int_equal(feed(o, "UP", 2, "UP"), KB_OK);
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 200);
+        /* back: one sample with a connection up is enough; a new
+         * client's figure (2 < 5): all of it is new */
+        assert_int_equal(feed(o, "UP", 2, "UP", "DOWN"), KB_OK);
+        assert_int_equal(readyz(o, body, sizeof(body)), 200);
         assert_true(sample(scrape(o), BRK_TO) == 7);
-        assert_int_equal(feed(o, "UP", 4, "UP"), KB_OK);
+        assert_int_equal(feed(o, "UP", 4, "UP", "DOWN"), KB_OK);
         assert_true(sample(scrape(o), BRK_TO) == 9);
         kb_ops_http_state(o, KB_OPS_STOPPING);
-        assert_int_equal(get(o, "/readyz", body, sizeof(body)), 503);
+        assert_int_equal(readyz(o, body, sizeof(body)), 503);
         assert_non_null(strstr(body, "stopping"));
         kb_ops_http_destroy(o);
 }
@@ -308,6 +429,9 @@ static void test_key_ids(void **state)
         assert_null(strstr(t, "3C2A"));
         assert_null(strstr(t, "secret"));
         assert_non_null(strstr(t, "# TYPE kyc_bridge_key_ids gauge\n"));
+        /* box keys are the ones envelopes to us are sealed to */
+        assert_null(strstr(t, "sealing keys"));
+        assert_non_null(strstr(t, "box (our opening keys"));
         kb_ops_http_destroy(o);
 }
 
@@ -403,18 +527,22 @@ static void test_rules(void **state)
         assert_null(kb_wh_rules_name(rs, 2));
         kb_issuer_rules_metrics(rs, o);
         t = scrape(o);
-        assert_true(sample(t, "kyc_bridge_webhook_share_requests_total{rule="
+        assert_true(sample(t, "kyc_bridge_webhook_share_requests_total{daemon="
+                              "\"issuer\",rule="
                               "\"kyc_approved\"}") == 0);
-        assert_true(sample(t, "kyc_bridge_webhook_share_requests_total{rule="
+        assert_true(sample(t, "kyc_bridge_webhook_share_requests_total{daemon="
+                              "\"issuer\",rule="
                               "\"kyc_declined\"}") == 0);
         apply(rs, "Approved", 2);
         apply(rs, "Approved", 2);
         apply(rs, "Declined", 1);
         apply(rs, "In Review", 0);
         t = scrape(o);
-        assert_true(sample(t, "kyc_bridge_webhook_share_requests_total{rule="
+        assert_true(sample(t, "kyc_bridge_webhook_share_requests_total{daemon="
+                              "\"issuer\",rule="
                               "\"kyc_approved\"}") == 4);
-        assert_true(sample(t, "kyc_bridge_webhook_share_requests_total{rule="
+        assert_true(sample(t, "kyc_bridge_webhook_share_requests_total{daemon="
+                              "\"issuer\",rule="
                               "\"kyc_declined\"}") == 1);
         kb_wh_rules_destroy(rs);
         kb_ops_http_destroy(o);
@@ -424,6 +552,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_vendor_attempts),
+                cmocka_unit_test(test_vendor_attempts_uncached),
                 cmocka_unit_test(test_commit_and_handoff),
                 cmocka_unit_test(test_brokers_readyz),
                 cmocka_unit_test(test_key_ids),
