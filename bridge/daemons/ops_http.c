@@ -20,8 +20,9 @@
 /* /readyz says "no broker reachable" after this many consecutive consumer
  * statistics (every 5 s) with no broker connection up: one sample alone
  * may catch a connection between a close and its reconnect */
-#define NO_BROKER_SAMPLES 2
-#define PROM_TYPE         "text/plain; version=0.0.4; charset=utf-8"
+#define NO_BROKER_SAMPLES       2
+#define PRODUCER_STATS_EVERY_MS 5000
+#define PROM_TYPE               "text/plain; version=0.0.4; charset=utf-8"
 
 /* What the consumer's last statistics said (engine thread writes a
  * scratch copy, then swaps it in under the mutex). */
@@ -50,6 +51,8 @@ typedef struct {
         int64_t last;
         kb_metric_t *m;
 } brk_to_t;
+
+enum { CLIENT_CONSUMER, CLIENT_PRODUCER };
 
 /* Bounds of the histograms. */
 static const double vendor_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -124,8 +127,11 @@ struct kb_ops_http_s {
         uint64_t vendor_lookups; /* kb_metric_child() calls of it */
         kb_metric_t *commit_dur, *txn_recs, *handoff;
         kb_metric_family_t *brk_to; /* {daemon,broker} */
-        brk_to_t brk_seen[KB_OPS_BROKERS_MAX];
-        size_t brk_seen_cnt;       /* engine thread */
+        /* per client (CLIENT_CONSUMER, CLIENT_PRODUCER): the request
+         * timeouts seen so far per broker; engine thread */
+        brk_to_t brk_seen[2][KB_OPS_BROKERS_MAX];
+        size_t brk_seen_cnt[2];
+        int64_t producer_stats_ms; /* engine thread: last one read */
         kb_metric_family_t *keys;  /* {daemon,role,key_id} */
         kb_metric_family_t *rules; /* {daemon,rule} */
         kb_metric_t *txn[2];       /* committed, aborted */
@@ -428,8 +434,10 @@ static int more_build(kb_ops_http_t *o, char *errstr, size_t errstr_size)
                            d_l, 2, handoff_buckets, ARRAY_CNT(handoff_buckets),
                            &ho, errstr, errstr_size)) ||
             (r = family(o, "kyc_bridge_broker_request_timeouts_total",
-                        "Requests of the consumer to a broker that timed "
-                        "out, from librdkafka's statistics (req_timeouts).",
+                        "Requests of the daemon's Kafka clients (the "
+                        "consumer and the transactional producer) to a "
+                        "broker that timed out, from librdkafka's "
+                        "statistics (req_timeouts).",
                         KB_METRIC_COUNTER, brk_l, KB_OPS_BROKERS_MAX,
                         &o->brk_to, errstr, errstr_size)) ||
             (r = family(o, "kyc_bridge_key_ids",
@@ -778,30 +786,32 @@ static void snap_topic(snap_t *s, const char *name, json_object *topic)
 
 /*
  * Engine thread: broker @p name has had @p now request timeouts, as the
- * consumer's statistics say. The figure is the client instance's own and
- * only grows; one below what we saw last is a new client (the consumer
- * was created again), whose whole figure is new.
+ * statistics of @p client say. The figure is the client instance's own
+ * and only grows; one below what we saw last is a new client (created
+ * again), whose whole figure is new. Both clients' timeouts add up in
+ * one series per broker; each client's figure is followed on its own.
  */
-static void broker_timeouts(kb_ops_http_t *o, const char *name, int64_t now)
+static void broker_timeouts(kb_ops_http_t *o, int client, const char *name,
+                            int64_t now)
 {
-        brk_to_t *t = NULL;
-        size_t i;
+        brk_to_t *seen = o->brk_seen[client], *t = NULL;
+        size_t i, *cnt = &o->brk_seen_cnt[client];
 
         if (now < 0)
                 return;
-        for (i = 0; i < o->brk_seen_cnt && !t; i++)
-                if (!strcmp(o->brk_seen[i].name, name))
-                        t = &o->brk_seen[i];
+        for (i = 0; i < *cnt && !t; i++)
+                if (!strcmp(seen[i].name, name))
+                        t = &seen[i];
         if (!t) {
-                if (o->brk_seen_cnt >= KB_OPS_BROKERS_MAX)
+                if (*cnt >= KB_OPS_BROKERS_MAX)
                         return;
-                t = &o->brk_seen[o->brk_seen_cnt];
+                t = &seen[*cnt];
                 t->m = kb_metric_child(o->brk_to, o->role, name);
                 if (!t->m)
                         return; /* out of memory: next time */
                 kb_strlcpy(t->name, name, sizeof(t->name));
                 t->last = 0;
-                o->brk_seen_cnt++;
+                (*cnt)++;
         }
         kb_metric_add(t->m, (uint64_t)(now >= t->last ? now - t->last : now));
         t->last = now;
@@ -886,7 +896,8 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
                             strlen(name) > KB_METRICS_LABEL_VALUE_MAX ||
                             s->broker_cnt >= KB_OPS_BROKERS_MAX)
                                 continue;
-                        broker_timeouts(o, name, int_of(b, "req_timeouts"));
+                        broker_timeouts(o, CLIENT_CONSUMER, name,
+                                        int_of(b, "req_timeouts"));
                         kb_strlcpy(s->broker[s->broker_cnt].name, name,
                                    sizeof(s->broker[0].name));
                         s->broker[s->broker_cnt++].up =
@@ -903,6 +914,56 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
                 atomic_store(&o->no_broker, 0);
         else if (up == 0 && atomic_load(&o->no_broker) < INT_MAX)
                 atomic_fetch_add(&o->no_broker, 1);
+        return KB_OK;
+}
+
+int kb_ops_http_producer_stats(kb_ops_http_t *o, const char *json, size_t len)
+{
+        struct json_object_iterator it, end;
+        json_tokener *tok;
+        json_object *root, *brokers;
+        int64_t now = kb_mono_ms();
+
+        if (!o)
+                return KB_OK;
+        /* the producer reports every second (the /livez heartbeat); its
+         * timeouts are read at the consumer's pace */
+        if (o->producer_stats_ms &&
+            now - o->producer_stats_ms < PRODUCER_STATS_EVERY_MS)
+                return KB_OK;
+        if (len > INT_MAX)
+                return KB_ERR_INVALID_ARG;
+        tok = json_tokener_new();
+        if (!tok)
+                return KB_ERR_NOMEM;
+        root = json_tokener_parse_ex(tok, json, (int)len);
+        if (json_tokener_get_error(tok) != json_tokener_success ||
+            !json_object_is_type(root, json_type_object)) {
+                json_tokener_free(tok);
+                json_object_put(root);
+                return KB_ERR_INVALID_ARG;
+        }
+        json_tokener_free(tok);
+        o->producer_stats_ms = now;
+        if (json_object_object_get_ex(root, "brokers", &brokers) &&
+            json_object_is_type(brokers, json_type_object)) {
+                it = json_object_iter_begin(brokers);
+                end = json_object_iter_end(brokers);
+                for (; !json_object_iter_equal(&it, &end);
+                     json_object_iter_next(&it)) {
+                        const char *name = json_object_iter_peek_name(&it);
+                        json_object *b = json_object_iter_peek_value(&it);
+                        const char *src = str_of(b, "source");
+
+                        if (!strcmp(src, "logical") ||
+                            !strcmp(src, "internal") || is_bootstrap(name, b) ||
+                            strlen(name) > KB_METRICS_LABEL_VALUE_MAX)
+                                continue;
+                        broker_timeouts(o, CLIENT_PRODUCER, name,
+                                        int_of(b, "req_timeouts"));
+                }
+        }
+        json_object_put(root);
         return KB_OK;
 }
 

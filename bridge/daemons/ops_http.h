@@ -106,6 +106,17 @@ void kb_ops_http_vendor(kb_ops_http_t *o, const kb_vendor_stats_t *vs);
  */
 int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len);
 
+/**
+ * Engine thread, from the transactional producer's statistics callback:
+ * adds the growth of each broker's request timeouts (req_timeouts) to
+ * kyc_bridge_broker_request_timeouts_total, followed apart from the
+ * consumer's. Reads at most one statistics document every 5 s (the
+ * producer reports every second, as the heartbeat of /livez); returns
+ * KB_OK for one skipped. KB_OK, KB_ERR_INVALID_ARG (not such JSON) or
+ * KB_ERR_NOMEM.
+ */
+int kb_ops_http_producer_stats(kb_ops_http_t *o, const char *json, size_t len);
+
 /** Sets what /readyz says (while RUNNING, /readyz also answers 503 "no
  * broker reachable" once the consumer's last two statistics in a row, see
  * kb_ops_http_consumer_stats(), showed no broker connection up, until one

@@ -245,15 +245,16 @@ static int op_consumer_stats(rd_kafka_t *rk, char *json, size_t json_len,
  * The producer's statistics callback, served by the engine's run loop
  * (it polls the transactional producer on every turn, busy or idle,
  * whereas op_poll() runs only while records are in flight): the heartbeat
- * of /livez. The statistics themselves are not read (yet).
+ * of /livez, and the producer's broker request timeouts.
  */
 static int op_producer_stats(rd_kafka_t *rk, char *json, size_t json_len,
                              void *opaque)
 {
+        kb_proc_t *p = opaque;
+
         (void)rk;
-        (void)json;
-        (void)json_len;
-        ops_beat(opaque);
+        ops_beat(p);
+        (void)kb_ops_http_producer_stats(p->opsh, json, json_len);
         return 0; /* librdkafka frees json */
 }
 

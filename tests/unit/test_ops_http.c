@@ -270,12 +270,11 @@ static void test_commit_and_handoff(void **state)
 /* librdkafka statistics with one real broker, its coordinator view,
  * the bootstrap entries of a plaintext and a TLS listener (nodeid -1) and
  * librdkafka's internal one. */
-static int feed(kb_ops_http_t *o, const char *state, int64_t timeouts,
-                const char *coord_state, const char *boot_state)
+static void stats_json(char *js, size_t jssz, const char *state,
+                       int64_t timeouts, const char *coord_state,
+                       const char *boot_state)
 {
-        char js[4096];
-
-        snprintf(js, sizeof(js),
+        snprintf(js, jssz,
                  "{\"name\":\"c#consumer-1\",\"type\":\"consumer\","
                  "\"brokers\":{"
                  "\"localhost:9092/1\":{\"name\":\"localhost:9092/1\","
@@ -295,7 +294,23 @@ static int feed(kb_ops_http_t *o, const char *state, int64_t timeouts,
                  "\"req_timeouts\":100}},"
                  "\"topics\":{}}",
                  state, (long long)timeouts, coord_state, boot_state);
+}
+
+static int feed(kb_ops_http_t *o, const char *state, int64_t timeouts,
+                const char *coord_state, const char *boot_state)
+{
+        char js[4096];
+
+        stats_json(js, sizeof(js), state, timeouts, coord_state, boot_state);
         return kb_ops_http_consumer_stats(o, js, strlen(js));
+}
+
+static int feed_producer(kb_ops_http_t *o, const char *state, int64_t timeouts)
+{
+        char js[4096];
+
+        stats_json(js, sizeof(js), state, timeouts, state, state);
+        return kb_ops_http_producer_stats(o, js, strlen(js));
 }
 
 #define BRK_TO                                                                 \
@@ -391,6 +406,32 @@ static void test_brokers_readyz(void **state)
         kb_ops_http_state(o, KB_OPS_STOPPING);
         assert_int_equal(readyz(o, body, sizeof(body)), 503);
         assert_non_null(strstr(body, "stopping"));
+        kb_ops_http_destroy(o);
+}
+
+/* The producer's request timeouts add to the same series as the
+ * consumer's, each client's figure followed on its own; the producer's
+ * statistics are read at most every 5 s and never move /readyz. */
+static void test_producer_timeouts(void **state)
+{
+        kb_ops_http_t *o = mk("importer");
+        char body[4096];
+
+        (void)state;
+        kb_ops_http_state(o, KB_OPS_RUNNING);
+        assert_int_equal(feed(o, "UP", 3, "UP", "UP"), KB_OK);
+        assert_true(sample(scrape(o), BRK_TO) == 3);
+        /* the producer's 2 are not the consumer's 3 going down */
+        assert_int_equal(feed_producer(o, "DOWN", 2), KB_OK);
+        assert_true(sample(scrape(o), BRK_TO) == 5);
+        /* within 5 s of the last one read: skipped */
+        assert_int_equal(feed_producer(o, "DOWN", 6), KB_OK);
+        assert_true(sample(scrape(o), BRK_TO) == 5);
+        /* the consumer's own figure goes on from its 3 */
+        assert_int_equal(feed(o, "UP", 4, "UP", "UP"), KB_OK);
+        assert_true(sample(scrape(o), BRK_TO) == 6);
+        /* the producer's brokers all down: /readyz follows the consumer */
+        assert_int_equal(readyz(o, body, sizeof(body)), 200);
         kb_ops_http_destroy(o);
 }
 
@@ -555,6 +596,7 @@ int main(void)
                 cmocka_unit_test(test_vendor_attempts_uncached),
                 cmocka_unit_test(test_commit_and_handoff),
                 cmocka_unit_test(test_brokers_readyz),
+                cmocka_unit_test(test_producer_timeouts),
                 cmocka_unit_test(test_key_ids),
                 cmocka_unit_test(test_outcomes),
                 cmocka_unit_test(test_rules),
