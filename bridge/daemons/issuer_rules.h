@@ -24,7 +24,7 @@ int kb_issuer_rules_load(const kb_conf_t *conf, const kb_partners_t *ps,
                          size_t errstr_size) KB_WUR;
 
 /**
- * Metrics: shows kyc_bridge_webhook_share_requests_total{rule} of every
+ * Metrics: shows kyc_bridge_webhook_share_requests_total{daemon,rule} of every
  * rule of @p rs at 0 and counts the share requests each makes into
  * @p opsh. Start-up, before the intake starts. NULL either: no-op.
  */
