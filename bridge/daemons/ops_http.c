@@ -837,16 +837,14 @@ static int is_bootstrap(const char *name, json_object *b)
                json_object_get_int64(v) < 0;
 }
 
-int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
+/* librdkafka's statistics document @p json into *@p rootp (an object;
+ * the caller puts it). KB_OK, KB_ERR_INVALID_ARG (not a JSON object) or
+ * KB_ERR_NOMEM. */
+static int stats_parse(const char *json, size_t len, json_object **rootp)
 {
-        struct json_object_iterator it, end;
         json_tokener *tok;
-        json_object *root, *topics, *brokers;
-        snap_t *s;
-        int up;
+        json_object *root;
 
-        if (!o)
-                return KB_OK;
         if (len > INT_MAX)
                 return KB_ERR_INVALID_ARG;
         tok = json_tokener_new();
@@ -860,6 +858,21 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
                 return KB_ERR_INVALID_ARG;
         }
         json_tokener_free(tok);
+        *rootp = root;
+        return KB_OK;
+}
+
+int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
+{
+        struct json_object_iterator it, end;
+        json_object *root, *topics, *brokers;
+        snap_t *s;
+        int up, r;
+
+        if (!o)
+                return KB_OK;
+        if ((r = stats_parse(json, len, &root)) != KB_OK)
+                return r;
         s = o->scratch;
         s->lag_cnt = s->broker_cnt = 0;
         up = -1;
@@ -920,9 +933,9 @@ int kb_ops_http_consumer_stats(kb_ops_http_t *o, const char *json, size_t len)
 int kb_ops_http_producer_stats(kb_ops_http_t *o, const char *json, size_t len)
 {
         struct json_object_iterator it, end;
-        json_tokener *tok;
         json_object *root, *brokers;
         int64_t now = kb_mono_ms();
+        int r;
 
         if (!o)
                 return KB_OK;
@@ -931,19 +944,8 @@ int kb_ops_http_producer_stats(kb_ops_http_t *o, const char *json, size_t len)
         if (o->producer_stats_ms &&
             now - o->producer_stats_ms < PRODUCER_STATS_EVERY_MS)
                 return KB_OK;
-        if (len > INT_MAX)
-                return KB_ERR_INVALID_ARG;
-        tok = json_tokener_new();
-        if (!tok)
-                return KB_ERR_NOMEM;
-        root = json_tokener_parse_ex(tok, json, (int)len);
-        if (json_tokener_get_error(tok) != json_tokener_success ||
-            !json_object_is_type(root, json_type_object)) {
-                json_tokener_free(tok);
-                json_object_put(root);
-                return KB_ERR_INVALID_ARG;
-        }
-        json_tokener_free(tok);
+        if ((r = stats_parse(json, len, &root)) != KB_OK)
+                return r;
         o->producer_stats_ms = now;
         if (json_object_object_get_ex(root, "brokers", &brokers) &&
             json_object_is_type(brokers, json_type_object)) {
