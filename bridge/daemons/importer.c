@@ -252,8 +252,9 @@ static void reconcile_failed(job_t *job, const kb_vendor_result_t *res)
                 kb_proc_hold(&job->base, "reconcile: vendor call failed");
 }
 
-static void decision_settle(const kb_vendor_result_t *res, job_t *job)
+static void decision_done(const kb_vendor_result_t *res, void *opaque)
 {
+        job_t *job = opaque;
 
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
@@ -263,20 +264,6 @@ static void decision_settle(const kb_vendor_result_t *res, job_t *job)
                 return;
         }
         reconcile_failed(job, res);
-}
-
-/* Vendor callbacks resume work on a record: its trace id goes on every
- * line logged meanwhile, and the context before it comes back after (a
- * vendor call may complete inside another record's callback). The job
- * may be gone when the callee returns. */
-static void decision_done(const kb_vendor_result_t *res, void *opaque)
-{
-        job_t *job = opaque;
-        char saved[KB_LOG_TRACE_BYTES];
-
-        kb_log_trace_push(job->base.tr.trace_id, saved);
-        decision_settle(res, job);
-        kb_log_trace_pop(saved);
 }
 
 /* Looks for the session the import made (page @p offset). */
@@ -295,8 +282,9 @@ static void reconcile(job_t *job, int offset)
                 kb_proc_hold(&job->base, "cannot queue a vendor call");
 }
 
-static void list_settle(const kb_vendor_result_t *res, job_t *job)
+static void list_done(const kb_vendor_result_t *res, void *opaque)
 {
+        job_t *job = opaque;
         kb_importer_t *im = (kb_importer_t *)job->base.proc;
         json_object *results;
         const char *best = NULL;
@@ -372,16 +360,6 @@ static void list_settle(const kb_vendor_result_t *res, job_t *job)
                             job->import_status);
 }
 
-static void list_done(const kb_vendor_result_t *res, void *opaque)
-{
-        job_t *job = opaque;
-        char saved[KB_LOG_TRACE_BYTES];
-
-        kb_log_trace_push(job->base.tr.trace_id, saved);
-        list_settle(res, job);
-        kb_log_trace_pop(saved);
-}
-
 /* ---- import ---- */
 
 static void workflow_done(const kb_vendor_result_t *res, void *opaque);
@@ -431,8 +409,9 @@ static void import_decide(job_t *job, kb_answer_t ans, json_object *body)
         }
 }
 
-static void workflow_settle(const kb_vendor_result_t *res, job_t *job)
+static void workflow_done(const kb_vendor_result_t *res, void *opaque)
 {
+        job_t *job = opaque;
         kb_answer_t ans = KB_ANS_UNKNOWN;
 
         if (kb_proc_vendor_settled(&job->base, res))
@@ -446,18 +425,9 @@ static void workflow_settle(const kb_vendor_result_t *res, job_t *job)
         import_decide(job, ans, NULL);
 }
 
-static void workflow_done(const kb_vendor_result_t *res, void *opaque)
+static void import_done(const kb_vendor_result_t *res, void *opaque)
 {
         job_t *job = opaque;
-        char saved[KB_LOG_TRACE_BYTES];
-
-        kb_log_trace_push(job->base.tr.trace_id, saved);
-        workflow_settle(res, job);
-        kb_log_trace_pop(saved);
-}
-
-static void import_settle(const kb_vendor_result_t *res, job_t *job)
-{
 
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
@@ -467,16 +437,6 @@ static void import_settle(const kb_vendor_result_t *res, job_t *job)
         job->import_status = res->status;
         kb_strlcpy(job->import_detail, res->detail, sizeof(job->import_detail));
         import_decide(job, KB_ANS_NONE, res->body);
-}
-
-static void import_done(const kb_vendor_result_t *res, void *opaque)
-{
-        job_t *job = opaque;
-        char saved[KB_LOG_TRACE_BYTES];
-
-        kb_log_trace_push(job->base.tr.trace_id, saved);
-        import_settle(res, job);
-        kb_log_trace_pop(saved);
 }
 
 static const char *vd_lookup(void *opaque, const char *name)

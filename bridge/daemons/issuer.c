@@ -373,29 +373,17 @@ static void decide(job_t *job, int status, int err, kb_answer_t ans,
         }
 }
 
-static void share_settle(const kb_vendor_result_t *res, job_t *job)
+static void share_done(const kb_vendor_result_t *res, void *opaque)
 {
+        job_t *job = opaque;
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
         decide(job, res->status, res->err, KB_ANS_NONE, res->detail, res->body);
 }
 
-/* Vendor callbacks resume work on a record: its trace id goes on every
- * line logged meanwhile, and the context before it comes back after (a
- * vendor call may complete inside another record's callback). The job
- * may be gone when the callee returns. */
-static void share_done(const kb_vendor_result_t *res, void *opaque)
+static void ask_done(const kb_vendor_result_t *res, void *opaque)
 {
         job_t *job = opaque;
-        char saved[KB_LOG_TRACE_BYTES];
-
-        kb_log_trace_push(job->base.tr.trace_id, saved);
-        share_settle(res, job);
-        kb_log_trace_pop(saved);
-}
-
-static void ask_settle(const kb_vendor_result_t *res, job_t *job)
-{
         kb_answer_t ans = KB_ANS_UNKNOWN;
 
         if (kb_proc_vendor_settled(&job->base, res))
@@ -407,16 +395,6 @@ static void ask_settle(const kb_vendor_result_t *res, job_t *job)
                           ? KB_ANS_FINISHED
                           : KB_ANS_UNFINISHED;
         decide(job, job->mint_status, KB_ERR_HTTP, ans, job->mint_detail, NULL);
-}
-
-static void ask_done(const kb_vendor_result_t *res, void *opaque)
-{
-        job_t *job = opaque;
-        char saved[KB_LOG_TRACE_BYTES];
-
-        kb_log_trace_push(job->base.tr.trace_id, saved);
-        ask_settle(res, job);
-        kb_log_trace_pop(saved);
 }
 
 /* ---- the processor's decisions ---- */

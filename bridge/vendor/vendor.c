@@ -245,8 +245,28 @@ static void wipe_share_token(json_object *body)
 }
 
 /* Runs the callback of a detached @p op and frees it. */
+/*
+ * The trace id of @p op's traceparent ("traceparent: 00-<32 hex>-...")
+ * into @p out, "" when it has none: the lines logged about an attempt --
+ * retries, rate limits, final failures -- carry it like the daemon's own.
+ */
+static void op_trace_id(const vop_t *op, char out[KB_LOG_TRACE_BYTES])
+{
+        size_t at = sizeof(VENDOR_TRACE_NAME) - 1 + 3;
+
+        out[0] = '\0';
+        if (strlen(op->trace_hdr) >= at + KB_LOG_TRACE_BYTES - 1) {
+                memcpy(out, op->trace_hdr + at, KB_LOG_TRACE_BYTES - 1);
+                out[KB_LOG_TRACE_BYTES - 1] = '\0';
+        }
+}
+
+/* The callback runs with the operation's trace id as the thread's log
+ * context (vendor.h), the context before it restored after. */
 static void op_finish(kb_vendor_t *v, vop_t *op, kb_vendor_result_t *res)
 {
+        char id[KB_LOG_TRACE_BYTES], saved[KB_LOG_TRACE_BYTES];
+
         res->attempts = op->attempts;
         if (res->err == KB_OK)
                 v->st.ok++;
@@ -255,7 +275,10 @@ static void op_finish(kb_vendor_t *v, vop_t *op, kb_vendor_result_t *res)
         else
                 v->st.final_errors++;
         v->callbacks++;
+        op_trace_id(op, id);
+        kb_log_trace_push(id[0] ? id : NULL, saved);
         op->cb(res, op->opaque);
+        kb_log_trace_pop(saved);
         if (op->kind == VOP_SHARE)
                 wipe_share_token(res->body);
         op_free(op);
@@ -449,22 +472,6 @@ static void attempt_done(const kb_http_resp_t *resp, vop_t *op)
         op_finish(v, op, &res);
         if (body)
                 json_object_put(body);
-}
-
-/*
- * The trace id of @p op's traceparent ("traceparent: 00-<32 hex>-...")
- * into @p out, "" when it has none: the lines logged about an attempt --
- * retries, rate limits, final failures -- carry it like the daemon's own.
- */
-static void op_trace_id(const vop_t *op, char out[KB_LOG_TRACE_BYTES])
-{
-        size_t at = sizeof(VENDOR_TRACE_NAME) - 1 + 3;
-
-        out[0] = '\0';
-        if (strlen(op->trace_hdr) >= at + KB_LOG_TRACE_BYTES - 1) {
-                memcpy(out, op->trace_hdr + at, KB_LOG_TRACE_BYTES - 1);
-                out[KB_LOG_TRACE_BYTES - 1] = '\0';
-        }
 }
 
 static void on_http_done(const kb_http_resp_t *resp, void *opaque)

@@ -20,6 +20,13 @@
  * internal threads and no locks. Callbacks run only from kb_vendor_poll(),
  * kb_vendor_wait() and kb_vendor_destroy().
  *
+ * Log context: a callback runs with the trace id of its operation's
+ * traceparent (kb_vendor_set_trace()) as the thread's log trace id
+ * (kb_log_trace_push(); none when the operation had none), and the
+ * context before it is restored after; so do the client's own lines about
+ * each attempt. A caller that resumes a record's work in a callback needs
+ * no context of its own.
+ *
  * Admission: an operation is queued by kb_vendor_share() & co. and started
  * by kb_vendor_poll() when (1) fewer than vendor.max_in_flight calls are in
  * flight, (2) the client-side pacer of its class has a token, and (3) no

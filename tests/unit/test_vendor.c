@@ -35,6 +35,7 @@ typedef struct res_s {
         char first_shared_from[64]; /* of results[0] in a list */
         char uuid[64];              /* of a workflow */
         int64_t count;              /* of a list */
+        char trace_id[33];          /* the log trace id in the callback */
 } res_t;
 
 static void res_cb(const kb_vendor_result_t *r, void *opaque)
@@ -43,6 +44,7 @@ static void res_cb(const kb_vendor_result_t *r, void *opaque)
         const char *s;
 
         t->called++;
+        kb_strlcpy(t->trace_id, kb_log_trace(), sizeof(t->trace_id));
         t->status = r->status;
         t->err = r->err;
         t->attempts = r->attempts;
@@ -1082,6 +1084,8 @@ static void test_trace_header(void **state)
         assert_non_null(
             strstr(logbuf, " trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n"));
         assert_string_equal(kb_log_trace(), ""); /* restored */
+        /* the callback ran with the operation's trace id */
+        assert_string_equal(r1.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_int_equal(kb_vendor_decision(v, sess_a, res_cb, &r2), KB_OK);
         wait_all(v);
         kb_vendor_set_trace(v, NULL);
@@ -1093,6 +1097,9 @@ static void test_trace_header(void **state)
                          KB_OK);
         wait_all(v);
         assert_int_equal(r4.status, 200);
+        assert_string_equal(r2.trace_id, "0af7651916cd43dd8448eb211c80319c");
+        assert_string_equal(r3.trace_id, ""); /* an operation without one */
+        assert_string_equal(kb_log_trace(), "");
         assert_int_equal(atomic_load(&c.n), 5);
         assert_int_equal(c.has_trace[0], 1);
         assert_string_equal(c.trace[0], TP1);
