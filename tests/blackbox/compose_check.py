@@ -25,8 +25,12 @@ Docker would and checks what can be checked on the host:
                        the sandbox's scrape, the alert rules (alerts.yml
                        loaded and mounted, equal to docs/operations.md
                        "Alert rules"), the Grafana dashboard's metrics
-                       (registered, filtered by $daemon); python3-yaml reads
-                       those files), and that
+                       (registered, filtered by $daemon), the profile's
+                       grafana service (upstream image pinned to a
+                       release, loopback, /api/health, uid 472, read-only
+                       mounts where the provisioning files say, data
+                       source = the prometheus service); python3-yaml
+                       reads those files), and that
                        every secret a config names is a file the jobs write
                        into that party's own volume, which only that
                        party's services mount.
@@ -34,7 +38,7 @@ Docker would and checks what can be checked on the host:
                        context filtered by .dockerignore, the COPY steps, the
                        cmake RUN steps; then checks the binary's libraries.
   selftest --kb-bin BIN
-                       breaks copies of the files in ~95 ways, one at a
+                       breaks copies of the files in ~135 ways, one at a
                        time, and expects `check` to notice each.
   plan SERVICE --root DIR
                        prints shell code (for scripts/compose-local.sh) that
@@ -77,6 +81,13 @@ OUR_IMAGE = "kyc-bridge:local"
 # docker/), each for the services of one optional profile only.
 AUX_IMAGES = {"kyc-bridge-prometheus:local": ("prometheus", "monitoring")}
 PROFILES = {"monitoring"}
+# Grafana is not packaged by Debian: the monitoring profile runs the
+# upstream image (pinned to a release), as the image's own non-root user,
+# its default http_port; provisioning under its default provisioning path.
+GRAFANA_REPO = "grafana/grafana-oss"
+GRAFANA_UID = "472"
+GRAFANA_PORT = "3000"
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 OUR_UID = "10001:10001"
 STATE_DIR = "/var/lib/kyc-bridge"
 
@@ -576,6 +587,11 @@ class Compose:
         return bad
 
 
+def is_grafana(svc):
+    """A service running Grafana's upstream image (any tag)."""
+    return isinstance(svc, dict) and str(svc.get("image", "")).startswith("grafana/")
+
+
 def dockerfile_entrypoint(df):
     ep = [d for d in df if d[1] == "ENTRYPOINT"]
     if not ep:
@@ -688,8 +704,12 @@ def check_compose(ck, c, df):
             builds[name] = b
         elif img == OUR_IMAGE or img in AUX_IMAGES:
             ck.ok(False, "%s: uses %s without its build section" % (name, img))
-        ck.ok(s.get("user") in (None, OUR_UID), "%s: user %r: only %s (the image's uid)"
-              % (name, s.get("user"), OUR_UID))
+        if is_grafana(s):
+            ck.ok(s.get("user") == GRAFANA_UID, "%s: user %r: want \"%s\" (the %s image's "
+                  "own non-root user)" % (name, s.get("user"), GRAFANA_UID, GRAFANA_REPO))
+        else:
+            ck.ok(s.get("user") in (None, OUR_UID), "%s: user %r: only %s (the image's uid)"
+                  % (name, s.get("user"), OUR_UID))
         ck.ok(s.get("restart") in ("no", "always", "on-failure", "unless-stopped"),
               "%s: restart must be one of no/always/on-failure/unless-stopped (quoted \"no\")"
               % name)
@@ -1418,7 +1438,10 @@ def check_local_steps(ck, c):
         return
     with open(path) as f:
         order = re.findall(r"^\s*step (\S+)", f.read(), re.M)
-    ck.ok(sorted(order) == sorted(c.services),
+    # Grafana is the upstream image only (not in Debian): nothing of it runs
+    # on this machine, so the script may have no step for it.
+    not_local = {n for n, s in c.services.items() if is_grafana(s)}
+    ck.ok(sorted(order) in (sorted(c.services), sorted(set(c.services) - not_local)),
           "compose-local.sh steps %s != compose services %s" % (order, sorted(c.services)))
     bad = c.topo_ok(order)
     ck.ok(not bad, "compose-local.sh runs %s" % "; ".join(bad))
@@ -1686,6 +1709,170 @@ def check_alert_rules(ck, c, prom, known, load_yaml):
                            promql_metrics(str(t.get("expr", ""))), known)
 
 
+def _datasource_refs(x, out):
+    """Every "datasource" object ({type, uid}) of a dashboard JSON."""
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if k == "datasource" and isinstance(v, dict):
+                out.append(v)
+            _datasource_refs(v, out)
+    elif isinstance(x, list):
+        for v in x:
+            _datasource_refs(v, out)
+    return out
+
+
+def check_grafana_service(ck, c, load_yaml):
+    """The `grafana` service of the monitoring profile: Grafana's upstream
+    image (Debian has no package) pinned to a release, in that profile
+    only and needed by no service outside it, as the image's non-root
+    user, published on loopback at its http port, healthy on /api/health,
+    anonymous visitors Viewers at most; every file of docker/grafana/
+    mounted read-only where the others name it: each provisioning file in
+    Grafana's provisioning directory, each dashboard in the directory a
+    dashboards provider's `path` names (and each provider's path holding
+    one); the data source is the prometheus service at its listen port,
+    which Grafana waits for; the dashboards use only provisioned data
+    sources (uid and type)."""
+    import yaml
+    gdir = os.path.join(DOCKER, "grafana")
+    names = [n for n, s in c.services.items() if is_grafana(s)]
+    if not ck.ok(len(names) == 1, "compose: want one grafana service (image %s:X.Y.Z, "
+                 "profile monitoring), found %s" % (GRAFANA_REPO, names)):
+        return
+    name = names[0]
+    svc = c.services[name]
+    repo, _, tag = str(svc.get("image")).partition(":")
+    ck.ok(repo == GRAFANA_REPO and re.match(r"[0-9]+\.[0-9]+\.[0-9]+$", tag),
+          "%s: image %s: want %s pinned to a release (X.Y.Z; not latest, main or a "
+          "floating major)" % (name, svc.get("image"), GRAFANA_REPO))
+    ck.ok("build" not in svc, "%s: Grafana is the upstream image, not built here" % name)
+    ck.ok(svc.get("profiles") == ["monitoring"], "%s: Grafana is for the optional profile "
+          "'monitoring' only (profiles: [\"monitoring\"])" % name)
+    for other, s in sorted(c.services.items()):
+        deps = (s.get("depends_on") or {}) if isinstance(s, dict) else {}
+        ck.ok(other == name or name not in deps or s.get("profiles") == ["monitoring"],
+              "%s: depends on %s: no service outside the monitoring profile may need Grafana"
+              % (other, name))
+    env = c.env(name)
+    # Anonymous access: the dashboard without a login, never more than Viewer.
+    if env.get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "true":
+        ck.ok(env.get("GF_AUTH_ANONYMOUS_ORG_ROLE", "Viewer") == "Viewer",
+              "%s: anonymous visitors get role %r: Viewer at most"
+              % (name, env.get("GF_AUTH_ANONYMOUS_ORG_ROLE")))
+    port = env.get("GF_SERVER_HTTP_PORT", GRAFANA_PORT)
+    ports = svc.get("ports") or []
+    ck.ok(ports, "%s: not published (want \"127.0.0.1:%s:%s\")" % (name, port, port))
+    for p in ports:
+        ck.ok(str(p).rsplit(":", 1)[-1] == port, "%s: published %s is not Grafana's http "
+              "port %s" % (name, p, port))
+    hc = (svc.get("healthcheck") or {}).get("test") or []
+    url = "http://127.0.0.1:%s/api/health" % port
+    ck.ok(hc[:2] == ["CMD", "curl"] and hc[-1:] == [url] and any(
+        a == "--fail" or (a.startswith("-") and not a.startswith("--") and "f" in a)
+        for a in hc[2:-1]),
+        "%s: healthcheck %s: want [\"CMD\", \"curl\", \"-f\"..., \"%s\"] (curl fails on an "
+        "HTTP error only with -f)" % (name, hc, url))
+    # Mounts: only docker/grafana/'s files, read-only.
+    mounts = c.mounts(name)
+    binds = {}
+    for kind, src, tgt, ro in mounts:
+        ck.ok(kind == "bind" and ro and src.startswith(gdir + os.sep),
+              "%s: mount %s -> %s: want only read-only bind mounts from docker/grafana/"
+              % (name, src, tgt))
+        if kind == "bind":
+            binds.setdefault(src, []).append(tgt)
+    prov = env.get("GF_PATHS_PROVISIONING", GRAFANA_PROVISIONING)
+    docs = {}
+    for sub in ("datasources", "dashboards"):
+        d = os.path.join(gdir, "provisioning", sub)
+        for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            if not f.endswith((".yml", ".yaml")):
+                continue
+            want = "%s/%s/%s" % (prov, sub, f)
+            ck.ok(want in binds.get(os.path.join(d, f), []),
+                  "%s: docker/grafana/provisioning/%s/%s is not mounted at %s"
+                  % (name, sub, f, want))
+            try:
+                docs[(sub, f)] = load_yaml(os.path.join(d, f))
+            except (OSError, yaml.YAMLError, ValueError):
+                pass  # reported by check_monitoring
+    # The dashboards providers' paths = the directories the dashboards are in.
+    paths = []
+    for (sub, f), doc in sorted(docs.items()):
+        if sub != "dashboards":
+            continue
+        for pr in (doc if isinstance(doc, dict) else {}).get("providers") or []:
+            pr = pr if isinstance(pr, dict) else {}
+            path = str((pr.get("options") or {}).get("path") or "").rstrip("/")
+            ck.ok(pr.get("type", "file") == "file" and path.startswith("/"),
+                  "dashboards provider %s (%s): want type file with an absolute options.path"
+                  % (pr.get("name"), f))
+            paths.append(path)
+    dash_dirs = set()
+    mounted_dash = set()
+    for f in sorted(os.listdir(gdir)) if os.path.isdir(gdir) else []:
+        if not f.endswith(".json"):
+            continue
+        tg = binds.get(os.path.join(gdir, f), [])
+        ck.ok(tg and all(posix_dir(t) in paths for t in tg),
+              "%s: docker/grafana/%s is mounted at %s, not in a dashboards provider's path %s"
+              % (name, f, tg, paths))
+        dash_dirs |= {posix_dir(t) for t in tg}
+        mounted_dash |= set(tg)
+    for path in paths:
+        ck.ok(path in dash_dirs, "dashboards provider path %s: no dashboard mounted there "
+              "(%s)" % (path, sorted(mounted_dash)))
+    home = env.get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    ck.ok(home is None or home in mounted_dash, "%s: GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH "
+          "%s is no mounted dashboard (%s)" % (name, home, sorted(mounted_dash)))
+    # Data sources: Prometheus = the prometheus service at its listen port.
+    proms = {}
+    for n, s in c.services.items():
+        if s.get("image") == "kyc-bridge-prometheus:local":
+            flags = dict(a.split("=", 1) for a in s.get("command") or []
+                         if isinstance(a, str) and "=" in a)
+            proms[n] = flags.get("--web.listen-address", "0.0.0.0:9090").rpartition(":")[2]
+    uids = {}
+    for (sub, f), doc in sorted(docs.items()):
+        if sub != "datasources":
+            continue
+        for ds in (doc if isinstance(doc, dict) else {}).get("datasources") or []:
+            ds = ds if isinstance(ds, dict) else {}
+            uids[ds.get("uid")] = ds.get("type")
+            if ds.get("type") != "prometheus":
+                continue
+            u = re.match(r"http://([A-Za-z0-9_.-]+):([0-9]+)/?$", str(ds.get("url")))
+            host, dport = (u.group(1), u.group(2)) if u else (None, None)
+            ck.ok(host in proms and dport == proms[host],
+                  "datasources/%s: %s url %s: want http://SERVICE:PORT of the prometheus "
+                  "service at its --web.listen-address port (%s)" % (
+                      f, ds.get("name"), ds.get("url"),
+                      ", ".join("http://%s:%s" % kv for kv in sorted(proms.items()))))
+            if host in proms:
+                ck.ok(host in c.depends(name), "%s: its data source is %s but it does not "
+                      "depend on it" % (name, host))
+    for f in sorted(os.listdir(gdir)) if os.path.isdir(gdir) else []:
+        if not f.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(gdir, f)) as fh:
+                dash = json.load(fh)
+        except (OSError, ValueError):
+            continue  # reported by check_monitoring
+        for ref in _datasource_refs(dash, []):
+            uid = ref.get("uid")
+            if str(uid).startswith("$") or uid in ("-- Grafana --", "grafana"):
+                continue
+            ck.ok(uid in uids and ref.get("type") in (None, uids[uid]),
+                  "grafana/%s: uses data source uid %r (type %r), not a provisioned one %s"
+                  % (f, uid, ref.get("type"), sorted(map(str, uids))))
+
+
+def posix_dir(path):
+    return path.rpartition("/")[0]
+
+
 def check_monitoring(ck, c, metrics_ports):
     """docker/prometheus/prometheus.yml and docker/grafana/: they parse
     (YAML, JSON), the scrape targets are the daemons' services at the port
@@ -1775,6 +1962,7 @@ def check_monitoring(ck, c, metrics_ports):
                       "grafana provisioning %s/%s: apiVersion 1 expected" % (sub, f))
             except (OSError, yaml.YAMLError, ValueError) as e:
                 ck.ok(False, "grafana provisioning %s/%s: %s" % (sub, f, e))
+    check_grafana_service(ck, c, load_yaml)
     dashboards = sorted(f for f in os.listdir(gdir) if f.endswith(".json")) \
         if os.path.isdir(gdir) else []
     ck.ok(dashboards, "grafana: no dashboard JSON in %s" % gdir)
@@ -2208,6 +2396,67 @@ MUTATIONS = [
      "metric kyc_bridge_key_id is not registered"),
     ("docker/grafana/kyc-bridge.json", 'kyc_bridge_ready{daemon=~\\"$daemon\\"}', "kyc_bridge_ready",
      "kyc_bridge_ready is not filtered by daemon"),
+    # The grafana service: the upstream image pinned to a release, in the
+    # monitoring profile only, needed by nothing outside it, as uid 472.
+    ("docker/docker-compose.yml", '    profiles: ["monitoring"]\n    image: grafana/grafana-oss:11.4.0\n',
+     "    image: grafana/grafana-oss:11.4.0\n", "Grafana is for the optional profile 'monitoring' only"),
+    ("docker/docker-compose.yml", "      LOG_DIR: /tmp\n    volumes:\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    depends_on:\n      topics:\n",
+     "      LOG_DIR: /tmp\n    volumes:\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n    depends_on:\n      grafana:\n        condition: service_started\n      topics:\n",
+     "watch: depends on grafana: no service outside the monitoring profile"),
+    ("docker/docker-compose.yml", "image: grafana/grafana-oss:11.4.0", "image: grafana/grafana-oss:latest",
+     "want grafana/grafana-oss pinned to a release"),
+    ("docker/docker-compose.yml", "image: grafana/grafana-oss:11.4.0", "image: grafana/grafana-oss:11",
+     "want grafana/grafana-oss pinned to a release"),
+    ("docker/docker-compose.yml", '    user: "472"\n', '    user: "0"\n',
+     "grafana: user '0': want \"472\""),
+    # Its files: read-only from docker/grafana/, where they name each other.
+    ("docker/docker-compose.yml", "/dashboards/kyc-bridge/kyc-bridge.json:ro\n",
+     "/dashboards/kyc-bridge/kyc-bridge.json\n",
+     "want only read-only bind mounts from docker/grafana/"),
+    ("docker/docker-compose.yml", "/dashboards/kyc-bridge/kyc-bridge.json:ro\n",
+     "/dashboards/kyc-bridge/kyc-bridge.json:ro\n      - ./scripts:/opt/kyc-bridge/scripts:ro\n",
+     "want only read-only bind mounts from docker/grafana/"),
+    ("docker/docker-compose.yml", "./grafana/kyc-bridge.json:/var/lib/grafana/dashboards/kyc-bridge/kyc-bridge.json:ro",
+     "./grafana/kyc-bridge.json:/var/lib/grafana/dashboards/kyc-bridge.json:ro",
+     "not in a dashboards provider's path"),
+    ("docker/grafana/provisioning/dashboards/kyc-bridge.yml", "path: /var/lib/grafana/dashboards/kyc-bridge",
+     "path: /var/lib/grafana/dashboards", "not in a dashboards provider's path"),
+    ("docker/docker-compose.yml", ":/etc/grafana/provisioning/datasources/kyc-bridge.yml:ro",
+     ":/etc/grafana/datasources/kyc-bridge.yml:ro",
+     "datasources/kyc-bridge.yml is not mounted at /etc/grafana/provisioning/datasources/"),
+    ("docker/docker-compose.yml",
+     "      - ./grafana/provisioning/dashboards/kyc-bridge.yml:/etc/grafana/provisioning/dashboards/kyc-bridge.yml:ro\n",
+     "", "dashboards/kyc-bridge.yml is not mounted at /etc/grafana/provisioning/dashboards/"),
+    ("docker/docker-compose.yml", "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: /var/lib/grafana/dashboards/kyc-bridge/kyc-bridge.json",
+     "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: /var/lib/grafana/dashboards/kyc-bridge/home.json",
+     "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH /var/lib/grafana/dashboards/kyc-bridge/home.json "
+     "is no mounted dashboard"),
+    # The data source: the prometheus service at its port, waited for, the
+    # uid the dashboard uses.
+    ("docker/grafana/provisioning/datasources/kyc-bridge.yml", '"http://prometheus:9090"',
+     '"http://prometheus:9091"', "want http://SERVICE:PORT of the prometheus service"),
+    ("docker/grafana/provisioning/datasources/kyc-bridge.yml", '"http://prometheus:9090"',
+     '"http://localhost:9090"', "want http://SERVICE:PORT of the prometheus service"),
+    ("docker/grafana/provisioning/datasources/kyc-bridge.yml", "    uid: prometheus\n",
+     "    uid: prom\n", "uses data source uid 'prometheus'"),
+    ("docker/docker-compose.yml", "    depends_on:\n      prometheus:\n        condition: service_healthy\n",
+     "", "grafana: its data source is prometheus but it does not depend on it"),
+    # Loopback only, at its http port; healthy on /api/health (curl -f).
+    ("docker/docker-compose.yml", '"127.0.0.1:3000:3000"', '"3000:3000"',
+     "grafana: port '3000:3000' must be published as"),
+    ("docker/docker-compose.yml", '"127.0.0.1:3000:3000"', '"127.0.0.1:3000:80"',
+     "is not Grafana's http port 3000"),
+    ("docker/docker-compose.yml", '"http://127.0.0.1:3000/api/health"',
+     '"http://127.0.0.1:3000/login"', "grafana: healthcheck"),
+    ("docker/docker-compose.yml", '"curl", "-fsS"', '"curl", "-sS"', "grafana: healthcheck"),
+    # Anonymous visitors Viewers at most; no admin password in the file.
+    ("docker/docker-compose.yml", "GF_AUTH_ANONYMOUS_ORG_ROLE: Viewer", "GF_AUTH_ANONYMOUS_ORG_ROLE: Admin",
+     "anonymous visitors get role 'Admin'"),
+    ("docker/docker-compose.yml", '      GF_USERS_ALLOW_SIGN_UP: "false"\n',
+     '      GF_USERS_ALLOW_SIGN_UP: "false"\n      GF_SECURITY_ADMIN_PASSWORD: kyc\n',
+     "GF_SECURITY_ADMIN_PASSWORD looks like a secret"),
+    # compose-local.sh runs no Grafana; a step for it is still allowed.
+    ("scripts/compose-local.sh", "step prometheus\n", "step prometheus\nstep grafana\n", None),
 ]
 
 
