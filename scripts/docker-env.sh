@@ -46,8 +46,12 @@ usage: $prog COMMAND [ARGS]
                       DOCKER_CONFIG=<cache>/config. Skipped when built.
   images DIR          build the project's images in that engine: kyc-bridge:local
                       (docker/Dockerfile, context .) and kyc-bridge-prometheus:local
-                      (docker/prometheus), with the host's network (the engine gives
-                      containers no way out, see below). Layers are cached in DIR.
+                      (docker/prometheus), and kyc-bridge-kafka:local, the offline
+                      stand-in for apache/kafka (docker/kafka/Dockerfile; its context,
+                      with the Kafka jars of scripts/kafka.sh's caches, staged by
+                      \`scripts/kafka.sh stage-image DIR/kafka-image\`), with the
+                      host's network (the engine gives containers no way out, see
+                      below). Layers are cached in DIR.
 
 The engine: storage driver overlay2 (vfs where an overlay mount fails, or
 KB_DOCKER_STORAGE), no registry mirrors, no iptables rules, no IP forwarding
@@ -493,8 +497,17 @@ project_images() {
                 die "docker build of kyc-bridge:local (docker/Dockerfile) failed"
         nice "$client" build --network host -t kyc-bridge-prometheus:local docker/prometheus ||
                 die "docker build of kyc-bridge-prometheus:local (docker/prometheus) failed"
-        "$client" image inspect --format '{{.Size}}' kyc-bridge:local |
-                awk '{ printf "kyc-bridge:local: %d bytes (%.1f MB)\n", $1, $1 / 1e6 }'
+        # The offline stand-in for apache/kafka (docker/docker-compose.offline.yml):
+        # its build context is staged outside the repository, jars included.
+        bash "$here/scripts/kafka.sh" stage-image "$dir/kafka-image" >/dev/null ||
+                die "scripts/kafka.sh stage-image $dir/kafka-image failed"
+        nice "$client" build --network host -t kyc-bridge-kafka:local "$dir/kafka-image" ||
+                die "docker build of kyc-bridge-kafka:local (docker/kafka/Dockerfile, context $dir/kafka-image) failed"
+        local i
+        for i in kyc-bridge:local kyc-bridge-kafka:local; do
+                "$client" image inspect --format '{{.Size}}' "$i" |
+                        awk -v i="$i" '{ printf "%s: %d bytes (%.1f MB)\n", i, $1, $1 / 1e6 }'
+        done
 }
 
 cmd=${1:-}

@@ -14,6 +14,11 @@
 #   scripts/kafka.sh status DIR            exit 0 if it runs and answers
 #   scripts/kafka.sh topic DIR NAME PARTS  create a topic (replication factor 1)
 #   scripts/kafka.sh topic DIR NAME:PARTS [NAME:PARTS...]
+#   scripts/kafka.sh stage-image DIR       the build context of the offline
+#                                          Kafka image (docker/kafka/Dockerfile):
+#                                          docker/kafka/* and lib/ = the broker's
+#                                          and the tools' jars (hard links into
+#                                          the caches where possible)
 #
 # DIR afterwards holds: bootstrap (the address), kafka.pid, server.properties,
 # log4j2.properties, logs/server.log (broker log), kafka.out (JVM stdout and
@@ -22,6 +27,9 @@
 #
 # Environment:
 #   KB_KAFKA_CACHE          jar cache (default ~/.cache/kyc-bridge/kafka-VERSION)
+#   KB_KAFKA_TOOLS_CACHE    the command-line tools' jar cache (default
+#                           ~/.cache/kyc-bridge/kafka-tools-VERSION; shared with
+#                           scripts/compose-local.sh)
 #   KB_KAFKA_JAVA           java binary (default $JAVA_HOME/bin/java, then PATH)
 #   KB_KAFKA_HEAP           heap options (default -Xms64m -Xmx512m)
 #   KB_KAFKA_JVM_OPTS       replaces the default JVM tuning options below
@@ -752,6 +760,79 @@ topic() {
         wire topics "$boot" "${specs[@]}"
 }
 
+# ---------------------------------------------------------------- tools
+
+# The command-line tools (org.apache.kafka:kafka-tools: kafka-topics, the
+# console producer and consumer, kafka-broker-api-versions). The same pom,
+# byte for byte, as scripts/compose-local.sh's, so both share the cache.
+tools_cache=${KB_KAFKA_TOOLS_CACHE:-${HOME:-/tmp}/.cache/kyc-bridge/kafka-tools-$KAFKA_VERSION}
+tools_pom() {
+        local v=$KAFKA_VERSION l4j=$LOG4J_VERSION
+        printf '%s' "<project xmlns=\"http://maven.apache.org/POM/4.0.0\"><modelVersion>4.0.0</modelVersion>
+<groupId>kyc-bridge.local</groupId><artifactId>kafka-tools-classpath</artifactId>
+<version>$v</version><packaging>pom</packaging><dependencies>
+<dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$v</version></dependency>
+<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$l4j</version></dependency>
+<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$l4j</version></dependency>
+</dependencies></project>"
+}
+
+fetch_tools() {
+        local sum
+        sum=$(tools_pom | sha256sum | cut -c1-32)
+        mkdir -p "$tools_cache"
+        (
+                exec 9>"$tools_cache/.lock"
+                flock -w 900 9 || die "timed out waiting for $tools_cache/.lock"
+                [ "$(cat "$tools_cache/.fetched" 2>/dev/null)" = "$sum" ] && exit 0
+                need mvn
+                echo "$prog: fetching org.apache.kafka:kafka-tools:$KAFKA_VERSION from Maven Central into $tools_cache" >&2
+                tools_pom >"$tools_cache/pom.xml"
+                echo >>"$tools_cache/pom.xml"
+                rm -rf "${tools_cache:?}/lib"
+                mvn -q -B -Dstyle.color=never -f "$tools_cache/pom.xml" \
+                        "$DEPENDENCY_PLUGIN:copy-dependencies" \
+                        -DincludeScope=runtime -DoutputDirectory="$tools_cache/lib" \
+                        >"$tools_cache/mvn.log" 2>&1 || die "mvn failed: $tools_cache/mvn.log"
+                find "$tools_cache/lib" -name '*.jar' | LC_ALL=C sort | paste -sd: - >"$tools_cache/classpath"
+                echo "$sum" >"$tools_cache/.fetched"
+        )
+}
+
+# ---------------------------------------------------------------- stage-image
+
+# DIR := docker/kafka (Dockerfile, launcher, bin/, config/) + lib/ (the
+# union of the broker's and the tools' runtime jars; one version of each).
+stage_image() {
+        { [ $# -eq 1 ] && [ -n "$1" ]; } || usage
+        local src d j base
+        src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/docker/kafka
+        [ -f "$src/Dockerfile" ] || die "$src/Dockerfile missing"
+        fetch
+        fetch_tools
+        mkdir -p "$1"
+        d=$(cd "$1" && pwd)
+        case $d/ in "$src"/*) die "$d: stage outside docker/kafka (the jars stay out of the repository)" ;; esac
+        rm -rf "${d:?}/lib.new" "${d:?}/bin" "${d:?}/config"
+        mkdir -p "$d/lib.new"
+        for j in "$cache"/lib/*.jar "$tools_cache"/lib/*.jar; do
+                base=${j##*/}
+                [ -e "$d/lib.new/$base" ] && continue
+                ln "$j" "$d/lib.new/$base" 2>/dev/null || cp -p "$j" "$d/lib.new/$base"
+        done
+        # Two versions of one artifact would make the classpath ambiguous.
+        local dup
+        dup=$(find "$d/lib.new" -name '*.jar' -printf '%f\n' |
+                sed -E 's/-[0-9][0-9A-Za-z.+-]*\.jar$//' | LC_ALL=C sort | uniq -d)
+        [ -z "$dup" ] || die "the broker's and the tools' jars disagree on the version of: $dup"
+        rm -rf "${d:?}/lib"
+        mv "$d/lib.new" "$d/lib"
+        cp -R "$src/bin" "$src/config" "$d/"
+        cp "$src/Dockerfile" "$src/kafka-launch.sh" "$d/"
+        echo "$prog: staged the Kafka image's build context in $d ($(find "$d/lib" -name '*.jar' | wc -l) jars, $(du -shL "$d/lib" | cut -f1))" >&2
+        echo "$d"
+}
+
 # ---------------------------------------------------------------- main
 
 [ $# -ge 1 ] || usage
@@ -764,6 +845,7 @@ stop) stop "$@" ;;
 restart) restart "$@" ;;
 status) status "$@" ;;
 topic) topic "$@" ;;
+stage-image) stage_image "$@" ;;
 -h | --help | help) usage 0 ;;
 *) echo "$prog: unknown command: $cmd" >&2; usage ;;
 esac

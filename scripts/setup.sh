@@ -41,9 +41,12 @@ build_pkgs=(build-essential cmake pkg-config
 # suites; python3-prometheus-client parses /metrics there), python3-yaml
 # (compose_check.py reads docker/prometheus and docker/grafana, and
 # compose-local.sh prometheus.yml's targets), kcat (Kafka fixture, demo --keep check), clang-format (format
-# test), Java and Maven (the test Kafka broker), git, curl, ca-certificates.
+# test), Java and Maven (the test Kafka broker), git, curl, ca-certificates,
+# docker.io and debootstrap (docker.compose_up: a dockerd of its own, base
+# images from Debian's packages; Compose v2 is built with Go).
 test_pkgs=(libcmocka-dev python3 python3-prometheus-client python3-yaml kcat clang-format git curl
-           ca-certificates maven default-jre-headless)
+           ca-certificates maven default-jre-headless
+           docker.io debootstrap)
 
 case $profile in
 demo) pkgs=("${build_pkgs[@]}")

@@ -3,7 +3,10 @@
 #
 # One kafka-console-consumer.sh per topic of WATCH_TOPICS, from the beginning,
 # reading committed records only (--isolation-level read_committed: the
-# daemons write in transactions, and an aborted attempt must not show).
+# daemons write in transactions, and an aborted attempt must not show), with
+# the consumer group protocol of KIP-848 (group.protocol=consumer; with the
+# classic one, Kafka 4's console consumer prints an advert for it on each
+# start, a line per topic in the output a person reads).
 # Each line: TOPIC, the record key, a tab, the record (JSON). Runs until
 # stopped (Ctrl-C, docker compose stop watch). This is what a partner's own
 # consumer group would read.
@@ -36,6 +39,7 @@ for t in $WATCH_TOPICS; do
         "$kbin/kafka-console-consumer.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" \
                 "${cfg[@]}" --topic "$t" --from-beginning \
                 --isolation-level read_committed \
+                --command-property group.protocol=consumer \
                 --formatter-property print.key=true |
                 while IFS= read -r line; do
                         printf '%-*s %s\n' "$width" "$t" "$line"

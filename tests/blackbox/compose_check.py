@@ -33,7 +33,13 @@ Docker would and checks what can be checked on the host:
                        reads those files), and that
                        every secret a config names is a file the jobs write
                        into that party's own volume, which only that
-                       party's services mount.
+                       party's services mount; and the offline override
+                       (docker-compose.offline.yml: exactly the services
+                       running apache/kafka get kyc-bridge-kafka:local, built
+                       from docker/kafka) with its Dockerfile (Debian's JRE
+                       17 on the runtime base, the launcher, every Kafka
+                       tool the jobs and healthchecks call, the data
+                       volume's mount point owned by the broker's user).
   build                replays the Dockerfile's build stage on the host: the
                        context filtered by .dockerignore, the COPY steps, the
                        cmake RUN steps; then checks the binary's libraries.
@@ -1993,6 +1999,107 @@ def check_monitoring(ck, c, metrics_ports):
                       % (f, m.group(1), e))
 
 
+# ---------------------------------------------------------------- offline Kafka
+
+KAFKA_STANDIN = "kyc-bridge-kafka:local"
+
+
+def check_offline(ck, c):
+    """docker-compose.offline.yml: every service that runs apache/kafka runs
+    the stand-in built from docker/kafka/Dockerfile instead, and nothing
+    else changes; that image has every Kafka tool the jobs and healthchecks
+    call, Debian's JRE on the runtime stage's base, and the launcher."""
+    path = os.path.join(DOCKER, "docker-compose.offline.yml")
+    try:
+        o = load_yaml(path)
+    except (OSError, YamlError, ValueError) as e:
+        ck.ok(False, "docker-compose.offline.yml: %s" % e)
+        return
+    for k in o:
+        ck.ok(k == "services" or k.startswith("x-"),
+              "docker-compose.offline.yml: unexpected top-level key %r" % k)
+    osvc = o.get("services") or {}
+    kafka_svcs = {n for n, v in c.services.items()
+                  if str(v.get("image", "")).startswith("apache/kafka:")}
+    ck.ok(set(osvc) == kafka_svcs, "docker-compose.offline.yml: overrides %s; the services "
+          "running apache/kafka are %s" % (sorted(osvc), sorted(kafka_svcs)))
+    kdir = os.path.join(DOCKER, "kafka")
+    for n, v in osvc.items():
+        if not ck.ok(isinstance(v, dict) and set(v) == {"image", "build"},
+                     "docker-compose.offline.yml: %s: want image and build only" % n):
+            continue
+        ck.ok(v["image"] == KAFKA_STANDIN, "docker-compose.offline.yml: %s: image %r, want %s"
+              % (n, v["image"], KAFKA_STANDIN))
+        b = v["build"]
+        ok = isinstance(b, dict) and set(b) <= {"context", "dockerfile"}
+        ctx = os.path.normpath(os.path.join(DOCKER, b.get("context", "."))) if ok else ""
+        ck.ok(ok and os.path.isdir(ctx) and os.path.samefile(ctx, kdir) and
+              b.get("dockerfile", "Dockerfile") == "Dockerfile",
+              "docker-compose.offline.yml: %s: build: want context ./kafka, Dockerfile" % n)
+    try:
+        kdf = load_dockerfile(os.path.join(kdir, "Dockerfile"))
+    except (OSError, ValueError) as e:
+        ck.ok(False, "docker/kafka/Dockerfile: %s" % e)
+        return
+    runtime_from = [d[2] for d in load_dockerfile(os.path.join(DOCKER, "Dockerfile"))
+                    if d[1] == "FROM" and d[0] == "runtime"]
+    base = runtime_from[0].split()[0] if runtime_from else "debian:bookworm-slim"
+    ck.ok([d[2] for d in kdf if d[1] == "FROM"] == [base],
+          "docker/kafka/Dockerfile: want one stage FROM %s (the runtime stage's base)" % base)
+    pk = []
+    for d in kdf:
+        if d[1] == "RUN" and "apt-get install" in d[2]:
+            pk += apt_packages(d[2]) or []
+            ck.ok("--no-install-recommends" in d[2], "docker/kafka/Dockerfile:%d: apt-get "
+                  "install without --no-install-recommends" % d[3])
+            ck.ok("rm -rf /var/lib/apt/lists" in d[2],
+                  "docker/kafka/Dockerfile:%d: apt lists left in the layer" % d[3])
+    ck.ok(pk == ["openjdk-17-jre-headless"], "docker/kafka/Dockerfile: installs %s, want "
+          "openjdk-17-jre-headless only (Kafka 4 needs Java 17)" % pk)
+    copies = {tuple(d[2].split()) for d in kdf if d[1] == "COPY"}
+    for src, dst in (("lib/", "/opt/kafka/libs/"), ("bin/", "/opt/kafka/bin/"),
+                     ("kafka-launch.sh", "/etc/kafka/docker/run")):
+        ck.ok((src, dst) in copies, "docker/kafka/Dockerfile: want COPY %s %s" % (src, dst))
+    ck.ok(os.path.isfile(os.path.join(kdir, "kafka-launch.sh")),
+          "docker/kafka/kafka-launch.sh missing")
+    cmd = [d[2] for d in kdf if d[1] in ("CMD", "ENTRYPOINT")]
+    ck.ok(cmd == ['["/etc/kafka/docker/run"]'], "docker/kafka/Dockerfile: want only "
+          "CMD [\"/etc/kafka/docker/run\"] (the official image's launcher path)")
+    ck.ok(not os.path.exists(os.path.join(kdir, "lib")),
+          "docker/kafka/lib: the jars are staged outside the repository (kafka.sh stage-image)")
+    # The tools: what the jobs' scripts run from KAFKA_BIN, and what the
+    # overridden services' healthchecks and commands name.
+    tools = set()
+    for f in sorted(os.listdir(os.path.join(DOCKER, "scripts"))):
+        if f.endswith(".sh"):
+            with open(os.path.join(DOCKER, "scripts", f)) as fh:
+                tools |= set(re.findall(r'"\$kbin/([a-z0-9-]+\.sh)"', fh.read()))
+    for n in osvc:
+        v = c.services.get(n) or {}
+        argv = list((v.get("healthcheck") or {}).get("test") or []) + \
+            list(v.get("command") or []) + list(v.get("entrypoint") or [])
+        tools |= {os.path.basename(a) for a in argv if str(a).startswith("/opt/kafka/bin/")}
+    ck.ok(bool(tools), "compose: no Kafka tool found in docker/scripts (\"$kbin/NAME.sh\")")
+    for t in sorted(tools):
+        f = os.path.join(kdir, "bin", t)
+        ck.ok(os.path.isfile(f) and os.access(f, os.X_OK),
+              "docker/kafka/bin/%s: missing or not executable (called by the compose "
+              "services)" % t)
+    # The launcher needs the cluster id and the log directory; the data
+    # volume's mount point exists in the image, owned by the broker's user.
+    k = [n for n in osvc if "KAFKA_PROCESS_ROLES" in (c.services[n].get("environment") or {})]
+    if ck.ok(len(k) == 1, "docker-compose.offline.yml: want the broker service overridden"):
+        ke = c.env(k[0])
+        ck.ok("CLUSTER_ID" in ke and "KAFKA_LOG_DIRS" in ke,
+              "kafka: CLUSTER_ID and KAFKA_LOG_DIRS needed (the launcher formats the storage)")
+        run = " ".join(d[2] for d in kdf if d[1] == "RUN")
+        for kind, _src, tgt, _ro in c.mounts(k[0]):
+            if kind == "volume":
+                ck.ok(re.search(r"install -d -o appuser [^&]*%s(\s|$)" % re.escape(tgt), run)
+                      is not None, "docker/kafka/Dockerfile: volume mount point %s is not "
+                      "created owned by appuser" % tgt)
+
+
 def cmd_check(args):
     ck = Checker()
     try:
@@ -2010,6 +2117,7 @@ def cmd_check(args):
         check_volumes(ck, c, df)
         check_local_steps(ck, c)
         check_monitoring(ck, c, metrics_ports)
+        check_offline(ck, c)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("compose_check: %d checks passed, %d failed" % (ck.passes, len(ck.fails)))
@@ -2457,6 +2565,19 @@ MUTATIONS = [
      "GF_SECURITY_ADMIN_PASSWORD looks like a secret"),
     # compose-local.sh runs no Grafana; a step for it is still allowed.
     ("scripts/compose-local.sh", "step prometheus\n", "step prometheus\nstep grafana\n", None),
+    # The offline stand-in for apache/kafka.
+    ("docker/docker-compose.offline.yml", "  watch:\n    image: kyc-bridge-kafka:local\n    build: *kafka-build\n",
+     "", "the services running apache/kafka are"),
+    ("docker/docker-compose.offline.yml", "  topics:\n    image: kyc-bridge-kafka:local",
+     "  topics:\n    image: apache/kafka:4.3.1", "topics: image 'apache/kafka:4.3.1'"),
+    ("docker/docker-compose.offline.yml", "  context: ./kafka", "  context: ..",
+     "build: want context ./kafka"),
+    ("docker/kafka/Dockerfile", "        openjdk-17-jre-headless \\\n", "        default-jdk \\\n",
+     "want openjdk-17-jre-headless only"),
+    ("docker/scripts/watch.sh", '"$kbin/kafka-console-consumer.sh"', '"$kbin/kafka-console-consumer2.sh"',
+     "docker/kafka/bin/kafka-console-consumer2.sh: missing"),
+    ("docker/kafka/Dockerfile", "/var/lib/kafka /var/lib/kafka/data", "/var/lib/kafka",
+     "volume mount point /var/lib/kafka/data is not created owned by appuser"),
 ]
 
 

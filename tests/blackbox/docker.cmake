@@ -1,0 +1,17 @@
+# docker.cmake -- the docker-compose topology for real (test_docker.py):
+# a dockerd of the test's own under the build tree (scripts/docker-env.sh:
+# data root build/docker-test, stopped at the end), Debian base images from
+# debootstrap, Compose v2 from the Go module proxy, every image built
+# (the offline Kafka stand-in through docker/docker-compose.offline.yml),
+# `compose up` of the whole topology, checks from outside the containers,
+# a second `up` after `down`, and `down -v`. Caches (debootstrap tarball,
+# Go module cache, Maven jars) live outside the build tree and are reused.
+# Where dockerd cannot run the test fails and says so. It runs alone
+# (RUN_SERIAL): building images takes both cores for a minute or two, and
+# the timing-sensitive suites must not share them with it.
+add_test(NAME docker.compose_up
+  COMMAND ${KB_PYTHON3} -m unittest -v test_docker.TestDockerCompose
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
+set_tests_properties(docker.compose_up PROPERTIES
+  LABELS "docker" TIMEOUT 1800 RUN_SERIAL TRUE
+  ENVIRONMENT "KB_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")

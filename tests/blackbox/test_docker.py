@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""test_docker.py -- the docker-compose topology, for real (issue 11).
+
+Starts a dockerd of its own (scripts/docker-env.sh: data root under the
+build directory, no iptables, ports on 127.0.0.1 only), makes the Debian
+base images from Debian's packages, builds Compose v2, every image of the
+topology (the offline Kafka stand-in selected by
+docker/docker-compose.offline.yml), runs `docker compose up` of the whole
+topology and checks from outside the containers:
+
+- every service reached healthy, or completed with exit 0;
+- the watch consumer (read_committed) shows every share-job request exactly
+  once on the imported-sessions topic, the rule's share, the status update,
+  and the dead-letter example with its reason;
+- secrets (the keygen job's secret keys, the API keys) live in their volumes
+  and in no image layer;
+- every container runs as a non-root user;
+- a second `up` after `down` (without -v) resumes: new shares imported once,
+  none of the first run's again;
+- `down -v` leaves no container, volume or network of the project.
+
+Environment: KB_BUILD_DIR (the build tree; the engine lives in
+KB_BUILD_DIR/docker-test), KB_DOCKER_CACHE (caches reused across runs).
+Where dockerd cannot run, the test fails and says so: it never skips.
+"""
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
+ENV_SH = os.path.join(SRC, "scripts", "docker-env.sh")
+COMPOSE = [os.path.join(SRC, "docker", "docker-compose.yml"),
+           os.path.join(SRC, "docker", "docker-compose.offline.yml")]
+UP_TIMEOUT_S = 420
+SHARE_COUNT = 6
+
+
+def log(msg):
+    sys.stderr.write("[docker] %s\n" % msg)
+    sys.stderr.flush()
+
+
+class Engine:
+    """Our own dockerd under @root, driven through docker-env.sh."""
+
+    def __init__(self, root):
+        self.root = root
+        self.env = None
+
+    def sh(self, *args, timeout=1800, check=True):
+        t0 = time.monotonic()
+        r = subprocess.run([ENV_SH] + list(args), capture_output=True, text=True,
+                           timeout=timeout)
+        log("docker-env.sh %s: exit %d in %.1f s" % (" ".join(args), r.returncode,
+                                                    time.monotonic() - t0))
+        if check and r.returncode != 0:
+            raise AssertionError("docker-env.sh %s failed (exit %d):\n%s\n%s" % (
+                " ".join(args), r.returncode, r.stdout[-4000:], r.stderr[-4000:]))
+        return r
+
+    def start(self):
+        r = self.sh("dockerd", "start", self.root, check=False, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError(
+                "THIS MACHINE CANNOT RUN THE DOCKER TESTS: dockerd did not start "
+                "(exit %d):\n%s\n%s" % (r.returncode, r.stdout[-2000:], r.stderr[-4000:]))
+        env = dict(os.environ)
+        out = self.sh("env", self.root).stdout
+        for line in out.splitlines():
+            m = re.match(r"^(?:export )?([A-Z_]+)=(.*)$", line.strip())
+            if m:
+                v = m.group(2)
+                if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
+                    v = v[1:-1]
+                env[m.group(1)] = v
+        self.env = env
+
+    def stop(self):
+        self.sh("dockerd", "stop", self.root, check=False, timeout=300)
+
+    def docker(self, *args, timeout=600, check=True, input=None):
+        r = subprocess.run([self.env.get("KB_DOCKER", "docker")] + list(args),
+                           capture_output=True, text=input is None or isinstance(input, str),
+                           env=self.env, timeout=timeout, input=input)
+        if check and r.returncode != 0:
+            raise AssertionError("docker %s failed (exit %d):\n%s\n%s" % (
+                " ".join(args), r.returncode, r.stdout[-4000:] if isinstance(r.stdout, str)
+                else "", r.stderr[-4000:] if isinstance(r.stderr, str) else ""))
+        return r
+
+
+# The test publishes nothing on the host (other tests, or a developer's
+# own sandbox or Kafka, may hold 8480 or 29092): it checks through the
+# engine (logs, inspect, run).
+NO_PORTS = """services:
+  kafka:
+    ports: !reset []
+  sandbox:
+    ports: !reset []
+"""
+
+
+class Project:
+    def __init__(self, engine, name, workdir):
+        self.e = engine
+        self.name = name
+        self.files = list(COMPOSE) + [os.path.join(workdir, "no-ports.yml")]
+        with open(self.files[-1], "w") as fh:
+            fh.write(NO_PORTS)
+
+    def compose(self, *args, timeout=900, check=True):
+        files = []
+        for f in self.files:
+            files += ["-f", f]
+        return self.e.docker("compose", "-p", self.name, *files, *args,
+                             timeout=timeout, check=check)
+
+    def ps(self):
+        out = self.compose("ps", "-a", "--format", "json").stdout.strip()
+        if not out:
+            return []
+        if out.startswith("["):
+            return json.loads(out)
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def logs(self, service):
+        return self.compose("logs", "--no-color", "--no-log-prefix", service).stdout
+
+
+def service_state(c):
+    return c.get("Service"), c.get("State"), c.get("Health", ""), c.get("ExitCode")
+
+
+class TestDockerCompose(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        build = os.environ.get("KB_BUILD_DIR") or os.path.join(SRC, "build")
+        cls.engine = Engine(os.path.join(build, "docker-test"))
+        cls.engine.start()
+        try:
+            cls.engine.sh("base-images", cls.engine.root)
+            cls.engine.sh("compose-plugin")
+            t0 = time.monotonic()
+            cls.engine.sh("images", cls.engine.root)
+            log("images built in %.1f s" % (time.monotonic() - t0))
+        except BaseException:
+            cls.engine.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.engine.stop()
+
+    def wait_done(self, p, one_shots, daemons, timeout=UP_TIMEOUT_S):
+        """Until every one-shot in @one_shots exited and every daemon in
+        @daemons is healthy; fails on a one-shot that exited non-zero."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            st = {c["Service"]: c for c in p.ps()}
+            last = st
+            bad = [s for s in one_shots if s in st and st[s].get("State") == "exited"
+                   and st[s].get("ExitCode") not in (0, None)]
+            if bad:
+                self.fail("one-shot service(s) failed: %s\n%s" % (
+                    bad, "\n".join(p.logs(s)[-3000:] for s in bad)))
+            done = all(s in st and st[s].get("State") == "exited" for s in one_shots)
+            healthy = all(s in st and st[s].get("Health") == "healthy" for s in daemons)
+            if done and healthy:
+                return st
+            time.sleep(3)
+        self.fail("topology not done within %d s: %s" % (
+            timeout, [service_state(c) for c in (last or {}).values()]))
+
+    def watch_records(self, p):
+        """The watch service's lines as (topic, key, doc)."""
+        recs = []
+        for line in p.logs("watch").splitlines():
+            m = re.match(r"^(kyc-bridge\.[a-z-]+)\s+(\S*)\t(\{.*\})\s*$", line)
+            if m:
+                recs.append((m.group(1), m.group(2), json.loads(m.group(3))))
+        return recs
+
+    def shares_of(self, p):
+        """The share-job's requests: [(share_id, status label)], and the
+        rule's vendor_data."""
+        shares, rule_vd = [], None
+        for line in p.logs("share-job").splitlines():
+            f = line.split()
+            if len(f) >= 5 and f[0] == "share":
+                shares.append((f[1], f[3]))
+            elif len(f) >= 5 and f[0] == "rule":
+                rule_vd = f[4]
+        return shares, rule_vd
+
+    def wait_watch(self, p, pred, timeout=120):
+        deadline = time.monotonic() + timeout
+        recs = []
+        while time.monotonic() < deadline:
+            recs = self.watch_records(p)
+            if pred(recs):
+                return recs
+            time.sleep(2)
+        return recs
+
+    def check_run(self, p, shares, rule_vds, seen_before=()):
+        """Every share of @shares imported exactly once (or dead-lettered),
+        each rule share once; nothing of @seen_before imported again."""
+        finished = [s for s, label in shares if label != "Not_Started"]
+        unfinished = [s for s, label in shares if label == "Not_Started"]
+
+        def complete(recs):
+            imp = [d["share_id"] for t, _, d in recs if t == "kyc-bridge.imported-sessions"]
+            return all(s in imp for s in finished) and \
+                sum(1 for x in imp if x.startswith("wh-")) >= len(rule_vds)
+
+        recs = self.wait_watch(p, complete)
+        imported = [d for t, _, d in recs if t == "kyc-bridge.imported-sessions"]
+        ids = [d["share_id"] for d in imported]
+        for s in finished:
+            self.assertEqual(ids.count(s), 1, "share %s imported %d times" % (s, ids.count(s)))
+        for s in seen_before:
+            self.assertLessEqual(ids.count(s), 1, "share %s imported again" % s)
+        self.assertEqual(len(ids), len(set(ids)), "a share imported twice: %s" % ids)
+        rule = [d for d in imported if d["share_id"].startswith("wh-")]
+        self.assertEqual(sorted(d["vendor_data"] for d in rule), sorted(rule_vds))
+        dl = [d for t, _, d in recs if t == "kyc-bridge.issuer-dlq"]
+        for s in unfinished:
+            got = [d for d in dl if d.get("share_id") == s]
+            self.assertEqual(len(got), 1, "dead letter of %s: %s" % (s, got))
+            self.assertEqual(got[0]["reason"], "session_not_finished")
+        return recs
+
+    def test_topology(self):
+        e = self.engine
+        name = "kbtest%d" % os.getpid()
+        with tempfile.TemporaryDirectory() as work:
+            p = Project(e, name, work)
+            try:
+                self.run_topology(p)
+            finally:
+                p.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
+
+    def run_topology(self, p):
+        e = self.engine
+        daemons = ["kafka", "sandbox", "issuer", "importer"]
+        one_shots = ["topics", "keygen", "setup", "share-job", "review-job"]
+        services = p.compose("config", "--services").stdout.split()
+        one_shots = [s for s in one_shots if s in services]
+        self.assertIn("watch", services)
+
+        t0 = time.monotonic()
+        p.compose("up", "-d", "--no-build")
+        st = self.wait_done(p, one_shots, daemons)
+        log("first up: done in %.1f s" % (time.monotonic() - t0))
+        for s in services:
+            self.assertIn(s, st, "service %s never ran" % s)
+
+        shares, rule_vd = self.shares_of(p)
+        self.assertEqual(len(shares), SHARE_COUNT + 1, shares)
+        recs = self.check_run(p, shares, [rule_vd])
+        status = [d for t, _, d in recs if t == "kyc-bridge.session-status"]
+        self.assertGreaterEqual(len(status), 1, "no status update on the watch")
+
+        # every container of the project runs as a non-root user
+        for c in p.ps():
+            cid = c["ID"]
+            user = e.docker("inspect", "-f", "{{.Config.User}}", cid).stdout.strip()
+            self.assertNotIn(user.split(":")[0], ("", "0", "root"),
+                             "%s runs as %r" % (c["Service"], user))
+
+        # secrets: in their volumes, in no image layer
+        self.check_secrets_not_in_images(p)
+
+        # down without -v, up again: the volumes keep keys and state; a new
+        # share-job run is imported, nothing of the first run again
+        p.compose("down", timeout=300)
+        t0 = time.monotonic()
+        p.compose("up", "-d", "--no-build")
+        self.wait_done(p, one_shots, daemons)
+        log("second up: done in %.1f s" % (time.monotonic() - t0))
+        shares2, rule_vd2 = self.shares_of(p)
+        self.assertEqual(len(shares2), SHARE_COUNT + 1, shares2)
+        self.assertFalse({s for s, _ in shares} & {s for s, _ in shares2})
+        self.check_run(p, shares + shares2, [rule_vd, rule_vd2],
+                       seen_before=[s for s, _ in shares])
+
+        p.compose("down", "-v", "--remove-orphans", timeout=300)
+        label = "label=com.docker.compose.project=%s" % p.name
+        for what in (["ps", "-a", "-q"], ["volume", "ls", "-q"], ["network", "ls", "-q"]):
+            left = e.docker(*what, "--filter", label).stdout.split()
+            self.assertEqual(left, [], "docker %s: left after down -v" % " ".join(what))
+        size = e.docker("image", "inspect", "-f", "{{.Size}}", "kyc-bridge:local").stdout.strip()
+        log("kyc-bridge:local image size: %s bytes" % size)
+
+    def secrets(self, p):
+        """The secret files of the keygen volumes, as bytes (read by a
+        throw-away container of the project's own image)."""
+        out = []
+        vols = [v for v in p.e.docker("volume", "ls", "-q", "--filter",
+                                      "label=com.docker.compose.project=%s" % p.name
+                                      ).stdout.split() if "secrets" in v]
+        self.assertTrue(vols, "no secrets volumes")
+        for v in vols:
+            r = p.e.docker("run", "--rm", "--user", "0", "--entrypoint", "sh",
+                           "-v", "%s:/v:ro" % v, "kyc-bridge:local", "-c",
+                           "find /v -type f \\( -name '*.key' -o -name '*api*' \\) "
+                           "-exec sh -c 'printf \"%s\\n\" \"$(base64 -w0 \"$1\")\"' _ {} \\;")
+            for line in r.stdout.split():
+                data = base64.b64decode(line)
+                if len(data) >= 16:
+                    out.append(data)
+        self.assertTrue(out, "no secret files found in %s" % vols)
+        return out
+
+    def check_secrets_not_in_images(self, p):
+        secrets = self.secrets(p)
+        images = sorted({c.get("Image") for c in p.ps() if c.get("Image")})
+        with tempfile.TemporaryDirectory() as tmp:
+            for img in images:
+                path = os.path.join(tmp, "img.tar")
+                with open(path, "wb") as fh:
+                    r = subprocess.run([p.e.env.get("KB_DOCKER", "docker"), "image", "save", img],
+                                       stdout=fh, env=p.e.env, timeout=600)
+                self.assertEqual(r.returncode, 0, "docker image save %s" % img)
+                with tarfile.open(path) as outer:
+                    for m in outer.getmembers():
+                        if not m.isfile():
+                            continue
+                        blob = outer.extractfile(m).read()
+                        for s in secrets:
+                            self.assertNotIn(s, blob, "a secret is in image %s (%s)" % (img, m.name))
+                os.unlink(path)
+
+
+if __name__ == "__main__":
+    unittest.main()
