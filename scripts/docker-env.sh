@@ -503,6 +503,9 @@ project_images() {
                 die "scripts/kafka.sh stage-image $dir/kafka-image failed"
         nice "$client" build --network host -t kyc-bridge-kafka:local "$dir/kafka-image" ||
                 die "docker build of kyc-bridge-kafka:local (docker/kafka/Dockerfile, context $dir/kafka-image) failed"
+        # a rebuild leaves the image it replaced dangling: not kept
+        "$client" image prune -f >/dev/null ||
+                die "docker image prune failed"
         local i
         for i in kyc-bridge:local kyc-bridge-kafka:local; do
                 "$client" image inspect --format '{{.Size}}' "$i" |

@@ -15,3 +15,12 @@ add_test(NAME docker.compose_up
 set_tests_properties(docker.compose_up PROPERTIES
   LABELS "docker" TIMEOUT 1800 RUN_SERIAL TRUE
   ENVIRONMENT "KB_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+# Whatever happens to the test (a failure, ctest's timeout killing it), the
+# engine is stopped afterwards: containers, mounts, bridges and cgroups go
+# with it (a no-op when it is not running).
+add_test(NAME docker.engine_stop
+  COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/docker-env.sh dockerd stop
+          ${CMAKE_BINARY_DIR}/docker-test)
+set_tests_properties(docker.compose_up PROPERTIES FIXTURES_REQUIRED docker_engine)
+set_tests_properties(docker.engine_stop PROPERTIES
+  LABELS "docker" TIMEOUT 300 FIXTURES_CLEANUP docker_engine)

@@ -27,6 +27,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -77,14 +78,23 @@ class Engine:
         for line in out.splitlines():
             m = re.match(r"^(?:export )?([A-Z_]+)=(.*)$", line.strip())
             if m:
-                v = m.group(2)
-                if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
-                    v = v[1:-1]
+                # shell words: quotes removed, $PATH and the like expanded
+                words = shlex.split(m.group(2))
+                v = os.path.expandvars(words[0]) if words else ""
                 env[m.group(1)] = v
         self.env = env
+        # the engine is the test's own: whatever an earlier run killed
+        # midway left in it (its restart policies bring containers back
+        # at every start) goes first
+        ids = self.docker("ps", "-aq").stdout.split()
+        if ids:
+            log("removing %d container(s) an earlier run left" % len(ids))
+            self.docker("rm", "-f", *ids, timeout=300)
+        self.docker("volume", "prune", "-f")
+        self.docker("network", "prune", "-f")
 
     def stop(self):
-        self.sh("dockerd", "stop", self.root, check=False, timeout=300)
+        return self.sh("dockerd", "stop", self.root, check=False, timeout=300).returncode
 
     def docker(self, *args, timeout=600, check=True, input=None):
         r = subprocess.run([self.env.get("KB_DOCKER", "docker")] + list(args),
@@ -159,7 +169,9 @@ class TestDockerCompose(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.engine.stop()
+        if cls.engine.stop() != 0:
+            raise AssertionError("our dockerd did not stop cleanly (docker-env.sh "
+                                 "dockerd stop %s)" % cls.engine.root)
 
     def wait_done(self, p, one_shots, daemons, timeout=UP_TIMEOUT_S):
         """Until every one-shot in @one_shots exited and every daemon in
@@ -218,6 +230,7 @@ class TestDockerCompose(unittest.TestCase):
         each rule share once; nothing of @seen_before imported again."""
         finished = [s for s, label in shares if label != "Not_Started"]
         unfinished = [s for s, label in shares if label == "Not_Started"]
+        self.assertEqual(len(unfinished), len(shares) // (SHARE_COUNT + 1))
 
         def complete(recs):
             imp = [d["share_id"] for t, _, d in recs if t == "kyc-bridge.imported-sessions"]
@@ -225,6 +238,15 @@ class TestDockerCompose(unittest.TestCase):
                 sum(1 for x in imp if x.startswith("wh-")) >= len(rule_vds)
 
         recs = self.wait_watch(p, complete)
+        # then until nothing more comes for 15 s: a duplicate arriving
+        # after the last expected record must be seen too
+        stable_since, n = time.monotonic(), len(recs)
+        deadline = time.monotonic() + 120
+        while time.monotonic() - stable_since < 15 and time.monotonic() < deadline:
+            time.sleep(3)
+            recs = self.watch_records(p)
+            if len(recs) != n:
+                stable_since, n = time.monotonic(), len(recs)
         imported = [d for t, _, d in recs if t == "kyc-bridge.imported-sessions"]
         ids = [d["share_id"] for d in imported]
         for s in finished:
@@ -265,6 +287,9 @@ class TestDockerCompose(unittest.TestCase):
         log("first up: done in %.1f s" % (time.monotonic() - t0))
         for s in services:
             self.assertIn(s, st, "service %s never ran" % s)
+        # the daemons without a healthcheck still run
+        for s in set(services) - set(one_shots) - set(daemons):
+            self.assertEqual(st[s].get("State"), "running", "%s: %s" % (s, service_state(st[s])))
 
         shares, rule_vd = self.shares_of(p)
         self.assertEqual(len(shares), SHARE_COUNT + 1, shares)
@@ -272,12 +297,22 @@ class TestDockerCompose(unittest.TestCase):
         status = [d for t, _, d in recs if t == "kyc-bridge.session-status"]
         self.assertGreaterEqual(len(status), 1, "no status update on the watch")
 
-        # every container of the project runs as a non-root user
+        # every container of the project runs as a non-root user (its
+        # configuration, and for a running one its process as the kernel
+        # sees it); no daemon restarted (a restart policy would hide a
+        # crash behind a later "healthy")
         for c in p.ps():
             cid = c["ID"]
-            user = e.docker("inspect", "-f", "{{.Config.User}}", cid).stdout.strip()
+            user, pid, restarts = e.docker(
+                "inspect", "-f", "{{.Config.User}}|{{.State.Pid}}|{{.RestartCount}}",
+                cid).stdout.strip().split("|")
             self.assertNotIn(user.split(":")[0], ("", "0", "root"),
                              "%s runs as %r" % (c["Service"], user))
+            self.assertEqual(restarts, "0", "%s restarted" % c["Service"])
+            if pid not in ("", "0"):
+                with open("/proc/%s/status" % pid) as fh:
+                    uid = [ln.split()[1] for ln in fh if ln.startswith("Uid:")][0]
+                self.assertNotEqual(uid, "0", "%s's process runs as root" % c["Service"])
 
         # secrets: in their volumes, in no image layer
         self.check_secrets_not_in_images(p)
@@ -304,43 +339,81 @@ class TestDockerCompose(unittest.TestCase):
         log("kyc-bridge:local image size: %s bytes" % size)
 
     def secrets(self, p):
-        """The secret files of the keygen volumes, as bytes (read by a
-        throw-away container of the project's own image)."""
-        out = []
+        """Every file of the project's secrets volumes but the public
+        bundles and the daemons' configurations (which name their secrets
+        by file), {volume/path: bytes} (read by a throw-away container of
+        the project's own image). Exactly the files keygen and setup make:
+        per party a box and a signing secret key, the vendor API key and
+        the webhook secret."""
+        out = {}
         vols = [v for v in p.e.docker("volume", "ls", "-q", "--filter",
                                       "label=com.docker.compose.project=%s" % p.name
-                                      ).stdout.split() if "secrets" in v]
-        self.assertTrue(vols, "no secrets volumes")
+                                      ).stdout.split() if v.endswith("secrets")]
+        self.assertEqual(len(vols), 2, "secrets volumes: %s" % vols)
         for v in vols:
             r = p.e.docker("run", "--rm", "--user", "0", "--entrypoint", "sh",
                            "-v", "%s:/v:ro" % v, "kyc-bridge:local", "-c",
-                           "find /v -type f \\( -name '*.key' -o -name '*api*' \\) "
-                           "-exec sh -c 'printf \"%s\\n\" \"$(base64 -w0 \"$1\")\"' _ {} \\;")
-            for line in r.stdout.split():
-                data = base64.b64decode(line)
-                if len(data) >= 16:
-                    out.append(data)
-        self.assertTrue(out, "no secret files found in %s" % vols)
+                           "find /v -type f ! -name '*.pub.json' ! -name '*.conf' -exec sh -c "
+                           "'printf \"%s %s\\n\" \"$1\" \"$(base64 -w0 \"$1\")\"' _ {} \\;")
+            for line in r.stdout.splitlines():
+                name, b64 = line.split(" ", 1)
+                out["%s:%s" % (v, name)] = base64.b64decode(b64)
+        kinds = sorted(re.sub(r"^.*/(?:[a-z]+\.)?", "", k) for k in out)
+        self.assertEqual(kinds, sorted(["box.key", "sign.key"] * 2 +
+                                       ["vendor-api-key", "webhook-secret"] * 2),
+                         "secret files: %s" % sorted(out))
+        for k, v in out.items():
+            self.assertGreaterEqual(len(v.strip()), 16, "%s is too short to scan for" % k)
         return out
 
+    def scan_tar(self, path, secrets, what):
+        """Fails if a member of the tar file @path, or of a tar inside it
+        (an image's layers), holds one of @secrets; returns the members
+        scanned."""
+        n = 0
+        with tarfile.open(path, mode="r:*") as tf:
+            for m in tf.getmembers():
+                if not m.isfile():
+                    continue
+                blob = tf.extractfile(m).read()
+                n += 1
+                for name, sec in secrets.items():
+                    self.assertNotIn(sec.strip(), blob,
+                                     "%s: %s holds the secret of %s" % (what, m.name, name))
+                if m.name.endswith(".tar"):
+                    inner = path + ".inner"
+                    with open(inner, "wb") as fh:
+                        fh.write(blob)
+                    n += self.scan_tar(inner, secrets, "%s %s" % (what, m.name))
+                    os.unlink(inner)
+        return n
+
     def check_secrets_not_in_images(self, p):
+        """The secrets are in their volumes only: not in a layer of any
+        image, not in any container's own file system (docker export,
+        which leaves the volumes out), not in a container's configuration
+        or in any service's log."""
         secrets = self.secrets(p)
+        docker = p.e.env.get("KB_DOCKER", "docker")
         images = sorted({c.get("Image") for c in p.ps() if c.get("Image")})
         with tempfile.TemporaryDirectory() as tmp:
-            for img in images:
-                path = os.path.join(tmp, "img.tar")
+            path = os.path.join(tmp, "x.tar")
+            for what, argv in [("image " + i, ["image", "save", i]) for i in images] + \
+                    [("container " + c["Service"], ["export", c["ID"]]) for c in p.ps()]:
                 with open(path, "wb") as fh:
-                    r = subprocess.run([p.e.env.get("KB_DOCKER", "docker"), "image", "save", img],
-                                       stdout=fh, env=p.e.env, timeout=600)
-                self.assertEqual(r.returncode, 0, "docker image save %s" % img)
-                with tarfile.open(path) as outer:
-                    for m in outer.getmembers():
-                        if not m.isfile():
-                            continue
-                        blob = outer.extractfile(m).read()
-                        for s in secrets:
-                            self.assertNotIn(s, blob, "a secret is in image %s (%s)" % (img, m.name))
+                    r = subprocess.run([docker] + argv, stdout=fh, env=p.e.env, timeout=600)
+                self.assertEqual(r.returncode, 0, "docker %s" % " ".join(argv))
+                self.assertGreater(self.scan_tar(path, secrets, what), 0,
+                                   "%s: nothing scanned" % what)
                 os.unlink(path)
+        for c in p.ps():
+            conf = p.e.docker("inspect", c["ID"]).stdout
+            for name, sec in secrets.items():
+                self.assertNotIn(sec.strip().decode("latin-1"), conf,
+                                 "%s's configuration holds %s" % (c["Service"], name))
+        logs = p.compose("logs", "--no-color").stdout
+        for name, sec in secrets.items():
+            self.assertNotIn(sec.strip().decode("latin-1"), logs, "a log holds %s" % name)
 
 
 if __name__ == "__main__":
