@@ -21,6 +21,15 @@ typedef struct kb_cmd_s {
 #define KB_EXIT_FAIL  1
 #define KB_EXIT_USAGE 2
 
+/**
+ * Loads the configuration file @p path into @p conf, then applies every
+ * "-X key=value" of @p argv from index @p first on, in order (the command's
+ * own option parsing has checked their form). KB_OK, or the loader's error
+ * with "file:line: reason" (or "-X ...: reason") in @p errstr.
+ */
+int kb_cmd_conf_load(kb_conf_t *conf, const char *path, int argc, char **argv,
+                     int first, char *errstr, size_t errstr_size);
+
 int kb_cmd_config(int argc, char **argv);
 int kb_cmd_dlq(int argc, char **argv);
 int kb_cmd_keygen(int argc, char **argv);

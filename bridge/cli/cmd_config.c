@@ -115,18 +115,11 @@ int kb_cmd_config(int argc, char **argv)
                 rc = KB_EXIT_USAGE;
                 goto out;
         }
-        if (kb_conf_load_file(conf, path, errstr, sizeof(errstr)) != KB_OK) {
+        if (kb_cmd_conf_load(conf, path, argc, argv, 2, errstr,
+                             sizeof(errstr)) != KB_OK) {
                 fprintf(stderr, "%s\n", errstr);
                 rc = KB_EXIT_USAGE;
                 goto out;
-        }
-        for (i = 2; i < argc; i++) {
-                if (!strcmp(argv[i], "-X") && i + 1 < argc &&
-                    kb_conf_set_kv(conf, argv[++i], errstr, sizeof(errstr))) {
-                        fprintf(stderr, "%s\n", errstr);
-                        rc = KB_EXIT_USAGE;
-                        goto out;
-                }
         }
         if (!strcmp(sub, "check")) {
                 /* without --role: no required-option check, but every

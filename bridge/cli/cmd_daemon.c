@@ -117,12 +117,8 @@ static kb_conf_t *daemon_load(int argc, char **argv, const daemon_t *d,
                 *exit_code = 1;
                 return NULL;
         }
-        if (kb_conf_load_file(conf, path, errstr, sizeof(errstr)))
+        if (kb_cmd_conf_load(conf, path, argc, argv, 1, errstr, sizeof(errstr)))
                 goto fail;
-        for (i = 1; i < argc; i++)
-                if (!strcmp(argv[i], "-X") && i + 1 < argc &&
-                    kb_conf_set_kv(conf, argv[++i], errstr, sizeof(errstr)))
-                        goto fail;
         lvl = kb_log_level_parse(kb_conf_get(conf, "log.level"));
         kb_log_setup(lvl < 0 ? KB_LOG_INFO : lvl,
                      !strcmp(kb_conf_get(conf, "log.format"), "json"), 2, prog);

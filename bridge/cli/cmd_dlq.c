@@ -685,18 +685,11 @@ int kb_cmd_dlq(int argc, char **argv)
                 fprintf(stderr, "dlq: out of memory\n");
                 return KB_EXIT_FAIL;
         }
-        if (kb_conf_load_file(conf, path, errstr, sizeof(errstr)) != KB_OK) {
+        if (kb_cmd_conf_load(conf, path, argc, argv, 2, errstr,
+                             sizeof(errstr)) != KB_OK) {
                 fprintf(stderr, "%s\n", errstr);
                 rc = KB_EXIT_USAGE;
                 goto out;
-        }
-        for (i = 2; i < argc; i++) {
-                if (!strcmp(argv[i], "-X") && i + 1 < argc &&
-                    kb_conf_set_kv(conf, argv[++i], errstr, sizeof(errstr))) {
-                        fprintf(stderr, "%s\n", errstr);
-                        rc = KB_EXIT_USAGE;
-                        goto out;
-                }
         }
         if (kb_conf_check(conf, 0, errstr, sizeof(errstr))) {
                 fprintf(stderr, "%s\n", errstr);

@@ -115,16 +115,11 @@ int kb_cmd_share(int argc, char **argv)
         if (!req.share_id[0])
                 kb_uuid4(req.share_id);
         conf = kb_conf_new();
-        if (!conf || kb_conf_load_file(conf, path, errstr, sizeof(errstr))) {
+        if (!conf || kb_cmd_conf_load(conf, path, argc, argv, 1, errstr,
+                                      sizeof(errstr))) {
                 fprintf(stderr, "%s\n", conf ? errstr : "out of memory");
                 goto done;
         }
-        for (i = 1; i < argc; i++)
-                if (!strcmp(argv[i], "-X") && i + 1 < argc &&
-                    kb_conf_set_kv(conf, argv[++i], errstr, sizeof(errstr))) {
-                        fprintf(stderr, "%s\n", errstr);
-                        goto done;
-                }
         {
                 int lvl = kb_log_level_parse(kb_conf_get(conf, "log.level"));
                 kb_log_setup(lvl < 0 ? KB_LOG_INFO : lvl,
