@@ -14,6 +14,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 cache=${KB_DOCKER_CACHE:-${HOME:-/root}/.cache/kyc-bridge/docker}
 compose_version=${KB_COMPOSE_VERSION:-v5.6.0}
+# Compose v5.6.0's go.mod says "go 1.26.8": the Go it needs, and the
+# SHA-256 of that toolchain's zip on the Go module proxy (checked when
+# fetched; golang.org/toolchain@v0.0.1-go1.26.8.linux-amd64).
+go_needed=1.26.8
+go_zip_sha256_amd64=30c2b1bf7dcc88d3eb0a1364e47ddd9128edb3110a30e8a0ef61cd5856b31de7
 suite=bookworm
 # The client: Debian's, from the same docker.io package as the daemon (see
 # usage). /usr/local/bin/docker, if any, comes first on PATH: not used.
@@ -23,13 +28,19 @@ usage() {
         cat <<EOF
 usage: $prog COMMAND [ARGS]
 
-  dockerd start DIR   start a dockerd of our own: data root DIR/data, exec root
-                      DIR/exec, pidfile DIR/dockerd.pid, socket DIR/docker.sock,
-                      log DIR/dockerd.log. Prints the DOCKER_HOST to use
-                      (unix://DIR/docker.sock) on stdout. Already running: prints it
-                      again. Installs docker.io with apt-get when dockerd is missing.
-  dockerd stop DIR    stop it (its containers, its containerd) and unmount what it
-                      left under DIR; nothing of it keeps running. Not running: no-op.
+  dockerd start DIR   start a dockerd of our own, with a containerd of its own:
+                      data roots DIR/data (containerd's DIR/data/containerd), run
+                      state DIR/exec (sockets: DIR/docker.sock, DIR/exec/ctd.sock),
+                      pidfiles DIR/dockerd.pid, DIR/containerd.pid, logs
+                      DIR/dockerd.log, DIR/containerd.log. Prints the DOCKER_HOST
+                      to use (unix://DIR/docker.sock) on stdout. Already running:
+                      prints it again; running but not answering: stopped and
+                      started anew. Installs docker.io with apt-get when dockerd
+                      is missing.
+  dockerd stop DIR    stop it (its containers, its containerd, their shims), delete
+                      its networks' bridges and unmount what it left under DIR;
+                      nothing of it keeps running. Not running: cleans up what a
+                      crashed one left, else no-op.
   dockerd status DIR  exit 0 when it runs (and answers), 1 otherwise.
   env DIR             print shell assignments for this engine: DOCKER_HOST,
                       DOCKER_CONFIG (the compose plugin's config dir), KB_DOCKER
@@ -43,7 +54,10 @@ usage: $prog COMMAND [ARGS]
                       tarballs are cached. Skipped when the images are there.
   compose-plugin      build the Compose v2 CLI ($compose_version) from the Go module
                       proxy into the cache and install it as a CLI plugin in
-                      DOCKER_CONFIG=<cache>/config. Skipped when built.
+                      DOCKER_CONFIG=<cache>/config. Skipped when built. Needs Go
+                      $go_needed or later: the \`go\` on PATH when it is recent
+                      enough, else the toolchain go$go_needed from the Go module
+                      proxy (its zip's SHA-256 pinned here), kept in the cache.
   images DIR          build the project's images in that engine: kyc-bridge:local
                       (docker/Dockerfile, context .) and kyc-bridge-prometheus:local
                       (docker/prometheus), and kyc-bridge-kafka:local, the offline
@@ -56,16 +70,23 @@ usage: $prog COMMAND [ARGS]
 The engine: storage driver overlay2 (vfs where an overlay mount fails, or
 KB_DOCKER_STORAGE), no registry mirrors, no iptables rules, no IP forwarding
 and no default bridge (--bridge=none): it changes nothing on the host's network
-and cannot disturb another dockerd. Ports are published on 127.0.0.1 only
-(--ip=127.0.0.1). Compose networks (user-defined bridges, addresses from
-KB_DOCKER_POOL, default 10.213.0.0/16 in /24s) work between containers;
-containers cannot reach outside, so image builds use --network host.
+and cannot disturb another dockerd. Its containerd is its own (a containerd
+already running on the machine, /run/containerd/containerd.sock, which a
+dockerd would otherwise share, is never used), its containers' cgroups are
+under a parent of its own (kb-docker-<hash of DIR>). Ports are published on
+127.0.0.1 only (--ip=127.0.0.1). Compose networks (user-defined bridges, /24s
+from KB_DOCKER_POOL; default: a 10.X.0.0/16 chosen from the hash of DIR,
+X in 200..249, the first one no address or route of the host uses) work
+between containers; containers cannot reach outside, so image builds use
+--network host. The caches are locked (flock) while they are written: two
+runs at once wait for each other.
 The client is Debian's /usr/bin/docker (KB_DOCKER_CLIENT), the same release as
 the daemon (20.10): a newer client on PATH downgrades its API and has no buildx.
 
 Environment: KB_DOCKER_CACHE (default ~/.cache/kyc-bridge/docker),
 KB_DEBIAN_MIRROR (default: from /etc/apt/sources.list*), KB_COMPOSE_VERSION
-(default v5.6.0), KB_DOCKER_STORAGE, KB_DOCKER_POOL, KB_DOCKER_CLIENT.
+(default v5.6.0), KB_DOCKER_STORAGE, KB_DOCKER_POOL, KB_DOCKER_CLIENT,
+GOPROXY (the first entry is where the Go toolchain is fetched from).
 EOF
 }
 
@@ -105,7 +126,128 @@ absdir() { # DIR: made, and absolute
         (cd "$1" && pwd)
 }
 
-sock_of() { echo "$1/docker.sock"; }
+# The caches are written by one run at a time: held until this process ends.
+lock_cache() {
+        mkdir -p "$cache"
+        command -v flock >/dev/null || die "flock not found (util-linux)"
+        exec 9>"$cache/.lock"
+        if ! flock -n 9; then
+                note "waiting for another run that writes $cache"
+                flock -w 1800 9 || die "timed out waiting for $cache/.lock"
+        fi
+}
+
+# The mount points under DIR/ (a function: `findmnt | grep -q` under
+# pipefail fails when grep stops reading first).
+mounts_under() { findmnt -rn -o TARGET | grep -F "$1/" || true; }
+
+# The address pool of DIR's networks: KB_DOCKER_POOL, else 10.X.0.0/16 with
+# X from the hash of DIR (200..249), the first one from there that no
+# address or route of the host already uses (another engine's bridges
+# included). A network keeps the subnet it was made with.
+address_pool() {
+        local h x i used
+        if [ -n "${KB_DOCKER_POOL:-}" ]; then
+                echo "$KB_DOCKER_POOL"
+                return
+        fi
+        h=$(printf '%s' "$1" | sha256sum | cut -c1-4)
+        used=$({ ip -4 -o addr show; ip -4 route show table all; } 2>/dev/null |
+                grep -oE '(^|[^0-9.])10\.[0-9]+\.' | grep -oE '10\.[0-9]+' | sort -u || true)
+        for i in $(seq 0 49); do
+                x=$((200 + (16#$h + i) % 50))
+                if ! grep -qx "10\.$x" <<<"$used"; then
+                        echo "10.$x.0.0/16"
+                        return
+                fi
+        done
+        die "no free 10.X.0.0/16 (X in 200..249) for the engine's networks: set KB_DOCKER_POOL"
+}
+
+# The containerd of DIR: its own, under DIR (see usage).
+containerd_config() { # DIR
+        cat <<EOF
+version = 2
+root = "$1/data/containerd/daemon"
+state = "$1/exec/ctd"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$1/exec/ctd.sock"
+[ttrpc]
+  address = "$1/exec/ctd.sock.ttrpc"
+[debug]
+  address = ""
+  level = "warn"
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$1/data/containerd/opt"
+EOF
+}
+
+containerd_start() { # DIR
+        local dir=$1 i bg
+        rm -f "$dir/exec/ctd.sock" "$dir/exec/ctd.sock.ttrpc" "$dir/containerd.pid"
+        mkdir -p "$dir/exec" "$dir/data/containerd"
+        containerd_config "$dir" >"$dir/exec/containerd.toml"
+        setsid nice containerd --config "$dir/exec/containerd.toml" \
+                </dev/null >"$dir/containerd.log" 2>&1 &
+        bg=$!
+        echo "$bg" >"$dir/containerd.pid"
+        for i in $(seq 1 120); do
+                [ -S "$dir/exec/ctd.sock" ] && return 0
+                if ! kill -0 "$bg" 2>/dev/null; then
+                        tail -n 20 "$dir/containerd.log" >&2
+                        cannot "containerd exited (log: $dir/containerd.log, last lines above)"
+                fi
+                sleep 0.25
+        done
+        tail -n 20 "$dir/containerd.log" >&2
+        cannot "containerd made no socket within 30 s (log: $dir/containerd.log)"
+}
+
+# The Go to build Compose with: `go` on PATH when it is $go_needed or
+# later, else the toolchain from the Go module proxy, in the cache.
+go_bin() {
+        local have proxy arch zip dir=$cache/go$go_needed
+        if command -v go >/dev/null 2>&1; then
+                have=$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null || true)
+                have=${have#go}
+                if [ -n "$have" ] &&
+                        [ "$(printf '%s\n%s\n' "$go_needed" "$have" | sort -V | head -n 1)" = "$go_needed" ]; then
+                        command -v go
+                        return
+                fi
+                note "go ${have:-?} on PATH is older than $go_needed (Compose $compose_version needs it)"
+        fi
+        if [ -x "$dir/bin/go" ]; then
+                echo "$dir/bin/go"
+                return
+        fi
+        case $(uname -m) in
+        x86_64) arch=amd64 ;;
+        *) die "no Go $go_needed here and no pinned toolchain for $(uname -m): install Go $go_needed or later" ;;
+        esac
+        proxy=${GOPROXY:-https://proxy.golang.org}
+        proxy=${proxy%%,*}
+        case $proxy in http://* | https://*) ;; *) proxy=https://proxy.golang.org ;; esac
+        apt_install unzip unzip
+        zip=$cache/go$go_needed.zip
+        note "fetching Go $go_needed from $proxy (golang.org/toolchain, 72 MB)"
+        curl -fsSL --retry 3 -o "$zip.tmp" \
+                "$proxy/golang.org/toolchain/@v/v0.0.1-go$go_needed.linux-$arch.zip" ||
+                die "cannot fetch Go $go_needed from $proxy"
+        [ "$(sha256sum "$zip.tmp" | cut -c1-64)" = "$go_zip_sha256_amd64" ] ||
+                die "the Go $go_needed zip from $proxy is not the one pinned in $prog (SHA-256 differs)"
+        rm -rf "$dir.tmp"
+        mkdir -p "$dir.tmp"
+        unzip -q "$zip.tmp" -d "$dir.tmp" || die "cannot unpack $zip.tmp"
+        mv "$dir.tmp/golang.org/toolchain@v0.0.1-go$go_needed.linux-$arch" "$dir"
+        rm -rf "$dir.tmp" "$zip.tmp"
+        # module zips keep no modes: the executables made executable again
+        chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/* || die "cannot chmod the Go toolchain in $dir"
+        echo "$dir/bin/go"
+}
 
 # The engine in DIR answers?
 answers() {
@@ -188,7 +330,7 @@ storage_driver() { # DIR
 }
 
 dockerd_start() {
-        local dir p drv i
+        local dir p drv i pool
         dir=$(absdir "${1:-}")
         need_root
         p=$(dockerd_pid "$dir")
@@ -196,18 +338,19 @@ dockerd_start() {
                 echo "unix://$dir/docker.sock"
                 return 0
         fi
-        [ -z "$p" ] || die "dockerd $p of $dir runs but does not answer: $prog dockerd stop $dir"
-        # What a dockerd of DIR that died left behind (its containerd, shims, mounts).
-        if [ -n "$(our_pids "$dir")" ] || findmnt -rn -o TARGET | grep -qF "$dir/"; then
-                note "cleaning up after a dockerd of $dir that is gone"
+        if [ -n "$p" ]; then
+                note "dockerd $p of $dir runs but does not answer: stopping it, starting anew"
                 dockerd_stop "$dir"
         fi
-        # Nothing of DIR runs: its containerd's pidfile is stale. dockerd would
-        # take a pid reused by another process for its containerd and wait
-        # for it (seen here: "timeout waiting for containerd to start").
-        rm -f "$dir/exec/containerd/containerd.pid"
-        # Unix socket paths are at most 107 bytes: containerd's is the longest.
-        [ ${#dir} -le 70 ] || cannot "$dir is too long for dockerd's sockets (at most 70 characters)"
+        # What an engine of DIR that died left behind (containerd, shims,
+        # container processes, mounts, bridges).
+        if [ -n "$(our_pids "$dir")" ] || [ -n "$(mounts_under "$dir")" ] || [ -n "$(stale_bridges "$dir")" ]; then
+                note "cleaning up after an engine of $dir that is gone"
+                dockerd_stop "$dir"
+        fi
+        # Unix socket paths are at most 107 bytes: the longest is dockerd's
+        # DIR/exec/libnetwork/<12 hex>.sock (DIR + 34 bytes).
+        [ ${#dir} -le 73 ] || cannot "$dir is too long for the engine's sockets (at most 73 characters)"
         apt_install docker.io /usr/sbin/dockerd
         [ -x "$client" ] || cannot "no docker client at $client"
         for i in dockerd containerd runc; do
@@ -217,8 +360,10 @@ dockerd_start() {
                 cannot "no cgroup file system at /sys/fs/cgroup"
         fi
         drv=$(storage_driver "$dir")
+        pool=$(address_pool "$dir")
         mkdir -p "$dir/data" "$dir/exec"
         rm -f "$dir/docker.sock" "$dir/dockerd.pid"
+        containerd_start "$dir"
         # setsid: not in the caller's process group, so a ^C there does not
         # stop the engine midway; `dockerd stop` does.
         setsid nice dockerd \
@@ -226,10 +371,11 @@ dockerd_start() {
                 --exec-root "$dir/exec" \
                 --pidfile "$dir/dockerd.pid" \
                 --host "unix://$dir/docker.sock" \
+                --containerd "$dir/exec/ctd.sock" \
                 --storage-driver "$drv" \
                 --iptables=false --ip-forward=false --ip-masq=false --ip6tables=false \
                 --bridge=none --ip=127.0.0.1 \
-                --default-address-pool "base=${KB_DOCKER_POOL:-10.213.0.0/16},size=24" \
+                --default-address-pool "base=$pool,size=24" \
                 --cgroup-parent "$(cgparent "$dir")" \
                 --userland-proxy=true \
                 --log-level warn \
@@ -248,7 +394,7 @@ dockerd_start() {
                 dockerd_stop "$dir" >/dev/null 2>&1 || true
                 cannot "dockerd did not answer within 30 s (log: $dir/dockerd.log)"
         fi
-        note "dockerd $(cat "$dir/dockerd.pid") on unix://$dir/docker.sock (storage $drv)"
+        note "dockerd $(cat "$dir/dockerd.pid") on unix://$dir/docker.sock (storage $drv, containerd $(cat "$dir/containerd.pid"), networks from $pool)"
         echo "unix://$dir/docker.sock"
 }
 
@@ -263,17 +409,36 @@ bridges() { # DIR
         done
 }
 
+# The Linux bridges of DIR's networks that exist while no dockerd of DIR
+# manages them: br-<first 12 hex of a network id> of a network in DIR's
+# network store (network ids are random: another engine's never match).
+stale_bridges() { # DIR
+        local kv=$1/data/network/files/local-kv.db b
+        [ -f "$kv" ] || return 0
+        for b in /sys/class/net/br-*; do
+                [ -e "$b" ] || continue
+                b=${b##*/}
+                [[ ${b#br-} =~ ^[0-9a-f]{12}$ ]] || continue
+                if grep -qaF "${b#br-}" "$kv"; then
+                        echo "$b"
+                fi
+        done
+}
+
 dockerd_stop() {
         local dir p i left m
         dir=$(absdir "${1:-}")
         p=$(dockerd_pid "$dir")
         # Its networks' bridges outlive it: noted now, deleted once it is gone.
+        : >"$dir/bridges"
         if [ -n "$p" ] && answers "$dir"; then
                 bridges "$dir" >"$dir/bridges" || true
         fi
         if [ -n "$p" ]; then
                 # dockerd stops its containers (10 s each at most) and its containerd.
                 kill -TERM "$p" 2>/dev/null || true
+                # a stopped (SIGSTOP) dockerd acts on it once continued
+                kill -CONT "$p" 2>/dev/null || true
                 for i in $(seq 1 240); do
                         [ -d "/proc/$p" ] || break
                         sleep 0.25
@@ -282,6 +447,17 @@ dockerd_stop() {
                         note "dockerd $p still runs after 60 s: SIGKILL"
                         kill -KILL "$p" 2>/dev/null || true
                 fi
+        fi
+        # Its containerd (which leaves the shims of running containers: none
+        # once dockerd has stopped them; else they are among what is left).
+        p=$(cat "$dir/containerd.pid" 2>/dev/null || true)
+        if [ -n "$p" ] && [ -r "/proc/$p/cmdline" ] &&
+                tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -F -- "$dir/exec/containerd.toml" >/dev/null; then
+                kill -TERM "$p" 2>/dev/null || true
+                for i in $(seq 1 80); do
+                        [ -d "/proc/$p" ] || break
+                        sleep 0.25
+                done
         fi
         # Whatever it left (a containerd, shims, container processes).
         left=$(our_pids "$dir")
@@ -305,25 +481,27 @@ dockerd_stop() {
                 sleep 0.5
         done
         # Mounts under DIR (overlays, network namespaces, shm), deepest first.
-        for m in $(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r); do
+        for m in $(mounts_under "$dir" | sort -r); do
                 umount -l "$m" 2>/dev/null || true
         done
         local b
-        if [ -f "$dir/bridges" ]; then
-                while read -r b; do
-                        if [ -n "$b" ] && [ -e "/sys/class/net/$b" ]; then
-                                ip link delete "$b" 2>/dev/null || note "cannot delete the bridge $b"
-                        fi
-                done <"$dir/bridges"
-        fi
-        rm -f "$dir/docker.sock" "$dir/dockerd.pid" "$dir/bridges"
+        stale_bridges "$dir" >>"$dir/bridges"
+        while read -r b; do
+                if [ -n "$b" ] && [ -e "/sys/class/net/$b" ]; then
+                        ip link delete "$b" 2>/dev/null || note "cannot delete the bridge $b"
+                fi
+        done < <(sort -u "$dir/bridges")
+        rm -f "$dir/docker.sock" "$dir/dockerd.pid" "$dir/containerd.pid" "$dir/bridges"
         left=$(our_pids "$dir")
         [ -z "$left" ] || die "processes of $dir still run: $(paste -sd' ' <<<"$left")"
         if [ -n "$(our_cgroups "$dir")" ]; then
                 die "cgroups of $dir remain: $(our_cgroups "$dir" | paste -sd' ')"
         fi
-        if findmnt -rn -o TARGET | grep -qF "$dir/"; then
-                die "mounts under $dir remain: $(findmnt -rn -o TARGET | grep -F "$dir/" | paste -sd' ')"
+        if [ -n "$(mounts_under "$dir")" ]; then
+                die "mounts under $dir remain: $(mounts_under "$dir" | paste -sd' ')"
+        fi
+        if [ -n "$(stale_bridges "$dir")" ]; then
+                die "bridges of $dir remain: $(stale_bridges "$dir" | paste -sd' ')"
         fi
         # The exec root is run-time state only (pidfiles, sockets).
         rm -rf "$dir/exec"
@@ -439,7 +617,7 @@ base_images() {
         local dir t tag sum have
         dir=$(absdir "${1:-}")
         engine_env "$dir"
-        mkdir -p "$cache"
+        lock_cache
         make_rootfs "$(debian_mirror)"
         for t in "$suite" "$suite-slim"; do
                 tag=debian:$t
@@ -459,19 +637,21 @@ base_images() {
 }
 
 compose_plugin() {
-        local bin=$cache/compose-$compose_version/docker-compose tmp
+        local bin=$cache/compose-$compose_version/docker-compose tmp go
+        lock_cache
         mkdir -p "$cache/config/cli-plugins"
         if [ ! -x "$bin" ]; then
-                command -v go >/dev/null || die "go not found: the Compose plugin is built with Go"
+                go=$(go_bin)
+                note "Go: $go ($("$go" env GOVERSION))"
                 tmp=$(mktemp -d)
                 note "building Compose $compose_version from the Go module proxy (several minutes cold)"
                 (
                         cd "$tmp"
                         export GOTOOLCHAIN=local GOMAXPROCS=2 GOFLAGS=-mod=mod CGO_ENABLED=0
-                        go mod init x >/dev/null 2>&1
-                        nice go get "github.com/docker/compose/v5@$compose_version"
+                        "$go" mod init x >/dev/null 2>&1
+                        nice "$go" get "github.com/docker/compose/v5@$compose_version"
                         mkdir -p "${bin%/*}"
-                        nice go build -p 2 -trimpath \
+                        nice "$go" build -p 2 -trimpath \
                                 -ldflags "-s -w -X github.com/docker/compose/v5/internal.Version=$compose_version" \
                                 -o "$bin.tmp" github.com/docker/compose/v5/cmd
                         mv "$bin.tmp" "$bin"
@@ -493,7 +673,7 @@ project_images() {
         dir=$(absdir "${1:-}")
         engine_env "$dir"
         cd "$here"
-        nice "$client" build --network host -f docker/Dockerfile -t kyc-bridge:local . ||
+        nice "$client" build --network host -f docker/Dockerfile --target runtime -t kyc-bridge:local . ||
                 die "docker build of kyc-bridge:local (docker/Dockerfile) failed"
         nice "$client" build --network host -t kyc-bridge-prometheus:local docker/prometheus ||
                 die "docker build of kyc-bridge-prometheus:local (docker/prometheus) failed"

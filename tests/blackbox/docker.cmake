@@ -24,3 +24,18 @@ add_test(NAME docker.engine_stop
 set_tests_properties(docker.compose_up PROPERTIES FIXTURES_REQUIRED docker_engine)
 set_tests_properties(docker.engine_stop PROPERTIES
   LABELS "docker" TIMEOUT 300 FIXTURES_CLEANUP docker_engine)
+# The engine script on its own, with an empty engine of its own
+# (build/docker-life): a hung dockerd replaced at start, a crashed engine's
+# containerd, shims, container processes, mounts and bridges cleaned up.
+add_test(NAME docker.engine_lifecycle
+  COMMAND ${KB_PYTHON3} -m unittest -v test_docker.TestEngineLifecycle
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
+set_tests_properties(docker.engine_lifecycle PROPERTIES
+  LABELS "docker" TIMEOUT 600 RUN_SERIAL TRUE
+  FIXTURES_REQUIRED docker_life
+  ENVIRONMENT "KB_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+add_test(NAME docker.life_stop
+  COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/docker-env.sh dockerd stop
+          ${CMAKE_BINARY_DIR}/docker-life)
+set_tests_properties(docker.life_stop PROPERTIES
+  LABELS "docker" TIMEOUT 300 FIXTURES_CLEANUP docker_life)

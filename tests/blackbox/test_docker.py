@@ -24,6 +24,7 @@ KB_BUILD_DIR/docker-test), KB_DOCKER_CACHE (caches reused across runs).
 Where dockerd cannot run, the test fails and says so: it never skips.
 """
 import base64
+import io
 import json
 import os
 import re
@@ -281,6 +282,8 @@ class TestDockerCompose(unittest.TestCase):
         one_shots = [s for s in one_shots if s in services]
         self.assertIn("watch", services)
 
+        # what the engine holds before: `down -v` must leave exactly that
+        before = self.engine_objects()
         t0 = time.monotonic()
         p.compose("up", "-d", "--no-build")
         st = self.wait_done(p, one_shots, daemons)
@@ -331,12 +334,22 @@ class TestDockerCompose(unittest.TestCase):
                        seen_before=[s for s, _ in shares])
 
         p.compose("down", "-v", "--remove-orphans", timeout=300)
-        label = "label=com.docker.compose.project=%s" % p.name
-        for what in (["ps", "-a", "-q"], ["volume", "ls", "-q"], ["network", "ls", "-q"]):
-            left = e.docker(*what, "--filter", label).stdout.split()
-            self.assertEqual(left, [], "docker %s: left after down -v" % " ".join(what))
+        self.assertEqual(self.engine_objects(), before,
+                         "the engine's containers, volumes and networks after down -v "
+                         "differ from before the first up")
         size = e.docker("image", "inspect", "-f", "{{.Size}}", "kyc-bridge:local").stdout.strip()
         log("kyc-bridge:local image size: %s bytes" % size)
+
+    def engine_objects(self):
+        """Every container, volume and network of the engine (not only
+        the project's: an object made without the project's label counts
+        too)."""
+        e = self.engine
+        return {
+            "containers": sorted(e.docker("ps", "-a", "-q", "--no-trunc").stdout.split()),
+            "volumes": sorted(e.docker("volume", "ls", "-q").stdout.split()),
+            "networks": sorted(e.docker("network", "ls", "-q", "--no-trunc").stdout.split()),
+        }
 
     def secrets(self, p):
         """Every file of the project's secrets volumes but the public
@@ -366,27 +379,37 @@ class TestDockerCompose(unittest.TestCase):
             self.assertGreaterEqual(len(v.strip()), 16, "%s is too short to scan for" % k)
         return out
 
-    def scan_tar(self, path, secrets, what):
-        """Fails if a member of the tar file @path, or of a tar inside it
-        (an image's layers), holds one of @secrets; returns the members
-        scanned."""
+    def scan_members(self, tf, secrets, what):
+        """Fails if a regular file of the open tar @tf holds one of
+        @secrets; returns the number of files read."""
         n = 0
-        with tarfile.open(path, mode="r:*") as tf:
-            for m in tf.getmembers():
-                if not m.isfile():
-                    continue
-                blob = tf.extractfile(m).read()
-                n += 1
-                for name, sec in secrets.items():
-                    self.assertNotIn(sec.strip(), blob,
-                                     "%s: %s holds the secret of %s" % (what, m.name, name))
-                if m.name.endswith(".tar"):
-                    inner = path + ".inner"
-                    with open(inner, "wb") as fh:
-                        fh.write(blob)
-                    n += self.scan_tar(inner, secrets, "%s %s" % (what, m.name))
-                    os.unlink(inner)
+        for m in tf.getmembers():
+            if not m.isfile():
+                continue
+            blob = tf.extractfile(m).read()
+            self.assertEqual(len(blob), m.size, "%s: %s read short" % (what, m.name))
+            n += 1
+            for name, sec in secrets.items():
+                self.assertNotIn(sec.strip(), blob,
+                                 "%s: %s holds the secret of %s" % (what, m.name, name))
         return n
+
+    def scan_image(self, path, secrets, what):
+        """`docker image save` output at @path: every file of it (the
+        image configuration and history included) and every file of each
+        layer its manifest.json names -- each layer opened as a tar
+        whatever its compression and name, none left out. Returns
+        (layers, files)."""
+        with tarfile.open(path, mode="r:*") as tf:
+            files = self.scan_members(tf, secrets, what)
+            manifest = json.load(tf.extractfile("manifest.json"))
+            layers = [layer for img in manifest for layer in img["Layers"]]
+            self.assertGreater(len(layers), 0, "%s: no layer in manifest.json" % what)
+            for layer in layers:
+                blob = tf.extractfile(layer).read()
+                with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as lt:
+                    files += self.scan_members(lt, secrets, "%s layer %s" % (what, layer))
+        return len(layers), files
 
     def check_secrets_not_in_images(self, p):
         """The secrets are in their volumes only: not in a layer of any
@@ -403,8 +426,13 @@ class TestDockerCompose(unittest.TestCase):
                 with open(path, "wb") as fh:
                     r = subprocess.run([docker] + argv, stdout=fh, env=p.e.env, timeout=600)
                 self.assertEqual(r.returncode, 0, "docker %s" % " ".join(argv))
-                self.assertGreater(self.scan_tar(path, secrets, what), 0,
-                                   "%s: nothing scanned" % what)
+                if argv[0] == "image":
+                    layers, files = self.scan_image(path, secrets, what)
+                    log("%s: %d layers, %d files scanned" % (what, layers, files))
+                else:
+                    with tarfile.open(path, mode="r:*") as tf:
+                        files = self.scan_members(tf, secrets, what)
+                self.assertGreater(files, 0, "%s: nothing scanned" % what)
                 os.unlink(path)
         for c in p.ps():
             conf = p.e.docker("inspect", c["ID"]).stdout
@@ -414,6 +442,98 @@ class TestDockerCompose(unittest.TestCase):
         logs = p.compose("logs", "--no-color").stdout
         for name, sec in secrets.items():
             self.assertNotIn(sec.strip().decode("latin-1"), logs, "a log holds %s" % name)
+
+
+
+def pids_of(root):
+    """Pids whose command line names @root's engine (its dockerd,
+    containerd, shims)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if root + "/exec" in cmd or root + "/data" in cmd:
+            out.append(int(d))
+    return out
+
+
+def mounts_under(root):
+    with open("/proc/self/mountinfo") as fh:
+        return [ln.split()[4] for ln in fh if ln.split()[4].startswith(root + "/")]
+
+
+class TestEngineLifecycle(unittest.TestCase):
+    """docker-env.sh's engine on its own (an empty data root of its own):
+    a hung dockerd is replaced, a crashed engine's leftovers (containerd,
+    shims, container processes, mounts, its networks' bridges) are cleaned
+    up, and a stop leaves nothing of it running."""
+
+    def setUp(self):
+        build = os.environ.get("KB_BUILD_DIR") or os.path.join(SRC, "build")
+        self.e = Engine(os.path.join(build, "docker-life"))
+
+    def tearDown(self):
+        self.e.stop()
+
+    def pid(self, name):
+        with open(os.path.join(self.e.root, name + ".pid")) as fh:
+            return int(fh.read().strip())
+
+    def assert_gone(self, bridge):
+        self.assertEqual(pids_of(self.e.root), [], "processes of the engine left")
+        self.assertEqual(mounts_under(self.e.root), [], "mounts of the engine left")
+        self.assertFalse(os.path.exists("/sys/class/net/" + bridge), "%s left" % bridge)
+
+    def test_hang_crash_stop(self):
+        e = self.e
+        e.start()
+        e.sh("base-images", e.root)
+        # its own containerd, not one a dockerd would share
+        ctd = self.pid("containerd")
+        with open("/proc/%d/cmdline" % ctd, "rb") as fh:
+            self.assertIn((e.root + "/exec/containerd.toml").encode(), fh.read())
+        net = e.docker("network", "create", "kb-life").stdout.strip()
+        bridge = "br-" + net[:12]
+        self.assertTrue(os.path.exists("/sys/class/net/" + bridge), bridge)
+        sub = e.docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}",
+                       net).stdout.strip()
+        self.assertRegex(sub, r"^10\.(2[0-4][0-9])\.\d+\.0/24$")
+        # a container that keeps running: its process, shim and mounts
+        e.docker("run", "-d", "--name", "kb-life-c", "--network", "kb-life",
+                 "debian:bookworm-slim", "sleep", "600")
+
+        # hung: stopped (SIGSTOP), does not answer -> stopped and started anew
+        old = self.pid("dockerd")
+        os.kill(old, 19)
+        r = e.sh("dockerd", "start", e.root, timeout=300)
+        self.assertIn("does not answer", r.stderr)
+        self.assertNotEqual(self.pid("dockerd"), old)
+        self.assertFalse(os.path.exists("/proc/%d" % old), "the hung dockerd still exists")
+
+        # crashed: every process of the engine killed, leaving mounts,
+        # shims and the bridge; `dockerd stop` cleans all of it up
+        e.docker("run", "-d", "--network", "kb-life", "debian:bookworm-slim", "sleep", "600")
+        self.assertNotEqual(mounts_under(e.root), [])
+        for p in (self.pid("dockerd"), self.pid("containerd")):
+            os.kill(p, 9)
+        time.sleep(1)
+        self.assertTrue(os.path.exists("/sys/class/net/" + bridge), bridge)
+        self.assertEqual(e.stop(), 0)
+        self.assert_gone(bridge)
+
+        # and a crash, then `start`: cleaned up first, the engine answers
+        e.start()
+        os.kill(self.pid("dockerd"), 9)
+        os.kill(self.pid("containerd"), 9)
+        r = e.sh("dockerd", "start", e.root, timeout=300)
+        self.assertIn("cleaning up after an engine", r.stderr)
+        self.assertEqual(e.stop(), 0)
+        self.assert_gone(bridge)
 
 
 if __name__ == "__main__":
