@@ -461,6 +461,7 @@ typedef struct kb_sbx_fault_s {
         int error_status;
         int64_t retry_after;      /* seconds, for error_status 429 */
         double corrupt_body_rate; /* processed, then a 2xx body garbled */
+        int latency_only_2xx;     /* the latency delays 2xx answers only */
 } kb_sbx_fault_t;
 
 typedef struct kb_sbx_faults_s {
@@ -475,13 +476,15 @@ void kb_sbx_faults_init(kb_sbx_faults_t *f, uint64_t seed);
 void kb_sbx_faults_destroy(kb_sbx_faults_t *f);
 /**
  * Looks up the fault for @p path. Returns 0 when none applies; else fills
- * the latency and, when an error is drawn, *error_status (0 otherwise) and
+ * the latency (*latency_only_2xx: whether it delays only a 2xx answer)
+ * and, when an error is drawn, *error_status (0 otherwise) and
  * *retry_after; when no error is drawn, *corrupt_body says whether the
  * request's 2xx body is to be garbled (0 otherwise). Returns 1.
  */
 int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
-                       int64_t *latency_ms, int *error_status,
-                       int64_t *retry_after, int *corrupt_body);
+                       int64_t *latency_ms, int *latency_only_2xx,
+                       int *error_status, int64_t *retry_after,
+                       int *corrupt_body);
 
 /* What a 2xx body garbled by a corrupt_body_rate fault becomes: no JSON
  * text (and no UTF-8) starts like this. */

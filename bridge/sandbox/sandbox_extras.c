@@ -62,6 +62,22 @@ static int opt_int(json_object *obj, const char *key, int64_t min, int64_t max,
         return 1;
 }
 
+/* Optional boolean member @p key: 0 absent, 1 present, -1 (400). */
+static int opt_bool(json_object *obj, const char *key, int *out,
+                    kb_sbx_resp_t *resp)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(obj, key, &v))
+                return 0;
+        if (!v || !json_object_is_type(v, json_type_boolean)) {
+                kb_sbx_resp_error(resp, 400, "%s: Must be true or false.", key);
+                return -1;
+        }
+        *out = json_object_get_boolean(v) ? 1 : 0;
+        return 1;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Applications */
 
@@ -326,13 +342,15 @@ static double faults_uniform(kb_sbx_faults_t *f)
 }
 
 int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
-                       int64_t *latency_ms, int *error_status,
-                       int64_t *retry_after, int *corrupt_body)
+                       int64_t *latency_ms, int *latency_only_2xx,
+                       int *error_status, int64_t *retry_after,
+                       int *corrupt_body)
 {
         const kb_sbx_fault_t *hit = NULL;
         size_t i;
 
         *latency_ms = 0;
+        *latency_only_2xx = 0;
         *error_status = 0;
         *retry_after = 0;
         *corrupt_body = 0;
@@ -352,6 +370,7 @@ int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
                 return 0;
         }
         *latency_ms = hit->latency_ms;
+        *latency_only_2xx = hit->latency_only_2xx;
         if (hit->error_rate > 0 && faults_uniform(f) < hit->error_rate) {
                 *error_status = hit->error_status;
                 *retry_after = hit->retry_after;
@@ -379,9 +398,11 @@ static int render_fault(kb_buf_t *b, const kb_sbx_fault_t *ft)
             kb_buf_printf(b,
                           ",\"latency_ms\":%lld,\"error_rate\":%s,"
                           "\"error_status\":%d,\"retry_after\":%lld,"
-                          "\"corrupt_body_rate\":%s}",
+                          "\"corrupt_body_rate\":%s,"
+                          "\"latency_only_2xx\":%s}",
                           (long long)ft->latency_ms, rate, ft->error_status,
-                          (long long)ft->retry_after, corrupt) == -1)
+                          (long long)ft->retry_after, corrupt,
+                          ft->latency_only_2xx ? "true" : "false") == -1)
                 return -1;
         return 0;
 }
@@ -432,12 +453,14 @@ static int render_faults(kb_buf_t *b, kb_sbx_faults_t *f)
 
 void kb_sbx_h_faults_put(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
 {
-        static const char *const allowed[] = {
-                "path",        "latency_ms",
-                "error_rate",  "error_status",
-                "retry_after", "corrupt_body_rate",
-                NULL
-        };
+        static const char *const allowed[] = { "path",
+                                               "latency_ms",
+                                               "error_rate",
+                                               "error_status",
+                                               "retry_after",
+                                               "corrupt_body_rate",
+                                               "latency_only_2xx",
+                                               NULL };
         kb_sbx_faults_t *f = &req->sbx->faults;
         json_object *obj = kb_sbx_req_json(req, resp);
         kb_sbx_fault_t ft;
@@ -478,7 +501,8 @@ void kb_sbx_h_faults_put(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
                 goto out;
         if (opt_rate(obj, "error_rate", &ft.error_rate, resp) == -1 ||
             opt_rate(obj, "corrupt_body_rate", &ft.corrupt_body_rate, resp) ==
-                -1)
+                -1 ||
+            opt_bool(obj, "latency_only_2xx", &ft.latency_only_2xx, resp) == -1)
                 goto out;
         pthread_mutex_lock(&f->lock);
         for (i = 0; i < f->n; i++)

@@ -659,7 +659,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         kb_sbx_resp_t resp;
         const route_t *route;
         int64_t latency = 0, retry_after = 0;
-        int fault_status = 0, corrupt = 0;
+        int fault_status = 0, corrupt = 0, latency_2xx = 0;
         enum MHD_Result ret;
 
         if (!ctx) {
@@ -726,8 +726,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         resp.retry_after = -1;
         if (strncmp(url, "/sandbox/", 9) != 0 && strcmp(url, "/sandbox") &&
             strcmp(url, "/metrics") &&
-            kb_sbx_faults_draw(&h->sbx->faults, url, &latency, &fault_status,
-                               &retry_after, &corrupt) &&
+            kb_sbx_faults_draw(&h->sbx->faults, url, &latency, &latency_2xx,
+                               &fault_status, &retry_after, &corrupt) &&
             fault_status) {
                 /* an injected error: the request is not processed */
                 kb_sbx_resp_error(&resp, fault_status,
@@ -760,6 +760,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                        route ? route->pattern
                              : (is_vendor_path(url) ? "/v3/?" : "?"));
         }
+        /* a fault that delays only what the vendor did: a 2xx answer */
+        if (latency_2xx && !(resp.status >= 200 && resp.status < 300))
+                latency = 0;
         log_request(method, route, url, resp.status, ctx->t0_us);
         ctx->endpoint = endpoint_of(route, url, method);
         ret = queue_or_delay(h, conn, ctx, &resp, latency);

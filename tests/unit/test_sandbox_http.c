@@ -622,6 +622,44 @@ static void test_latency_does_not_block(void **state)
         world_free(&w);
 }
 
+/* latency_only_2xx: what the vendor did (a 2xx) is answered late, a
+ * refusal at once -- a lost answer followed by a quick "already done". */
+static void test_latency_only_2xx(void **state)
+{
+        world_t w;
+        app_t a;
+        int64_t t0, dt;
+
+        (void)state;
+        world_init(&w, 15, NULL, 1000);
+        make_app(&w, "a", "kyc", &a);
+        assert_int_equal(http(w.c, "PUT", U(&w, "/sandbox/faults"), NULL,
+                              "{\"path\":\"/v3/workflows/\","
+                              "\"latency_ms\":1500,\"latency_only_2xx\":1}",
+                              &w.r),
+                         400);
+        assert_non_null(strstr(w.r.body.data, "latency_only_2xx"));
+        assert_int_equal(http(w.c, "PUT", U(&w, "/sandbox/faults"), NULL,
+                              "{\"path\":\"/v3/workflows/\","
+                              "\"latency_ms\":1500,\"latency_only_2xx\":true}",
+                              &w.r),
+                         200);
+        assert_non_null(strstr(w.r.body.data, "\"latency_only_2xx\":true"));
+        t0 = kb_mono_ms();
+        assert_int_equal(
+            http(w.c, "GET", U(&w, "/v3/workflows/"), a.key, NULL, &w.r), 200);
+        dt = kb_mono_ms() - t0;
+        assert_true(dt >= 1500);
+        t0 = kb_mono_ms();
+        assert_int_equal(
+            http(w.c, "GET", U(&w, "/v3/workflows/"), "not-a-key", NULL, &w.r),
+            401);
+        dt = kb_mono_ms() - t0;
+        if (dt >= 1500)
+                fail_msg("a 401 was delayed %lld ms", (long long)dt);
+        world_free(&w);
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
         int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -699,6 +737,7 @@ int main(void)
                 cmocka_unit_test(test_state_survives_restart),
                 cmocka_unit_test(test_seed_gives_same_ids),
                 cmocka_unit_test(test_latency_does_not_block),
+                cmocka_unit_test(test_latency_only_2xx),
                 cmocka_unit_test(test_keepalive_no_nagle_stall),
                 cmocka_unit_test(test_rate_limit_429),
         };
