@@ -341,6 +341,26 @@ static double faults_uniform(kb_sbx_faults_t *f)
                (1.0 / 9007199254740992.0);
 }
 
+/* Does the request path @p path match the fault path @p pat: equal, or
+ * equal but for each "{}" of @p pat, which stands for one non-empty path
+ * segment ("/v3/session/{}/share/")? */
+static int fault_path_match(const char *pat, const char *path)
+{
+        while (*pat) {
+                if (pat[0] == '{' && pat[1] == '}') {
+                        if (!*path || *path == '/')
+                                return 0;
+                        while (*path && *path != '/')
+                                path++;
+                        pat += 2;
+                        continue;
+                }
+                if (*pat++ != *path++)
+                        return 0;
+        }
+        return *path == '\0';
+}
+
 int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
                        int64_t *latency_ms, int *latency_only_2xx,
                        int *error_status, int64_t *retry_after,
@@ -358,12 +378,13 @@ int kb_sbx_faults_draw(kb_sbx_faults_t *f, const char *path,
                 return 0;
         pthread_mutex_lock(&f->lock);
         for (i = 0; i < f->n; i++) {
-                if (!strcmp(f->v[i].path, path)) {
+                if (!strcmp(f->v[i].path, "*")) {
+                        if (!hit)
+                                hit = &f->v[i];
+                } else if (fault_path_match(f->v[i].path, path)) {
                         hit = &f->v[i];
                         break;
                 }
-                if (!strcmp(f->v[i].path, "*"))
-                        hit = &f->v[i];
         }
         if (!hit) {
                 pthread_mutex_unlock(&f->lock);
@@ -479,8 +500,10 @@ void kb_sbx_h_faults_put(kb_sbx_req_t *req, kb_sbx_resp_t *resp)
         if (!path || !*path || strlen(path) >= sizeof(ft.path) ||
             (strcmp(path, "*") && path[0] != '/')) {
                 kb_sbx_resp_error(resp, 400,
-                                  "path: Required: an exact request path "
-                                  "(\"/v3/session/import-shared/\") or \"*\".");
+                                  "path: Required: a request path "
+                                  "(\"/v3/session/import-shared/\", "
+                                  "\"/v3/session/{}/share/\": {} stands for "
+                                  "one path segment) or \"*\".");
                 goto out;
         }
         if (!strncmp(path, "/sandbox", 8)) {

@@ -657,6 +657,24 @@ static void test_latency_only_2xx(void **state)
         dt = kb_mono_ms() - t0;
         if (dt >= 1500)
                 fail_msg("a 401 was delayed %lld ms", (long long)dt);
+        /* a fault path with {}: one path segment, not more, not none */
+        assert_int_equal(
+            http(w.c, "DELETE", U(&w, "/sandbox/faults"), NULL, NULL, &w.r),
+            200);
+        assert_int_equal(http(w.c, "PUT", U(&w, "/sandbox/faults"), NULL,
+                              "{\"path\":\"/v3/{}/\",\"error_rate\":1,"
+                              "\"error_status\":502}",
+                              &w.r),
+                         200);
+        assert_int_equal(
+            http(w.c, "GET", U(&w, "/v3/workflows/"), a.key, NULL, &w.r), 502);
+        assert_int_equal(
+            http(w.c, "GET", U(&w, "/v3/sessions/"), a.key, NULL, &w.r), 502);
+        assert_int_equal(http(w.c, "GET",
+                              U(&w, "/v3/session/00000000-0000-4000-8000-"
+                                    "000000000000/decision/"),
+                              a.key, NULL, &w.r),
+                         404);
         world_free(&w);
 }
 
