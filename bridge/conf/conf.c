@@ -1,10 +1,13 @@
 /* conf.c -- configuration: properties files, one option table, -X overrides */
 #include "conf.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <librdkafka/rdkafka.h>
 #include <sodium.h>
@@ -732,6 +735,143 @@ static int check_one(const kb_conf_t *conf, const kb_conf_opt_t *o,
         return KB_OK;
 }
 
+int kb_conf_host_is_loopback(const char *host)
+{
+        struct in_addr a4;
+        struct in6_addr a6;
+        char buf[INET6_ADDRSTRLEN + 1];
+        size_t l = strlen(host);
+
+        if (!strcasecmp(host, "localhost"))
+                return 1;
+        if (inet_pton(AF_INET, host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127;
+        /* IPv6, bracketed as in a URL or a broker list, or bare */
+        if (l >= 2 && host[0] == '[' && host[l - 1] == ']') {
+                if (l - 2 >= sizeof(buf))
+                        return 0;
+                memcpy(buf, host + 1, l - 2);
+                buf[l - 2] = '\0';
+                host = buf;
+        }
+        if (inet_pton(AF_INET6, host, &a6) != 1)
+                return 0;
+        return IN6_IS_ADDR_LOOPBACK(&a6) ||
+               (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+}
+
+/* librdkafka's security protocols that do not encrypt (any case, as
+ * librdkafka takes them). */
+static int kafka_proto_plain(const char *p, size_t len)
+{
+        return (len == 9 && !strncasecmp(p, "plaintext", 9)) ||
+               (len == 14 && !strncasecmp(p, "sasl_plaintext", 14));
+}
+
+int kb_conf_kafka_plaintext(const char *servers, const char *protocol,
+                            char *bad, size_t bad_size)
+{
+        int plain = !protocol || !*protocol ||
+                    kafka_proto_plain(protocol, strlen(protocol));
+        const char *p = servers ? servers : "";
+
+        /* librdkafka's broker list: entries separated by commas or spaces,
+         * each "[proto://]host[:port]" where host may be "[v6addr]" or,
+         * without a port, a bare IPv6 address; an empty host is
+         * localhost. */
+        while (*p) {
+                char ent[512], *h, *end;
+                size_t len = strcspn(p, ", \t"), plen = 0, i;
+                int eplain = plain;
+
+                if (len == 0) {
+                        p++;
+                        continue;
+                }
+                for (i = 0; i + 3 <= len; i++)
+                        if (!strncmp(p + i, "://", 3)) {
+                                plen = i + 3;
+                                eplain = plain || kafka_proto_plain(p, i);
+                                break;
+                        }
+                if (!eplain)
+                        goto next;
+                if (len - plen >= sizeof(ent)) {
+                        /* no loopback address is that long */
+                        kb_snprintf(bad, bad_size, "%.*s...", 64, p);
+                        return -1;
+                }
+                memcpy(ent, p + plen, len - plen);
+                ent[len - plen] = '\0';
+                h = ent;
+                if (*h == '[') {
+                        end = strchr(h, ']');
+                        if (end)
+                                end[1] = '\0';
+                } else if ((end = strchr(h, ':')) != NULL &&
+                           end == strrchr(h, ':')) {
+                        *end = '\0'; /* host:port */
+                }
+                if (*h && !kb_conf_host_is_loopback(h)) {
+                        kb_snprintf(bad, bad_size, "%.*s", (int)len, p);
+                        return -1;
+                }
+        next:
+                p += len;
+        }
+        return 0;
+}
+
+/* The Kafka clients kb_kafka_conf_new() builds get every "kafka.*" option
+ * and then, for their kind, every "kafka.consumer.*" or
+ * "kafka.producer.*" one, in the order the options were first set. Finds
+ * what bootstrap.servers (or its alias metadata.broker.list) and
+ * security.protocol end up as for each kind and refuses a plaintext
+ * broker that is not loopback. */
+static int check_kafka_plaintext(const kb_conf_t *conf, char *errstr,
+                                 size_t errstr_size)
+{
+        static const char *const kinds[] = { "consumer.", "producer." };
+        size_t k, i;
+
+        if (kb_conf_get_bool(conf, "kafka_allow_plaintext"))
+                return KB_OK;
+        for (k = 0; k < KB_ARRAY_SIZE(kinds); k++) {
+                const conf_entry_t *bs = NULL, *sp = NULL;
+                char bad[256];
+                for (i = 0; i < conf->n; i++) {
+                        const conf_entry_t *e = &conf->ents[i];
+                        const char *kk = e->key + 6;
+                        if (strncmp(e->key, "kafka.", 6))
+                                continue;
+                        if (!strncmp(kk, kinds[k], 9))
+                                kk += 9;
+                        else if (!strncmp(kk, "consumer.", 9) ||
+                                 !strncmp(kk, "producer.", 9))
+                                continue;
+                        if (!strcmp(kk, "bootstrap.servers") ||
+                            !strcmp(kk, "metadata.broker.list"))
+                                bs = e;
+                        else if (!strcmp(kk, "security.protocol"))
+                                sp = e;
+                }
+                if (!bs ||
+                    !kb_conf_kafka_plaintext(bs->value, sp ? sp->value : NULL,
+                                             bad, sizeof(bad)))
+                        continue;
+                kb_snprintf(errstr, errstr_size,
+                            "%s: %s: broker %s is not a loopback address and "
+                            "the connection to it would not be encrypted "
+                            "(%s = %s%s); " KB_CONF_KAFKA_PLAINTEXT_HINT,
+                            bs->origin, bs->key, bad,
+                            sp ? sp->key : "kafka.security.protocol",
+                            sp ? sp->value : "plaintext",
+                            sp ? "" : ", the default");
+                return KB_ERR_CONFIG;
+        }
+        return KB_OK;
+}
+
 int kb_conf_check(const kb_conf_t *conf, unsigned scope, char *errstr,
                   size_t errstr_size)
 {
@@ -778,7 +918,7 @@ int kb_conf_check(const kb_conf_t *conf, unsigned scope, char *errstr,
                         return r;
                 kb_conf_secret_free(s, sl);
         }
-        return KB_OK;
+        return check_kafka_plaintext(conf, errstr, errstr_size);
 }
 
 static void dump_one(const kb_conf_t *conf, const char *key, FILE *fp)

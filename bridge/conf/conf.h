@@ -116,7 +116,10 @@ int kb_conf_foreach_kafka(const kb_conf_t *conf,
  * Checks that every option REQUIRED in @p scope is set (for sectioned
  * options: in every section that exists) and every secret of @p scope
  * resolves (@p scope 0: no required options, every secret that is set).
- * Errors: "<origin or path>: key: reason".
+ * Also refuses a plaintext Kafka listener that is not loopback (the
+ * effective bootstrap.servers and security.protocol of the consumers and
+ * of the producers, see kb_conf_kafka_plaintext()) unless
+ * kafka_allow_plaintext. Errors: "<origin or path>: key: reason".
  */
 int kb_conf_check(const kb_conf_t *conf, unsigned scope, char *errstr,
                   size_t errstr_size) KB_WUR;
@@ -137,6 +140,34 @@ void kb_conf_describe(FILE *fp, int markdown);
 
 /** The config file path given at load time ("" if none). */
 const char *kb_conf_path(const kb_conf_t *conf);
+
+/*
+ * Transport security (docs/operations.md, "Transport security").
+ *
+ * kb_conf_host_is_loopback(): non-zero when @p host names this machine's
+ * loopback: "localhost" (any case), an IPv4 address in 127.0.0.0/8, ::1 or
+ * ::ffff:127.x.y.z (IPv6 with or without brackets). Only literal addresses
+ * count: a DNS name that resolves to loopback does not.
+ */
+int kb_conf_host_is_loopback(const char *host);
+
+/**
+ * Checks a Kafka broker list (bootstrap.servers syntax: entries
+ * "[proto://]host[:port]" separated by commas or spaces) for a broker that
+ * would be reached without encryption from somewhere else: a non-loopback
+ * host while @p protocol (security.protocol; NULL or "" = librdkafka's
+ * default, plaintext) or the entry's own "proto://" is plaintext or
+ * sasl_plaintext (any case). Returns 0 when there is none, else -1 with
+ * the first such entry, as written, in @p bad.
+ */
+int kb_conf_kafka_plaintext(const char *servers, const char *protocol,
+                            char *bad, size_t bad_size);
+
+/* How to resolve kb_conf_kafka_plaintext()'s refusal (ends its messages). */
+#define KB_CONF_KAFKA_PLAINTEXT_HINT                                           \
+        "use kafka.security.protocol = SASL_SSL (or SSL), or set "             \
+        "kafka_allow_plaintext = true if the network to the broker is "        \
+        "private"
 
 /* Validators usable in the table. */
 int kb_conf_valid_uuid(const char *v, char *errstr, size_t errstr_size);

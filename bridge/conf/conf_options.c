@@ -42,6 +42,20 @@ const kb_conf_opt_t kb_conf_options[] = {
           NULL, IM, 0, NULL, "Largest retry delay (exponential backoff)." },
         { "vendor.ca_file", KB_CONF_STR, "", 0, 0, NULL, IM, 0, NULL,
           "CA bundle for TLS to the vendor (empty: system default)." },
+        { "vendor.allow_insecure_http", KB_CONF_BOOL, "false", 0, 0, NULL, IM,
+          0, NULL,
+          "Allow a plain http:// vendor.url whose host is not loopback "
+          "(127.0.0.0/8, ::1, localhost): API key and share tokens travel "
+          "unencrypted. Only on a private network (the sandbox in docker "
+          "compose), never for the real vendor." },
+
+        /* Kafka transport (the kafka.* pass-through is not in the table) */
+        { "kafka_allow_plaintext", KB_CONF_BOOL, "false", 0, 0, NULL,
+          KB_SCOPE_ALL, 0, NULL,
+          "Allow kafka.security.protocol plaintext or sasl_plaintext (the "
+          "librdkafka default is plaintext) with a bootstrap server that is "
+          "not loopback (127.0.0.0/8, ::1, localhost). Only on a private "
+          "network (the broker in docker compose)." },
 
         /* keys */
         { "keys.sign_secret", KB_CONF_STR, NULL, 0, 0, NULL, I, REQ, NULL,

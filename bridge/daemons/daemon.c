@@ -27,7 +27,7 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
         const char *cextra[] = { "group.id", group, NULL };
         const char *pextra[3] = { "transactional.id", NULL, NULL };
         const char *tid = kb_conf_get(conf, tid_opt);
-        char host[128], tidbuf[512];
+        char host[128], tidbuf[512], bad[256], proto[32];
         int64_t txn_ms, poll_ms, msg_ms;
 
         if (!tid || !*tid) {
@@ -52,6 +52,14 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
                                               errstr, errstr_size);
         if (!pc->producer_conf)
                 goto fail;
+        /* kb_kafka_conf_new() refused it unless allowed: say it once */
+        if (kb_kafka_conf_plaintext(pc->producer_conf, bad, sizeof(bad), proto,
+                                    sizeof(proto)) == -1)
+                kb_log_warn("kafka",
+                            "broker %s is not loopback and security.protocol "
+                            "is %s, allowed by kafka_allow_plaintext: the "
+                            "Kafka traffic is not encrypted",
+                            bad, proto);
         txn_ms = rk_int(pc->producer_conf, "transaction.timeout.ms");
         msg_ms = rk_int(pc->producer_conf, "message.timeout.ms");
         poll_ms = rk_int(pc->consumer_conf, "max.poll.interval.ms");

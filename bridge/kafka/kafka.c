@@ -1,6 +1,7 @@
 /* kafka.c -- librdkafka configuration, logging and small helpers */
 #include "kafka.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -71,6 +72,40 @@ static int set_cb(void *opaque, const char *key, const char *value,
         return set_one(c->rkc, key, value, origin, c->errstr, c->errstr_size);
 }
 
+/* A property's value in malloc()ed memory ("" when unset), NULL on
+ * ENOMEM: a broker list has no useful upper bound. */
+static char *conf_dup(rd_kafka_conf_t *rkc, const char *name)
+{
+        size_t sz = 0;
+        char *v;
+
+        if (rd_kafka_conf_get(rkc, name, NULL, &sz) != RD_KAFKA_CONF_OK)
+                return strdup("");
+        v = malloc(sz + 1);
+        if (v && rd_kafka_conf_get(rkc, name, v, &sz) != RD_KAFKA_CONF_OK)
+                v[0] = '\0';
+        return v;
+}
+
+int kb_kafka_conf_plaintext(rd_kafka_conf_t *rkc, char *bad, size_t bad_size,
+                            char *proto, size_t proto_size)
+{
+        char *bs = conf_dup(rkc, "bootstrap.servers");
+        char *sp = conf_dup(rkc, "security.protocol");
+        int r;
+
+        if (!bs || !sp) {
+                kb_snprintf(bad, bad_size, "out of memory");
+                r = KB_ERR_NOMEM;
+        } else {
+                r = kb_conf_kafka_plaintext(bs, sp, bad, bad_size);
+        }
+        kb_strlcpy(proto, sp && *sp ? sp : "plaintext", proto_size);
+        free(bs);
+        free(sp);
+        return r;
+}
+
 rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
                                    const char *const *extra, char *errstr,
                                    size_t errstr_size)
@@ -103,6 +138,8 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
         rd_kafka_conf_t *rkc = rd_kafka_conf_new();
         const char *const *p;
         set_ctx_t ctx;
+        char bad[256], proto[32];
+        int r;
 
         if (!rkc) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
@@ -127,6 +164,23 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
         for (p = extra; p && *p; p += 2)
                 if (set_one(rkc, p[0], p[1], "internal", errstr, errstr_size))
                         goto fail;
+        /* kb_conf_check() refuses this first, with the option's origin;
+         * here it holds for every client, whatever set the brokers */
+        r = kb_kafka_conf_plaintext(rkc, bad, sizeof(bad), proto,
+                                    sizeof(proto));
+        if (r == KB_ERR_NOMEM) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        if (r && !(conf && kb_conf_get_bool(conf, "kafka_allow_plaintext"))) {
+                kb_snprintf(errstr, errstr_size,
+                            "kafka.bootstrap.servers: broker %s is not a "
+                            "loopback address and the connection to it "
+                            "would not be encrypted (security.protocol = "
+                            "%s); " KB_CONF_KAFKA_PLAINTEXT_HINT,
+                            bad, proto);
+                goto fail;
+        }
         rd_kafka_conf_set_log_cb(rkc, log_cb);
         rd_kafka_conf_set_error_cb(rkc, error_cb);
         return rkc;

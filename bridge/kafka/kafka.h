@@ -12,11 +12,21 @@
  * defaults, then every "kafka.*" option of @p conf on top (the user wins),
  * then @p extra (NULL-terminated key, value pairs) on top of that. librdkafka
  * logs and errors are routed into log.h. Returns NULL with "origin: key:
- * reason" in @p errstr on failure.
+ * reason" in @p errstr on failure -- among them a bootstrap server that is
+ * not loopback reached by plaintext or sasl_plaintext, unless @p conf sets
+ * kafka_allow_plaintext (kb_kafka_conf_plaintext()).
  */
 rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
                                    const char *const *extra, char *errstr,
                                    size_t errstr_size);
+
+/**
+ * kb_conf_kafka_plaintext() on @p rkc's effective bootstrap.servers and
+ * security.protocol: 0, -1 with the refused broker in @p bad, or
+ * KB_ERR_NOMEM. The protocol ("plaintext" when unset) goes to @p proto.
+ */
+int kb_kafka_conf_plaintext(rd_kafka_conf_t *rkc, char *bad, size_t bad_size,
+                            char *proto, size_t proto_size);
 
 /** Gets a property's value from @p rkc into @p buf; "" when unset. */
 const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name, char *buf,

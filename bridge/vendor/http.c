@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "conf.h"
 #include "kyc_bridge.h"
 #include "log.h"
 #include "util.h"
@@ -63,6 +64,34 @@ static int http_global_init(void)
         return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 
+int kb_http_url_insecure(const char *url, char *host, size_t host_size)
+{
+        CURLU *u;
+        char *scheme = NULL, *uhost = NULL;
+        int r = -1;
+
+        if (host_size)
+                host[0] = '\0';
+        if (!url || !(u = curl_url()))
+                return -1;
+        if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_HOST, &uhost, 0) != CURLUE_OK)
+                goto out;
+        if (!strcmp(scheme, "https")) {
+                r = 0;
+        } else if (!strcmp(scheme, "http")) {
+                r = !kb_conf_host_is_loopback(uhost);
+                if (r && host_size)
+                        kb_strlcpy(host, uhost, host_size);
+        }
+out:
+        curl_free(uhost);
+        curl_free(scheme);
+        curl_url_cleanup(u);
+        return r;
+}
+
 kb_http_t *kb_http_new(const kb_http_conf_t *hc, char *errstr,
                        size_t errstr_size)
 {
@@ -70,12 +99,33 @@ kb_http_t *kb_http_new(const kb_http_conf_t *hc, char *errstr,
         size_t blen;
         static const char kprefix[] = "x-api-key: ";
         struct curl_slist *l;
+        char host[256];
+        int insecure;
 
         if (!hc || !hc->base_url ||
             (strncmp(hc->base_url, "http://", 7) &&
              strncmp(hc->base_url, "https://", 8))) {
                 kb_snprintf(errstr, errstr_size,
                             "base URL must start with http:// or https://");
+                errno = EINVAL;
+                return NULL;
+        }
+        insecure = kb_http_url_insecure(hc->base_url, host, sizeof(host));
+        if (insecure == -1) {
+                /* no URL in the message: it may carry user:password@ */
+                kb_snprintf(errstr, errstr_size,
+                            "base URL does not parse as an http:// or "
+                            "https:// URL");
+                errno = EINVAL;
+                return NULL;
+        }
+        if (insecure && !hc->allow_insecure_http) {
+                kb_snprintf(errstr, errstr_size,
+                            "refusing plain http:// to %s, which is not a "
+                            "loopback address: the API key and share "
+                            "tokens would cross the network unencrypted; "
+                            "use https://",
+                            host);
                 errno = EINVAL;
                 return NULL;
         }

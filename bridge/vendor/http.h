@@ -38,6 +38,9 @@ typedef struct kb_http_conf_s {
                                     the in-flight ceiling the caller keeps */
         const char *ca_file;     /* CA bundle for TLS; NULL/"" = system */
         size_t max_body;         /* response body cap; 0 = default 4 MiB */
+        int allow_insecure_http; /* 0: refuse a plain http:// base_url whose
+                                    host is not loopback (see
+                                    kb_http_url_insecure()) */
 } kb_http_conf_t;
 
 /* Outcome of one request, valid only during the completion callback. */
@@ -72,8 +75,13 @@ typedef void(kb_http_cb)(const kb_http_resp_t *resp, void *opaque);
 /**
  * Creates an engine. Copies what it needs from @p hc (the caller may wipe
  * its copy of the key afterwards). Returns NULL with a reason in @p errstr
- * and errno set: EINVAL for a problem with @p hc (URL, key, connections),
- * ENOMEM when memory ran out, EIO when libcurl could not initialise.
+ * and errno set: EINVAL for a problem with @p hc (URL, plain http:// to a
+ * host that is not loopback without allow_insecure_http, key,
+ * connections), ENOMEM when memory ran out, EIO when libcurl could not
+ * initialise.
+ *
+ * Requests never follow redirects (a 3xx is handed to the callback as it
+ * is) and a response body over max_body fails with KB_ERR_TOO_LARGE.
  */
 kb_http_t *kb_http_new(const kb_http_conf_t *hc, char *errstr,
                        size_t errstr_size);
@@ -127,6 +135,17 @@ size_t kb_http_in_flight(const kb_http_t *h);
 /** Totals since kb_http_new(): requests completed, connections opened. */
 void kb_http_counters(const kb_http_t *h, uint64_t *completed,
                       uint64_t *connections);
+
+/**
+ * Would requests to @p url go unencrypted to another machine? Parses
+ * @p url with libcurl's own URL parser (the one the requests use, so
+ * "http://127.0.0.1@example.com/" is example.com). Returns 1 for http://
+ * to a host that is not loopback (kb_conf_host_is_loopback(): 127.0.0.0/8,
+ * ::1, "localhost"; a DNS name that resolves to loopback does not count),
+ * with the host copied to @p host; 0 for https://, or http:// to loopback;
+ * -1 when the URL does not parse or is neither http nor https.
+ */
+int kb_http_url_insecure(const char *url, char *host, size_t host_size);
 
 /* Longest Retry-After believed (24 h): larger values are clamped to it. */
 #define KB_HTTP_RETRY_AFTER_MAX_S 86400

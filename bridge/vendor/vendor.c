@@ -578,7 +578,7 @@ kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, int *err, char *errstr,
 {
         kb_vendor_t *v = NULL;
         kb_http_conf_t hc;
-        char *key = NULL;
+        char *key = NULL, host[256];
         size_t keylen = 0;
         int64_t now, writes, decisions;
         int r, dummy;
@@ -633,9 +633,31 @@ kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, int *err, char *errstr,
             (long)kb_conf_get_int(conf, "vendor.connect_timeout_ms");
         hc.max_connections = v->max_in_flight;
         hc.ca_file = kb_conf_get(conf, "vendor.ca_file");
+        hc.allow_insecure_http =
+            kb_conf_get_bool(conf, "vendor.allow_insecure_http");
         if (!hc.base_url) {
                 kb_snprintf(errstr, errstr_size, "vendor.url: not set");
                 goto fail;
+        }
+        /* kb_http_new() refuses it too; here the message can name the
+         * option and where the URL came from */
+        if (kb_http_url_insecure(hc.base_url, host, sizeof(host)) == 1) {
+                if (!hc.allow_insecure_http) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "%s: vendor.url: plain http:// to %s, "
+                                    "which is not a loopback address: the "
+                                    "API key and share tokens would cross "
+                                    "the network unencrypted; use https://, "
+                                    "or set vendor.allow_insecure_http = "
+                                    "true if the network to it is private",
+                                    kb_conf_origin(conf, "vendor.url"), host);
+                        goto fail;
+                }
+                kb_log_warn("vendor",
+                            "vendor.url: plain http:// to %s, not loopback, "
+                            "allowed by vendor.allow_insecure_http: the API "
+                            "key and share tokens travel unencrypted",
+                            host);
         }
         v->http = kb_http_new(&hc, errstr, errstr_size);
         if (!v->http) {

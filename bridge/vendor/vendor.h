@@ -116,11 +116,12 @@ typedef struct kb_vendor_stats_s {
  * Creates a client from the vendor.* options of @p conf (vendor.url,
  * vendor.api_key, vendor.timeout_ms, vendor.connect_timeout_ms,
  * vendor.max_in_flight, vendor.rate_limit_per_minute,
- * vendor.retry_backoff_ms, vendor.retry_backoff_max_ms, vendor.ca_file).
- * @p conf is not kept. Returns NULL with a reason in @p errstr and the
- * kind of failure in *err (@p err may be NULL): KB_ERR_CONFIG (the
- * options: URL, key, limits), KB_ERR_NOMEM (out of memory) or KB_ERR_HTTP
- * (libcurl could not initialise); KB_OK on success.
+ * vendor.retry_backoff_ms, vendor.retry_backoff_max_ms, vendor.ca_file,
+ * vendor.allow_insecure_http: a plain http:// vendor.url to a host that is
+ * not loopback is refused without it). @p conf is not kept. Returns NULL with a
+ * reason in @p errstr and the kind of failure in *err (@p err may be NULL):
+ * KB_ERR_CONFIG (the options: URL, key, limits), KB_ERR_NOMEM (out of memory)
+ * or KB_ERR_HTTP (libcurl could not initialise); KB_OK on success.
  */
 kb_vendor_t *kb_vendor_new(const kb_conf_t *conf, int *err, char *errstr,
                            size_t errstr_size);

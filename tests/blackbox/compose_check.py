@@ -2338,6 +2338,10 @@ MUTATIONS = [
      "webhook.listen is empty"),
     ("docker/docker-compose.yml", "ISSUER_WEBHOOK_LISTEN: 0.0.0.0:8490",
      "ISSUER_WEBHOOK_LISTEN: 127.0.0.1:8490", "must listen on the compose network"),
+    ("docker/config/issuer.conf", "vendor.allow_insecure_http = true\n", "",
+     "vendor.allow_insecure_http"),
+    ("docker/config/importer.conf", "kafka_allow_plaintext = true\n", "",
+     "kafka_allow_plaintext"),
     ("docker/config/issuer.conf", "webhook.allow_non_loopback = true\n", "",
      "needs webhook.allow_non_loopback"),
     # The URL setup.sh registers = the daemon's service, port and path.

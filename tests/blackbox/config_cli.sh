@@ -230,6 +230,62 @@ run 2 config check -c good.conf -X kafka.sasl.password=hunter2
 stderr_is "-X: kafka.sasl.password: secrets are not accepted as literal values; use env:NAME or file:PATH"
 no_secret
 
+# ---------------------------------------------------- transport security
+# Kafka in plaintext to a broker that is not loopback: refused at start-up
+# by every command that reads the file, with the broker list's file:line
+# and the option that allows it (docs/operations.md "Transport security").
+good_issuer | sed 's/^kafka.bootstrap.servers = .*/kafka.bootstrap.servers = 127.0.0.1:9092,kafka.example.net:9092/' >kplain.conf
+KPLAIN="kplain.conf:9: kafka.bootstrap.servers: broker kafka.example.net:9092 is not a loopback address and the connection to it would not be encrypted (kafka.security.protocol = plaintext, the default); use kafka.security.protocol = SASL_SSL (or SSL), or set kafka_allow_plaintext = true if the network to the broker is private"
+run 2 config check -c kplain.conf
+stderr_is "$KPLAIN"
+run 2 config check -c kplain.conf --role issuer
+stderr_is "$KPLAIN"
+run 2 issuer -c kplain.conf
+stderr_is "issuer: $KPLAIN"
+run 2 importer -c kplain.conf -X keys.box_secret=a.key \
+        -X partner.acme.workflow_id.user=wf-1
+stderr_is "importer: $KPLAIN"
+run 2 dlq list -c kplain.conf --role issuer
+stderr_is "$KPLAIN"
+run 2 issuer -c kplain.conf -X kafka.security.protocol=SASL_PLAINTEXT
+stderr_has "(kafka.security.protocol = SASL_PLAINTEXT); use"
+run 2 issuer -c good.conf -X kafka.producer.bootstrap.servers=10.1.2.3:9092
+stderr_is "issuer: -X: kafka.producer.bootstrap.servers: broker 10.1.2.3:9092 is not a loopback address and the connection to it would not be encrypted (kafka.security.protocol = plaintext, the default); use kafka.security.protocol = SASL_SSL (or SSL), or set kafka_allow_plaintext = true if the network to the broker is private"
+no_secret
+run 0 config check -c kplain.conf --role issuer -X kafka_allow_plaintext=true
+stdout_is "kplain.conf: OK"
+run 0 config check -c kplain.conf --role issuer \
+        -X kafka.security.protocol=SASL_SSL
+stdout_is "kplain.conf: OK"
+run 2 config check -c kplain.conf -X kafka_allow_plaintext=1
+stderr_is "-X: kafka_allow_plaintext: expected true or false"
+
+# plain http:// to a vendor that is not loopback: the API key would cross
+# the network in clear text
+{ good_issuer; echo "vendor.url = http://vendor.example.com/api"; } >vplain.conf
+VPLAIN="vplain.conf:10: vendor.url: plain http:// to vendor.example.com, which is not a loopback address: the API key and share tokens would cross the network unencrypted; use https://, or set vendor.allow_insecure_http = true if the network to it is private"
+run 2 config check -c vplain.conf --role issuer
+stderr_is "$VPLAIN"
+run 2 issuer -c vplain.conf
+stderr_is "issuer: $VPLAIN"
+run 2 importer -c vplain.conf -X keys.box_secret=a.key \
+        -X partner.acme.workflow_id.user=wf-1
+stderr_is "importer: $VPLAIN"
+run 2 config check -c good.conf --role issuer \
+        -X vendor.url=http://127.0.0.1@sandbox:8480
+stderr_has "-X: vendor.url: plain http:// to sandbox, which is not a loopback address"
+no_secret
+run 0 config check -c vplain.conf --role issuer \
+        -X vendor.allow_insecure_http=true
+stdout_is "vplain.conf: OK"
+stderr_has "allowed by vendor.allow_insecure_http"
+run 0 config check -c good.conf --role issuer \
+        -X vendor.url=https://vendor.example.com
+stdout_is "good.conf: OK"
+run 0 config check -c good.conf --role importer -X keys.box_secret=a.key \
+        -X partner.acme.workflow_id.user=wf-1 -X vendor.url=http://[::1]:8480
+stdout_is "good.conf: OK"
+
 # ----------------------------------------------------------------- dump
 good_issuer >dump.conf
 printf 'keys.passphrase = file:%s/pass.txt\n' "$WORK" >>dump.conf

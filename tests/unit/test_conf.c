@@ -845,6 +845,245 @@ static void test_kafka_secrets(void **state)
         }
 }
 
+/* --------------------------------------------------- transport security */
+
+static void test_host_is_loopback(void **state)
+{
+        static const struct {
+                const char *host;
+                int want;
+        } v[] = {
+                { "localhost", 1 },
+                { "LocalHost", 1 },
+                { "127.0.0.1", 1 },
+                { "127.255.3.4", 1 },
+                { "::1", 1 },
+                { "[::1]", 1 },
+                { "::ffff:127.0.0.1", 1 },
+                { "[::ffff:127.0.0.2]", 1 },
+                { "0:0:0:0:0:0:0:1", 1 },
+                { "128.0.0.1", 0 },
+                { "126.255.255.255", 0 },
+                { "0.0.0.0", 0 },
+                { "::", 0 },
+                { "::2", 0 },
+                { "::ffff:10.0.0.1", 0 },
+                { "[127.0.0.1]", 0 },
+                { "[::1", 0 },
+                { "127.0.0.1.example.com", 0 },
+                { "localhost.example.com", 0 },
+                { "localhost.", 0 },
+                { "kafka", 0 },
+                { "127.1", 0 }, /* not a literal inet_pton takes */
+                { "", 0 },
+        };
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < KB_ARRAY_SIZE(v); i++) {
+                if (kb_conf_host_is_loopback(v[i].host) != v[i].want)
+                        fail_msg("kb_conf_host_is_loopback(\"%s\") != %d",
+                                 v[i].host, v[i].want);
+        }
+}
+
+static void test_kafka_plaintext(void **state)
+{
+        static const struct {
+                const char *servers, *protocol, *bad; /* bad NULL: ok */
+        } v[] = {
+                { "127.0.0.1:9092", NULL, NULL },
+                { "127.0.0.1:9092", "", NULL },
+                { "localhost:9092, 127.0.0.2:9093 [::1]:9094,::1", "plaintext",
+                  NULL },
+                { "", "plaintext", NULL },
+                { ",,  ,", NULL, NULL },
+                { ":9092", NULL, NULL }, /* librdkafka: localhost */
+                { "kafka:9092", NULL, "kafka:9092" },
+                { "kafka:9092", "PLAINTEXT", "kafka:9092" },
+                { "kafka:9092", "sasl_plaintext", "kafka:9092" },
+                { "kafka:9092", "SASL_PLAINTEXT", "kafka:9092" },
+                { "kafka:9092", "ssl", NULL },
+                { "kafka:9092", "SASL_SSL", NULL },
+                { "127.0.0.1:9092,10.1.2.3:9092", NULL, "10.1.2.3:9092" },
+                { "127.0.0.1:9092 b.example:9092", NULL, "b.example:9092" },
+                { "[2001:db8::1]:9092", NULL, "[2001:db8::1]:9092" },
+                { "2001:db8::1", NULL, "2001:db8::1" },
+                { "kafka", NULL, "kafka" },
+                /* the entry's own protocol: plaintext is refused whatever
+                 * security.protocol says, and an ssl:// entry does not
+                 * make a plaintext client safe (the brokers it learns
+                 * are reached by security.protocol) */
+                { "plaintext://b.example:9092", "sasl_ssl",
+                  "plaintext://b.example:9092" },
+                { "SASL_PLAINTEXT://b.example:9092", "ssl",
+                  "SASL_PLAINTEXT://b.example:9092" },
+                { "ssl://b.example:9093", "plaintext", "ssl://b.example:9093" },
+                { "ssl://b.example:9093", "ssl", NULL },
+                { "plaintext://127.0.0.1:9092", "ssl", NULL },
+        };
+        char bad[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < KB_ARRAY_SIZE(v); i++) {
+                int r;
+                bad[0] = '\0';
+                r = kb_conf_kafka_plaintext(v[i].servers, v[i].protocol, bad,
+                                            sizeof(bad));
+                if (r != (v[i].bad ? -1 : 0) ||
+                    (v[i].bad && strcmp(bad, v[i].bad)))
+                        fail_msg("\"%s\" over %s: %d \"%s\"", v[i].servers,
+                                 v[i].protocol ? v[i].protocol : "(unset)", r,
+                                 bad);
+        }
+        /* too long to be a loopback address: refused, cut short */
+        {
+                char longs[1024];
+                memset(longs, 'a', sizeof(longs) - 1);
+                longs[sizeof(longs) - 1] = '\0';
+                assert_int_equal(
+                    kb_conf_kafka_plaintext(longs, NULL, bad, sizeof(bad)), -1);
+                assert_true(strlen(bad) < 100);
+                assert_int_equal(
+                    kb_conf_kafka_plaintext(longs, "ssl", bad, sizeof(bad)), 0);
+                memcpy(longs, "plaintext://", 12);
+                assert_int_equal(
+                    kb_conf_kafka_plaintext(longs, "ssl", bad, sizeof(bad)),
+                    -1);
+                assert_true(!strncmp(bad, "plaintext://aaa", 15));
+        }
+        assert_int_equal(kb_conf_kafka_plaintext(NULL, NULL, bad, sizeof(bad)),
+                         0);
+}
+
+/* Expects kb_conf_check() (any role: scope 0, which checks no required
+ * option) to refuse the loaded file's Kafka listener with "<path>:<rest>"
+ * (@p rest NULL: to pass). */
+static void expect_kafka_check(fx_t *f, const char *text, const char *rest)
+{
+        char want[PATH_MAX + 1024];
+
+        reset_conf(f);
+        assert_int_equal(load(f, text), KB_OK);
+        f->err[0] = '\0';
+        if (!rest) {
+                if (kb_conf_check(f->conf, 0, f->err, sizeof(f->err)) != KB_OK)
+                        fail_msg("refused: %s", f->err);
+                return;
+        }
+        assert_int_equal(kb_conf_check(f->conf, 0, f->err, sizeof(f->err)),
+                         KB_ERR_CONFIG);
+        kb_snprintf(want, sizeof(want), "%s:%s", f->path, rest);
+        assert_string_equal(f->err, want);
+}
+
+#define HINT                                                                   \
+        "; use kafka.security.protocol = SASL_SSL (or SSL), or set "           \
+        "kafka_allow_plaintext = true if the network to the broker is "        \
+        "private"
+
+static void test_check_kafka_plaintext(void **state)
+{
+        fx_t *f = *state;
+
+        /* the default security.protocol is plaintext */
+        expect_kafka_check(
+            f, "log.level = info\nkafka.bootstrap.servers = kafka:9092\n",
+            "2: kafka.bootstrap.servers: broker kafka:9092 is not a "
+            "loopback address and the connection to it would not "
+            "be encrypted (kafka.security.protocol = plaintext, the "
+            "default)" HINT);
+        expect_kafka_check(
+            f,
+            "kafka.security.protocol = SASL_PLAINTEXT\n"
+            "kafka.bootstrap.servers = 127.0.0.1:9092, 10.0.0.7:9092\n",
+            "2: kafka.bootstrap.servers: broker 10.0.0.7:9092 is not "
+            "a loopback address and the connection to it would not "
+            "be encrypted (kafka.security.protocol = "
+            "SASL_PLAINTEXT)" HINT);
+        /* librdkafka's alias, and one kind of client only */
+        expect_kafka_check(
+            f, "kafka.metadata.broker.list = kafka:9092\n",
+            "1: kafka.metadata.broker.list: broker kafka:9092 is "
+            "not a loopback address and the connection to it would "
+            "not be encrypted (kafka.security.protocol = "
+            "plaintext, the default)" HINT);
+        expect_kafka_check(
+            f,
+            "kafka.bootstrap.servers = 127.0.0.1:9092\n"
+            "kafka.security.protocol = ssl\n"
+            "kafka.producer.bootstrap.servers = b.example:9093\n"
+            "kafka.producer.security.protocol = plaintext\n",
+            "3: kafka.producer.bootstrap.servers: broker "
+            "b.example:9093 is not a loopback address and the "
+            "connection to it would not be encrypted "
+            "(kafka.producer.security.protocol = plaintext)" HINT);
+        /* the consumer's own protocol is TLS, the producer's is not */
+        expect_kafka_check(
+            f,
+            "kafka.bootstrap.servers = b.example:9093\n"
+            "kafka.consumer.security.protocol = ssl\n",
+            "1: kafka.bootstrap.servers: broker b.example:9093 is "
+            "not a loopback address and the connection to it would "
+            "not be encrypted (kafka.security.protocol = "
+            "plaintext, the default)" HINT);
+
+        /* what passes */
+        expect_kafka_check(
+            f, "kafka.bootstrap.servers = 127.0.0.1:9092,[::1]:9093\n", NULL);
+        expect_kafka_check(
+            f,
+            "kafka.bootstrap.servers = b1.example:9093,b2.example:9093\n"
+            "kafka.security.protocol = SASL_SSL\n",
+            NULL);
+        expect_kafka_check(f,
+                           "kafka.bootstrap.servers = b1.example:9093\n"
+                           "kafka.consumer.security.protocol = ssl\n"
+                           "kafka.producer.security.protocol = sasl_ssl\n",
+                           NULL);
+        expect_kafka_check(f,
+                           "kafka.bootstrap.servers = kafka:9092\n"
+                           "kafka_allow_plaintext = true\n",
+                           NULL);
+        expect_kafka_check(f, "log.level = info\n", NULL);
+
+        /* -X: the origin follows the value, the option can be given there */
+        reset_conf(f);
+        assert_int_equal(load(f, "kafka.bootstrap.servers = 127.0.0.1:9092\n"),
+                         KB_OK);
+        assert_int_equal(kb_conf_check(f->conf, 0, f->err, sizeof(f->err)),
+                         KB_OK);
+        assert_int_equal(kb_conf_set_kv(f->conf,
+                                        "kafka.bootstrap.servers=kafka:9092",
+                                        f->err, sizeof(f->err)),
+                         KB_OK);
+        assert_int_equal(kb_conf_check(f->conf, 0, f->err, sizeof(f->err)),
+                         KB_ERR_CONFIG);
+        assert_string_equal(f->err,
+                            "-X: kafka.bootstrap.servers: broker kafka:9092 is "
+                            "not a loopback address and the connection to it "
+                            "would not be encrypted (kafka.security.protocol "
+                            "= plaintext, the default)" HINT);
+        assert_int_equal(kb_conf_set_kv(f->conf, "kafka_allow_plaintext=true",
+                                        f->err, sizeof(f->err)),
+                         KB_OK);
+        assert_int_equal(kb_conf_check(f->conf, 0, f->err, sizeof(f->err)),
+                         KB_OK);
+        /* a bool like any other; not a librdkafka property */
+        assert_int_equal(kb_conf_set_kv(f->conf, "kafka_allow_plaintext=yes",
+                                        f->err, sizeof(f->err)),
+                         KB_ERR_CONFIG);
+        assert_string_equal(
+            f->err, "-X: kafka_allow_plaintext: expected true or false");
+        assert_non_null(kb_conf_find_opt("kafka_allow_plaintext"));
+        assert_non_null(kb_conf_find_opt("vendor.allow_insecure_http"));
+        assert_string_equal(kb_conf_get(f->conf, "vendor.allow_insecure_http"),
+                            "false");
+}
+
+#undef HINT
+
 /* ----------------------------------------------------------------- -X */
 
 static void test_overrides(void **state)
@@ -1220,6 +1459,9 @@ int main(void)
                 T(test_file_secret),
                 T(test_kafka_passthrough),
                 T(test_kafka_secrets),
+                T(test_host_is_loopback),
+                T(test_kafka_plaintext),
+                T(test_check_kafka_plaintext),
                 T(test_overrides),
                 T(test_sections),
                 T(test_check_required),

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+
 #include "http.h"
 #include "kb_test_rawhttp.h"
 #include "kb_test_sandbox.h"
@@ -322,6 +324,214 @@ static void test_new_rejects(void **state)
             KB_ERR_INVALID_ARG);
 }
 
+/* Which URLs would carry the API key unencrypted to another machine:
+ * libcurl's parser decides what the host is. */
+static void test_url_insecure(void **state)
+{
+        static const struct {
+                const char *url;
+                int want;
+                const char *host; /* for want 1 */
+        } v[] = {
+                { "http://127.0.0.1:8480", 0, NULL },
+                { "http://127.9.9.9/prefix/", 0, NULL },
+                { "http://localhost:1/x", 0, NULL },
+                { "http://LOCALHOST", 0, NULL },
+                { "http://[::1]:8480", 0, NULL },
+                { "http://[::ffff:127.0.0.1]/", 0, NULL },
+                { "http://user:pw@127.0.0.1:8480/", 0, NULL },
+                { "https://vendor.example.com", 0, NULL },
+                { "https://10.0.0.1:443/v", 0, NULL },
+                { "http://sandbox:8480", 1, "sandbox" },
+                { "http://10.0.0.1", 1, "10.0.0.1" },
+                { "HTTP://vendor.example.com/", 1, "vendor.example.com" },
+                { "http://127.0.0.1@evil.example/", 1, "evil.example" },
+                { "http://127.0.0.1.evil.example/", 1,
+                  "127.0.0.1.evil.example" },
+                { "http://localhost.evil.example:80", 1,
+                  "localhost.evil.example" },
+                { "http://0.0.0.0:8480", 1, "0.0.0.0" },
+                { "http://[::2]/", 1, "[::2]" },
+                { "http://[2001:db8::1]:8480", 1, "[2001:db8::1]" },
+                { "ftp://127.0.0.1/", -1, NULL },
+                { "http://", -1, NULL },
+                { "127.0.0.1:8480", -1, NULL },
+                { "", -1, NULL },
+        };
+        char host[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < KB_ARRAY_SIZE(v); i++) {
+                int r = kb_http_url_insecure(v[i].url, host, sizeof(host));
+                if (r != v[i].want || (r == 1 && strcmp(host, v[i].host)) ||
+                    (r != 1 && host[0]))
+                        fail_msg("%s: %d, host \"%s\"", v[i].url, r, host);
+        }
+        assert_int_equal(kb_http_url_insecure(NULL, host, sizeof(host)), -1);
+}
+
+static void test_new_refuses_plain_remote(void **state)
+{
+        static const char *const refused[] = {
+                "http://sandbox:8480",
+                "http://vendor.example.com/api",
+                "http://127.0.0.1@vendor.example.com/",
+                "http://192.168.1.10:8480",
+        };
+        static const char *const fine[] = {
+                "http://127.0.0.1:8480",
+                "http://localhost:8480",
+                "http://[::1]:8480",
+                "https://vendor.example.com",
+        };
+        kb_http_conf_t hc;
+        kb_http_t *h;
+        char err[512];
+        size_t i;
+
+        (void)state;
+        memset(&hc, 0, sizeof(hc));
+        hc.max_connections = 1;
+        hc.api_key = "k";
+        hc.api_key_len = 1;
+        for (i = 0; i < KB_ARRAY_SIZE(refused); i++) {
+                hc.base_url = refused[i];
+                hc.allow_insecure_http = 0;
+                err[0] = '\0';
+                errno = 0;
+                assert_null(kb_http_new(&hc, err, sizeof(err)));
+                assert_int_equal(errno, EINVAL);
+                assert_non_null(strstr(err, "refusing plain http://"));
+                assert_non_null(strstr(err, "not a loopback address"));
+                /* the host, never the whole URL (it may hold a password) */
+                assert_null(strstr(err, refused[i]));
+                /* the caller may allow it */
+                hc.allow_insecure_http = 1;
+                h = kb_http_new(&hc, err, sizeof(err));
+                if (!h)
+                        fail_msg("%s allowed: %s", refused[i], err);
+                kb_http_destroy(h);
+        }
+        hc.allow_insecure_http = 0;
+        for (i = 0; i < KB_ARRAY_SIZE(fine); i++) {
+                hc.base_url = fine[i];
+                h = kb_http_new(&hc, err, sizeof(err));
+                if (!h)
+                        fail_msg("%s: %s", fine[i], err);
+                kb_http_destroy(h);
+        }
+        hc.base_url = "http://[::1";
+        assert_null(kb_http_new(&hc, err, sizeof(err)));
+        assert_int_equal(errno, EINVAL);
+}
+
+/* A 3xx is the answer: the engine follows no Location, to another server
+ * (which would get the API key) or to its own. */
+static void test_no_redirect(void **state)
+{
+        static const int codes[] = { 301, 302, 303, 307, 308 };
+        kbt_raw_t from, to;
+        size_t i, k;
+
+        (void)state;
+        assert_int_equal(kbt_raw_start(&to, "HTTP/1.1 200 OK\r\n"
+                                            "Content-Length: 2\r\n"
+                                            "Connection: close\r\n\r\n{}"),
+                         0);
+        assert_int_equal(kbt_raw_start(&from, ""), 0);
+        for (i = 0; i < KB_ARRAY_SIZE(codes); i++) {
+                for (k = 0; k < 2; k++) {
+                        char resp[512];
+                        kb_http_t *h = mk(from.url, "k", 5000, 1, 0);
+                        got_t g;
+                        int64_t end;
+                        int before = atomic_load(&from.requests);
+
+                        assert_non_null(h);
+                        /* elsewhere, then back to the same server */
+                        snprintf(resp, sizeof(resp),
+                                 "HTTP/1.1 %d Moved\r\n"
+                                 "Location: %s/v3/elsewhere/\r\n"
+                                 "Content-Length: 9\r\n"
+                                 "Connection: close\r\n\r\nredirect!",
+                                 codes[i], k == 0 ? to.url : "");
+                        kbt_raw_set(&from, resp);
+                        one(h, "POST", "/v3/workflows/", "{}", &g);
+                        assert_int_equal(g.err, KB_OK);
+                        assert_int_equal(g.status, codes[i]);
+                        assert_string_equal(g.body, "redirect!");
+                        /* the server counts after it answered: wait for
+                         * it, then give a follow-up request time to come */
+                        end = kb_mono_ms() + 5000;
+                        while (atomic_load(&from.requests) == before &&
+                               kb_mono_ms() < end)
+                                usleep(5000);
+                        usleep(100000);
+                        assert_int_equal(atomic_load(&from.requests),
+                                         before + 1);
+                        kb_http_destroy(h);
+                }
+        }
+        assert_int_equal(atomic_load(&to.requests), 0);
+        kbt_raw_stop(&from);
+        kbt_raw_stop(&to);
+}
+
+/* max_body is a hard cap: exactly max_body bytes arrive, one more fails
+ * the request, with or without a Content-Length. */
+static void test_body_cap_edges(void **state)
+{
+        enum { CAP = 100 };
+        static const struct {
+                size_t len;
+                int content_length; /* 0: close-delimited body */
+                int want;
+        } v[] = {
+                { CAP, 1, KB_OK },
+                { CAP, 0, KB_OK },
+                { CAP + 1, 1, KB_ERR_TOO_LARGE },
+                { CAP + 1, 0, KB_ERR_TOO_LARGE },
+                { 1500, 1, KB_ERR_TOO_LARGE },
+                { 1500, 0, KB_ERR_TOO_LARGE },
+        };
+        kbt_raw_t raw;
+        size_t i;
+
+        (void)state;
+        assert_int_equal(kbt_raw_start(&raw, ""), 0);
+        for (i = 0; i < KB_ARRAY_SIZE(v); i++) {
+                char body[1600], resp[2048], cl[64] = "";
+                kb_http_t *h = mk(raw.url, "k", 5000, 1, CAP);
+                got_t g;
+
+                assert_non_null(h);
+                memset(body, 'x', v[i].len);
+                body[v[i].len] = '\0';
+                if (v[i].content_length)
+                        snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n",
+                                 v[i].len);
+                snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 200 OK\r\n%sConnection: close\r\n\r\n%s", cl,
+                         body);
+                kbt_raw_set(&raw, resp);
+                one(h, "GET", "/v3/workflows/", NULL, &g);
+                if (g.err != v[i].want)
+                        fail_msg("%zu bytes%s: err %d", v[i].len,
+                                 v[i].content_length ? " (Content-Length)" : "",
+                                 g.err);
+                if (v[i].want == KB_OK) {
+                        assert_int_equal(g.body_len, v[i].len);
+                        assert_string_equal(g.body, body);
+                } else {
+                        assert_int_equal(g.retryable, 0);
+                        assert_int_equal(g.body_len, 0);
+                }
+                kb_http_destroy(h);
+        }
+        kbt_raw_stop(&raw);
+}
+
 static void test_destroy_aborts_in_flight(void **state)
 {
         kb_http_t *h = mk(sb.url, app.key, 10000, 4, 0);
@@ -457,6 +667,10 @@ int main(void)
                 cmocka_unit_test(test_parse_retry_after),
                 cmocka_unit_test(test_absurd_header_numbers),
                 cmocka_unit_test(test_new_rejects),
+                cmocka_unit_test(test_url_insecure),
+                cmocka_unit_test(test_new_refuses_plain_remote),
+                cmocka_unit_test(test_no_redirect),
+                cmocka_unit_test(test_body_cap_edges),
                 cmocka_unit_test_setup(test_destroy_aborts_in_flight,
                                        clear_faults),
                 cmocka_unit_test_setup(test_concurrency, clear_faults),
