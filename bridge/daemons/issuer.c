@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "failpoint.h"
 #include "issuer_rules.h"
 #include "json.h"
 #include "jwt.h"
@@ -313,6 +314,9 @@ static void minted(kb_issuer_t *is, job_t *job, json_object *body)
         size_t tl;
         int r;
 
+        /* the vendor minted (and may bill for) a token no output holds yet:
+         * a crash here must end in one envelope after the restart */
+        KB_FAILPOINT("issuer.after_mint");
         if (k && kb_session_kind_parse(k))
                 kind = kb_session_kind_parse(k);
         if (!tok || !(tl = strlen(tok))) {
@@ -514,6 +518,12 @@ kb_issuer_t *kb_issuer_new(const kb_conf_t *conf, int *is_config_error,
         int r, e;
 
         *is_config_error = 0;
+        /* a test build's KB_FAILPOINTS; a bad one stops the start */
+        if (KB_FAILPOINTS_SETUP(errstr, errstr_size)) {
+                *is_config_error = 1;
+                free(is);
+                return NULL;
+        }
         if (!is) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
@@ -598,6 +608,7 @@ void kb_issuer_destroy(kb_issuer_t *is)
         if (!is)
                 return;
         kb_proc_destroy(&is->proc); /* stops the intake first */
+        KB_FAILPOINTS_REPORT();
         kb_wh_rules_destroy(is->rules);
         kb_key_destroy(is->sign);
         free(is);

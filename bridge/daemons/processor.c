@@ -541,7 +541,7 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
                                                op_on_finish,    op_on_orphan };
         kb_pipeline_conf_t pc;
         char key[2][64], in[512], out[512];
-        int r;
+        int r, assign_to;
 
         memset(&pc, 0, sizeof(pc));
         kb_snprintf(key[0], sizeof(key[0]), "%s.group_id", p->ops->role);
@@ -582,21 +582,28 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
         pc.out_topics = (const char *const *)p->out_topics;
         if (p->opsh)
                 pc.on_commit = op_on_commit;
-        if (kb_seen_load(p->seen) == -1) {
-                kb_snprintf(errstr, errstr_size,
-                            "cannot read state topic %s (does it exist?)",
-                            kb_seen_topic(p->seen));
-                rd_kafka_conf_destroy(pc.consumer_conf);
-                rd_kafka_conf_destroy(pc.producer_conf);
-                return KB_ERR_KAFKA;
-        }
-        /* that one ran before joining; the next ones run in a rebalance */
-        kb_seen_set_load_timeout(p->seen, assign_load_timeout(&pc));
+        assign_to = assign_load_timeout(&pc); /* before pc is consumed */
         kb_ops_http_beat(p->opsh, NULL);
         p->pl = kb_pipeline_new(&pc, &ops, p, errstr, errstr_size);
         if (!p->pl)
                 return strncmp(errstr, "out of memory", 13) ? KB_ERR_KAFKA
                                                             : KB_ERR_NOMEM;
+        kb_ops_http_beat(p->opsh, NULL);
+        /* The state is read after kb_pipeline_new()'s init_transactions():
+         * a transaction that a killed run of this instance (the same
+         * transactional.id) left open is aborted by it at once. Read before
+         * that, it would hold the read_committed load at its first offset
+         * until the broker's transaction.timeout.ms (60 s) ran out. The
+         * consumer has subscribed but not polled: nothing is assigned or
+         * consumed before the load is done. */
+        if (kb_seen_load(p->seen) == -1) {
+                kb_snprintf(errstr, errstr_size,
+                            "cannot read state topic %s (does it exist?)",
+                            kb_seen_topic(p->seen));
+                return KB_ERR_KAFKA;
+        }
+        /* that one ran before joining; the next ones run in a rebalance */
+        kb_seen_set_load_timeout(p->seen, assign_to);
         kb_ops_http_beat(p->opsh, NULL);
         join_topics(p->in_topics, in, sizeof(in));
         join_topics(p->out_topics, out, sizeof(out));

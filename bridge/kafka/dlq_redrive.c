@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dlq.h"
+#include "failpoint.h"
 #include "json.h"
 #include "kafka.h"
 #include "util.h"
@@ -155,6 +156,11 @@ kb_dlq_redrive_t *kb_dlq_redrive_new(const kb_conf_t *conf,
 
         if (!rd) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        /* a test build's KB_FAILPOINTS; a bad one stops the run */
+        if (KB_FAILPOINTS_SETUP(errstr, errstr_size)) {
+                err = KB_ERR_CONFIG;
                 goto fail;
         }
         kb_strlcpy(rd->txid, transactional_id, sizeof(rd->txid));
@@ -417,6 +423,8 @@ int kb_dlq_redrive_txn(kb_dlq_redrive_t *rd, const char *dlq_topic,
         }
         if (before_commit)
                 before_commit(opaque, rd->txn, n);
+        /* the batch and its markers delivered in the open transaction */
+        KB_FAILPOINT("redrive.before_commit");
         for (tries = 0;; tries++) {
                 wait = txn_wait_ms(rd);
                 if (!wait && !tries) {

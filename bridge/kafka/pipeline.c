@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "log.h"
 #include "util.h"
 
@@ -643,13 +644,18 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                                const kb_pipeline_ops_t *ops, void *opaque,
                                char *errstr, size_t errstr_size)
 {
-        kb_pipeline_t *pl = calloc(1, sizeof(*pl));
+        kb_pipeline_t *pl = NULL;
         rd_kafka_topic_partition_list_t *topics = NULL;
         rd_kafka_error_t *error;
         rd_kafka_resp_err_t err;
         const char *const *t;
         char rerr[512];
 
+        /* the transaction path's failpoints (a test build's KB_FAILPOINTS,
+         * read once per process): a bad spec is a start-up error */
+        if (KB_FAILPOINTS_SETUP(errstr, errstr_size))
+                goto fail;
+        pl = calloc(1, sizeof(*pl));
         if (!pl) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 goto fail;

@@ -5,6 +5,7 @@
  * retriable -> retry, requires abort -> abort and rewind, fatal -> fatal. */
 #include "pipeline_int.h"
 
+#include "failpoint.h"
 #include "log.h"
 #include "util.h"
 
@@ -162,6 +163,9 @@ static int txn_produce(kb_pipeline_t *pl, int *nout)
                                 return abort_and_rewind(pl);
                         (*nout)++;
                 }
+        /* outputs handed to the producer (maybe at the broker), the
+         * transaction open, no offsets in it */
+        KB_FAILPOINT("txn.after_produce");
         return TXN_GO;
 }
 
@@ -174,6 +178,7 @@ static int txn_send_offsets(kb_pipeline_t *pl,
         rd_kafka_error_t *error;
         int retries = 0, r = TXN_GO;
 
+        KB_FAILPOINT("txn.before_send_offsets");
         cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
         for (;;) {
                 error = rd_kafka_send_offsets_to_transaction(pl->producer,
@@ -187,6 +192,10 @@ static int txn_send_offsets(kb_pipeline_t *pl,
                 r = TXN_GO;
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
+        /* the offsets are in the open transaction: a crash now must not
+         * commit them without the outputs, nor lose either */
+        if (r == TXN_GO)
+                KB_FAILPOINT("txn.after_send_offsets");
         return r;
 }
 
@@ -239,7 +248,13 @@ static int txn_end(kb_pipeline_t *pl)
 {
         rd_kafka_error_t *error;
 
+        /* outputs delivered and offsets sent, EndTxn not yet */
+        KB_FAILPOINT("txn.before_commit");
+        /* "during": a timer thread kills the process crash(MS) after the
+         * call began if it has not returned by then (docs/failpoints.md) */
+        KB_FAILPOINT_BEGIN("txn.during_commit");
         error = rd_kafka_commit_transaction(pl->producer, pl->txn_timeout_ms);
+        KB_FAILPOINT_END("txn.during_commit");
         if (!error)
                 return TXN_GO;
         log_txn_error("commit_transaction", error);
