@@ -43,10 +43,11 @@ build_pkgs=(build-essential cmake pkg-config
 # compose-local.sh prometheus.yml's targets), kcat (Kafka fixture, demo --keep check), clang-format (format
 # test), Java and Maven (the test Kafka broker), git, curl, ca-certificates,
 # docker.io and debootstrap (docker.compose_up: a dockerd of its own, base
-# images from Debian's packages; Compose v2 is built with Go).
+# images from Debian's packages; Compose v2 is built with Go), valgrind
+# (valgrind.e2e), openssl (the SASL_SSL broker's certificates).
 test_pkgs=(libcmocka-dev python3 python3-prometheus-client python3-yaml kcat clang-format git curl
            ca-certificates maven default-jre-headless
-           docker.io debootstrap)
+           docker.io debootstrap valgrind openssl)
 
 case $profile in
 demo) pkgs=("${build_pkgs[@]}")

@@ -66,6 +66,14 @@ def kb_bin():
     return b
 
 
+def kb_run_prefix():
+    """The command the long-running processes (daemons, sandbox) are
+    started under: KB_BIN_WRAPPER split like a shell would (e.g.
+    "valgrind --error-exitcode=99 --leak-check=full"), [] when unset."""
+    import shlex
+    return shlex.split(os.environ.get("KB_BIN_WRAPPER", ""))
+
+
 def kb_forge():
     b = os.environ.get("KB_FORGE")
     if not b:
@@ -161,7 +169,7 @@ class Sandbox:
         self.logpath = os.path.join(workdir, name + ".log")
         self.log = open(self.logpath, "wb")
         self.proc = subprocess.Popen(
-            [kb_bin(), "sandbox", "--listen", "127.0.0.1:0", "--port-file",
+            kb_run_prefix() + [kb_bin(), "sandbox", "--listen", "127.0.0.1:0", "--port-file",
              portfile, "--seed", str(seed), "--webhook-backoff-ms", "100"]
             + list(extra_args or []),
             stdout=self.log, stderr=subprocess.STDOUT)
@@ -1043,7 +1051,8 @@ class Daemon:
         self.log = open(self.logpath, "ab")
         self.log.write(("==== start %d of %s\n" % (self.starts + 1, self.name)).encode())
         self.log.flush()
-        self.proc = subprocess.Popen([kb_bin(), self.role, "-c", self.conf] + self.args,
+        self.proc = subprocess.Popen(kb_run_prefix() +
+                                     [kb_bin(), self.role, "-c", self.conf] + self.args,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env)
         self.starts += 1
