@@ -15,8 +15,10 @@ add_test(NAME blackbox.docker_build_stage
   COMMAND ${KB_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/blackbox/compose_check.py build)
 set_tests_properties(blackbox.compose_check PROPERTIES
   LABELS "blackbox;docker" TIMEOUT 120 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+# About 5 minutes of one core: started first (COST), so that it runs beside
+# the other tests instead of after them.
 set_tests_properties(blackbox.compose_check_selftest PROPERTIES
-  LABELS "blackbox;docker" TIMEOUT 600 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+  LABELS "blackbox;docker" TIMEOUT 900 COST 400 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
 # A from-scratch build of the binary (-j$(nproc)) in a temporary tree.
 set_tests_properties(blackbox.docker_build_stage PROPERTIES
   LABELS "blackbox;docker" TIMEOUT 900 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")

@@ -504,8 +504,10 @@ class TestEngineLifecycle(unittest.TestCase):
                        net).stdout.strip()
         self.assertRegex(sub, r"^10\.(2[0-4][0-9])\.\d+\.0/24$")
         # a container that keeps running: its process, shim and mounts
+        # (--stop-timeout 1: sleep as pid 1 ignores SIGTERM; the engine's
+        # graceful stop would wait 10 s for it)
         e.docker("run", "-d", "--name", "kb-life-c", "--network", "kb-life",
-                 "debian:bookworm-slim", "sleep", "600")
+                 "--stop-timeout", "1", "debian:bookworm-slim", "sleep", "600")
 
         # hung: stopped (SIGSTOP), does not answer -> stopped and started anew
         old = self.pid("dockerd")
@@ -517,7 +519,8 @@ class TestEngineLifecycle(unittest.TestCase):
 
         # crashed: every process of the engine killed, leaving mounts,
         # shims and the bridge; `dockerd stop` cleans all of it up
-        e.docker("run", "-d", "--network", "kb-life", "debian:bookworm-slim", "sleep", "600")
+        e.docker("run", "-d", "--network", "kb-life", "--stop-timeout", "1",
+                 "debian:bookworm-slim", "sleep", "600")
         self.assertNotEqual(mounts_under(e.root), [])
         for p in (self.pid("dockerd"), self.pid("containerd")):
             os.kill(p, 9)

@@ -453,8 +453,8 @@ def run_kills(ctx):
         # and the stream has moved on since the last kill (else the run
         # only measures restarts: an importer killed leaves its partitions
         # stalled for the session timeout)
-        gap = (0.5, 4.0)
-        duration = m["kills"] * 7.0
+        gap = (0.5, 3.0)
+        duration = m["kills"] * 5.0
         stop = threading.Event()
         prod, perr = producer(w, records, duration, stop, fig)
         fired = collections.Counter()
