@@ -6,6 +6,17 @@
 # Usage:
 #   scripts/kafka.sh fetch                 resolve the broker's jars into the cache
 #   scripts/kafka.sh start DIR             fresh broker in DIR; prints 127.0.0.1:PORT
+#   scripts/kafka.sh start DIR --sasl-ssl  the same with a SASL_SSL listener
+#                                          (SCRAM-SHA-512 over TLS) instead of
+#                                          PLAINTEXT, an authorizer and the
+#                                          users admin (super user), issuer
+#                                          and importer (see --sasl-ssl further down)
+#   scripts/kafka.sh start DIR [--sasl-ssl] --kafka-version V
+#                                          the same with Kafka V (3.5 or newer)
+#                                          instead of KAFKA_VERSION below, its jars
+#                                          from Maven Central into a cache of
+#                                          their own; restart and status find V
+#                                          in DIR/kafka-version
 #   scripts/kafka.sh stop DIR              stop it (idempotent)
 #   scripts/kafka.sh restart DIR           start the broker stopped in DIR again:
 #                                          same ports, same data (its topics,
@@ -14,6 +25,10 @@
 #   scripts/kafka.sh status DIR            exit 0 if it runs and answers
 #   scripts/kafka.sh topic DIR NAME PARTS  create a topic (replication factor 1)
 #   scripts/kafka.sh topic DIR NAME:PARTS [NAME:PARTS...]
+#   scripts/kafka.sh acl DIR ARGS...       kafka-acls (org.apache.kafka.tools.
+#                                          AclCommand) as admin against the
+#                                          --sasl-ssl broker in DIR: ARGS are
+#                                          kafka-acls.sh's (--add, --list, ...)
 #   scripts/kafka.sh stage-image DIR       the build context of the offline
 #                                          Kafka image (docker/kafka/Dockerfile):
 #                                          docker/kafka/* and lib/ = the broker's
@@ -25,8 +40,29 @@
 # stderr), format.log, data/ (log and metadata directories). `start` first
 # stops a broker still running there and replaces whatever it left.
 #
+# --sasl-ssl: the broker listens with SASL_SSL (SCRAM-SHA-512, and PLAIN for
+# librdkafka before 2.6.1, over TLS 1.2+) on 127.0.0.1 only, its controller
+# with TLS and client certificates (principal User:CN=kb-kafka-broker, a
+# super user, like User:admin). StandardAuthorizer: nothing is allowed to a user without an
+# ACL (kafka.sh acl DIR ...). restart, status, topic and acl find the mode
+# in DIR/security. DIR then also holds, all made by start with openssl:
+#   tls/ca.pem                   the test CA (its key is deleted once the
+#                                broker's certificate is signed)
+#   tls/broker.pem               the broker's key and certificate (SAN
+#                                IP:127.0.0.1, DNS:localhost), PEM keystore
+#   sasl/USER.password           USER's random password (0600), for
+#                                kafka.sasl.password = file:PATH
+#   sasl/USER.librdkafka         librdkafka properties of USER (kcat -F),
+#                                SCRAM-SHA-512
+#   sasl/USER.plain.librdkafka   the same with PLAIN: for librdkafka before
+#                                2.6.1, whose SCRAM Kafka 4 refuses
+#   sasl/USER.properties         Java client properties of USER
+#                                (--command-config of the Kafka tools)
+# for USER in admin, issuer, importer (docs/kafka-security.md).
+#
 # Environment:
-#   KB_KAFKA_CACHE          jar cache (default ~/.cache/kyc-bridge/kafka-VERSION)
+#   KB_KAFKA_CACHE          jar cache (default ~/.cache/kyc-bridge/kafka-VERSION);
+#                           a --kafka-version V's go beside it, to kafka-V
 #   KB_KAFKA_TOOLS_CACHE    the command-line tools' jar cache (default
 #                           ~/.cache/kyc-bridge/kafka-tools-VERSION; shared with
 #                           scripts/compose-local.sh)
@@ -52,6 +88,10 @@ heap=${KB_KAFKA_HEAP:--Xms64m -Xmx512m}
 jvm_opts=${KB_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}
 start_timeout=${KB_KAFKA_START_TIMEOUT:-90}
 stop_timeout=${KB_KAFKA_STOP_TIMEOUT:-30}
+# The version the script is for; KAFKA_VERSION and cache change for a
+# broker of another one (use_version).
+default_version=$KAFKA_VERSION
+default_cache=$cache
 
 prog=kafka.sh
 die() { echo "$prog: $*" >&2; exit 1; }
@@ -150,6 +190,27 @@ fetch() {
         echo "$prog: fetched $(find "$cache/lib" -name '*.jar' | wc -l) jars ($(du -sh "$cache/lib" | cut -f1)) in $(( $(now_ms) - t0 )) ms" >&2
 }
 
+# A broker of Kafka $1 instead of the default: its version and jar cache.
+# 3.5 is the first whose storage tool creates SCRAM users (--add-scram)
+# and whose KRaft broker runs the StandardAuthorizer as --sasl-ssl wants.
+use_version() {
+        local v=$1
+        [[ $v =~ ^([0-9]+)\.([0-9]+)\.[0-9]+$ ]] || die "--kafka-version $v: want MAJOR.MINOR.PATCH (3.9.1)"
+        if [ "${BASH_REMATCH[1]}" -lt 3 ] || { [ "${BASH_REMATCH[1]}" -eq 3 ] && [ "${BASH_REMATCH[2]}" -lt 5 ]; }; then
+                die "--kafka-version $v: Kafka 3.5 or newer, please"
+        fi
+        [ "$v" = "$default_version" ] && return 0
+        KAFKA_VERSION=$v
+        cache=${default_cache%/*}/kafka-$v
+}
+
+# The version of the broker in DIR $1: DIR/kafka-version, written by start
+# for another version than the default.
+load_version() {
+        [ -f "$1/kafka-version" ] || return 0
+        use_version "$(cat "$1/kafka-version")"
+}
+
 # ---------------------------------------------------------------- java
 
 java_bin() {
@@ -225,22 +286,198 @@ cluster_id() {
 # requests (it only does after it is registered and unfenced).
 broker_answers() {
         local out
-        out=$(kcat -b "$1" -L -m "${2:-5}" 2>/dev/null) || return 1
+        out=$(kcat "${kcat_opts[@]}" -b "$1" -L -m "${2:-5}" 2>/dev/null) || return 1
         grep -q '^  broker [0-9]* at ' <<<"$out"
 }
 
-write_config() {
+# ---------------------------------------------------------------- --sasl-ssl
+
+# The users a --sasl-ssl broker knows (SCRAM-SHA-512 credentials created
+# when its storage is formatted); admin is a super user.
+sasl_users=(admin issuer importer)
+# The broker's TLS identity; a super user too (the controller listener
+# authenticates the broker by this certificate).
+broker_cn=kb-kafka-broker
+# plaintext or sasl_ssl: the mode of the broker a command works on, and
+# what kcat needs to talk to it (set by load_security).
+sec_mode=plaintext
+kcat_opts=()
+
+# Reads DIR/security: for a --sasl-ssl broker, kcat and the wire helper
+# talk to it as admin over SASL_SSL.
+load_security() {
+        local d=$1
+        sec_mode=plaintext
+        kcat_opts=()
+        unset KB_WIRE_CA KB_WIRE_USER KB_WIRE_PASSWORD_FILE KB_WIRE_KCAT_CONF
+        [ -f "$d/security" ] || return 0
+        sec_mode=$(cat "$d/security")
+        case $sec_mode in
+        sasl_ssl) ;;
+        *) die "$d/security: unknown mode '$sec_mode'" ;;
+        esac
+        [ -f "$d/sasl/admin.plain.librdkafka" ] || die "$d/sasl/admin.plain.librdkafka missing (start the broker again)"
+        # PLAIN: kcat's librdkafka may be older than 2.6.1 (Debian 12's is)
+        kcat_opts=(-F "$d/sasl/admin.plain.librdkafka")
+        export KB_WIRE_CA=$d/tls/ca.pem KB_WIRE_USER=admin
+        export KB_WIRE_PASSWORD_FILE=$d/sasl/admin.password
+        export KB_WIRE_KCAT_CONF=$d/sasl/admin.plain.librdkafka
+}
+
+# A random password: 24 letters and digits (nothing to quote in a JAAS
+# line or a properties file).
+random_password() {
+        local p=""
+        while [ ${#p} -lt 24 ]; do
+                p+=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+        done
+        echo "${p:0:24}"
+}
+
+# DIR/tls: a CA of its own and the broker's key and certificate, signed by
+# it (EC P-256, 365 days), nothing fetched. Kafka reads PEM key stores
+# (ssl.keystore.type=PEM: the PKCS#8 key, then the certificate chain).
+make_tls() {
+        local t=$1/tls
+        rm -rf "$t"
+        mkdir -m 700 "$t"
+        (
+                umask 077
+                cd "$t"
+                openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+                        -nodes -keyout ca.key -out ca.pem -days 365 -sha256 \
+                        -subj "/CN=kb-kafka-test-ca-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+                        -addext "basicConstraints=critical,CA:TRUE" \
+                        -addext "keyUsage=critical,keyCertSign,cRLSign" >openssl.log 2>&1
+                openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+                        -nodes -keyout broker.key -out broker.csr -subj "/CN=$broker_cn" \
+                        >>openssl.log 2>&1
+                cat >broker.ext <<EOF2
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+EOF2
+                openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key \
+                        -set_serial "0x$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+                        -days 365 -sha256 -extfile broker.ext -out broker.crt >>openssl.log 2>&1
+                cat broker.key broker.crt >broker.pem
+                # only the broker's certificate is ever signed: the CA key goes
+                rm -f ca.key broker.csr broker.ext
+                chmod 644 ca.pem
+        ) || { cat "$t/openssl.log" >&2; die "openssl could not make the test CA and certificate in $t"; }
+}
+
+# DIR/sasl: each user's password and client configurations.
+make_users() {
+        local d=$1 u pw m f
+        rm -rf "$d/sasl"
+        mkdir -m 700 "$d/sasl"
+        for u in "${sasl_users[@]}"; do
+                pw=$(random_password)
+                (
+                        umask 077
+                        printf '%s\n' "$pw" >"$d/sasl/$u.password"
+                        for m in SCRAM-SHA-512 PLAIN; do
+                                f=$d/sasl/$u.librdkafka
+                                [ $m = PLAIN ] && f=$d/sasl/$u.plain.librdkafka
+                                cat >"$f" <<EOF2
+# written by kyc-bridge scripts/kafka.sh: librdkafka properties of $u (kcat -F)
+security.protocol=SASL_SSL
+sasl.mechanism=$m
+sasl.username=$u
+sasl.password=$pw
+ssl.ca.location=$d/tls/ca.pem
+EOF2
+                        done
+                        cat >"$d/sasl/$u.properties" <<EOF2
+# written by kyc-bridge scripts/kafka.sh: Java client properties of $u
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$u" password="$pw";
+ssl.truststore.type=PEM
+ssl.truststore.location=$d/tls/ca.pem
+EOF2
+                )
+        done
+}
+
+# The PLAIN login module's user_NAME="PASSWORD" options for every user.
+plain_users() {
+        local u
+        for u in "${sasl_users[@]}"; do
+                printf ' user_%s="%s"' "$u" "$(cat "$1/sasl/$u.password")"
+        done
+}
+
+# kafka-storage format options that create every user's SCRAM credentials.
+# (On the format's command line, like the apache/kafka image does it: a
+# test broker's passwords, visible to this machine's users for a moment.)
+scram_opts=()
+load_scram_opts() {
+        local d=$1 u
+        scram_opts=()
+        for u in "${sasl_users[@]}"; do
+                scram_opts+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(cat "$d/sasl/$u.password")]")
+        done
+}
+
+# The listeners of server.properties: PLAINTEXT, or with --sasl-ssl
+# SASL_SSL (SCRAM-SHA-512, PLAIN) for clients and the broker itself, TLS
+# with client certificates for the controller, and an authorizer.
+listener_config() {
         local d=$1 bport=$2 cport=$3
-        cat >"$d/server.properties" <<EOF
-# written by kyc-bridge scripts/kafka.sh: single-node KRaft test broker
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
+        if [ "$sec_mode" != sasl_ssl ]; then
+                cat <<EOF
 listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=PLAINTEXT://127.0.0.1:$bport
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
+EOF
+                return 0
+        fi
+        cat <<EOF
+listeners=SASL_SSL://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=SASL_SSL://127.0.0.1:$bport
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_SSL
+# SCRAM-SHA-512: the users' credentials were created by the format. PLAIN
+# (the same users and passwords, over TLS only) for clients on librdkafka
+# before 2.6.1, whose SCRAM Kafka 4 refuses (docs/kafka-security.md).
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(cat "$d/sasl/admin.password")";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$(cat "$d/sasl/admin.password")"$(plain_users "$d");
+# TLS: the key store and the CA as PEM files (tls/, made by openssl)
+ssl.keystore.type=PEM
+ssl.keystore.location=$d/tls/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$d/tls/ca.pem
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+# the controller listener: only the broker itself, by its certificate
+listener.name.controller.ssl.client.auth=required
+# Authorization: nothing without an ACL, except for the super users
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin;User:CN=$broker_cn
+allow.everyone.if.no.acl.found=false
+EOF
+}
+
+write_config() {
+        local d=$1 bport=$2 cport=$3
+        if [ "$sec_mode" = sasl_ssl ]; then
+                # it holds the admin's password
+                rm -f "$d/server.properties"
+                (umask 077 && : >"$d/server.properties")
+        fi
+        cat >"$d/server.properties" <<EOF
+# written by kyc-bridge scripts/kafka.sh: single-node KRaft test broker
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+$(listener_config "$d" "$bport" "$cport")
 log.dirs=$d/data
 # Tests create every topic explicitly; a typo must fail, not create a topic.
 auto.create.topics.enable=false
@@ -345,7 +582,7 @@ start_once() {
         if ! "$java" $heap $jvm_opts "${fmt_opts[@]}" \
                 -Dlog4j2.configurationFile="$d/log4j2.properties" -cp "$cp" \
                 kafka.tools.StorageTool format --cluster-id "$(cluster_id)" \
-                --config "$d/server.properties" >"$d/format.log" 2>&1; then
+                --config "$d/server.properties" "${scram_opts[@]}" >"$d/format.log" 2>&1; then
                 cat "$d/format.log" >&2
                 die "formatting the storage in $d/data failed"
         fi
@@ -408,13 +645,25 @@ start_once() {
 }
 
 start() {
-        [ $# -eq 1 ] || usage
-        local d java major cp t0 attempt pid
+        local d java major cp t0 attempt pid mode=plaintext version=
+        [ $# -ge 1 ] || usage
+        d=$1
+        shift
+        while [ $# -gt 0 ]; do
+                case $1 in
+                --sasl-ssl) mode=sasl_ssl ;;
+                --kafka-version) [ $# -ge 2 ] || usage; version=$2; shift ;;
+                *) usage ;;
+                esac
+                shift
+        done
+        [ -z "$version" ] || use_version "$version"
         t0=$(now_ms)
-        d=$(broker_dir "$1")
+        d=$(broker_dir "$d")
         need kcat
         need python3
         need setsid
+        [ "$mode" = plaintext ] || need openssl
         java=$(java_bin)
         major=$(java_major "$java")
         if ! [[ $major =~ ^[0-9]+$ ]] || [ "$major" -lt 17 ]; then
@@ -428,6 +677,17 @@ start() {
                 echo "$prog: stopping the broker still running from $d (pid $pid)" >&2
                 stop_pid "$d" "$pid"
         fi
+        rm -rf "$d/tls" "$d/sasl"
+        rm -f "$d/security" "$d/kafka-version"
+        [ "$KAFKA_VERSION" = "$default_version" ] || echo "$KAFKA_VERSION" >"$d/kafka-version"
+        scram_opts=()
+        if [ "$mode" = sasl_ssl ]; then
+                make_tls "$d"
+                make_users "$d"
+                load_scram_opts "$d"
+                echo sasl_ssl >"$d/security"
+        fi
+        load_security "$d"
         for attempt in 1 2 3; do
                 start_once "$d" "$java" "$cp" "$t0"
                 case $attempt_result in
@@ -459,11 +719,18 @@ restart() {
         fi
         need kcat
         need setsid
+        load_security "$d"
+        load_version "$d"
         java=$(java_bin)
         fetch
         cp=$(cat "$cache/classpath")
-        bport=$(sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$d/server.properties")
-        [ -n "$bport" ] || die "no PLAINTEXT listener in $d/server.properties"
+        if [ "$sec_mode" = sasl_ssl ]; then
+                bport=$(sed -n 's/^listeners=SASL_SSL:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$d/server.properties")
+                [ -n "$bport" ] || die "no SASL_SSL listener in $d/server.properties"
+        else
+                bport=$(sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$d/server.properties")
+                [ -n "$bport" ] || die "no PLAINTEXT listener in $d/server.properties"
+        fi
         archive=$(cds_archive "$java")
         [ -s "$archive" ] && cds_opts=(-XX:SharedArchiveFile="$archive" -Xshare:auto)
         rm -f "$d/bootstrap" "$d/kafka.pid"
@@ -559,13 +826,15 @@ status() {
                 echo "stopped"
                 return 1
         fi
+        load_security "$d"
+        load_version "$d"
         boot=$(cat "$d/bootstrap" 2>/dev/null || true)
         if [ -z "$boot" ]; then
                 echo "starting (pid $pid)"
                 return 1
         fi
         if broker_answers "$boot" 5; then
-                echo "running (pid $pid) at $boot, Kafka $KAFKA_VERSION"
+                echo "running (pid $pid) at $boot, Kafka $KAFKA_VERSION${kcat_opts[*]:+, SASL_SSL}"
                 return 0
         fi
         echo "not answering (pid $pid) at $boot"
@@ -574,7 +843,9 @@ status() {
 
 # ---------------------------------------------------------------- wire
 
-# A few Kafka requests straight over the wire (Python 3 stdlib; no JVM start):
+# A few Kafka requests straight over the wire (Python 3 stdlib; no JVM start;
+# to a --sasl-ssl broker over TLS as the user KB_WIRE_USER, SCRAM-SHA-512,
+# see load_security):
 #   wire ports                 two free TCP ports on 127.0.0.1
 #   wire topics BOOT N:P...    CreateTopics v4 for all topics in one request,
 #                              then wait until librdkafka's metadata (kcat)
@@ -588,7 +859,7 @@ status() {
 # The request versions used are understood by Kafka 2.4 up to 4.x.
 wire() {
         python3 - "$@" <<'EOF'
-import json, socket, struct, subprocess, sys, time
+import base64, hashlib, hmac, json, os, socket, ssl, struct, subprocess, sys, time
 
 def fail(msg):
     sys.exit("kafka.sh: " + msg)
@@ -602,6 +873,49 @@ class Conn:
         host, port = boot.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=40)
         self.corr = 0
+        ca = os.environ.get("KB_WIRE_CA")
+        if ca:
+            # verifies the broker's certificate and its name (IP SAN)
+            ctx = ssl.create_default_context(cafile=ca)
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=host)
+        user = os.environ.get("KB_WIRE_USER")
+        if user:
+            with open(os.environ["KB_WIRE_PASSWORD_FILE"]) as f:
+                self.scram(user, f.read().strip())
+
+    def scram(self, user, password):
+        # SaslHandshake v1, then RFC 5802 in two SaslAuthenticate v1 rounds
+        r = self.call(17, 1, string("SCRAM-SHA-512"))
+        code = r.take(">h")
+        if code != 0:
+            fail("SaslHandshake: error %d (is SCRAM-SHA-512 enabled?)" % code)
+        nonce = base64.b64encode(os.urandom(24)).decode()
+        bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"), nonce)
+        first = self.sasl_auth(user, ("n,," + bare).encode()).decode()
+        attrs = dict(kv.split("=", 1) for kv in first.split(",") if "=" in kv)
+        if not attrs.get("r", "").startswith(nonce) or "s" not in attrs or "i" not in attrs:
+            fail("SCRAM: unexpected server-first-message")
+        salted = hashlib.pbkdf2_hmac("sha512", password.encode(),
+                                     base64.b64decode(attrs["s"]), int(attrs["i"]))
+        client_key = hmac.new(salted, b"Client Key", "sha512").digest()
+        without_proof = "c=biws,r=" + attrs["r"]
+        auth_msg = ",".join((bare, first, without_proof)).encode()
+        sig = hmac.new(hashlib.sha512(client_key).digest(), auth_msg, "sha512").digest()
+        proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, sig))).decode()
+        final = self.sasl_auth(user, (without_proof + ",p=" + proof).encode()).decode()
+        server_key = hmac.new(salted, b"Server Key", "sha512").digest()
+        want = "v=" + base64.b64encode(hmac.new(server_key, auth_msg, "sha512").digest()).decode()
+        if not hmac.compare_digest(final, want):
+            fail("SCRAM: the broker's signature does not verify")
+
+    def sasl_auth(self, user, data):
+        r = self.call(36, 1, struct.pack(">i", len(data)) + data)
+        code, msg = r.take(">h"), r.str()
+        if code != 0:
+            fail("SASL authentication as %s failed: error %d: %s" % (user, code, msg))
+        n = r.take(">i")
+        r.pos += n
+        return r.data[r.pos - n:r.pos]
 
     def call(self, api_key, version, body):
         # request header v1: api_key, api_version, correlation_id, client_id
@@ -674,7 +988,9 @@ def topics(boot, specs):
     deadline = time.monotonic() + 30
     while True:
         problem = None
-        p = subprocess.run(["kcat", "-b", boot, "-L", "-J", "-m", "5"],
+        kconf = os.environ.get("KB_WIRE_KCAT_CONF")
+        p = subprocess.run(["kcat"] + (["-F", kconf] if kconf else [])
+                           + ["-b", boot, "-L", "-J", "-m", "5"],
                            capture_output=True, text=True)
         if p.returncode != 0:
             problem = p.stderr.strip()
@@ -750,6 +1066,7 @@ topic() {
         shift
         [ -f "$d/bootstrap" ] || die "no broker running in $d (no $d/bootstrap)"
         boot=$(cat "$d/bootstrap")
+        load_security "$d"
         if [ $# -eq 2 ] && [[ $2 =~ ^[0-9]+$ ]] && [[ $1 != *:* ]]; then
                 specs=("$1:$2")
         else
@@ -799,6 +1116,40 @@ fetch_tools() {
         )
 }
 
+# ---------------------------------------------------------------- acl
+
+# kafka-acls.sh against the --sasl-ssl broker in DIR, as admin.
+acl() {
+        [ $# -ge 2 ] || usage
+        local d java
+        [ -d "$1" ] || die "$1: no broker directory"
+        d=$(cd "$1" && pwd)
+        shift
+        [ -f "$d/bootstrap" ] || die "no broker running in $d (no $d/bootstrap)"
+        load_security "$d"
+        [ "$sec_mode" = sasl_ssl ] ||
+                die "$d: not a --sasl-ssl broker (only that one has an authorizer)"
+        java=$(java_bin)
+        fetch_tools
+        cat >"$d/tools-log4j2.properties" <<EOF
+# written by kyc-bridge scripts/kafka.sh: the tools' log, warnings only
+status = error
+appender.err.type = Console
+appender.err.name = ERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = ERR
+EOF
+        # shellcheck disable=SC2086 # option lists split on purpose
+        "$java" -Xms32m -Xmx256m $jvm_opts -Xshare:auto \
+                -Dlog4j2.configurationFile="$d/tools-log4j2.properties" \
+                -cp "$(cat "$tools_cache/classpath")" org.apache.kafka.tools.AclCommand \
+                --bootstrap-server "$(cat "$d/bootstrap")" \
+                --command-config "$d/sasl/admin.properties" "$@" </dev/null
+}
+
 # ---------------------------------------------------------------- stage-image
 
 # DIR := docker/kafka (Dockerfile, launcher, bin/, config/) + lib/ (the
@@ -845,6 +1196,7 @@ stop) stop "$@" ;;
 restart) restart "$@" ;;
 status) status "$@" ;;
 topic) topic "$@" ;;
+acl) acl "$@" ;;
 stage-image) stage_image "$@" ;;
 -h | --help | help) usage 0 ;;
 *) echo "$prog: unknown command: $cmd" >&2; usage ;;

@@ -15,6 +15,9 @@
 #define STATS_EVERY_MS 10000
 /* librdkafka statistics of the consumer: lag and broker states */
 #define CONSUMER_STATS_MS "5000"
+/* How long the start waits for a broker to answer the login probe: what
+ * init_transactions() would wait after it. */
+#define PROBE_TIMEOUT_MS 60000
 
 /* ---- jobs ---- */
 
@@ -558,6 +561,15 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
                 rd_kafka_conf_destroy(pc.producer_conf);
                 return r;
         }
+        /* a refused login stops the start at once, and says why: the
+         * clients below would wait out their timeouts (SIGTERM unserved) */
+        r = kb_kafka_probe(p->conf, PROBE_TIMEOUT_MS, stop, errstr,
+                           errstr_size);
+        if (r != KB_OK || (stop && atomic_load(stop))) {
+                rd_kafka_conf_destroy(pc.consumer_conf);
+                rd_kafka_conf_destroy(pc.producer_conf);
+                return r;
+        }
         if (p->opsh) {
                 /* the heartbeat: nothing else in kyc-bridge uses the
                  * producer's opaque or statistics */
@@ -597,9 +609,16 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
          * consumer has subscribed but not polled: nothing is assigned or
          * consumed before the load is done. */
         if (kb_seen_load(p->seen) == -1) {
-                kb_snprintf(errstr, errstr_size,
-                            "cannot read state topic %s (does it exist?)",
-                            kb_seen_topic(p->seen));
+                if (*kb_seen_denied(p->seen))
+                        kb_snprintf(errstr, errstr_size,
+                                    "cannot read state topic %s: %s",
+                                    kb_seen_topic(p->seen),
+                                    kb_seen_denied(p->seen));
+                else
+                        kb_snprintf(errstr, errstr_size,
+                                    "cannot read state topic %s (does it "
+                                    "exist?)",
+                                    kb_seen_topic(p->seen));
                 return KB_ERR_KAFKA;
         }
         /* that one ran before joining; the next ones run in a rebalance */

@@ -3,10 +3,20 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "util.h"
+
+/* One metadata request of kb_kafka_probe(): the probe serves its error
+ * callback (a refused login) and the stop flag between two. */
+#define KB_PROBE_SLICE_MS 250
+
+/* The first librdkafka whose SCRAM Kafka 4 accepts (2.6.1: the client
+ * nonce is no longer sent twice in the client-final-message,
+ * confluentinc/librdkafka#4895), as rd_kafka_version() counts. */
+#define KB_RDKAFKA_SCRAM_KAFKA4 0x02060100
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
@@ -187,6 +197,148 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
 fail:
         rd_kafka_conf_destroy(rkc);
         return NULL;
+}
+
+int kb_kafka_err_denied(rd_kafka_resp_err_t err)
+{
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+const char *kb_kafka_principal(rd_kafka_conf_t *rkc, char *buf, size_t bufsz)
+{
+        char proto[32], mech[32], user[256];
+
+        buf[0] = '\0';
+        kb_kafka_conf_get(rkc, "security.protocol", proto, sizeof(proto));
+        kb_kafka_conf_get(rkc, "sasl.mechanisms", mech, sizeof(mech));
+        kb_kafka_conf_get(rkc, "sasl.username", user, sizeof(user));
+        if (strncasecmp(proto, "sasl_", 5) || !user[0])
+                return buf;
+        if (!strcasecmp(mech, "PLAIN") || !strncasecmp(mech, "SCRAM-", 6))
+                kb_snprintf(buf, bufsz, "User:%s", user);
+        return buf;
+}
+
+const char *kb_kafka_denied_str(rd_kafka_resp_err_t err, const char *principal,
+                                const char *action, const char *text, char *buf,
+                                size_t bufsz)
+{
+        int login = err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+                    err == RD_KAFKA_RESP_ERR__AUTHENTICATION;
+
+        kb_snprintf(buf, bufsz, "%s: %s may not %s: %s", rd_kafka_err2name(err),
+                    principal && *principal ? principal : "this client",
+                    login ? "log in" : action, text);
+        return buf;
+}
+
+/* What the probe's error callback heard. */
+typedef struct probe_s {
+        rd_kafka_resp_err_t refused; /* a refused login or TLS handshake */
+        char why[384];
+        char last[256]; /* the last other error: said on a timeout */
+} probe_t;
+
+static void probe_error_cb(rd_kafka_t *rk, int err, const char *reason,
+                           void *opaque)
+{
+        probe_t *pr = opaque;
+
+        (void)rk;
+        if (kb_kafka_err_denied((rd_kafka_resp_err_t)err) ||
+            err == RD_KAFKA_RESP_ERR__SSL) {
+                if (!pr->refused) {
+                        pr->refused = (rd_kafka_resp_err_t)err;
+                        kb_strlcpy(pr->why, reason, sizeof(pr->why));
+                }
+        } else {
+                kb_snprintf(pr->last, sizeof(pr->last), "%s: %s",
+                            rd_kafka_err2name((rd_kafka_resp_err_t)err),
+                            reason);
+        }
+}
+
+int kb_kafka_probe(const kb_conf_t *conf, int timeout_ms, atomic_int *stop,
+                   char *errstr, size_t errstr_size)
+{
+        /* a consumer handle that subscribes to nothing: whatever
+         * transactional.id or group.id the kafka.* settings hold, it
+         * starts no transaction and joins no group */
+        static const char *const extra[] = { "client.id", "kyc-bridge-probe",
+                                             NULL };
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        int64_t deadline = kb_mono_ms() + timeout_ms;
+        char who[300], proto[32], mech[32], boot[256], rerr[256], d[512];
+        rd_kafka_conf_t *rkc;
+        rd_kafka_t *rk;
+        probe_t pr;
+
+        memset(&pr, 0, sizeof(pr));
+        rkc = kb_kafka_conf_new(conf, RD_KAFKA_CONSUMER, extra, errstr,
+                                errstr_size);
+        if (!rkc)
+                return KB_ERR_CONFIG;
+        kb_kafka_principal(rkc, who, sizeof(who));
+        kb_kafka_conf_get(rkc, "security.protocol", proto, sizeof(proto));
+        kb_kafka_conf_get(rkc, "sasl.mechanisms", mech, sizeof(mech));
+        kb_kafka_conf_get(rkc, "bootstrap.servers", boot, sizeof(boot));
+        rd_kafka_conf_set_error_cb(rkc, probe_error_cb);
+        rd_kafka_conf_set_opaque(rkc, &pr);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, rerr, sizeof(rerr));
+        if (!rk) {
+                rd_kafka_conf_destroy(rkc);
+                kb_snprintf(errstr, errstr_size, "kafka: %s", rerr);
+                return KB_ERR_KAFKA;
+        }
+        while (!(stop && atomic_load(stop))) {
+                err = rd_kafka_metadata(rk, 0, NULL, &md, KB_PROBE_SLICE_MS);
+                rd_kafka_poll(rk, 0); /* probe_error_cb */
+                if (!err || pr.refused || kb_mono_ms() >= deadline)
+                        break;
+        }
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_destroy(rk);
+        if (pr.refused == RD_KAFKA_RESP_ERR__SSL) {
+                kb_snprintf(errstr, errstr_size,
+                            "kafka: TLS with %s failed: %s: %s", boot,
+                            rd_kafka_err2name(pr.refused), pr.why);
+                return KB_ERR_KAFKA;
+        }
+        if (pr.refused) {
+                int old_scram = !strncasecmp(mech, "SCRAM-", 6) &&
+                                rd_kafka_version() < KB_RDKAFKA_SCRAM_KAFKA4;
+                kb_snprintf(
+                    errstr, errstr_size,
+                    "kafka: the broker refused the login (%s, %s): %s%s%s%s",
+                    proto, mech,
+                    kb_kafka_denied_str(pr.refused, who, "log in", pr.why, d,
+                                        sizeof(d)),
+                    old_scram ? "; if the password is right: librdkafka " : "",
+                    old_scram ? rd_kafka_version_str() : "",
+                    old_scram ? " is older than 2.6.1, whose SCRAM Kafka 4 "
+                                "brokers refuse (docs/kafka-security.md)"
+                              : "");
+                return KB_ERR_KAFKA;
+        }
+        if (err && !(stop && atomic_load(stop))) {
+                kb_snprintf(errstr, errstr_size,
+                            "kafka: no broker of %s answered within %d ms%s%s",
+                            boot, timeout_ms, pr.last[0] ? ": " : "", pr.last);
+                return KB_ERR_KAFKA;
+        }
+        return KB_OK;
 }
 
 const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name, char *buf,

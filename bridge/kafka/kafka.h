@@ -2,6 +2,8 @@
 #ifndef KB_KAFKA_H
 #define KB_KAFKA_H
 
+#include <stdatomic.h>
+
 #include <librdkafka/rdkafka.h>
 
 #include "conf.h"
@@ -27,6 +29,45 @@ rd_kafka_conf_t *kb_kafka_conf_new(const kb_conf_t *conf, rd_kafka_type_t kind,
  */
 int kb_kafka_conf_plaintext(rd_kafka_conf_t *rkc, char *bad, size_t bad_size,
                             char *proto, size_t proto_size);
+
+/**
+ * Non-zero for an error that means the broker refused this client: an ACL
+ * (TOPIC_, GROUP_, TRANSACTIONAL_ID_, CLUSTER_AUTHORIZATION_FAILED) or the
+ * login (SASL_AUTHENTICATION_FAILED, __AUTHENTICATION). No retry gets past
+ * one until an operator acts, and a retry may redo work (a vendor call).
+ */
+int kb_kafka_err_denied(rd_kafka_resp_err_t err);
+
+/**
+ * The principal the broker knows a client of @p rkc by, where the
+ * configuration tells it: "User:NAME" for a SASL PLAIN or SCRAM login,
+ * else "" (a TLS client certificate, GSSAPI, OAUTHBEARER: the broker's
+ * mapping decides). Into @p buf, which is returned.
+ */
+const char *kb_kafka_principal(rd_kafka_conf_t *rkc, char *buf, size_t bufsz);
+
+/**
+ * What the broker refused, for an error kb_kafka_err_denied() takes:
+ * "ERR_NAME: PRINCIPAL may not ACTION: TEXT" into @p buf (returned), with
+ * "this client" for a @p principal of "" or NULL, and "log in" for a
+ * refused login whatever @p action says. @p text: librdkafka's own words.
+ */
+const char *kb_kafka_denied_str(rd_kafka_resp_err_t err, const char *principal,
+                                const char *action, const char *text, char *buf,
+                                size_t bufsz);
+
+/**
+ * Logs in to the cluster with @p conf's kafka.* settings and asks a broker
+ * for metadata, before a daemon's clients start (a refused login makes
+ * those wait for their own timeouts, init_transactions() 60 s, and never
+ * say why). KB_OK once a broker answered, or as soon as *@p stop (may be
+ * NULL) is set -- the caller checks it; else KB_ERR_KAFKA with @p errstr
+ * saying why: a refused login or TLS handshake at once, naming the
+ * principal, or no answer within @p timeout_ms (KB_ERR_CONFIG for a bad
+ * kafka.* setting). Blocks; any thread.
+ */
+int kb_kafka_probe(const kb_conf_t *conf, int timeout_ms, atomic_int *stop,
+                   char *errstr, size_t errstr_size);
 
 /** Gets a property's value from @p rkc into @p buf; "" when unset. */
 const char *kb_kafka_conf_get(rd_kafka_conf_t *rkc, const char *name, char *buf,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "failpoint.h"
+#include "kafka.h"
 #include "log.h"
 #include "util.h"
 
@@ -42,6 +43,36 @@ void kb_pl_set_fatal(kb_pipeline_t *pl, int err, const char *fmt, ...)
                 pl->err = err;
         }
         pl->fatal = 1;
+}
+
+void kb_pl_set_denied(kb_pipeline_t *pl, const char *what,
+                      rd_kafka_resp_err_t err, const char *topics, int writing,
+                      const char *text)
+{
+        char action[320], d[448];
+
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+                kb_snprintf(action, sizeof(action), "%s %s%s",
+                            writing ? "write to" : "read",
+                            strchr(topics, ',') ? "one of the topics "
+                                                : "topic ",
+                            topics);
+                break;
+        case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+                kb_snprintf(action, sizeof(action), "use group %s", pl->group);
+                break;
+        case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+                kb_snprintf(action, sizeof(action), "use transactional id %s",
+                            pl->txn_id);
+                break;
+        default: /* CLUSTER_AUTHORIZATION_FAILED, or the login */
+                kb_strlcpy(action, "act on the cluster", sizeof(action));
+                break;
+        }
+        kb_pl_set_fatal(pl, KB_ERR_KAFKA, "%s: %s", what,
+                        kb_kafka_denied_str(err, pl->principal, action, text, d,
+                                            sizeof(d)));
 }
 
 static void out_free(kb_out_t *o)
@@ -505,7 +536,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         else /* another member may have committed since */
                                 pt->committed = -1;
                 }
-                if (pl->ops.on_assign &&
+                /* not while leaving the group (a start-up that failed
+                 * after subscribe(), a stop): nothing will be read */
+                if (pl->ops.on_assign && !pl->closed &&
                     pl->ops.on_assign(pl->opaque, parts) != 0)
                         kb_pl_set_fatal(
                             pl, KB_ERR_KAFKA,
@@ -591,6 +624,14 @@ static int take_message(kb_pipeline_t *pl, rd_kafka_message_t *rkm)
                             pl->consumer, why, sizeof(why));
                         kb_pl_set_fatal(pl, KB_ERR_KAFKA, "consumer: %s: %s",
                                         rd_kafka_err2name(orig), why);
+                } else if (kb_kafka_err_denied(rkm->err)) {
+                        /* librdkafka goes on asking, and the group
+                         * consumes nothing until an operator grants the
+                         * ACL: stop and say so */
+                        kb_pl_set_denied(
+                            pl, "consumer", rkm->err,
+                            rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "?", 0,
+                            rd_kafka_message_errstr(rkm));
                 }
                 return 0;
         }
@@ -677,6 +718,10 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
         atomic_init(&pl->stop_req, 0);
         atomic_init(&pl->md_refreshes, 0);
 
+        kb_kafka_principal(pc->producer_conf, pl->principal,
+                           sizeof(pl->principal));
+        kb_kafka_conf_get(pc->producer_conf, "transactional.id", pl->txn_id,
+                          sizeof(pl->txn_id));
         pl->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc->producer_conf, rerr,
                                     sizeof(rerr));
         if (!pl->producer) {
@@ -684,6 +729,8 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                 goto fail;
         }
         pc->producer_conf = NULL;
+        kb_kafka_conf_get(pc->consumer_conf, "group.id", pl->group,
+                          sizeof(pl->group));
         rd_kafka_conf_set_rebalance_cb(pc->consumer_conf, rebalance_cb);
         rd_kafka_conf_set_opaque(pc->consumer_conf, pl);
         pl->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, pc->consumer_conf, rerr,
@@ -697,8 +744,16 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
 
         error = rd_kafka_init_transactions(pl->producer, 60000);
         if (error) {
-                kb_snprintf(errstr, errstr_size, "init_transactions: %s",
-                            rd_kafka_error_string(error));
+                if (kb_kafka_err_denied(rd_kafka_error_code(error))) {
+                        kb_pl_set_denied(pl, "init_transactions",
+                                         rd_kafka_error_code(error), "?", 1,
+                                         rd_kafka_error_string(error));
+                        kb_strlcpy(errstr, pl->errstr, errstr_size);
+                } else {
+                        kb_snprintf(errstr, errstr_size,
+                                    "init_transactions: %s",
+                                    rd_kafka_error_string(error));
+                }
                 rd_kafka_error_destroy(error);
                 goto fail;
         }

@@ -88,6 +88,10 @@ struct kb_pipeline_s {
         int fatal; /* stop now: err says why */
         int err;   /* KB_ERR_KAFKA or KB_ERR_NOMEM once fatal */
         char errstr[512];
+        /* who we are to the broker, for the message of a denial */
+        char principal[192]; /* kb_kafka_principal(), "" if not known */
+        char group[192];     /* the consumer's group.id */
+        char txn_id[192];    /* the producer's transactional.id */
         atomic_int stop_req; /* kb_pipeline_stop() */
         int closed;
         int failed;   /* processor asked to stop without committing */
@@ -117,6 +121,15 @@ struct kb_pipeline_s {
 __attribute__((format(printf, 3, 4)))
 #endif
 void kb_pl_set_fatal(kb_pipeline_t *pl, int err, const char *fmt, ...);
+
+/* The broker refused what @p what did (kb_kafka_err_denied(@p err)): the
+ * engine is fatal at once, with a reason naming the principal and what
+ * was refused -- the group, the transactional id, the cluster, or for
+ * TOPIC_AUTHORIZATION_FAILED the topic(s) @p topics with @p writing
+ * (1: "write to", 0: "read") -- and librdkafka's @p text. */
+void kb_pl_set_denied(kb_pipeline_t *pl, const char *what,
+                      rd_kafka_resp_err_t err, const char *topics, int writing,
+                      const char *text);
 
 /* Frees @p rec and its outputs, calling on_finish (with @p committed) if it
  * was started; drops it from pl->buffered. The caller has unlinked it. */

@@ -2,10 +2,15 @@
 
 /* Publishes the released records' outputs and their input offsets in one
  * Kafka transaction, following librdkafka's examples/transactions.c:
- * retriable -> retry, requires abort -> abort and rewind, fatal -> fatal. */
+ * retriable -> retry, requires abort -> abort and rewind, fatal -> fatal;
+ * and a refusal by the broker (an ACL) -> fatal at once, though librdkafka
+ * says "abort" for most of them. */
 #include "pipeline_int.h"
 
+#include <string.h>
+
 #include "failpoint.h"
+#include "kafka.h"
 #include "log.h"
 #include "util.h"
 
@@ -17,6 +22,11 @@
 #define KB_ABORT_BACKOFF_MS     100
 #define KB_ABORT_BACKOFF_MAX_MS 5000
 
+/* How long the abort of a transaction the broker refused may take: the
+ * engine stops after it whatever it says (a restart's init_transactions()
+ * aborts what is left open). */
+#define KB_DENIED_ABORT_MS 10000
+
 static void log_txn_error(const char *what, rd_kafka_error_t *error)
 {
         kb_log_warn("pipeline", "%s: %s: %s%s%s", what,
@@ -26,6 +36,99 @@ static void log_txn_error(const char *what, rd_kafka_error_t *error)
                         ? " (abort required)"
                         : "");
 }
+
+/* The topics the released records write to, ", "-separated, into @p buf
+ * (cut short when it is full). */
+static void txn_topics(kb_pipeline_t *pl, char *buf, size_t bufsz)
+{
+        size_t n = 0, len;
+        kb_rec_t *rec;
+        kb_out_t *o;
+        char *hit;
+
+        buf[0] = '\0';
+        for (rec = pl->rel_head; rec; rec = rec->next)
+                for (o = rec->outs; o; o = o->next) {
+                        len = strlen(o->topic);
+                        for (hit = strstr(buf, o->topic); hit;
+                             hit = strstr(hit + 1, o->topic))
+                                if ((hit == buf || hit[-1] == ' ') &&
+                                    (hit[len] == ',' || !hit[len]))
+                                        break;
+                        if (hit || n + len + 3 > bufsz)
+                                continue;
+                        n += (size_t)snprintf(buf + n, bufsz - n, "%s%s",
+                                              n ? ", " : "", o->topic);
+                }
+}
+
+/*
+ * The broker refused what the transaction does (kb_kafka_err_denied(@p
+ * code): an output topic, the group, the transactional id). Fatal at once,
+ * whatever librdkafka says: it makes most of them abortable, and every
+ * abort and retry would redo the records' vendor calls (a new mint each)
+ * only to meet the same refusal until an operator grants the ACL. Aborts
+ * the open transaction (best effort) and makes the engine fatal with what
+ * was refused. Returns -1.
+ */
+static int txn_denied(kb_pipeline_t *pl, const char *what,
+                      rd_kafka_resp_err_t code, const char *text)
+{
+        rd_kafka_error_t *error;
+        char topics[256];
+
+        txn_topics(pl, topics, sizeof(topics));
+        kb_pl_set_denied(pl, what, code, topics[0] ? topics : "?", 1, text);
+        pl->st.txn_aborts++;
+        error = rd_kafka_abort_transaction(pl->producer, KB_DENIED_ABORT_MS);
+        if (error) {
+                log_txn_error("abort_transaction", error);
+                rd_kafka_error_destroy(error);
+        }
+        return -1;
+}
+
+/* Makes the engine fatal with @p error of @p what (not destroyed): a
+ * refusal named as kb_pl_set_denied() does, anything else as it is. */
+static void txn_set_fatal(kb_pipeline_t *pl, const char *what,
+                          const rd_kafka_error_t *error)
+{
+        char topics[256];
+
+        txn_topics(pl, topics, sizeof(topics));
+        if (kb_kafka_err_denied(rd_kafka_error_code(error)))
+                kb_pl_set_denied(pl, what, rd_kafka_error_code(error),
+                                 topics[0] ? topics : "?", 1,
+                                 rd_kafka_error_string(error));
+        else
+                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "%s: %s: %s", what,
+                                rd_kafka_error_name(error),
+                                rd_kafka_error_string(error));
+}
+
+/*
+ * Why the transaction failed, when the call under way says only __STATE:
+ * librdkafka keeps the cause of a failed transaction (an AddPartitionsToTxn
+ * the broker refused, say) and a call that was under way or comes after
+ * it -- produce(), send_offsets_to_transaction() between its two requests
+ * -- answers "Operation not valid in state"; every transactional call made
+ * in the failed state returns the kept cause itself. Asks
+ * send_offsets_to_transaction() for it: in that state it sends nothing
+ * (and the transaction is aborted after anyway). The error, or NULL.
+ */
+static rd_kafka_error_t *
+txn_cause(kb_pipeline_t *pl, const rd_kafka_topic_partition_list_t *offsets)
+{
+        rd_kafka_consumer_group_metadata_t *cgmd;
+        rd_kafka_error_t *error;
+
+        cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
+        error = rd_kafka_send_offsets_to_transaction(pl->producer, offsets,
+                                                     cgmd, -1);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        return error;
+}
+
 /* Aborts the open transaction, then rewinds. Returns -1 if fatal. */
 static int abort_and_rewind(kb_pipeline_t *pl)
 {
@@ -35,9 +138,7 @@ static int abort_and_rewind(kb_pipeline_t *pl)
         error = rd_kafka_abort_transaction(pl->producer, -1);
         if (error) {
                 log_txn_error("abort_transaction", error);
-                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "abort_transaction: %s: %s",
-                                rd_kafka_error_name(error),
-                                rd_kafka_error_string(error));
+                txn_set_fatal(pl, "abort_transaction", error);
                 rd_kafka_error_destroy(error);
                 return -1;
         }
@@ -67,13 +168,20 @@ static int abort_and_rewind(kb_pipeline_t *pl)
  * and rewind; retriable -> retry (1), at most 10 times, then abort and
  * rewind (nothing is lost, it is all consumed again); anything else
  * (__STATE, __CONFLICT, ...: a call the producer refuses in its state) is
- * no condition a retry or an abort gets out of: fatal. Returns 1 to retry
- * the call, 0 after abort+rewind, -1 when fatal. Destroys @p error.
+ * no condition a retry or an abort gets out of: fatal; so is a refusal by
+ * the broker (txn_denied()). Returns 1 to retry the call, 0 after
+ * abort+rewind, -1 when fatal. Destroys @p error.
  */
 static int txn_error(kb_pipeline_t *pl, const char *what,
                      rd_kafka_error_t *error, int *retries)
 {
         log_txn_error(what, error);
+        if (kb_kafka_err_denied(rd_kafka_error_code(error))) {
+                int r = txn_denied(pl, what, rd_kafka_error_code(error),
+                                   rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                return r;
+        }
         if (!rd_kafka_error_is_fatal(error) &&
             rd_kafka_error_txn_requires_abort(error)) {
                 rd_kafka_error_destroy(error);
@@ -86,14 +194,13 @@ static int txn_error(kb_pipeline_t *pl, const char *what,
                         return 1;
                 return abort_and_rewind(pl);
         }
-        kb_pl_set_fatal(pl, KB_ERR_KAFKA, "%s: %s: %s", what,
-                        rd_kafka_error_name(error),
-                        rd_kafka_error_string(error));
+        txn_set_fatal(pl, what, error);
         rd_kafka_error_destroy(error);
         return -1;
 }
 
-static int produce_out(kb_pipeline_t *pl, kb_out_t *o)
+/* Hands one output to the producer: 0, or the error. */
+static rd_kafka_resp_err_t produce_out(kb_pipeline_t *pl, kb_out_t *o)
 {
         rd_kafka_resp_err_t err;
         int tries = 0;
@@ -115,7 +222,7 @@ static int produce_out(kb_pipeline_t *pl, kb_out_t *o)
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || ++tries > 600) {
                         kb_log_error("pipeline", "produce to %s failed: %s",
                                      o->topic, rd_kafka_err2str(err));
-                        return -1;
+                        return err;
                 }
                 /* the transaction's own messages fill the queue: wait
                  * for some to be delivered, then try again */
@@ -138,11 +245,45 @@ static rd_kafka_topic_partition_list_t *commit_offsets(kb_pipeline_t *pl)
         return offsets;
 }
 
+/* A produce() of the transaction failed with @p err: a refusal is fatal
+ * (txn_denied()), and so is a fatal error behind a __STATE; anything else
+ * aborts and rewinds. kb_pl_txn_commit()'s result. */
+static int txn_produce_failed(kb_pipeline_t *pl,
+                              const rd_kafka_topic_partition_list_t *offsets,
+                              rd_kafka_resp_err_t err)
+{
+        rd_kafka_error_t *cause = NULL;
+        int r;
+
+        if (err == RD_KAFKA_RESP_ERR__STATE)
+                cause = txn_cause(pl, offsets);
+        if (cause) {
+                log_txn_error("produce", cause);
+                err = rd_kafka_error_code(cause);
+        }
+        if (kb_kafka_err_denied(err)) {
+                r = txn_denied(pl, "produce", err,
+                               cause ? rd_kafka_error_string(cause)
+                                     : rd_kafka_err2str(err));
+        } else if (cause && rd_kafka_error_is_fatal(cause)) {
+                txn_set_fatal(pl, "produce", cause);
+                r = -1;
+        } else {
+                r = abort_and_rewind(pl);
+        }
+        if (cause)
+                rd_kafka_error_destroy(cause);
+        return r;
+}
+
 /* Begins the transaction and produces every released record's outputs
  * (*nout counts them). TXN_GO, or kb_pl_txn_commit()'s result. */
-static int txn_produce(kb_pipeline_t *pl, int *nout)
+static int txn_produce(kb_pipeline_t *pl,
+                       const rd_kafka_topic_partition_list_t *offsets,
+                       int *nout)
 {
         rd_kafka_error_t *error;
+        rd_kafka_resp_err_t err;
         kb_rec_t *rec;
         kb_out_t *o;
 
@@ -151,16 +292,14 @@ static int txn_produce(kb_pipeline_t *pl, int *nout)
                 /* begin never needs a retry; anything here is a bug or
                  * fatal state */
                 log_txn_error("begin_transaction", error);
-                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "begin_transaction: %s: %s",
-                                rd_kafka_error_name(error),
-                                rd_kafka_error_string(error));
+                txn_set_fatal(pl, "begin_transaction", error);
                 rd_kafka_error_destroy(error);
                 return -1;
         }
         for (rec = pl->rel_head; rec; rec = rec->next)
                 for (o = rec->outs; o; o = o->next) {
-                        if (produce_out(pl, o) == -1)
-                                return abort_and_rewind(pl);
+                        if ((err = produce_out(pl, o)))
+                                return txn_produce_failed(pl, offsets, err);
                         (*nout)++;
                 }
         /* outputs handed to the producer (maybe at the broker), the
@@ -185,6 +324,17 @@ static int txn_send_offsets(kb_pipeline_t *pl,
                                                              offsets, cgmd, -1);
                 if (!error)
                         break;
+                if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__STATE &&
+                    rd_kafka_error_txn_requires_abort(error)) {
+                        /* failed while under way: say why */
+                        rd_kafka_error_t *cause = txn_cause(pl, offsets);
+                        if (cause) {
+                                log_txn_error("send_offsets_to_transaction",
+                                              error);
+                                rd_kafka_error_destroy(error);
+                                error = cause;
+                        }
+                }
                 r = txn_error(pl, "send_offsets_to_transaction", error,
                               &retries);
                 if (r != 1)
@@ -258,6 +408,13 @@ static int txn_end(kb_pipeline_t *pl)
         if (!error)
                 return TXN_GO;
         log_txn_error("commit_transaction", error);
+        if (kb_kafka_err_denied(rd_kafka_error_code(error))) {
+                int r = txn_denied(pl, "commit_transaction",
+                                   rd_kafka_error_code(error),
+                                   rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                return r;
+        }
         if (!rd_kafka_error_is_fatal(error) &&
             rd_kafka_error_txn_requires_abort(error)) {
                 rd_kafka_error_destroy(error);
@@ -269,9 +426,7 @@ static int txn_end(kb_pipeline_t *pl)
                     "commit_transaction: no answer within %d ms: %s",
                     pl->txn_timeout_ms, rd_kafka_error_string(error));
         else
-                kb_pl_set_fatal(pl, KB_ERR_KAFKA, "commit_transaction: %s: %s",
-                                rd_kafka_error_name(error),
-                                rd_kafka_error_string(error));
+                txn_set_fatal(pl, "commit_transaction", error);
         rd_kafka_error_destroy(error);
         return -1;
 }
@@ -344,7 +499,7 @@ int kb_pl_txn_commit(kb_pipeline_t *pl)
                 rd_kafka_topic_partition_list_destroy(offsets);
                 return 0;
         }
-        r = txn_produce(pl, &nout);
+        r = txn_produce(pl, offsets, &nout);
         if (r == TXN_GO) {
                 r = txn_send_offsets(pl, offsets);
                 pl->st.txn_offsets_us += (uint64_t)(kb_mono_us() - t0);

@@ -44,6 +44,8 @@ struct kb_seen_s {
         rd_kafka_t *hw;
         rd_kafka_topic_partition_list_t *marks;
         int load_timeout_ms;
+        char principal[192]; /* kb_kafka_principal() of the reader */
+        char denied[448];    /* why the last load was refused, or "" */
         kb_seen_stats_t st;
         kb_seen_observer_t obs;
 };
@@ -118,6 +120,21 @@ void kb_seen_set_observer(kb_seen_t *sn, const kb_seen_observer_t *obs)
                 sn->obs = *obs;
         else
                 memset(&sn->obs, 0, sizeof(sn->obs));
+}
+
+const char *kb_seen_denied(const kb_seen_t *sn)
+{
+        return sn->denied;
+}
+
+/* The broker refused the state topic: say what, for kb_seen_denied(). */
+static void set_denied(kb_seen_t *sn, rd_kafka_resp_err_t err, const char *text)
+{
+        char action[300];
+
+        kb_snprintf(action, sizeof(action), "read topic %s", sn->topic);
+        kb_kafka_denied_str(err, sn->principal, action, text, sn->denied,
+                            sizeof(sn->denied));
 }
 
 const char *kb_seen_topic(const kb_seen_t *sn)
@@ -295,6 +312,7 @@ static rd_kafka_t *client_new(kb_seen_t *sn, const char *what,
                 kb_log_error(sn->who, "%s: %s", what, errstr);
                 return NULL;
         }
+        kb_kafka_principal(rkc, sn->principal, sizeof(sn->principal));
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, errstr, sizeof(errstr));
         if (!rk) {
                 rd_kafka_conf_destroy(rkc);
@@ -357,6 +375,10 @@ static int reader_assign_new(kb_seen_t *sn, int timeout_ms)
         rkt = rd_kafka_topic_new(sn->rk, sn->topic, NULL);
         err = rkt ? rd_kafka_metadata(sn->rk, 0, rkt, &md, timeout_ms)
                   : RD_KAFKA_RESP_ERR__INVALID_ARG;
+        if (!err && md && md->topic_cnt == 1 &&
+            kb_kafka_err_denied(md->topics[0].err))
+                set_denied(sn, md->topics[0].err,
+                           rd_kafka_err2str(md->topics[0].err));
         if (err || !md || md->topic_cnt != 1 || md->topics[0].err) {
                 kb_log_error(sn->who, "state topic %s: %s", sn->topic,
                              err ? rd_kafka_err2str(err)
@@ -521,6 +543,7 @@ int kb_seen_load(kb_seen_t *sn)
         int r = -1;
 
         sn->st.loads++;
+        sn->denied[0] = '\0';
         if (!sn->rk && reader_new(sn) == -1)
                 return -1;
         if (reader_assign_new(sn, (int)(remains_ms(deadline) < MD_TIMEOUT_MS
@@ -541,6 +564,8 @@ int kb_seen_load(kb_seen_t *sn)
          */
         ends = rd_kafka_topic_partition_list_copy(sn->marks);
         err = high_watermarks(sn, ends, deadline);
+        if (kb_kafka_err_denied(err))
+                set_denied(sn, err, rd_kafka_err2str(err));
         if (err) {
                 kb_log_error(sn->who, "state topic %s: end offsets: %s",
                              sn->topic, rd_kafka_err2str(err));
@@ -556,6 +581,18 @@ int kb_seen_load(kb_seen_t *sn)
                         /* the fetcher is at the end: also past any
                          * transaction markers, which are no records */
                         mark_at_least(sn, rkm->partition, rkm->offset);
+                } else if (rkm->err ==
+                           RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+                        /* no wait for the load's timeout: it stays so.
+                         * (Not GROUP_: the reader has a group.id only for
+                         * assign(), never joins, and needs no ACL for it
+                         * -- librdkafka looks its coordinator up all the
+                         * same, and tells when that is refused.) */
+                        set_denied(sn, rkm->err, rd_kafka_message_errstr(rkm));
+                        kb_log_error(sn->who, "state topic %s: %s", sn->topic,
+                                     sn->denied);
+                        rd_kafka_message_destroy(rkm);
+                        goto out;
                 } else if (rkm->err) {
                         kb_log_warn(sn->who, "state reader: %s",
                                     rd_kafka_message_errstr(rkm));

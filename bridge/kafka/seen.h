@@ -139,4 +139,9 @@ char *kb_seen_record(const kb_seen_t *sn, const char *share_id,
 
 const char *kb_seen_topic(const kb_seen_t *sn);
 
+/** After a kb_seen_load() that returned -1 because the broker refused the
+ * state topic (an ACL): "ERR_NAME: PRINCIPAL may not read topic T: why"
+ * (kb_kafka_denied_str()); else "". */
+const char *kb_seen_denied(const kb_seen_t *sn);
+
 #endif /* KB_SEEN_H */

@@ -2,10 +2,26 @@
  * cluster: the engine aborts, rewinds, processes the records again, and
  * every input ends up committed once with its outputs once -- also when
  * the processor claims ids and calls were running at the abort; the
- * backoff after aborts does not spin */
+ * backoff after aborts does not spin; a refusal by the broker (an ACL),
+ * which librdkafka makes abortable too, stops the engine at once */
 #include "test_kafka_mock.h"
 
 #include "seen.h"
+
+/* Kafka protocol ApiKey (test_kafka_mock.h has the others) */
+#define T_API_ADD_PARTITIONS_TXN 24
+
+/*
+ * The abortable error the tests below inject: one that requires an abort
+ * (rd_kafka_error_txn_requires_abort()) and is no refusal by the broker --
+ * librdkafka (2.0.2, rdkafka_txnmgr.c and rd_kafka_handle_Produce_error())
+ * makes every error it has no case for in a Produce, AddOffsetsToTxn,
+ * TxnOffsetCommit or EndTxn answer abortable, and its own tests
+ * (0105-transactions_mock.c) take this one for "any other error". The
+ * *_AUTHORIZATION_FAILED codes, abortable in librdkafka as well, are
+ * fatal in the engine (test_denied_* below).
+ */
+#define T_ABORTABLE RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE
 
 /* Injects @p n errors @p err on the first @p api requests, runs every input
  * through, checks at least one abort + rewind and the outcome. */
@@ -30,8 +46,8 @@ static void abortable(int16_t api, rd_kafka_resp_err_t err, const char *grp)
         t_produce_inputs(&w, 0, T_NREC);
         snprintf(txid, sizeof(txid), "%s-tx", grp);
         memset(&tweak, 0, sizeof(tweak));
-        /* librdkafka fails produce() to a topic a broker denied until the
-         * topic's metadata is refreshed: refresh often */
+        /* a failed produce may leave librdkafka's view of the topic
+         * stale until its metadata is refreshed: refresh often */
         tweak.metadata_refresh_ms = 500;
         pl = t_pipeline_new(&w, grp, txid, NULL, 1, p, &tweak);
         rd_kafka_mock_push_request_errors(w.mc, api, 1, err);
@@ -70,31 +86,167 @@ static void abortable(int16_t api, rd_kafka_resp_err_t err, const char *grp)
 static void test_endtxn_abortable(void **state)
 {
         (void)state;
-        abortable(T_API_END_TXN, RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-                  "abort-endtxn");
+        abortable(T_API_END_TXN, T_ABORTABLE, "abort-endtxn");
 }
 
 static void test_add_offsets_abortable(void **state)
 {
         (void)state;
-        abortable(T_API_ADD_OFFSETS_TXN,
-                  RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-                  "abort-addoffsets");
+        abortable(T_API_ADD_OFFSETS_TXN, T_ABORTABLE, "abort-addoffsets");
 }
 
 static void test_txn_offset_commit_abortable(void **state)
 {
         (void)state;
-        abortable(T_API_TXN_OFFSET_CMT,
-                  RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-                  "abort-txnoffsetcommit");
+        abortable(T_API_TXN_OFFSET_CMT, T_ABORTABLE, "abort-txnoffsetcommit");
 }
 
 static void test_produce_abortable(void **state)
 {
         (void)state;
-        abortable(T_API_PRODUCE, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-                  "abort-produce");
+        abortable(T_API_PRODUCE, T_ABORTABLE, "abort-produce");
+}
+
+/*
+ * The broker refuses what the first transaction does: librdkafka makes
+ * that abortable (all four cases below), but an abort and retry would
+ * process every record again -- the issuer mints a new vendor token each
+ * time -- only to be refused again until an operator grants the ACL. Each
+ * case injects @p err on the first @p api request of a world of its own;
+ * its run must end by itself (a stop request after DENIED_WAIT_MS would
+ * end a retrying loop with KB_OK), with KB_ERR_KAFKA and a reason naming
+ * the error and @p names (what was refused); no record was started twice,
+ * nothing was committed. The four run at once (each waits ~3 s for the
+ * mock's group join).
+ */
+#define DENIED_WAIT_MS 30000
+
+typedef struct denial_s {
+        int16_t api;
+        rd_kafka_resp_err_t err;
+        const char *grp, *names;
+        atomic_int stop;
+        t_shared_t *sh;
+        t_proc_t *p;
+        kb_pipeline_t *pl;
+        t_runner_t r;
+        t_world_t w;
+} denial_t;
+
+static void denial_start(denial_t *d)
+{
+        char txid[64];
+
+        d->sh = calloc(1, sizeof(*d->sh));
+        d->p = calloc(1, sizeof(*d->p));
+        assert_non_null(d->sh);
+        assert_non_null(d->p);
+        atomic_init(&d->stop, 0);
+        t_proc_init(d->p, d->sh, 31);
+        t_world_new(&d->w);
+        t_produce_inputs(&d->w, 0, T_NREC);
+        snprintf(txid, sizeof(txid), "%s-tx", d->grp);
+        d->pl = t_pipeline_new(&d->w, d->grp, txid, NULL, 1, d->p, NULL);
+        rd_kafka_mock_push_request_errors(d->w.mc, d->api, 1, d->err);
+        t_run_start(&d->r, d->pl, &d->stop);
+}
+
+/* Sets every case's stop flag unless done is set within DENIED_WAIT_MS. */
+typedef struct denial_watch_s {
+        denial_t *d;
+        size_t n;
+        atomic_int done;
+} denial_watch_t;
+
+static void *denial_watch_main(void *arg)
+{
+        denial_watch_t *wd = arg;
+        int64_t deadline = kb_mono_ms() + DENIED_WAIT_MS;
+        size_t i;
+
+        while (!atomic_load(&wd->done) && kb_mono_ms() < deadline)
+                usleep(20000);
+        for (i = 0; !atomic_load(&wd->done) && i < wd->n; i++)
+                atomic_store(&wd->d[i].stop, 1);
+        return NULL;
+}
+
+/* Joins the run, checks, frees. */
+static void denial_check(denial_t *d)
+{
+        kb_pipeline_stats_t st;
+        int64_t off[T_NPARTS];
+        char why[512];
+        int i, rc, twice = 0;
+
+        rc = t_run_join(&d->r);
+        kb_strlcpy(why, kb_pipeline_last_error(d->pl), sizeof(why));
+        kb_pipeline_stats(d->pl, &st);
+        t_proc_finish_all(d->p);
+        kb_pipeline_destroy(d->pl);
+        for (i = 0; i < T_NREC; i++)
+                if (atomic_load(&d->sh->attempts[i]) > 1)
+                        twice++;
+        kb_log_notice("test",
+                      "%s: rc %d, %d start(s), %d twice, %d abort(s), %d "
+                      "commit(s): %s",
+                      rd_kafka_err2name(d->err), rc, d->p->started, twice,
+                      (int)st.txn_aborts, (int)st.txn_commits, why);
+        assert_int_equal(rc, KB_ERR_KAFKA);
+        assert_non_null(strstr(why, rd_kafka_err2name(d->err)));
+        assert_non_null(strstr(why, d->names));
+        /* not one record processed again: no second mint */
+        assert_int_equal(twice, 0);
+        assert_true(d->p->started <= T_NREC);
+        assert_int_equal((int)st.rewinds, 0);
+        assert_int_equal((int)st.txn_commits, 0);
+        assert_int_equal(atomic_load(&d->p->commits), 0);
+        t_committed(&d->w, d->grp, off);
+        for (i = 0; i < T_NPARTS; i++)
+                assert_true(off[i] < 0);
+        t_world_destroy(&d->w);
+        free(d->p);
+        free(d->sh);
+}
+
+static void test_denied_is_fatal(void **state)
+{
+        denial_t d[] = {
+                /* the output topic: Describe granted, Write not -- the
+                 * broker refuses to add its partitions to the
+                 * transaction, and librdkafka's produce() and
+                 * send_offsets_to_transaction() then say only __STATE */
+                { .api = T_API_ADD_PARTITIONS_TXN,
+                  .err = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                  .grp = "deny-addparts",
+                  .names = "this client may not write to topic out" },
+                { .api = T_API_PRODUCE,
+                  .err = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                  .grp = "deny-produce",
+                  .names = "may not write to topic out" },
+                { .api = T_API_TXN_OFFSET_CMT,
+                  .err = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+                  .grp = "deny-txnoffsetcommit",
+                  .names = "may not use group deny-txnoffsetcommit" },
+                { .api = T_API_END_TXN,
+                  .err = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+                  .grp = "deny-endtxn",
+                  .names = "may not use group deny-endtxn" },
+        };
+        denial_watch_t wd = { d, sizeof(d) / sizeof(d[0]), 0 };
+        pthread_t wdt;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < wd.n; i++)
+                denial_start(&d[i]);
+        assert_int_equal(pthread_create(&wdt, NULL, denial_watch_main, &wd), 0);
+        /* each run must end by itself: the watchdog's stop would end a
+         * retrying one with KB_OK */
+        for (i = 0; i < wd.n; i++)
+                denial_check(&d[i]);
+        atomic_store(&wd.done, 1);
+        assert_int_equal(pthread_join(wdt, NULL), 0);
 }
 
 /*
@@ -127,8 +279,7 @@ static void test_rewind_to_own_commits(void **state)
             t_pipeline_new(&w, "rewind-own", "rewind-own-tx", NULL, 0, p, NULL);
         /* the first commit's EndTxn passes, the second one's fails */
         rd_kafka_mock_push_request_errors(
-            w.mc, T_API_END_TXN, 2, RD_KAFKA_RESP_ERR_NO_ERROR,
-            RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED);
+            w.mc, T_API_END_TXN, 2, RD_KAFKA_RESP_ERR_NO_ERROR, T_ABORTABLE);
         t_run_start(&r, pl, &stop);
         assert_true(t_wait_all_committed(sh));
         atomic_store(&stop, 1);
@@ -347,9 +498,7 @@ static void test_orphan_releases_its_claim(void **state)
                             &cp->t, &tweak);
         t_pipeline_ops = NULL;
         /* the first commit's EndTxn: abortable, while calls run */
-        rd_kafka_mock_push_request_errors(
-            w.mc, T_API_END_TXN, 1,
-            RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED);
+        rd_kafka_mock_push_request_errors(w.mc, T_API_END_TXN, 1, T_ABORTABLE);
         t_run_start(&r, pl, &stop);
         assert_true(t_wait_all_committed(sh));
         atomic_store(&stop, 1);
@@ -419,14 +568,9 @@ static void test_backoff_does_not_spin(void **state)
                             NULL);
         /* four commits fail, the aborts (EndTxn too) pass */
         rd_kafka_mock_push_request_errors(
-            w.mc, T_API_END_TXN, 7,
-            RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-            RD_KAFKA_RESP_ERR_NO_ERROR,
-            RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-            RD_KAFKA_RESP_ERR_NO_ERROR,
-            RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
-            RD_KAFKA_RESP_ERR_NO_ERROR,
-            RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED);
+            w.mc, T_API_END_TXN, 7, T_ABORTABLE, RD_KAFKA_RESP_ERR_NO_ERROR,
+            T_ABORTABLE, RD_KAFKA_RESP_ERR_NO_ERROR, T_ABORTABLE,
+            RD_KAFKA_RESP_ERR_NO_ERROR, T_ABORTABLE);
         t0 = kb_mono_ms();
         t_run_start(&r, pl, &stop);
         assert_true(t_wait_all_committed(sh));
@@ -459,6 +603,7 @@ int main(void)
                 cmocka_unit_test(test_rewind_to_own_commits),
                 cmocka_unit_test(test_orphan_releases_its_claim),
                 cmocka_unit_test(test_backoff_does_not_spin),
+                cmocka_unit_test(test_denied_is_fatal),
         };
 
         t_main_setup("test_kafka_abort", KB_LOG_NOTICE);
