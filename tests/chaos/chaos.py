@@ -270,7 +270,7 @@ def start_daemons(w):
     for d in [w.iss] + w.imps:
         d.wait_log(r"pipeline: assigned \d+ partition", 90)
     follow_outputs(w)
-    w.done = lambda: sum(f.count() for f in w.f_out)
+    w.done = lambda: outcomes(w)
 
 
 def follow_outputs(w):
@@ -281,6 +281,23 @@ def follow_outputs(w):
         f.stop()
         w.followers.remove(f)
     w.f_out = [w.follow(w.t[k]) for k in ("imported", "importer_dlq", "issuer_dlq")]
+    w.seen_ids = set()
+    w.seen_pos = [0] * len(w.f_out)
+
+
+def outcomes(w):
+    """The distinct share_ids that have an outcome so far (downstream or
+    dead letter, read_committed): one share_id counts once however many
+    records name it (a malformed request repeated has several)."""
+    for i, f in enumerate(w.f_out):
+        recs = f.records()
+        for r in recs[w.seen_pos[i]:]:
+            try:
+                w.seen_ids.add(json.loads(r["value"]).get("share_id"))
+            except ValueError:
+                w.seen_ids.add(None)
+        w.seen_pos[i] = len(recs)
+    return len(w.seen_ids)
 
 
 def owned(d):
@@ -417,6 +434,9 @@ def finish(w, expect, fig, timeout):
             rc = d.stop(timeout=90)
             if rc != 0:
                 fig.problems.append("%s: exit %s after SIGTERM" % (d.name, rc))
+        else:
+            fig.problems.append("%s died before the end (exit %s):\n%s" % (
+                d.name, d.proc.returncode, last_run_log(d)[-1500:]))
 
 
 # ------------------------------------------------------------------ runs
@@ -457,8 +477,9 @@ def run_kills(ctx):
         duration = m["kills"] * 5.0
         stop = threading.Event()
         prod, perr = producer(w, records, duration, stop, fig)
-        fired = collections.Counter()
+        fired = collections.Counter()      # (role, failpoint)
         todo = {role: list(names) for role, names in FAILPOINTS.items()}
+        broker_killed_at = [-1e9]
         for names in todo.values():
             rng.shuffle(names)
         broker_at = sorted(rng.uniform(0.15, 0.85) * duration for _ in range(m["broker_kills"]))
@@ -469,7 +490,9 @@ def run_kills(ctx):
         progress_at_kill = -1
 
         def unfired():
-            return {n for names in FAILPOINTS.values() for n in names} - set(fired)
+            """(role, failpoint) pairs still to fire: each daemon kind
+            passes the transaction's spots on a path of its own."""
+            return {(r, n) for r, names in FAILPOINTS.items() for n in names} - set(fired)
 
         def joined(d):
             return d.alive() and re.search(r"pipeline: assigned \d+ partition", last_run_log(d))
@@ -481,18 +504,24 @@ def run_kills(ctx):
             if rc == -signal.SIGKILL and d.ours:
                 pass  # counted when sent
             elif rc == -signal.SIGKILL and fp:
-                fired[fp[-1]] += 1
-                fig.kills["failpoint " + fp[-1]] += 1
+                fired[(d.role, fp[-1])] += 1
+                fig.kills["failpoint %s (%s)" % (fp[-1], d.role)] += 1
             else:
                 fig.exits["%s exit %s" % (d.role, rc)] += 1
                 if rc == 2:
                     raise RuntimeError("%s refused to start (exit 2):\n%s" % (d.name, seg[-2000:]))
+                # a fatal Kafka error (exit 1) is a designed way to stop while
+                # the broker is gone (nothing uncommitted is lost); any other
+                # end -- a crash, an exit long after a broker loss -- is not
+                if rc != 1 or time.monotonic() - broker_killed_at[0] > 120:
+                    fig.problems.append("%s ended with %s, not by a kill:\n%s" % (
+                        d.name, rc, seg[-1500:]))
             d.ours = False
             d.env.pop("KB_FAILPOINTS", None)
             d.armed = None
             if arm and rng.random() < 0.6:
                 # prefer a failpoint that has not fired yet
-                cands = [n for n in todo[d.role] if n not in fired] or todo[d.role]
+                cands = [n for n in todo[d.role] if (d.role, n) not in fired] or todo[d.role]
                 name = cands[0] if rng.random() < 0.7 else rng.choice(todo[d.role])
                 if name == "txn.during_commit":
                     spec = "%s=crash(0)" % name
@@ -503,6 +532,7 @@ def run_kills(ctx):
                 d.env["KB_FAILPOINTS"] = spec
                 d.env["KB_FAILPOINTS_SEED"] = str(rng.randrange(1 << 31))
                 d.armed = name
+            d.armed_at = time.monotonic()
             d.start()
 
         def kills_total():
@@ -530,9 +560,20 @@ def run_kills(ctx):
             for d in procs:
                 if not d.alive():
                     revive(d)
+                elif d.armed and time.monotonic() - d.armed_at > 30:
+                    # armed and not fired in 30 s (its spot not reached, a
+                    # commit that always returned first): disarmed, so that
+                    # it can be a victim again
+                    rc = d.stop(timeout=90)
+                    if rc != 0:
+                        fig.problems.append("%s: exit %s after SIGTERM" % (d.name, rc))
+                    d.env.pop("KB_FAILPOINTS", None)
+                    d.armed = None
+                    d.start()
             if broker_at and el >= broker_at[0]:
                 broker_at.pop(0)
                 pid = ctx.broker.pid
+                broker_killed_at[0] = time.monotonic()
                 os.kill(pid, signal.SIGKILL)
                 h.wait_for(lambda: not os.path.exists("/proc/%d" % pid), 30, "broker gone")
                 down = rng.uniform(1.0, 6.0)
@@ -581,10 +622,14 @@ def run_kills(ctx):
                 d.env.pop("KB_FAILPOINTS", None)
                 d.armed = None
                 d.start()
-        fig.notes.append("failpoints fired: %s" % dict(sorted(fired.items())))
+        fig.notes.append("failpoints fired: %s" % ", ".join(
+            "%s (%s) %d" % (n, r, c) for (r, n), c in sorted(fired.items())))
         finish(w, expect, fig, timeout=600)
         verify(w, expect, fig)
         vendor_figures(w, fig)
+    except BaseException as e:
+        fig.problems.append("the run stopped: %s: %s" % (type(e).__name__, e))
+        raise
     finally:
         fig.seconds = time.monotonic() - fig.t0
         w.close(keep=bool(fig.problems))
@@ -610,12 +655,12 @@ def run_stream(ctx, name, n, faults, imp_extra=None, all_reconciled=False):
         prod.join(600)
         if perr:
             raise perr[0]
-        finish(w, expect, fig, timeout=900)
+        finish(w, expect, fig, timeout=900)  # a daemon that died is a problem there
         verify(w, expect, fig, all_reconciled=all_reconciled)
         vendor_figures(w, fig)
-        for d in w.daemons:
-            if d.starts != 1:
-                fig.problems.append("%s was restarted" % d.name)
+    except BaseException as e:
+        fig.problems.append("the run stopped: %s: %s" % (type(e).__name__, e))
+        raise
     finally:
         fig.seconds = time.monotonic() - fig.t0
         w.close(keep=bool(fig.problems))
@@ -667,6 +712,7 @@ def run_freeze(ctx):
         st = h.wait_for(lambda: (lambda f: f if f[0] > 0 and f[1] > 0 else None)(in_flight(b)),
                         120, "importer-b to have records in flight", interval=0.05)
         os.kill(b.pid, signal.SIGSTOP)
+        w.frozen = b
         frozen_at = time.monotonic()
         fig.notes.append("importer-b frozen with %d records in flight, %d published" % st)
         say("importer-b frozen with %d records in flight", st[0])
@@ -683,6 +729,7 @@ def run_freeze(ctx):
             fig.problems.append("STUCK while importer-b was frozen: %s" % e)
         before = w.done()
         os.kill(b.pid, signal.SIGCONT)
+        w.frozen = None
         fig.notes.append("importer-b resumed after %.1f s" % (time.monotonic() - frozen_at))
         pub0 = in_flight(b)[1]
         time.sleep(SESSION_TIMEOUT_MS / 1000 + 6)
@@ -699,7 +746,12 @@ def run_freeze(ctx):
         finish(w, expect, fig, timeout=300)
         verify(w, expect, fig)
         vendor_figures(w, fig)
+    except BaseException as e:
+        fig.problems.append("the run stopped: %s: %s" % (type(e).__name__, e))
+        raise
     finally:
+        if getattr(w, "frozen", None) and w.frozen.alive():
+            os.kill(w.frozen.pid, signal.SIGCONT)  # so that close() can stop it
         fig.seconds = time.monotonic() - fig.t0
         w.close(keep=bool(fig.problems))
     return fig
@@ -725,8 +777,9 @@ def main():
                     help="multiply the mode's request and kill counts (development: "
                     "below 1 the run cannot pass, it is shorter than the mode)")
     ap.add_argument("--report", help="write the figures as JSON to this file")
-    ap.add_argument("--workdir", help="broker and logs here (default: a new temporary "
-                    "directory under KB_TEST_TMP; kept when a run finds a problem)")
+    ap.add_argument("--workdir", help="broker and logs here, emptied first (default: a "
+                    "new temporary directory under KB_TEST_TMP); removed after a "
+                    "run without problems, kept otherwise")
     ap.set_defaults(mode="quick")
     args = ap.parse_args()
     if args.seed is None:
@@ -741,6 +794,12 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ctx = Ctx(args)
     base = args.workdir or h.new_workdir("chaos")
+    if args.workdir and os.path.isdir(os.path.join(base, "kafka")):
+        # what a run killed midway left (its broker may still run)
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "kafka.sh"), "stop",
+                        os.path.join(base, "kafka")], timeout=120,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
     os.makedirs(base, exist_ok=True)
     os.environ["KB_TEST_TMP"] = base
     say("mode %s, seed %d, runs %s, work directory %s", args.mode, args.seed,
@@ -777,8 +836,10 @@ def main():
         with open(args.report, "w") as fh:
             json.dump({"mode": args.mode, "seed": args.seed, "seconds": round(total, 1),
                        "runs": [f.as_dict() for f in figs]}, fh, indent=2)
-    if not bad and not short and not args.workdir:
+    if not bad and not short:
         shutil.rmtree(base, ignore_errors=True)
+    else:
+        print("   work directory kept: %s" % base)
     return 1 if bad or short else 0
 
 
