@@ -139,7 +139,7 @@ lock_cache() {
 
 # The mount points under DIR/ (a function: `findmnt | grep -q` under
 # pipefail fails when grep stops reading first).
-mounts_under() { findmnt -rn -o TARGET | grep -F "$1/" || true; }
+mounts_under() { findmnt -rn -o TARGET | awk -v d="$1/" 'index($0, d) == 1' || true; }
 
 # The address pool of DIR's networks: KB_DOCKER_POOL, else 10.X.0.0/16 with
 # X from the hash of DIR (200..249), the first one from there that no
@@ -191,7 +191,7 @@ containerd_start() { # DIR
         mkdir -p "$dir/exec" "$dir/data/containerd"
         containerd_config "$dir" >"$dir/exec/containerd.toml"
         setsid nice containerd --config "$dir/exec/containerd.toml" \
-                </dev/null >"$dir/containerd.log" 2>&1 &
+                </dev/null >"$dir/containerd.log" 2>&1 8>&- 9>&- &
         bg=$!
         echo "$bg" >"$dir/containerd.pid"
         for i in $(seq 1 120); do
@@ -203,6 +203,7 @@ containerd_start() { # DIR
                 sleep 0.25
         done
         tail -n 20 "$dir/containerd.log" >&2
+        (dockerd_stop "$dir") >/dev/null 2>&1 || true
         cannot "containerd made no socket within 30 s (log: $dir/containerd.log)"
 }
 
@@ -287,18 +288,27 @@ our_cgroups() {
 # Pids of every process started for DIR: its dockerd, containerd, shims (our
 # own paths in their command lines) and containers (our cgroup parent).
 our_pids() {
-        local p cmd g
+        local p a g
+        local -a args
         {
                 for g in $(our_cgroups "$1"); do
                         cat "$g/cgroup.procs" 2>/dev/null || true
                 done
                 for p in /proc/[0-9]*; do
                         p=${p#/proc/}
-                        # (2>/dev/null first: a process may end between glob and read)
-                        cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
-                        case $cmd in
-                        *"$1/exec"* | *"$1/data"*) echo "$p" ;;
-                        esac
+                        # whole arguments under DIR/exec or DIR/data (not a
+                        # substring: /var/tmp/e/exec is not /tmp/e's);
+                        # 2>/dev/null first: a process may end meanwhile
+                        mapfile -d '' -t args 2>/dev/null <"/proc/$p/cmdline" || continue
+                        for a in "${args[@]}"; do
+                                a=${a#*=}
+                                case $a in
+                                "$1/exec" | "$1/exec/"* | "$1/data" | "$1/data/"*)
+                                        echo "$p"
+                                        break
+                                        ;;
+                                esac
+                        done
                 done
         } | sort -un
 }
@@ -379,19 +389,21 @@ dockerd_start() {
                 --cgroup-parent "$(cgparent "$dir")" \
                 --userland-proxy=true \
                 --log-level warn \
-                </dev/null >"$dir/dockerd.log" 2>&1 &
-        local bg=$!
-        for i in $(seq 1 120); do
+                </dev/null >"$dir/dockerd.log" 2>&1 8>&- 9>&- &
+        local bg=$! end=$((SECONDS + 30))
+        while [ "$SECONDS" -lt "$end" ]; do
                 answers "$dir" && break
                 if ! kill -0 "$bg" 2>/dev/null; then
                         tail -n 20 "$dir/dockerd.log" >&2
+                        # its containerd goes too (a subshell: dockerd_stop may exit)
+                        (dockerd_stop "$dir") >/dev/null 2>&1 || true
                         cannot "dockerd exited (log: $dir/dockerd.log, last lines above)"
                 fi
                 sleep 0.25
         done
         if ! answers "$dir"; then
                 tail -n 20 "$dir/dockerd.log" >&2
-                dockerd_stop "$dir" >/dev/null 2>&1 || true
+                (dockerd_stop "$dir") >/dev/null 2>&1 || true
                 cannot "dockerd did not answer within 30 s (log: $dir/dockerd.log)"
         fi
         note "dockerd $(cat "$dir/dockerd.pid") on unix://$dir/docker.sock (storage $drv, containerd $(cat "$dir/containerd.pid"), networks from $pool)"
@@ -702,6 +714,13 @@ case $cmd in
 dockerd)
         sub=${1:-}
         [ $# -eq 0 ] || shift
+        # one start or stop of an engine at a time (the engine's own
+        # processes do not keep the lock: 8>&- where they start)
+        if [ "$sub" = start ] || [ "$sub" = stop ]; then
+                d=$(absdir "${1:-}")
+                exec 8>"$d/.lock"
+                flock -w 600 8 || die "timed out waiting for another start or stop of $d"
+        fi
         case $sub in
         start) dockerd_start "${1:-}" ;;
         stop) dockerd_stop "${1:-}" ;;

@@ -454,11 +454,16 @@ def pids_of(root):
             continue
         try:
             with open("/proc/%s/cmdline" % d, "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+                args = fh.read().decode("utf-8", "replace").split("\0")
         except OSError:
             continue
-        if root + "/exec" in cmd or root + "/data" in cmd:
-            out.append(int(d))
+        # whole arguments under ROOT/exec or ROOT/data, not substrings
+        for arg in args:
+            arg = arg.split("=", 1)[-1]
+            if any(arg == root + sub or arg.startswith(root + sub + "/")
+                   for sub in ("/exec", "/data")):
+                out.append(int(d))
+                break
     return out
 
 
