@@ -516,6 +516,13 @@ int kb_http_submit_hdr(kb_http_t *h, const char *method, const char *path,
                                  h->connect_timeout_ms);
         if (h->ca_file)
                 curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
+        /* Plain http was allowed for the host of the URL (loopback, or
+         * vendor.allow_insecure_http): a proxy from the environment
+         * (http_proxy, ALL_PROXY) would carry the API key in clear to
+         * another host. https may go through one (CONNECT keeps TLS end
+         * to end). */
+        if (!strncmp(h->base_url, "http://", 7))
+                curl_easy_setopt(e, CURLOPT_PROXY, "");
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

@@ -146,6 +146,32 @@ static void test_get_and_keepalive(void **state)
         kb_http_destroy(h);
 }
 
+/* A proxy from the environment is not used for plain http: the request
+ * goes straight to the (loopback) host of the URL, not in clear to the
+ * proxy (an address where nothing listens: used, the call would fail). */
+static void test_plain_http_ignores_proxy(void **state)
+{
+        static const char *const vars[] = { "http_proxy", "HTTP_PROXY",
+                                            "ALL_PROXY", "all_proxy" };
+        kb_http_t *h;
+        got_t g;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+                setenv(vars[i], "http://127.0.0.1:9", 1);
+        unsetenv("no_proxy");
+        unsetenv("NO_PROXY");
+        h = mk(sb.url, NULL, 5000, 4, 0);
+        assert_non_null(h);
+        one(h, "GET", "/sandbox/applications", NULL, &g);
+        for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+                unsetenv(vars[i]);
+        assert_int_equal(g.err, KB_OK);
+        assert_int_equal(g.status, 200);
+        kb_http_destroy(h);
+}
+
 static void test_post_with_key_and_ratelimit_headers(void **state)
 {
         kb_http_t *h = mk(sb.url, app.key, 5000, 4, 0);
@@ -662,6 +688,8 @@ int main(void)
                 cmocka_unit_test_setup(test_error_statuses, clear_faults),
                 cmocka_unit_test_setup(test_retry_after_on_429, clear_faults),
                 cmocka_unit_test_setup(test_timeout, clear_faults),
+                cmocka_unit_test_setup(test_plain_http_ignores_proxy,
+                                       clear_faults),
                 cmocka_unit_test(test_connection_refused),
                 cmocka_unit_test_setup(test_body_cap, clear_faults),
                 cmocka_unit_test(test_parse_retry_after),
