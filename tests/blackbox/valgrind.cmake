@@ -1,6 +1,10 @@
 # valgrind.cmake -- the end-to-end pipeline test with every kyc-bridge
 # process (sandbox, issuer, importers) under valgrind memcheck: 0 errors,
 # nothing definitely or indirectly lost (valgrind_e2e.py).
+# Not in a sanitizer build: valgrind cannot run ASan binaries.
+if(KB_SANITIZE)
+  return()
+endif()
 add_test(NAME valgrind.e2e
   COMMAND ${KB_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/blackbox/valgrind_e2e.py
   WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/blackbox)

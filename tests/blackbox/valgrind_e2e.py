@@ -15,9 +15,9 @@ KB_TEST_TMP). Needs valgrind (scripts/setup.sh --test installs it).
 import glob
 import os
 import re
+import shlex
 import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,12 +28,15 @@ def main():
     if not shutil.which("valgrind"):
         print("valgrind_e2e: valgrind is not installed (scripts/setup.sh --test)")
         return 1
-    logs = tempfile.mkdtemp(prefix="kb-valgrind-", dir=os.environ.get("KB_TEST_TMP"))
-    os.environ["KB_BIN_WRAPPER"] = " ".join([
+    import kbharness as h
+    logs = h.new_workdir("valgrind")
+    # --fair-sched: valgrind runs one thread at a time; without it a busy
+    # thread can starve librdkafka's heartbeats
+    os.environ["KB_BIN_WRAPPER"] = shlex.join([
         "valgrind", "--error-exitcode=99", "--leak-check=full",
         "--errors-for-leak-kinds=definite,indirect",
         "--show-leak-kinds=definite,indirect", "--num-callers=30",
-        "--log-file=%s/vg-%%p.log" % logs])
+        "--fair-sched=yes", "--log-file=%s/vg-%%p.log" % logs])
     import test_pipeline
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(test_pipeline.TestEndToEnd)
     res = unittest.TextTestRunner(verbosity=2).run(suite)
