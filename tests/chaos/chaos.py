@@ -519,10 +519,10 @@ def run_kills(ctx):
             d.ours = False
             d.env.pop("KB_FAILPOINTS", None)
             d.armed = None
-            if arm and rng.random() < 0.6:
-                # prefer a failpoint that has not fired yet
+            if arm and rng.random() < 0.75:
+                # prefer a failpoint that has not fired yet in this kind
                 cands = [n for n in todo[d.role] if (d.role, n) not in fired] or todo[d.role]
-                name = cands[0] if rng.random() < 0.7 else rng.choice(todo[d.role])
+                name = cands[0] if rng.random() < 0.85 else rng.choice(todo[d.role])
                 if name == "txn.during_commit":
                     spec = "%s=crash(0)" % name
                 elif name.endswith(("after_mint", "after_import")):
