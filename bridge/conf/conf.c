@@ -249,6 +249,16 @@ static int validate_kafka(const char *kkey, const char *v, char *err,
         }
         if (is_kafka_secret(kkey) && check_secret_ref(v, err, errsz))
                 return -1;
+        /* librdkafka dlopen()s the libraries named here as soon as the
+         * property is set -- this check, `config check` included, would
+         * run their constructors -- and kyc-bridge uses no plugin */
+        if (!strcmp(kkey, "plugin.library.paths")) {
+                kb_snprintf(err, errsz,
+                            "not accepted: librdkafka would load (dlopen) "
+                            "the named libraries into the process; "
+                            "kyc-bridge uses no librdkafka plugin");
+                return -1;
+        }
         rkc = rd_kafka_conf_new();
         if (!rkc) {
                 kb_snprintf(err, errsz, "out of memory");

@@ -1440,6 +1440,29 @@ static void test_describe(void **state)
         free(buf);
 }
 
+/* kafka.plugin.library.paths would make librdkafka dlopen() a library
+ * while the configuration is checked: refused, for every client kind,
+ * before librdkafka sees it (a library that does not exist would be an
+ * error from librdkafka too: the message tells which). */
+static void test_kafka_plugin_refused(void **state)
+{
+        fx_t *f = *state;
+        static const char *const keys[] = {
+                "kafka.plugin.library.paths",
+                "kafka.consumer.plugin.library.paths",
+                "kafka.producer.plugin.library.paths",
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                assert_int_equal(kb_conf_set(f->conf, keys[i],
+                                             "/nonexistent/libx.so", "t",
+                                             f->err, sizeof(f->err)),
+                                 KB_ERR_CONFIG);
+                assert_non_null(strstr(f->err, "would load (dlopen)"));
+        }
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1458,6 +1481,7 @@ int main(void)
                 T(test_env_secret_missing),
                 T(test_file_secret),
                 T(test_kafka_passthrough),
+                T(test_kafka_plugin_refused),
                 T(test_kafka_secrets),
                 T(test_host_is_loopback),
                 T(test_kafka_plaintext),
