@@ -44,10 +44,11 @@ build_pkgs=(build-essential cmake pkg-config
 # test), Java and Maven (the test Kafka broker), git, curl, ca-certificates,
 # docker.io and debootstrap (docker.compose_up: a dockerd of its own, base
 # images from Debian's packages; Compose v2 is built with Go), valgrind
-# (valgrind.e2e), openssl (the SASL_SSL broker's certificates).
+# (valgrind.e2e), openssl (the SASL_SSL broker's certificates), clang and
+# its libFuzzer runtime (scripts/fuzz.sh; Debian's clang only recommends it).
 test_pkgs=(libcmocka-dev python3 python3-prometheus-client python3-yaml kcat clang-format git curl
            ca-certificates maven default-jre-headless
-           docker.io debootstrap valgrind openssl)
+           docker.io debootstrap valgrind openssl clang libclang-rt-14-dev)
 
 case $profile in
 demo) pkgs=("${build_pkgs[@]}")
