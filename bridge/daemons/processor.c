@@ -595,6 +595,10 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
         if (p->opsh)
                 pc.on_commit = op_on_commit;
         assign_to = assign_load_timeout(&pc); /* before pc is consumed */
+        /* subscribed after the state load below: a consumer destroyed
+         * while its first join is under way (a load that failed) trips an
+         * assertion in librdkafka 2.0.2's sticky assignor (SIGABRT) */
+        pc.defer_subscribe = 1;
         kb_ops_http_beat(p->opsh, NULL);
         p->pl = kb_pipeline_new(&pc, &ops, p, errstr, errstr_size);
         if (!p->pl)
@@ -606,8 +610,8 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
          * transactional.id) left open is aborted by it at once. Read before
          * that, it would hold the read_committed load at its first offset
          * until the broker's transaction.timeout.ms (60 s) ran out. The
-         * consumer has subscribed but not polled: nothing is assigned or
-         * consumed before the load is done. */
+         * consumer subscribes after it: nothing is assigned or consumed
+         * before the load is done. */
         if (kb_seen_load(p->seen) == -1) {
                 if (*kb_seen_denied(p->seen))
                         kb_snprintf(errstr, errstr_size,
@@ -623,6 +627,8 @@ int kb_proc_run(kb_proc_t *p, atomic_int *stop, char *errstr,
         }
         /* that one ran before joining; the next ones run in a rebalance */
         kb_seen_set_load_timeout(p->seen, assign_to);
+        if (kb_pipeline_subscribe(p->pl, pc.topics, errstr, errstr_size))
+                return KB_ERR_KAFKA;
         kb_ops_http_beat(p->opsh, NULL);
         join_topics(p->in_topics, in, sizeof(in));
         join_topics(p->out_topics, out, sizeof(out));

@@ -681,15 +681,36 @@ nomem:
         kb_pl_rewind_all(pl, 1);
         return 0;
 }
+int kb_pipeline_subscribe(kb_pipeline_t *pl, const char *const *topics,
+                          char *errstr, size_t errstr_size)
+{
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_resp_err_t err;
+        const char *const *t;
+
+        l = rd_kafka_topic_partition_list_new(4);
+        if (!l) {
+                kb_snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        for (t = topics; t && *t; t++)
+                rd_kafka_topic_partition_list_add(l, *t, RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(pl->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+                kb_snprintf(errstr, errstr_size, "subscribe: %s",
+                            rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
 kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                                const kb_pipeline_ops_t *ops, void *opaque,
                                char *errstr, size_t errstr_size)
 {
         kb_pipeline_t *pl = NULL;
-        rd_kafka_topic_partition_list_t *topics = NULL;
         rd_kafka_error_t *error;
-        rd_kafka_resp_err_t err;
-        const char *const *t;
         char rerr[512];
 
         /* the transaction path's failpoints (a test build's KB_FAILPOINTS,
@@ -759,17 +780,9 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
         }
         if (kb_pl_outs_init(pl, pc->out_topics, errstr, errstr_size))
                 goto fail;
-        topics = rd_kafka_topic_partition_list_new(4);
-        for (t = pc->topics; t && *t; t++)
-                rd_kafka_topic_partition_list_add(topics, *t,
-                                                  RD_KAFKA_PARTITION_UA);
-        err = rd_kafka_subscribe(pl->consumer, topics);
-        rd_kafka_topic_partition_list_destroy(topics);
-        if (err) {
-                kb_snprintf(errstr, errstr_size, "subscribe: %s",
-                            rd_kafka_err2str(err));
+        if (!pc->defer_subscribe &&
+            kb_pipeline_subscribe(pl, pc->topics, errstr, errstr_size))
                 goto fail;
-        }
         return pl;
 fail:
         if (pc->producer_conf)

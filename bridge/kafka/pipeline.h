@@ -91,6 +91,9 @@ typedef struct kb_pipeline_conf_s {
                                            offsets with rd_kafka_commit() */
         int metadata_refresh_ms;        /* out_topics partition counts
                                            refreshed this often (0: 60 s) */
+        int defer_subscribe;            /* kb_pipeline_new() does not
+                                           subscribe: the caller calls
+                                           kb_pipeline_subscribe() */
         /* Called on the engine thread after each committed transaction with
          * the input offsets (next offset to read) it committed, as sent
          * with send_offsets_to_transaction(); opaque is the pipeline's.
@@ -120,7 +123,16 @@ typedef struct kb_pipeline_stats_s {
 } kb_pipeline_stats_t;
 
 /**
- * Creates the consumer (subscribed to conf->topics) and the transactional
+ * Subscribes the consumer to @p topics (NULL-terminated): for a pipeline
+ * made with pc->defer_subscribe, once the caller's own start-up reads are
+ * done. 0, or -1 with @p errstr filled.
+ */
+int kb_pipeline_subscribe(kb_pipeline_t *pl, const char *const *topics,
+                          char *errstr, size_t errstr_size);
+
+/**
+ * Creates the consumer (subscribed to conf->topics unless
+ * conf->defer_subscribe) and the transactional
  * producer (init_transactions done), fetches the out_topics' metadata and
  * starts the metadata refresh thread. Returns NULL + errstr on failure
  * (errstr starts with "out of memory" when that was the cause); the

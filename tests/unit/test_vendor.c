@@ -984,6 +984,9 @@ static void *cap_main(void *arg)
                                 s->trace[i][vl] = '\0';
                                 s->has_trace[i]++;
                         }
+                /* counted before the answer: the client may check the
+                 * count as soon as it has read it */
+                atomic_store(&s->n, i + 1);
                 if (s->script[i] == 'c') {
                         /* no answer at all: a transport failure */
                 } else if (s->script[i] == '5') {
@@ -995,7 +998,6 @@ static void *cap_main(void *arg)
                                      "Content-Type: application/json\r\n"
                                      "Connection: close\r\n\r\n{}");
                 }
-                atomic_store(&s->n, i + 1);
                 close(c);
         }
         return NULL;
