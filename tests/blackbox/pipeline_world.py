@@ -10,6 +10,7 @@ import collections
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 
@@ -23,6 +24,36 @@ KYB_ARRAYS = ("registry_checks", "key_people_checks", "document_verifications",
 FINISHED = {"kyc": ("Approved", "Declined", "In Review"),
             "kyb": ("APPROVED", "DECLINED", "IN_REVIEW")}
 IN_REVIEW = {"user": "In Review", "business": "IN_REVIEW"}
+
+
+class WorldsCase:
+    """unittest.TestCase mixin: the Worlds a test makes (self.worlds) are
+    closed after it, and kept on disk when that test failed; note() prints
+    a line with the time since the test began."""
+
+    def setUp(self):
+        self.worlds = []
+        self.t0 = time.monotonic()
+        self.fails0 = self.n_failed()
+
+    def note(self, fmt, *args):
+        print("[%s +%.1fs] %s" % (self.id().split(".", 1)[-1], time.monotonic() - self.t0,
+                                  fmt % args), file=sys.stderr)
+
+    def n_failed(self):
+        """Failures and errors the result holds so far (Python 3.11 adds a
+        test's own at once, before tearDown)."""
+        r = getattr(getattr(self, "_outcome", None), "result", None)
+        return len(getattr(r, "failures", ())) + len(getattr(r, "errors", ()))
+
+    def tearDown(self):
+        # this test failed: not an earlier test of the same run
+        failed = bool(getattr(self._outcome, "errors", None) and any(
+            e for _, e in self._outcome.errors)) or self.n_failed() > self.fails0
+        for w in self.worlds:
+            w.close(keep=failed)
+            if failed:
+                print("[%s] kept %s" % (self.id(), w.wd), file=sys.stderr)
 
 
 class App:

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kbharness as h  # noqa: E402
 from pipeline_world import (FINISHED, IN_REVIEW, KYB_ARRAYS, KYC_ARRAYS,  # noqa: E402
-                            World, exactly_once_report, metrics_leak_findings,
+                            World, WorldsCase, exactly_once_report, metrics_leak_findings,
                             token_leaks, wait_metrics, wait_stable)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,35 +57,14 @@ def schema_enum(name, path):
     return doc
 
 
-class PipelineCase(unittest.TestCase):
+class PipelineCase(WorldsCase, unittest.TestCase):
     """Base: a World per test, closed (and kept on failure) afterwards."""
 
     maxDiff = 4000
 
     def setUp(self):
-        self.worlds = []
-        self.t0 = time.monotonic()
-        self.fails0 = self.n_failed()
+        super().setUp()
         print("\n[%s] seed %d" % (self.id(), SEED), file=sys.stderr)
-
-    def note(self, fmt, *args):
-        print("[%s +%.1fs] %s" % (self.id().split(".", 1)[-1], time.monotonic() - self.t0,
-                                  fmt % args), file=sys.stderr)
-
-    def n_failed(self):
-        """Failures and errors the result holds so far (Python 3.11 adds a
-        test's own at once, before tearDown)."""
-        r = getattr(getattr(self, "_outcome", None), "result", None)
-        return len(getattr(r, "failures", ())) + len(getattr(r, "errors", ()))
-
-    def tearDown(self):
-        # this test failed: not an earlier test of the same run
-        failed = bool(getattr(self._outcome, "errors", None) and any(
-            e for _, e in self._outcome.errors)) or self.n_failed() > self.fails0
-        for w in self.worlds:
-            w.close(keep=failed)
-            if failed:
-                print("[%s] kept %s" % (self.id(), w.wd), file=sys.stderr)
 
     def world(self, tag, **kw):
         # every daemon serves /metrics (a port of its own, in its log):

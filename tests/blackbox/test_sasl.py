@@ -52,7 +52,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kbharness as h  # noqa: E402
-from pipeline_world import World, exactly_once_report  # noqa: E402
+from pipeline_world import World, WorldsCase, exactly_once_report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KAFKA_SH = os.path.join(ROOT, "scripts", "kafka.sh")
@@ -173,7 +173,7 @@ class SaslKafka(h.Kafka):
         raise NotImplementedError("SaslKafka: poll consume_all instead")
 
 
-class SaslCase(unittest.TestCase):
+class SaslCase(WorldsCase, unittest.TestCase):
     """A --sasl-ssl broker for the class (the CTest fixture's, or one of its
     own), Worlds on it, ACLs and daemon configurations."""
 
@@ -209,30 +209,6 @@ class SaslCase(unittest.TestCase):
             subprocess.run(["bash", KAFKA_SH, "stop", cls.own_broker],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            timeout=120)
-
-    def setUp(self):
-        self.worlds = []
-        self.t0 = time.monotonic()
-        self.fails0 = self.n_failed()
-
-    def n_failed(self):
-        """Failures and errors the result holds so far (Python 3.11 adds a
-        test's own at once, before tearDown)."""
-        r = getattr(getattr(self, "_outcome", None), "result", None)
-        return len(getattr(r, "failures", ())) + len(getattr(r, "errors", ()))
-
-    def tearDown(self):
-        failed = bool(getattr(self._outcome, "errors", None) and any(
-            e for _, e in self._outcome.errors)) or self.n_failed() > self.fails0
-        for w in self.worlds:
-            w.close(keep=failed)
-            if failed:
-                print("[%s] kept %s" % (self.id(), w.wd), file=sys.stderr)
-
-    def note(self, fmt, *args):
-        print("[%s +%.1fs] %s" % (self.id().split(".", 1)[-1],
-                                  time.monotonic() - self.t0, fmt % args),
-              file=sys.stderr)
 
     def world(self, tag, **kw):
         w = World(tag, kafka=self.kafka, **kw)
