@@ -24,6 +24,7 @@
 #include "util.h"
 #include "vendor.h"
 #include "verdict.h"
+#include "watchdog.h"
 
 #define REQ_MAX_BYTES 65536
 #define KB_TOPIC_MAX  256
@@ -655,6 +656,7 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
         rd_kafka_t *rk;
         rd_kafka_error_t *error = NULL;
         rd_kafka_resp_err_t err;
+        kb_watchdog_t *wd;
         char *stxt = NULL;
         size_t slen;
         int r = KB_ERR_KAFKA;
@@ -666,14 +668,30 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
                                 errstr_size);
         if (!rkc)
                 return KB_ERR_CONFIG;
+        if (!(wd = kb_watchdog_new("share", NULL, NULL))) {
+                rd_kafka_conf_destroy(rkc);
+                kb_snprintf(errstr, errstr_size,
+                            "cannot start the watchdog thread");
+                return KB_ERR_NOMEM;
+        }
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, rkc, errbuf, sizeof(errbuf));
         if (!rk) {
                 rd_kafka_conf_destroy(rkc);
+                kb_watchdog_destroy(wd);
                 kb_snprintf(errstr, errstr_size, "producer: %s", errbuf);
                 return KB_ERR_KAFKA;
         }
-        if ((error = rd_kafka_init_transactions(rk, 30000)) ||
-            (error = rd_kafka_begin_transaction(rk)))
+        /* each transactional call under the watchdog (watchdog.h) */
+        kb_watchdog_arm(wd, "init_transactions",
+                        30000 + KB_WATCHDOG_TXN_GRACE_MS);
+        error = rd_kafka_init_transactions(rk, 30000);
+        if (!error) {
+                kb_watchdog_arm(wd, "begin_transaction",
+                                KB_WATCHDOG_TXN_GRACE_MS);
+                error = rd_kafka_begin_transaction(rk);
+        }
+        kb_watchdog_disarm(wd);
+        if (error)
                 goto out;
         stxt = kb_seen_record(is->proc.seen, f->share_id, "published", NULL,
                               &slen);
@@ -701,14 +719,21 @@ static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,
                             rd_kafka_err2str(err));
                 goto abort;
         }
+        kb_watchdog_arm(wd, "commit_transaction",
+                        60000 + KB_WATCHDOG_TXN_GRACE_MS);
         error = rd_kafka_commit_transaction(rk, 60000);
+        kb_watchdog_disarm(wd);
         if (!error) {
                 r = KB_OK;
                 goto out;
         }
 abort:
-        if (!error)
+        if (!error) {
+                kb_watchdog_arm(wd, "abort_transaction",
+                                30000 + KB_WATCHDOG_TXN_GRACE_MS);
                 error = rd_kafka_abort_transaction(rk, 30000);
+                kb_watchdog_disarm(wd);
+        }
 out:
         if (error) {
                 kb_snprintf(errstr, errstr_size, "transaction: %s",
@@ -718,6 +743,7 @@ out:
         }
         free(stxt);
         rd_kafka_destroy(rk);
+        kb_watchdog_destroy(wd);
         return r;
 }
 

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "util.h"
+#include "watchdog.h"
 
 /* Retries of a retriable error: init, abort, commit. */
 #define TXN_RETRIES 3
@@ -23,7 +24,22 @@ struct kb_dlq_redrive_s {
         int failed;         /* delivery failures in the current transaction */
         rd_kafka_resp_err_t dr_code; /* the first one's */
         char dr_err[256];
+        kb_watchdog_t *wd; /* on the transactional calls (watch()) */
 };
+
+/* The transactional call @p what with timeout @p timeout_ms begins: the
+ * process ends if it is still under way KB_WATCHDOG_TXN_GRACE_MS after
+ * (watchdog.h). unwatch() when it returned. */
+static void watch(kb_dlq_redrive_t *rd, const char *what, int timeout_ms)
+{
+        kb_watchdog_arm(rd->wd, what,
+                        (int64_t)timeout_ms + KB_WATCHDOG_TXN_GRACE_MS);
+}
+
+static void unwatch(kb_dlq_redrive_t *rd)
+{
+        kb_watchdog_disarm(rd->wd);
+}
 
 int kb_dlq_redrive_txid(const char *dlq_topic, char *out, size_t outsz)
 {
@@ -174,6 +190,12 @@ kb_dlq_redrive_t *kb_dlq_redrive_new(const kb_conf_t *conf,
                 err = KB_ERR_CONFIG;
                 goto fail;
         }
+        if (!(rd->wd = kb_watchdog_new("redrive", NULL, NULL))) {
+                rd_kafka_conf_destroy(rkc);
+                kb_snprintf(errstr, errstr_size,
+                            "cannot start the watchdog thread");
+                goto fail;
+        }
         rd_kafka_conf_set_dr_msg_cb(rkc, dr_cb);
         rd_kafka_conf_set_opaque(rkc, rd);
         rd->rk = rd_kafka_new(RD_KAFKA_PRODUCER, rkc, rerr, sizeof(rerr));
@@ -184,7 +206,9 @@ kb_dlq_redrive_t *kb_dlq_redrive_new(const kb_conf_t *conf,
                 goto fail;
         }
         for (tries = 0;; tries++) {
+                watch(rd, "init_transactions", rd->timeout_ms);
                 e = rd_kafka_init_transactions(rd->rk, rd->timeout_ms);
+                unwatch(rd);
                 if (!e)
                         return rd;
                 if (retry(e, tries))
@@ -206,6 +230,7 @@ void kb_dlq_redrive_destroy(kb_dlq_redrive_t *rd)
                 return;
         if (rd->rk)
                 rd_kafka_destroy(rd->rk);
+        kb_watchdog_destroy(rd->wd);
         free(rd);
 }
 
@@ -344,7 +369,9 @@ static int abort_txn(kb_dlq_redrive_t *rd, int r, char *errstr,
         int tries;
 
         for (tries = 0;; tries++) {
+                watch(rd, "abort_transaction", rd->timeout_ms);
                 e = rd_kafka_abort_transaction(rd->rk, rd->timeout_ms);
+                unwatch(rd);
                 if (!e)
                         return r;
                 if (!retry(e, tries))
@@ -387,7 +414,9 @@ int kb_dlq_redrive_txn(kb_dlq_redrive_t *rd, const char *dlq_topic,
         rd->dr_err[0] = '\0';
         rd->dr_code = RD_KAFKA_RESP_ERR_NO_ERROR;
         rd->txn_start = 0;
+        watch(rd, "begin_transaction", 0);
         e = rd_kafka_begin_transaction(rd->rk);
+        unwatch(rd);
         if (e)
                 return txn_err(rd, e, "beginning a transaction", errstr,
                                errstr_size);
@@ -437,7 +466,9 @@ int kb_dlq_redrive_txn(kb_dlq_redrive_t *rd, const char *dlq_topic,
                         return abort_txn(rd, KB_ERR_TIMEOUT, errstr,
                                          errstr_size);
                 }
+                watch(rd, "commit_transaction", wait > 0 ? wait : 1);
                 e = rd_kafka_commit_transaction(rd->rk, wait > 0 ? wait : 1);
+                unwatch(rd);
                 if (!e)
                         return KB_OK;
                 if (rd_kafka_error_txn_requires_abort(e)) {

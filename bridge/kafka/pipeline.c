@@ -23,6 +23,10 @@
  * librdkafka's own default transaction.timeout.ms. */
 #define KB_TXN_TIMEOUT_MS 60000
 
+/* How long init_transactions() may take: finding the coordinator, fencing
+ * the previous instance and settling its open transaction. */
+#define KB_INIT_TXN_MS 60000
+
 /* Longest wait of one idle run loop iteration in the consumer poll: how
  * late a stop request or a due commit may be noticed. */
 #define KB_IDLE_WAIT_MS 20
@@ -30,6 +34,18 @@
 /* Default out_topics metadata refresh interval (the refresh thread is in
  * pipeline_meta.c). */
 #define KB_MD_REFRESH_MS 60000
+
+void kb_pl_watch(kb_pipeline_t *pl, const char *what, int timeout_ms)
+{
+        int64_t limit = timeout_ms < 0 ? pl->txn_timeout_ms : timeout_ms;
+
+        kb_watchdog_arm(pl->wd, what, limit + KB_WATCHDOG_TXN_GRACE_MS);
+}
+
+void kb_pl_unwatch(kb_pipeline_t *pl)
+{
+        kb_watchdog_disarm(pl->wd);
+}
 
 /* Records the first fatal cause; later ones are only logged. */
 void kb_pl_set_fatal(kb_pipeline_t *pl, int err, const char *fmt, ...)
@@ -763,7 +779,15 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
         pc->consumer_conf = NULL;
         rd_kafka_poll_set_consumer(pl->consumer);
 
-        error = rd_kafka_init_transactions(pl->producer, 60000);
+        pl->wd = kb_watchdog_new("pipeline", NULL, NULL);
+        if (!pl->wd) {
+                kb_snprintf(errstr, errstr_size,
+                            "cannot start the watchdog thread");
+                goto fail;
+        }
+        kb_pl_watch(pl, "init_transactions", KB_INIT_TXN_MS);
+        error = rd_kafka_init_transactions(pl->producer, KB_INIT_TXN_MS);
+        kb_pl_unwatch(pl);
         if (error) {
                 if (kb_kafka_err_denied(rd_kafka_error_code(error))) {
                         kb_pl_set_denied(pl, "init_transactions",
@@ -953,6 +977,7 @@ void kb_pipeline_destroy(kb_pipeline_t *pl)
                 rd_kafka_flush(pl->producer, 5000);
                 rd_kafka_destroy(pl->producer);
         }
+        kb_watchdog_destroy(pl->wd);
         free(pl);
 }
 

@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "pipeline.h"
+#include "watchdog.h"
 
 /* An output topic and its partition count as last learnt. */
 typedef struct out_topic_s {
@@ -110,9 +111,17 @@ struct kb_pipeline_s {
         pthread_cond_t md_cond;
         int md_started, md_stop; /* md_stop: under md_lock */
         atomic_uint_fast64_t md_refreshes;
+        kb_watchdog_t *wd; /* on the transactional calls (kb_pl_watch()) */
 };
 
 /* ---- pipeline.c: the core ---- */
+
+/* The transactional call @p what, with librdkafka timeout @p timeout_ms
+ * (-1: the transaction's remaining time, at most txn_timeout_ms; 0: none,
+ * a call that only changes local state), begins: arms the watchdog at that
+ * timeout plus KB_WATCHDOG_TXN_GRACE_MS. kb_pl_unwatch() when it returned. */
+void kb_pl_watch(kb_pipeline_t *pl, const char *what, int timeout_ms);
+void kb_pl_unwatch(kb_pipeline_t *pl);
 
 /* Makes the engine fatal with KB_ERR_KAFKA/KB_ERR_NOMEM @p err and a
  * printf-style reason; the first cause is kept, later ones only set the

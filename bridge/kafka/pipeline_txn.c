@@ -80,7 +80,9 @@ static int txn_denied(kb_pipeline_t *pl, const char *what,
         txn_topics(pl, topics, sizeof(topics));
         kb_pl_set_denied(pl, what, code, topics[0] ? topics : "?", 1, text);
         pl->st.txn_aborts++;
+        kb_pl_watch(pl, "abort_transaction", KB_DENIED_ABORT_MS);
         error = rd_kafka_abort_transaction(pl->producer, KB_DENIED_ABORT_MS);
+        kb_pl_unwatch(pl);
         if (error) {
                 log_txn_error("abort_transaction", error);
                 rd_kafka_error_destroy(error);
@@ -123,8 +125,10 @@ txn_cause(kb_pipeline_t *pl, const rd_kafka_topic_partition_list_t *offsets)
         rd_kafka_error_t *error;
 
         cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
+        kb_pl_watch(pl, "send_offsets_to_transaction", -1);
         error = rd_kafka_send_offsets_to_transaction(pl->producer, offsets,
                                                      cgmd, -1);
+        kb_pl_unwatch(pl);
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         return error;
 }
@@ -135,7 +139,13 @@ static int abort_and_rewind(kb_pipeline_t *pl)
         rd_kafka_error_t *error;
 
         pl->st.txn_aborts++;
-        error = rd_kafka_abort_transaction(pl->producer, -1);
+        /* not -1 ("the transaction's remaining time"): librdkafka 2.0.2
+         * then waits for as long as the broker does not answer
+         * (failpoints.TestBrokerFreezeMidTransaction saw it outlive the
+         * watchdog); a timed-out abort is fatal, never resumed */
+        kb_pl_watch(pl, "abort_transaction", pl->txn_timeout_ms);
+        error = rd_kafka_abort_transaction(pl->producer, pl->txn_timeout_ms);
+        kb_pl_unwatch(pl);
         if (error) {
                 log_txn_error("abort_transaction", error);
                 txn_set_fatal(pl, "abort_transaction", error);
@@ -287,7 +297,9 @@ static int txn_produce(kb_pipeline_t *pl,
         kb_rec_t *rec;
         kb_out_t *o;
 
+        kb_pl_watch(pl, "begin_transaction", 0);
         error = rd_kafka_begin_transaction(pl->producer);
+        kb_pl_unwatch(pl);
         if (error) {
                 /* begin never needs a retry; anything here is a bug or
                  * fatal state */
@@ -320,8 +332,10 @@ static int txn_send_offsets(kb_pipeline_t *pl,
         KB_FAILPOINT("txn.before_send_offsets");
         cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
         for (;;) {
+                kb_pl_watch(pl, "send_offsets_to_transaction", -1);
                 error = rd_kafka_send_offsets_to_transaction(pl->producer,
                                                              offsets, cgmd, -1);
+                kb_pl_unwatch(pl);
                 if (!error)
                         break;
                 if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__STATE &&
@@ -398,6 +412,10 @@ static int txn_end(kb_pipeline_t *pl)
 {
         rd_kafka_error_t *error;
 
+        /* the watchdog is armed before the failpoint: a delay there that
+         * outlasts the commit's limit is a stuck commit_transaction(), and
+         * how test_failpoints.TestWatchdog makes one */
+        kb_pl_watch(pl, "commit_transaction", pl->txn_timeout_ms);
         /* outputs delivered and offsets sent, EndTxn not yet */
         KB_FAILPOINT("txn.before_commit");
         /* "during": a timer thread kills the process crash(MS) after the
@@ -405,6 +423,7 @@ static int txn_end(kb_pipeline_t *pl)
         KB_FAILPOINT_BEGIN("txn.during_commit");
         error = rd_kafka_commit_transaction(pl->producer, pl->txn_timeout_ms);
         KB_FAILPOINT_END("txn.during_commit");
+        kb_pl_unwatch(pl);
         if (!error)
                 return TXN_GO;
         log_txn_error("commit_transaction", error);

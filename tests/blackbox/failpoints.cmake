@@ -21,3 +21,24 @@ add_test(NAME failpoints.TestIssuerCommitCrash
 set_tests_properties(failpoints.TestIssuerCommitCrash PROPERTIES
   FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 30
   ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
+
+# - failpoints.TestWatchdog: a commit held past its watchdog limit by
+#   txn.before_commit=delay ends the issuer (exit status 1, the call named)
+#   at the limit; restarted, it publishes each request exactly once.
+# - failpoints.TestBrokerFreezeMidTransaction: a broker of the test's own
+#   frozen (SIGSTOP) with the issuer's transaction open: the transactional
+#   calls return within their timeouts (exit status 1, the watchdog silent);
+#   after the broker's return a restart publishes each request once.
+add_test(NAME failpoints.TestWatchdog
+  COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.TestWatchdog
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
+set_tests_properties(failpoints.TestWatchdog PROPERTIES
+  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 40
+  ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
+
+add_test(NAME failpoints.TestBrokerFreezeMidTransaction
+  COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.TestBrokerFreezeMidTransaction
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
+set_tests_properties(failpoints.TestBrokerFreezeMidTransaction PROPERTIES
+  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 60
+  ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")

@@ -203,3 +203,136 @@ class TestIssuerCommitCrash(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# the issuer's transaction.timeout.ms in the watchdog tests: short, so
+# that a stuck or timed-out call shows within seconds
+TXN_MS = 6000
+GRACE_MS = 15000   # KB_WATCHDOG_TXN_GRACE_MS (bridge/kafka/watchdog.h)
+
+
+class TestWatchdog(unittest.TestCase):
+    """A transactional call that does not return: txn.before_commit=delay
+    (30 s)@1 holds the first commit past its watchdog limit (the commit's
+    timeout, kafka.transaction.timeout.ms, plus 15 s: the watchdog is armed
+    before that failpoint). The watchdog ends the issuer with exit status 1
+    and a line naming the call, at the limit and not before; restarted, the
+    issuer publishes each request exactly once."""
+
+    def setUp(self):
+        from pipeline_world import World
+        self.w = World("wd", request_partitions=2, token_partitions=2)
+        self.ok = False
+
+    def tearDown(self):
+        self.w.close(keep=not self.ok)
+        if not self.ok:
+            print("[%s] kept %s" % (self.id(), self.w.wd), file=sys.stderr)
+
+    def test_stuck_commit_ends_the_process(self):
+        w = self.w
+        X, Y = w.app("x"), w.app("y")
+        conf = w.issuer_conf(X, [Y], extra={"pipeline.commit_interval_ms": 200,
+                                            "kafka.transaction.timeout.ms": TXN_MS})
+        reqs = [h.share_request(w.sb.finished_session(X.key, X.wf[k], st), Y.id)
+                for k, st in (("kyc", "Approved"), ("kyb", "DECLINED"))]
+        want = sorted(r["share_id"] for r in reqs)
+        w.produce_requests(reqs)
+        d = h.Daemon(w.wd, "issuer", conf, env={"KB_FAILPOINTS": "txn.before_commit=delay(30000)@1",
+                                                "KB_FAILPOINTS_SEED": "1"})
+        w.daemons.append(d)
+        h.wait_for(lambda: "failpoint txn.before_commit fired" in d.logtext(), 120,
+                   "the first commit's failpoint")
+        fired = time.monotonic()
+        self.assertEqual(d.wait(TXN_MS / 1000 + GRACE_MS / 1000 + 20), 1,
+                         d.logtext()[-3000:])
+        took = time.monotonic() - fired
+        log = d.logtext()
+        self.assertIn("watchdog: pipeline: commit_transaction has not returned within "
+                      "%d ms" % (TXN_MS + GRACE_MS), log)
+        # at the limit, not before it (the failpoint's delay is longer)
+        self.assertGreaterEqual(took, (TXN_MS + GRACE_MS) / 1000 - 1, log[-2000:])
+        tokens = w.t["tokens"]
+        self.assertEqual(w.kafka.consume_all(tokens), [])
+
+        # restarted without failpoints: every request published once
+        del d.env["KB_FAILPOINTS"]
+        d.start()
+        h.wait_for(lambda: len(w.kafka.consume_all(tokens)) >= len(want), 120,
+                   "the envelopes committed")
+        time.sleep(2)  # a late duplicate would show up now
+        self.assertEqual(sorted(share_ids(w.kafka.consume_all(tokens))), want)
+        self.assertEqual(w.kafka.consume_all(w.t["issuer_dlq"]), [])
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("watchdog:", d.logtext().split("==== start 2 of ")[-1])
+        self.ok = True
+
+
+class TestBrokerFreezeMidTransaction(unittest.TestCase):
+    """The broker stops answering (SIGSTOP) while the issuer's transaction
+    is open (txn.after_produce=delay(3000)@1 holds it there): each
+    transactional call returns within its timeout -- the issuer fails with
+    a Kafka error naming the call, exit status 1, within
+    transaction.timeout.ms and the watchdog's grace, the watchdog never
+    firing -- and once the broker answers again a restart publishes each
+    request exactly once. A broker of the test's own."""
+
+    def setUp(self):
+        from pipeline_world import World
+        self.ok = False
+        self.w = None
+        self.bdir = os.path.join(h.new_workdir("freeze-broker"), "kafka")
+        self.pb = h.PrivateBroker(self.bdir)
+        self.w = World("freeze", kafka=self.pb.kafka(), request_partitions=2,
+                       token_partitions=2)
+
+    def tearDown(self):
+        if self.w:
+            self.w.close(keep=not self.ok)
+        self.pb.stop()
+        if not self.ok:
+            print("[%s] kept %s and %s" % (self.id(), self.w and self.w.wd, self.bdir),
+                  file=sys.stderr)
+        elif not os.environ.get("KB_KEEP"):
+            import shutil
+            shutil.rmtree(os.path.dirname(self.bdir), ignore_errors=True)
+
+    def test_calls_return_after_broker_loss(self):
+        w = self.w
+        X, Y = w.app("x"), w.app("y")
+        conf = w.issuer_conf(X, [Y], extra={"pipeline.commit_interval_ms": 200,
+                                            "kafka.transaction.timeout.ms": TXN_MS,
+                                            "kafka.reconnect.backoff.max.ms": 1000})
+        reqs = [h.share_request(w.sb.finished_session(X.key, X.wf[k], st), Y.id)
+                for k, st in (("kyc", "Approved"), ("kyb", "APPROVED"))]
+        want = sorted(r["share_id"] for r in reqs)
+        w.produce_requests(reqs)
+        d = h.Daemon(w.wd, "issuer", conf, env={"KB_FAILPOINTS": "txn.after_produce=delay(3000)@1",
+                                                "KB_FAILPOINTS_SEED": "1"})
+        w.daemons.append(d)
+        h.wait_for(lambda: "failpoint txn.after_produce fired" in d.logtext(), 120,
+                   "the transaction open")
+        self.pb.pause()
+        frozen = time.monotonic()
+        rc = d.wait(TXN_MS / 1000 * 2 + GRACE_MS / 1000 + 30)
+        took = time.monotonic() - frozen
+        log = d.logtext()
+        self.assertEqual(rc, 1, log[-3000:])
+        self.assertNotIn("watchdog:", log)
+        self.assertRegex(log, r"(send_offsets_to_transaction|abort_transaction|"
+                         r"commit_transaction)[^\n]*(Timed out|timed out|no answer)",
+                         log[-3000:])
+        print("[issuer failed %.1f s after the broker froze]" % took, file=sys.stderr)
+
+        # the broker answers again: a restart publishes each request once
+        self.pb.resume()
+        del d.env["KB_FAILPOINTS"]
+        d.start()
+        tokens = w.t["tokens"]
+        h.wait_for(lambda: len(w.kafka.consume_all(tokens)) >= len(want), 180,
+                   "the envelopes committed")
+        time.sleep(2)
+        self.assertEqual(sorted(share_ids(w.kafka.consume_all(tokens))), want)
+        self.assertEqual(w.kafka.consume_all(w.t["issuer_dlq"]), [])
+        self.assertEqual(d.stop(), 0)
+        self.ok = True
