@@ -28,8 +28,9 @@ broker for all, started here with scripts/kafka.sh, because it is killed):
 
 The verifier (every run): each share request ends as exactly one downstream
 or dead-letter record; none for an unknown share_id; the requests that must
-dead-letter do, with their reason, and no other does; every downstream record
-names a distinct vendor session whose shared_from_session is the request's
+dead-letter do, at the issuer (no envelope for them), with their reason, and
+no other does; every downstream record names a distinct vendor session, one
+the vendor made for the partner, whose shared_from_session is the request's
 source; every import the vendor performed for the partner is downstream (no
 orphan); one committed envelope per request the issuer accepted.
 
@@ -357,6 +358,11 @@ def verify(w, expect, fig, all_reconciled=False):
             elif d.get("reason") != want[1]:
                 p.append("dead letter of %s: reason %s, want %s" % (
                     d.get("share_id"), d.get("reason"), want[1]))
+            elif k != "issuer_dlq":
+                # every reason a request is made to dead-letter with is the
+                # issuer's to find: no envelope may have left for it
+                p.append("dead letter of %s (%s) from the importer, want the issuer's" % (
+                    d.get("share_id"), want[1]))
     sessions = collections.Counter()
     for r in imported:
         d = r["doc"]
@@ -381,6 +387,13 @@ def verify(w, expect, fig, all_reconciled=False):
     # right source
     by_session = {r["doc"]["session_id"]: r["doc"] for r in imported}
     vendor = w.sb.sessions(w.Y.key)
+    # and the other way: every downstream record names a session the vendor
+    # made for Y
+    known = {v["session_id"] for v in vendor}
+    for sid, d in sorted(by_session.items(), key=lambda kv: str(kv[0])):
+        if sid not in known:
+            p.append("share %s: downstream names vendor session %s, which the vendor "
+                     "did not make for the partner" % (d.get("share_id"), sid))
     for v in vendor:
         d = by_session.get(v["session_id"])
         if d is None:
@@ -400,6 +413,9 @@ def verify(w, expect, fig, all_reconciled=False):
             p.append("share %s has %d committed envelopes" % (sid, c))
         if sid not in expect:
             p.append("envelope for an unknown share_id %r" % sid)
+        elif expect[sid][0] == "dead":
+            p.append("envelope for %s, which must dead-letter at the issuer (%s)" % (
+                sid, expect[sid][1]))
     for sid, want in expect.items():
         if want[0] == "ok" and sid not in envs:
             p.append("no envelope for %s" % sid)
