@@ -95,6 +95,7 @@ typedef struct daemon_s {
 typedef struct demo_s {
         int count, keep, verbose, timeout_s;
         const char *kafka;
+        int allow_plaintext; /* --kafka-allow-plaintext */
         char dir[PATH_MAX];
         kb_sbx_t *sbx;
         kb_sbxc_t *sc;
@@ -123,8 +124,9 @@ static void on_sigint(int sig)
 static void usage(FILE *fp)
 {
         fprintf(fp,
-                "Usage: kyc-bridge demo [--count N] [--kafka BOOTSTRAP] "
-                "[--keep] [--verbose]\n\n"
+                "Usage: kyc-bridge demo [--count N] [--kafka BOOTSTRAP "
+                "[--kafka-allow-plaintext]]\n"
+                "                       [--keep] [--verbose]\n\n"
                 "Runs the whole hand-off on this machine: the sandbox as the "
                 "vendor, an issuer\n(Service X) and two partners' importers "
                 "(Service Y trusts X's review and takes\nfull records; "
@@ -153,6 +155,13 @@ static void usage(FILE *fp)
                 "of librdkafka's\n"
                 "                     embedded mock cluster (at-least-once "
                 "only)\n"
+                "  --kafka-allow-plaintext\n"
+                "                     BOOTSTRAP is not on loopback and speaks "
+                "plaintext (a private\n"
+                "                     network, a compose network): allow it "
+                "(the daemons'\n"
+                "                     kafka_allow_plaintext; refused without "
+                "it)\n"
                 "  --keep             leave everything running for "
                 "exploration; Ctrl-C ends it\n"
                 "  --verbose          show the daemons' logs (info level)\n\n"
@@ -224,6 +233,9 @@ static void conf_common(demo_t *d, kb_buf_t *b, const app_t *app)
                       "log.level = %s\n",
                       app->id, kb_sbx_base_url(d->sbx), app->key_path,
                       d->bootstrap, d->verbose ? "info" : "error");
+        if (d->allow_plaintext)
+                kb_buf_printf(b, "# --kafka-allow-plaintext\n"
+                                 "kafka_allow_plaintext = true\n");
         if (!d->kafka)
                 kb_buf_printf(b, "# librdkafka's mock cluster: see "
                                  "'kyc-bridge config options'\n"
@@ -1039,6 +1051,8 @@ int kb_cmd_demo(int argc, char **argv)
                         d.count = (int)n;
                 } else if (!strcmp(argv[i], "--kafka") && i + 1 < argc) {
                         d.kafka = argv[++i];
+                } else if (!strcmp(argv[i], "--kafka-allow-plaintext")) {
+                        d.allow_plaintext = 1;
                 } else if (!strcmp(argv[i], "--keep")) {
                         d.keep = 1;
                 } else if (!strcmp(argv[i], "--verbose")) {
@@ -1047,6 +1061,26 @@ int kb_cmd_demo(int argc, char **argv)
                         fprintf(stderr, "demo: unexpected argument '%s'\n",
                                 argv[i]);
                         usage(stderr);
+                        return KB_EXIT_USAGE;
+                }
+        }
+        if (d.allow_plaintext && !d.kafka) {
+                fprintf(stderr, "demo: --kafka-allow-plaintext goes with "
+                                "--kafka BOOTSTRAP\n");
+                return KB_EXIT_USAGE;
+        }
+        if (d.kafka && !d.allow_plaintext) {
+                char bad[256];
+
+                /* the daemons would refuse it; say so before any work */
+                if (kb_conf_kafka_plaintext(d.kafka, NULL, bad, sizeof(bad))) {
+                        fprintf(stderr,
+                                "demo: --kafka: broker %s is not loopback and "
+                                "would be reached in plaintext (the Kafka "
+                                "traffic not encrypted); add "
+                                "--kafka-allow-plaintext if the network to it "
+                                "is private\n",
+                                bad);
                         return KB_EXIT_USAGE;
                 }
         }

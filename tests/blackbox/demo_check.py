@@ -5,7 +5,9 @@ Embedded: exit status 0, the exact last two lines, the at-least-once notice,
 nothing but the demo's own lines on stdout, a summary row per share with the
 rule's share (step 2: "rule approved-kyc", arrived at Y) among them, and the
 status update of step 3 (Z's In Review import approved: In Review ->
-Approved). Real broker (--kafka-dir): the same, plus every share of the run
+Approved). Real broker (--kafka-dir): refused (status 2) as 0.0.0.0:PORT, no
+loopback address, in plaintext; then run there with --kafka-allow-plaintext:
+the same checks as embedded, plus every share of the run
 read back from the topics with read_committed: each exactly once, the rule's
 share request written by the issuer's intake, downstream records for the
 finished sessions, dead letters with the two expected reasons, exactly one
@@ -115,7 +117,21 @@ def main():
     if a.kafka_dir:
         os.environ["KB_KAFKA_DIR"] = a.kafka_dir
         k = h.Kafka()
-        cmd += ["--kafka", k.bootstrap]
+        # 0.0.0.0 reaches this machine, but is no loopback address: the
+        # demo refuses it in plaintext (status 2, before any work) unless
+        # --kafka-allow-plaintext passes kafka_allow_plaintext on to the
+        # daemons, which would refuse it too
+        port = k.bootstrap.rsplit(":", 1)[1]
+        anyaddr = "0.0.0.0:" + port
+        r = subprocess.run(cmd + ["--kafka", anyaddr], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        h.check(r.returncode == 2 and r.stdout == b"" and
+                ("demo: --kafka: broker %s is not loopback and would be reached in "
+                 "plaintext" % anyaddr).encode() in r.stderr and
+                b"--kafka-allow-plaintext" in r.stderr,
+                "--kafka %s without --kafka-allow-plaintext: status %d, %r"
+                % (anyaddr, r.returncode, r.stderr[-500:]))
+        cmd += ["--kafka", anyaddr, "--kafka-allow-plaintext"]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=170)
     out, err = p.stdout.decode(), p.stderr.decode()
     sys.stdout.write(out)
