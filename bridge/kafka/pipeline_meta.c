@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kafka.h"
 #include "log.h"
 #include "util.h"
 
@@ -123,11 +124,27 @@ int kb_pl_outs_init(kb_pipeline_t *pl, const char *const *topics, char *errstr,
                         return -1;
                 }
                 err = md_fetch(pl, ot, 30000);
+                if (kb_kafka_err_denied(err)) {
+                        /* who was refused, and what (an ACL to grant) */
+                        char what[300];
+
+                        kb_snprintf(what, sizeof(what), "output topic %s",
+                                    ot->name);
+                        kb_pl_set_denied(pl, what, err, ot->name, 1,
+                                         rd_kafka_err2str(err));
+                        kb_strlcpy(errstr, pl->errstr, errstr_size);
+                        return -1;
+                }
                 if (err) {
+                        int missing =
+                            err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+
                         kb_snprintf(errstr, errstr_size,
-                                    "output topic %s: %s (the daemons never "
-                                    "create topics)",
-                                    ot->name, rd_kafka_err2str(err));
+                                    "output topic %s: %s%s", ot->name,
+                                    rd_kafka_err2str(err),
+                                    missing ? " (the daemons never create "
+                                              "topics)"
+                                            : "");
                         return -1;
                 }
         }

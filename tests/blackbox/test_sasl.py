@@ -486,9 +486,11 @@ class TestSaslDenials(SaslCase):
             scen[name] = (w.daemon("issuer", conf, "issuer-" + name), what, AUTHZ_RX,
                           words)
 
-        # A: a token topic the issuer may not even describe (start-up;
-        # pipeline_meta.c names the topic, not the principal)
-        issuer("a", "token topic without any ACL", ["output topic " + noacl],
+        # A: a token topic the issuer may not even describe (start-up,
+        # pipeline_meta.c), the principal named, no "never create" hint
+        issuer("a", "token topic without any ACL",
+               ["output topic %s: TOPIC_AUTHORIZATION_FAILED: User:issuer may not "
+                "write to topic %s" % (noacl, noacl)],
                **{"issuer.token_topic": noacl})
         # B: a token topic it may describe, not write: denied when the
         # first envelope is produced, after the vendor's mint
