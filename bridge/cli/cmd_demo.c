@@ -631,47 +631,15 @@ static void stop_daemons(demo_t *d)
 
 /* ---- the world: applications, workflows, sessions, configs ---- */
 
-static int setup_world(demo_t *d)
+/* Writes the three daemons' configs and starts them. 0, or -1 said. */
+static int start_daemons(demo_t *d, char box[3][PATH_MAX],
+                         char sign[3][PATH_MAX], char pub[3][PATH_MAX])
 {
         static const char letters[] = "xyz";
-        static const char *const labels[3] = {
-                "Service X (issuer)", "Service Y (partner, trusts X)",
-                "Service Z (partner, re-reviews)"
-        };
-        static const char *const user_st[3] = { "Approved", "Declined",
-                                                "In Review" };
-        static const char *const biz_st[3] = { "APPROVED", "DECLINED",
-                                               "IN_REVIEW" };
-        char err[512], box[3][PATH_MAX], sign[3][PATH_MAX], pub[3][PATH_MAX];
         char path[PATH_MAX + 32];
         kb_buf_t b = KB_BUF_INIT;
-        int i;
+        int i, r = -1;
 
-        for (i = 0; i < 3; i++) {
-                app_t *a = &d->apps[i];
-                a->label = labels[i];
-                if (kb_sbxc_app(d->sc, labels[i], a->id, a->key, sizeof(a->key),
-                                err, sizeof(err)) ||
-                    kb_sbxc_workflow(d->sc, a->key, "kyc", a->wf_user, err,
-                                     sizeof(err)) ||
-                    kb_sbxc_workflow(d->sc, a->key, "kyb", a->wf_business, err,
-                                     sizeof(err)))
-                        return fail("sandbox", err);
-                kb_snprintf(a->key_path, sizeof(a->key_path), "%s/%c.api-key",
-                            d->dir, letters[i]);
-                if (write_secret_file(a->key_path, a->key))
-                        return fail(a->key_path, strerror(errno));
-                if (gen_keys(d,
-                             i == 0   ? "service-x"
-                             : i == 1 ? "service-y"
-                                      : "service-z",
-                             box[i], sign[i], pub[i], PATH_MAX))
-                        return fail("keys", "cannot generate");
-                /* X's and Z's daemons take their application's webhooks:
-                 * the secret the vendor signs them with, into a file */
-                if (i != 1 && save_webhook_secret(d, a, letters[i]))
-                        return -1;
-        }
         /* issuer */
         conf_common(d, &b, &d->apps[0]);
         kb_buf_printf(&b,
@@ -694,10 +662,12 @@ static int setup_world(demo_t *d)
                       "rule." RULE ".vendor_data = {partner}-{vendor_data}\n",
                       d->apps[0].wf_user);
         kb_snprintf(path, sizeof(path), "%s/issuer.conf", d->dir);
-        if (write_conf(path, &b))
-                return fail(path, strerror(errno));
+        if (write_conf(path, &b)) {
+                r = fail(path, strerror(errno));
+                goto out;
+        }
         if (start_daemon(&d->daemons[0], "issuer", 1, path))
-                return -1;
+                goto out;
         for (i = 1; i < 3; i++) {
                 kb_buf_reset(&b);
                 conf_common(d, &b, &d->apps[i]);
@@ -725,13 +695,61 @@ static int setup_world(demo_t *d)
                         conf_webhook(&b, &d->apps[2]);
                 kb_snprintf(path, sizeof(path), "%s/importer-%c.conf", d->dir,
                             letters[i]);
-                if (write_conf(path, &b))
-                        return fail(path, strerror(errno));
+                if (write_conf(path, &b)) {
+                        r = fail(path, strerror(errno));
+                        goto out;
+                }
                 if (start_daemon(&d->daemons[i],
                                  i == 1 ? "importer-y" : "importer-z", 0, path))
+                        goto out;
+        }
+        r = 0;
+out:
+        kb_buf_free(&b, 0);
+        return r;
+}
+
+static int setup_world(demo_t *d)
+{
+        static const char letters[] = "xyz";
+        static const char *const labels[3] = {
+                "Service X (issuer)", "Service Y (partner, trusts X)",
+                "Service Z (partner, re-reviews)"
+        };
+        static const char *const user_st[3] = { "Approved", "Declined",
+                                                "In Review" };
+        static const char *const biz_st[3] = { "APPROVED", "DECLINED",
+                                               "IN_REVIEW" };
+        char err[512], box[3][PATH_MAX], sign[3][PATH_MAX], pub[3][PATH_MAX];
+        int i;
+
+        for (i = 0; i < 3; i++) {
+                app_t *a = &d->apps[i];
+                a->label = labels[i];
+                if (kb_sbxc_app(d->sc, labels[i], a->id, a->key, sizeof(a->key),
+                                err, sizeof(err)) ||
+                    kb_sbxc_workflow(d->sc, a->key, "kyc", a->wf_user, err,
+                                     sizeof(err)) ||
+                    kb_sbxc_workflow(d->sc, a->key, "kyb", a->wf_business, err,
+                                     sizeof(err)))
+                        return fail("sandbox", err);
+                kb_snprintf(a->key_path, sizeof(a->key_path), "%s/%c.api-key",
+                            d->dir, letters[i]);
+                if (write_secret_file(a->key_path, a->key))
+                        return fail(a->key_path, strerror(errno));
+                if (gen_keys(d,
+                             i == 0   ? "service-x"
+                             : i == 1 ? "service-y"
+                                      : "service-z",
+                             box[i], sign[i], pub[i], PATH_MAX))
+                        return fail("keys", "cannot generate");
+                /* X's and Z's daemons take their application's webhooks:
+                 * the secret the vendor signs them with, into a file */
+                if (i != 1 && save_webhook_secret(d, a, letters[i]))
                         return -1;
         }
-        kb_buf_free(&b, 0);
+        if (start_daemons(d, box, sign, pub))
+                return -1;
 
         /* sessions: the requested mix, then the two dead-letter examples */
         /* + the rule's share (step 2) */
