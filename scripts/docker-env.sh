@@ -276,10 +276,11 @@ cgparent() { echo "kb-docker-$(printf '%s' "$1" | sha256sum | cut -c1-12)"; }
 
 # The cgroup directories of DIR's containers, deepest first. (The parent is
 # made relative to dockerd's own cgroup in each hierarchy: not always at the
-# top, e.g. memory:/process_api/<id>/kb-docker-<hash> here.)
+# top, e.g. memory:/process_api/<id>/kb-docker-<hash> here; on a cgroup v2
+# host it may be /sys/fs/cgroup/kb-docker-<hash> itself, hence depth 1.)
 our_cgroups() {
         local d
-        find /sys/fs/cgroup -mindepth 2 -type d -name "$(cgparent "$1")" -prune -print 2>/dev/null |
+        find /sys/fs/cgroup -mindepth 1 -type d -name "$(cgparent "$1")" -prune -print 2>/dev/null |
                 while read -r d; do
                         find "$d" -depth -type d
                 done

@@ -29,5 +29,5 @@ add_test(NAME kafka.compose_local
 # KB_PYTHON3: the interpreter configuration found (python3-yaml and
 # python3-prometheus-client for the scrape of prometheus.yml's targets).
 set_tests_properties(kafka.compose_local PROPERTIES
-  LABELS "kafka;docker" TIMEOUT 300 FIXTURES_REQUIRED kafka
+  LABELS "kafka;docker;sanitizer" TIMEOUT 300 FIXTURES_REQUIRED kafka
   ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1;KB_PYTHON3=${KB_PYTHON3}")

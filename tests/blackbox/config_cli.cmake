@@ -2,4 +2,4 @@
 add_test(NAME blackbox.config_cli
   COMMAND ${KB_BASH} ${CMAKE_SOURCE_DIR}/tests/blackbox/config_cli.sh ${KB_BIN})
 set_tests_properties(blackbox.config_cli PROPERTIES
-  LABELS "blackbox;config" TIMEOUT 120)
+  LABELS "blackbox;config;sanitizer" TIMEOUT 120)

@@ -10,7 +10,7 @@ set_tests_properties(blackbox.demo_embedded PROPERTIES LABELS "blackbox;asan"
 add_test(NAME kafka.demo_real_broker
   COMMAND ${KB_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/blackbox/demo_check.py --count 9
           --kafka-dir ${CMAKE_BINARY_DIR}/kafka-test)
-set_tests_properties(kafka.demo_real_broker PROPERTIES LABELS kafka
+set_tests_properties(kafka.demo_real_broker PROPERTIES LABELS "kafka;asan"
   TIMEOUT 240 FIXTURES_REQUIRED kafka ENVIRONMENT "KB_BIN=${KB_BIN}")
 add_test(NAME blackbox.demo_keep
   COMMAND ${KB_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/blackbox/demo_check.py --count 4 --keep)

@@ -7,7 +7,7 @@ add_test(NAME dlq.TestDlq
   COMMAND ${KB_PYTHON3} -m unittest -v test_dlq.TestDlq
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
 set_tests_properties(dlq.TestDlq PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 30
+  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 30
   ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/dlq-tmp;PYTHONDONTWRITEBYTECODE=1")
 
 # `kyc-bridge dlq redrive`: an importer lacking its partner dead-letters
@@ -20,5 +20,5 @@ add_test(NAME dlq.TestRedrive
   COMMAND ${KB_PYTHON3} -m unittest -v test_dlq.TestRedrive
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
 set_tests_properties(dlq.TestRedrive PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 60
+  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 60
   ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/dlq-tmp;PYTHONDONTWRITEBYTECODE=1")

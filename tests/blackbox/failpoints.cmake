@@ -19,7 +19,7 @@ add_test(NAME failpoints.TestIssuerCommitCrash
   COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.TestIssuerCommitCrash
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
 set_tests_properties(failpoints.TestIssuerCommitCrash PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 30
+  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 30
   ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
 
 # - failpoints.TestWatchdog: a commit held past its watchdog limit by
@@ -33,12 +33,12 @@ add_test(NAME failpoints.TestWatchdog
   COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.TestWatchdog
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
 set_tests_properties(failpoints.TestWatchdog PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 40
+  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 40
   ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
 
 add_test(NAME failpoints.TestBrokerFreezeMidTransaction
   COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.TestBrokerFreezeMidTransaction
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
 set_tests_properties(failpoints.TestBrokerFreezeMidTransaction PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 60
+  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 60
   ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")

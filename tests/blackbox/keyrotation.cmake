@@ -7,5 +7,5 @@ add_test(NAME keyrotation.TestKeyRotation
   COMMAND ${KB_PYTHON3} -m unittest -v test_keyrotation.TestKeyRotation
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
 set_tests_properties(keyrotation.TestKeyRotation PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST 60
+  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 60
   ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/keyrotation-tmp;PYTHONDONTWRITEBYTECODE=1")

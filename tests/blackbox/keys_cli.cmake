@@ -4,7 +4,7 @@ add_test(NAME blackbox.keys_cli
   COMMAND ${KB_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/blackbox/keys_cli.py
           ${KB_BIN} ${CMAKE_SOURCE_DIR}/tests/vectors/envelope-v1)
 set_tests_properties(blackbox.keys_cli PROPERTIES
-  LABELS "blackbox;keys" TIMEOUT 180)
+  LABELS "blackbox;keys;sanitizer" TIMEOUT 180)
 # An independent pure-Python reader written from docs/envelope.md must reach
 # the same result as the C library on every committed vector.
 add_test(NAME blackbox.envelope_v1_ref

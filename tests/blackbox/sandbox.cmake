@@ -3,4 +3,4 @@ add_test(NAME blackbox.sandbox
   COMMAND ${KB_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/blackbox/test_sandbox.py
           --kb-bin ${KB_BIN})
 set_tests_properties(blackbox.sandbox PROPERTIES
-  LABELS blackbox TIMEOUT 300 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+  LABELS "blackbox;sanitizer" TIMEOUT 300 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")

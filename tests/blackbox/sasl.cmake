@@ -39,21 +39,21 @@ add_test(NAME sasl.start
   COMMAND bash -c "bash \"$0\" start \"$1\" --sasl-ssl && bash \"$0\" acl \"$1\" --list >/dev/null"
           ${_kb_sasl_sh} ${_kb_sasl_dir})
 set_tests_properties(sasl.start PROPERTIES
-  FIXTURES_SETUP kafka_sasl LABELS "kafka;sasl" TIMEOUT 900)
+  FIXTURES_SETUP kafka_sasl LABELS "kafka;sasl;sanitizer" TIMEOUT 900)
 
 add_test(NAME sasl.stop COMMAND bash ${_kb_sasl_sh} stop ${_kb_sasl_dir})
 set_tests_properties(sasl.stop PROPERTIES
-  FIXTURES_CLEANUP kafka_sasl LABELS "kafka;sasl" TIMEOUT 60)
+  FIXTURES_CLEANUP kafka_sasl LABELS "kafka;sasl;sanitizer" TIMEOUT 60)
 
 add_test(NAME sasl.start_scram
   COMMAND bash ${_kb_sasl_sh} start ${_kb_sasl_scram_dir} --sasl-ssl
           --kafka-version ${KB_SASL_SCRAM_KAFKA})
 set_tests_properties(sasl.start_scram PROPERTIES
-  FIXTURES_SETUP kafka_sasl_scram LABELS "kafka;sasl" TIMEOUT 900)
+  FIXTURES_SETUP kafka_sasl_scram LABELS "kafka;sasl;sanitizer" TIMEOUT 900)
 
 add_test(NAME sasl.stop_scram COMMAND bash ${_kb_sasl_sh} stop ${_kb_sasl_scram_dir})
 set_tests_properties(sasl.stop_scram PROPERTIES
-  FIXTURES_CLEANUP kafka_sasl_scram LABELS "kafka;sasl" TIMEOUT 60)
+  FIXTURES_CLEANUP kafka_sasl_scram LABELS "kafka;sasl;sanitizer" TIMEOUT 60)
 
 # name, unittest id, fixture, expected seconds
 set(_kb_sasl_tests
@@ -85,6 +85,6 @@ foreach(_i RANGE 0 ${_last} 4)
     COMMAND ${KB_PYTHON3} -m unittest -v test_sasl.${_id}
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
   set_tests_properties(sasl.${_name} PROPERTIES
-    FIXTURES_REQUIRED ${_fixture} LABELS "kafka;blackbox;sasl" TIMEOUT 300 COST ${_cost}
+    FIXTURES_REQUIRED ${_fixture} LABELS "kafka;blackbox;sasl;sanitizer" TIMEOUT 300 COST ${_cost}
     ENVIRONMENT "KB_BIN=${KB_BIN};KB_SASL_KAFKA_DIR=${_dir};KB_TEST_TMP=${CMAKE_BINARY_DIR}/sasl-tmp;PYTHONDONTWRITEBYTECODE=1")
 endforeach()

@@ -21,6 +21,6 @@ foreach(_i RANGE 0 ${_last} 2)
     COMMAND ${KB_PYTHON3} -m unittest -v test_webhooks.${_cls}
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
   set_tests_properties(webhooks.${_cls} PROPERTIES
-    FIXTURES_REQUIRED kafka LABELS "kafka;blackbox" TIMEOUT 600 COST ${_cost}
+    FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST ${_cost}
     ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/webhooks-tmp;PYTHONDONTWRITEBYTECODE=1")
 endforeach()
