@@ -15,13 +15,6 @@ set_tests_properties(blackbox.failpoints_release_absent PROPERTIES
   LABELS blackbox TIMEOUT 900 COST 60
   ENVIRONMENT "KB_BIN=${KB_BIN};KB_SOURCE_DIR=${CMAKE_SOURCE_DIR};KB_RELEASE_DIR=${CMAKE_BINARY_DIR}/failpoints-release;KB_CMAKE=${CMAKE_COMMAND};KB_CMAKE_GENERATOR=${CMAKE_GENERATOR};KB_CC=${CMAKE_C_COMPILER};KB_BUILD_TYPE=${CMAKE_BUILD_TYPE};PYTHONDONTWRITEBYTECODE=1")
 
-add_test(NAME failpoints.TestIssuerCommitCrash
-  COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.TestIssuerCommitCrash
-  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
-set_tests_properties(failpoints.TestIssuerCommitCrash PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 30
-  ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
-
 # - failpoints.TestWatchdog: a commit held past its watchdog limit by
 #   txn.before_commit=delay ends the issuer (exit status 1, the call named)
 #   at the limit; restarted, it publishes each request exactly once.
@@ -29,16 +22,19 @@ set_tests_properties(failpoints.TestIssuerCommitCrash PROPERTIES
 #   frozen (SIGSTOP) with the issuer's transaction open: the transactional
 #   calls return within their timeouts (exit status 1, the watchdog silent);
 #   after the broker's return a restart publishes each request once.
-add_test(NAME failpoints.TestWatchdog
-  COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.TestWatchdog
-  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
-set_tests_properties(failpoints.TestWatchdog PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 40
-  ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
-
-add_test(NAME failpoints.TestBrokerFreezeMidTransaction
-  COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.TestBrokerFreezeMidTransaction
-  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
-set_tests_properties(failpoints.TestBrokerFreezeMidTransaction PROPERTIES
-  FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST 60
-  ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
+# (class, cost) pairs
+set(_kb_fp_tests TestIssuerCommitCrash 30 TestWatchdog 40
+  TestBrokerFreezeMidTransaction 60)
+list(LENGTH _kb_fp_tests _n)
+math(EXPR _last "${_n} - 1")
+foreach(_i RANGE 0 ${_last} 2)
+  math(EXPR _j "${_i} + 1")
+  list(GET _kb_fp_tests ${_i} _cls)
+  list(GET _kb_fp_tests ${_j} _cost)
+  add_test(NAME failpoints.${_cls}
+    COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.${_cls}
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
+  set_tests_properties(failpoints.${_cls} PROPERTIES
+    FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST ${_cost}
+    ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
+endforeach()

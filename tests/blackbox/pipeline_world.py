@@ -28,13 +28,32 @@ IN_REVIEW = {"user": "In Review", "business": "IN_REVIEW"}
 
 class WorldsCase:
     """unittest.TestCase mixin: the Worlds a test makes (self.worlds) are
-    closed after it, and kept on disk when that test failed; note() prints
-    a line with the time since the test began."""
+    closed after it, and kept on disk when that test failed; so are the
+    brokers of its own it starts with private_broker(). note() prints a
+    line with the time since the test began."""
 
     def setUp(self):
         self.worlds = []
         self.t0 = time.monotonic()
         self.fails0 = self.n_failed()
+        self.failed = None   # known in tearDown
+
+    def private_broker(self, tag):
+        """A broker of the test's own (kbharness.PrivateBroker) in a new
+        work directory: stopped after the test (also when set-up failed
+        midway), its directory removed unless the test failed or KB_KEEP
+        is set."""
+        pb = h.PrivateBroker(os.path.join(h.new_workdir(tag), "kafka"))
+        self.addCleanup(self._broker_gone, pb)
+        return pb
+
+    def _broker_gone(self, pb):
+        # after tearDown: the worlds on it are closed
+        pb.stop()
+        if self.failed is not False:
+            print("[%s] kept %s" % (self.id(), pb.dir), file=sys.stderr)
+        elif not os.environ.get("KB_KEEP"):
+            shutil.rmtree(os.path.dirname(pb.dir), ignore_errors=True)
 
     def note(self, fmt, *args):
         print("[%s +%.1fs] %s" % (self.id().split(".", 1)[-1], time.monotonic() - self.t0,
@@ -50,6 +69,7 @@ class WorldsCase:
         # this test failed: not an earlier test of the same run
         failed = bool(getattr(self._outcome, "errors", None) and any(
             e for _, e in self._outcome.errors)) or self.n_failed() > self.fails0
+        self.failed = failed
         for w in self.worlds:
             w.close(keep=failed)
             if failed:

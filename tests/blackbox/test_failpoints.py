@@ -22,6 +22,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kbharness as h  # noqa: E402
+from pipeline_world import World, WorldsCase  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPOT_RE = re.compile(r'KB_FAILPOINT(?:_BEGIN|_END)?\("([^"]+)"\)')
@@ -125,19 +126,14 @@ def share_ids(records):
     return out
 
 
-class TestIssuerCommitCrash(unittest.TestCase):
+class TestIssuerCommitCrash(WorldsCase, unittest.TestCase):
     """txn.before_commit=crash@1: the issuer dies by SIGKILL at its first
     commit; restarted without failpoints, it publishes every request once."""
 
     def setUp(self):
-        from pipeline_world import World
+        super().setUp()
         self.w = World("fp", request_partitions=2, token_partitions=2)
-        self.ok = False
-
-    def tearDown(self):
-        self.w.close(keep=not self.ok)
-        if not self.ok:
-            print("[%s] kept %s" % (self.id(), self.w.wd), file=sys.stderr)
+        self.worlds.append(self.w)
 
     def test_before_commit_crash_then_exactly_once(self):
         w = self.w
@@ -198,7 +194,6 @@ class TestIssuerCommitCrash(unittest.TestCase):
         after = d.logtext().split("==== start 2 of ")[-1]
         self.assertNotIn("failpoints armed", after)
         self.assertNotRegex(after, r"failpoint \S+ (not )?fired")
-        self.ok = True
 
 
 if __name__ == "__main__":
@@ -211,7 +206,7 @@ TXN_MS = 6000
 GRACE_MS = 15000   # KB_WATCHDOG_TXN_GRACE_MS (bridge/kafka/watchdog.h)
 
 
-class TestWatchdog(unittest.TestCase):
+class TestWatchdog(WorldsCase, unittest.TestCase):
     """A transactional call that does not return: txn.before_commit=delay
     (30 s)@1 holds the first commit past its watchdog limit (the commit's
     timeout, kafka.transaction.timeout.ms, plus 15 s: the watchdog is armed
@@ -220,14 +215,9 @@ class TestWatchdog(unittest.TestCase):
     issuer publishes each request exactly once."""
 
     def setUp(self):
-        from pipeline_world import World
+        super().setUp()
         self.w = World("wd", request_partitions=2, token_partitions=2)
-        self.ok = False
-
-    def tearDown(self):
-        self.w.close(keep=not self.ok)
-        if not self.ok:
-            print("[%s] kept %s" % (self.id(), self.w.wd), file=sys.stderr)
+        self.worlds.append(self.w)
 
     def test_stuck_commit_ends_the_process(self):
         w = self.w
@@ -265,10 +255,9 @@ class TestWatchdog(unittest.TestCase):
         self.assertEqual(w.kafka.consume_all(w.t["issuer_dlq"]), [])
         self.assertEqual(d.stop(), 0)
         self.assertNotIn("watchdog:", d.logtext().split("==== start 2 of ")[-1])
-        self.ok = True
 
 
-class TestBrokerFreezeMidTransaction(unittest.TestCase):
+class TestBrokerFreezeMidTransaction(WorldsCase, unittest.TestCase):
     """The broker stops answering (SIGSTOP) while the issuer's transaction
     is open (txn.after_produce=delay(3000)@1 holds it there): each
     transactional call returns within its timeout -- the issuer fails with
@@ -278,24 +267,11 @@ class TestBrokerFreezeMidTransaction(unittest.TestCase):
     request exactly once. A broker of the test's own."""
 
     def setUp(self):
-        from pipeline_world import World
-        self.ok = False
-        self.w = None
-        self.bdir = os.path.join(h.new_workdir("freeze-broker"), "kafka")
-        self.pb = h.PrivateBroker(self.bdir)
+        super().setUp()
+        self.pb = self.private_broker("freeze-broker")
         self.w = World("freeze", kafka=self.pb.kafka(), request_partitions=2,
                        token_partitions=2)
-
-    def tearDown(self):
-        if self.w:
-            self.w.close(keep=not self.ok)
-        self.pb.stop()
-        if not self.ok:
-            print("[%s] kept %s and %s" % (self.id(), self.w and self.w.wd, self.bdir),
-                  file=sys.stderr)
-        elif not os.environ.get("KB_KEEP"):
-            import shutil
-            shutil.rmtree(os.path.dirname(self.bdir), ignore_errors=True)
+        self.worlds.append(self.w)
 
     def test_calls_return_after_broker_loss(self):
         w = self.w
@@ -335,4 +311,3 @@ class TestBrokerFreezeMidTransaction(unittest.TestCase):
         self.assertEqual(sorted(share_ids(w.kafka.consume_all(tokens))), want)
         self.assertEqual(w.kafka.consume_all(w.t["issuer_dlq"]), [])
         self.assertEqual(d.stop(), 0)
-        self.ok = True

@@ -25,7 +25,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kbharness as h  # noqa: E402
-from pipeline_world import World, wait_stable  # noqa: E402
+from pipeline_world import World, WorldsCase, wait_stable  # noqa: E402
 
 PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
@@ -249,18 +249,14 @@ class TestMetricsHelpers(unittest.TestCase):
         self.assertTrue(h.metrics_leaks(self.GOOD + "# eyJx\n", []))
 
 
-class TestOpsEndpoints(unittest.TestCase):
+class TestOpsEndpoints(WorldsCase, unittest.TestCase):
     """One issuer with metrics.listen on its own port; one with it on the
     webhook intake's server."""
 
     def setUp(self):
+        super().setUp()
         self.w = World("ops")
-        self.failed = True
-
-    def tearDown(self):
-        self.w.close(keep=self.failed)
-        if self.failed:
-            print("[%s] kept %s" % (self.id(), self.w.wd), file=sys.stderr)
+        self.worlds.append(self.w)
 
     def scrape(self, port):
         r = get(port, "/metrics")
@@ -427,7 +423,6 @@ class TestOpsEndpoints(unittest.TestCase):
 
         self.assertEqual(issuer.stop(), 0, "SIGTERM: exit status")
         self.assertIsNone(get(port, "/livez", timeout=2))
-        self.failed = False
 
     def test_shared_with_webhook_intake(self):
         w = self.w
@@ -460,10 +455,9 @@ class TestOpsEndpoints(unittest.TestCase):
         c.close()
         self.assertIn(r.status, (400, 401))
         self.assertEqual(issuer.stop(), 0, "SIGTERM: exit status")
-        self.failed = False
 
 
-class TestReadyzBrokerLoss(unittest.TestCase):
+class TestReadyzBrokerLoss(WorldsCase, unittest.TestCase):
     """/readyz across start-up, the loss of the only broker and its return,
     on a broker of the test's own (scripts/kafka.sh start, stop, restart
     on the same ports and data: the shared one serves other tests):
@@ -478,25 +472,11 @@ class TestReadyzBrokerLoss(unittest.TestCase):
     RETURN_DEADLINE = 60   # s from the broker's return to /readyz 200
 
     def setUp(self):
-        self.failed = True
-        self.pb = None
-        self.w = None
-        self.bdir = os.path.join(h.new_workdir("readyz-broker"), "kafka")
-        self.pb = h.PrivateBroker(self.bdir)
+        super().setUp()
+        self.pb = self.private_broker("readyz-broker")
         self.w = World("readyz", kafka=self.pb.kafka(), request_partitions=2,
                        token_partitions=2)
-
-    def tearDown(self):
-        if self.w:
-            self.w.close(keep=self.failed)
-        if self.pb:
-            self.pb.stop()
-        if self.failed:
-            print("[%s] kept %s and %s" % (self.id(), self.w and self.w.wd, self.bdir),
-                  file=sys.stderr)
-        elif not os.environ.get("KB_KEEP"):
-            import shutil
-            shutil.rmtree(os.path.dirname(self.bdir), ignore_errors=True)
+        self.worlds.append(self.w)
 
     def test_flips(self):
         w = self.w
@@ -619,7 +599,6 @@ class TestReadyzBrokerLoss(unittest.TestCase):
         self.assertGreater(len(livez), 20, livez)
         bad = [(round(ts - t_lost, 1), st) for ts, st in livez[:-3] if st != 200]
         self.assertEqual(bad, [], "/livez not 200 at (s after the loss, status)")
-        self.failed = False
 
 
 if __name__ == "__main__":
