@@ -77,6 +77,7 @@ struct kb_pipeline_s {
         int64_t rel_first_ms;
         int abort_streak;       /* aborts since the last commit */
         int64_t txn_not_before; /* no new transaction before (mono ms) */
+        int64_t txn_begun_ms;   /* kb_mono_ms() the open one began at */
         int buffered;           /* records alive, orphans included */
         int in_flight;          /* started, not done, not orphaned */
         int orphans_running;    /* started, not done, orphaned: the processor

@@ -175,8 +175,11 @@ static int abort_and_rewind(kb_pipeline_t *pl)
 /*
  * Handles @p error from send_offsets_to_transaction(), as librdkafka's
  * examples/transactions.c does: fatal -> fatal; requires abort -> abort
- * and rewind; retriable -> retry (1), at most 10 times, then abort and
- * rewind (nothing is lost, it is all consumed again); anything else
+ * and rewind; retriable -> retry (1), at most 10 times and while the
+ * transaction is younger than transaction.timeout.ms (past it the broker
+ * aborts it anyway: a broker that does not answer must not keep the engine
+ * retrying for ten timeouts), then abort and rewind (nothing is lost, it
+ * is all consumed again); anything else
  * (__STATE, __CONFLICT, ...: a call the producer refuses in its state) is
  * no condition a retry or an abort gets out of: fatal; so is a refusal by
  * the broker (txn_denied()). Returns 1 to retry the call, 0 after
@@ -200,7 +203,8 @@ static int txn_error(kb_pipeline_t *pl, const char *what,
         if (!rd_kafka_error_is_fatal(error) &&
             rd_kafka_error_is_retriable(error)) {
                 rd_kafka_error_destroy(error);
-                if (++*retries <= 10)
+                if (++*retries <= 10 &&
+                    kb_mono_ms() - pl->txn_begun_ms < pl->txn_timeout_ms)
                         return 1;
                 return abort_and_rewind(pl);
         }
@@ -300,6 +304,7 @@ static int txn_produce(kb_pipeline_t *pl,
         kb_pl_watch(pl, "begin_transaction", 0);
         error = rd_kafka_begin_transaction(pl->producer);
         kb_pl_unwatch(pl);
+        pl->txn_begun_ms = kb_mono_ms();
         if (error) {
                 /* begin never needs a retry; anything here is a bug or
                  * fatal state */
