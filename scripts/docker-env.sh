@@ -42,6 +42,8 @@ usage: $prog COMMAND [ARGS]
                       nothing of it keeps running. Not running: cleans up what a
                       crashed one left, else no-op.
   dockerd status DIR  exit 0 when it runs (and answers), 1 otherwise.
+  dockerd pool DIR    print the address pool DIR's engine has, or reserve and print
+                      the one it would get (released by \`dockerd stop DIR\`).
   env DIR             print shell assignments for this engine: DOCKER_HOST,
                       DOCKER_CONFIG (the compose plugin's config dir), KB_DOCKER
                       (the client to use), and PATH with that client first as
@@ -76,7 +78,9 @@ dockerd would otherwise share, is never used), its containers' cgroups are
 under a parent of its own (kb-docker-<hash of DIR>). Ports are published on
 127.0.0.1 only (--ip=127.0.0.1). Compose networks (user-defined bridges, /24s
 from KB_DOCKER_POOL; default: a 10.X.0.0/16 chosen from the hash of DIR,
-X in 200..249, the first one no address or route of the host uses) work
+X in 200..249, the first one no address or route of the host uses and no
+other engine of this script has reserved, in /run/kyc-bridge-docker-pools
+under a lock, from its start to its stop) work
 between containers; containers cannot reach outside, so image builds use
 --network host. The caches are locked (flock) while they are written: two
 runs at once wait for each other.
@@ -141,27 +145,62 @@ lock_cache() {
 # pipefail fails when grep stops reading first).
 mounts_under() { findmnt -rn -o TARGET | awk -v d="$1/" 'index($0, d) == 1' || true; }
 
-# The address pool of DIR's networks: KB_DOCKER_POOL, else 10.X.0.0/16 with
-# X from the hash of DIR (200..249), the first one from there that no
-# address or route of the host already uses (another engine's bridges
-# included). A network keeps the subnet it was made with.
+# The engines' address pools: a file per reserved 10.X, naming the DIR that
+# holds it, written under the lock .lock there.
+pool_reg=${KB_DOCKER_POOL_REGISTRY:-/run/kyc-bridge-docker-pools}
+
+# The address pool of DIR's networks: KB_DOCKER_POOL, else the one DIR has
+# reserved, else 10.X.0.0/16 with X from the hash of DIR (200..249), the
+# first one from there that no address or route of the host already uses
+# (another engine's bridges included) and no other engine has reserved --
+# reserved for DIR now, under the registry's lock, so that two engines
+# started at once never pick the same (before either has a network, no
+# route shows it). `dockerd stop` releases it. A network keeps the subnet
+# it was made with. (Called in a $(subshell): the lock goes with it.)
 address_pool() {
-        local h x i used
+        local dir=$1 h x i used f
         if [ -n "${KB_DOCKER_POOL:-}" ]; then
                 echo "$KB_DOCKER_POOL"
                 return
         fi
-        h=$(printf '%s' "$1" | sha256sum | cut -c1-4)
+        mkdir -p "$pool_reg"
+        exec 7>"$pool_reg/.lock"
+        flock -w 120 7 || die "timed out waiting for $pool_reg/.lock"
+        for f in "$pool_reg"/10.*; do
+                [ -e "$f" ] || continue
+                # an engine whose directory is gone holds nothing
+                [ -d "$(cat "$f")" ] || { rm -f "$f"; continue; }
+                if [ "$(cat "$f")" = "$dir" ]; then
+                        echo "${f##*/}.0.0/16"
+                        return
+                fi
+        done
+        h=$(printf '%s' "$dir" | sha256sum | cut -c1-4)
         used=$({ ip -4 -o addr show; ip -4 route show table all; } 2>/dev/null |
                 grep -oE '(^|[^0-9.])10\.[0-9]+\.' | grep -oE '10\.[0-9]+' | sort -u || true)
         for i in $(seq 0 49); do
                 x=$((200 + (16#$h + i) % 50))
-                if ! grep -qx "10\.$x" <<<"$used"; then
+                if ! grep -qx "10\.$x" <<<"$used" && [ ! -e "$pool_reg/10.$x" ]; then
+                        printf '%s\n' "$dir" >"$pool_reg/10.$x"
                         echo "10.$x.0.0/16"
                         return
                 fi
         done
         die "no free 10.X.0.0/16 (X in 200..249) for the engine's networks: set KB_DOCKER_POOL"
+}
+
+# Releases DIR's reservation (address_pool).
+pool_release() {
+        local f
+        [ -d "$pool_reg" ] || return 0
+        (
+                exec 7>"$pool_reg/.lock"
+                flock -w 120 7 || die "timed out waiting for $pool_reg/.lock"
+                for f in "$pool_reg"/10.*; do
+                        [ -e "$f" ] || continue
+                        [ "$(cat "$f")" != "$1" ] || rm -f "$f"
+                done
+        )
 }
 
 # The containerd of DIR: its own, under DIR (see usage).
@@ -518,6 +557,7 @@ dockerd_stop() {
         fi
         # The exec root is run-time state only (pidfiles, sockets).
         rm -rf "$dir/exec"
+        pool_release "$dir"
         return 0
 }
 
@@ -729,7 +769,12 @@ dockerd)
                 dir=$(absdir "${1:-}")
                 [ -n "$(dockerd_pid "$dir")" ] && answers "$dir"
                 ;;
-        *) die "dockerd start|stop|status DIR (see --help)" ;;
+        pool)
+                dir=$(absdir "${1:-}")
+                need_root
+                address_pool "$dir"
+                ;;
+        *) die "dockerd start|stop|status|pool DIR (see --help)" ;;
         esac
         ;;
 env)

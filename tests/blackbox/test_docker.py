@@ -472,11 +472,27 @@ def mounts_under(root):
         return [ln.split()[4] for ln in fh if ln.split()[4].startswith(root + "/")]
 
 
+POOL_REGISTRY = "/run/kyc-bridge-docker-pools"   # docker-env.sh's default
+
+
+def pool_twin(root):
+    """A sibling directory of @root whose hash starts the pool search at the
+    same 10.X as @root's (docker-env.sh address_pool)."""
+    import hashlib
+
+    def start(p):
+        return 200 + int(hashlib.sha256(p.encode()).hexdigest()[:4], 16) % 50
+    return next(p for p in ("%s-twin-%d" % (root, i) for i in range(100000))
+                if start(p) == start(root))
+
+
 class TestEngineLifecycle(unittest.TestCase):
     """docker-env.sh's engine on its own (an empty data root of its own):
-    a hung dockerd is replaced, a crashed engine's leftovers (containerd,
-    shims, container processes, mounts, its networks' bridges) are cleaned
-    up, and a stop leaves nothing of it running."""
+    its address pool is reserved from start to stop (an engine started
+    meanwhile whose hash points at the same pool gets another), a hung
+    dockerd is replaced, a crashed engine's leftovers (containerd, shims,
+    container processes, mounts, its networks' bridges) are cleaned up, and
+    a stop leaves nothing of it running."""
 
     def setUp(self):
         build = os.environ.get("KB_BUILD_DIR") or os.path.join(SRC, "build")
@@ -497,6 +513,24 @@ class TestEngineLifecycle(unittest.TestCase):
     def test_hang_crash_stop(self):
         e = self.e
         e.start()
+        # its pool reserved before it has a network (no route shows it
+        # yet): a twin directory gets another one, released by its stop
+        mine = e.sh("dockerd", "pool", e.root).stdout.strip()
+        x = mine.split(".")[1]
+        with open(os.path.join(POOL_REGISTRY, "10." + x)) as fh:
+            self.assertEqual(fh.read().strip(), e.root)
+        twin = pool_twin(e.root)
+        os.makedirs(twin, exist_ok=True)
+        try:
+            other = e.sh("dockerd", "pool", twin).stdout.strip()
+            self.assertRegex(other, r"^10\.(2[0-4][0-9])\.0\.0/16$")
+            self.assertNotEqual(other, mine)
+            e.sh("dockerd", "stop", twin)
+            self.assertFalse(os.path.exists(os.path.join(
+                POOL_REGISTRY, other.rsplit(".", 2)[0])), "the twin's pool not released")
+        finally:
+            import shutil
+            shutil.rmtree(twin, ignore_errors=True)
         e.sh("base-images", e.root)
         # its own containerd, not one a dockerd would share
         ctd = self.pid("containerd")
@@ -508,6 +542,7 @@ class TestEngineLifecycle(unittest.TestCase):
         sub = e.docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}",
                        net).stdout.strip()
         self.assertRegex(sub, r"^10\.(2[0-4][0-9])\.\d+\.0/24$")
+        self.assertEqual(sub.split(".")[1], x, "a network outside the reserved pool")
         # a container that keeps running: its process, shim and mounts
         # (--stop-timeout 1: sleep as pid 1 ignores SIGTERM; the engine's
         # graceful stop would wait 10 s for it)
@@ -542,6 +577,8 @@ class TestEngineLifecycle(unittest.TestCase):
         self.assertIn("cleaning up after an engine", r.stderr)
         self.assertEqual(e.stop(), 0)
         self.assert_gone(bridge)
+        self.assertFalse(os.path.exists(os.path.join(POOL_REGISTRY, "10." + x)),
+                         "the pool still reserved after the stop")
 
 
 if __name__ == "__main__":
