@@ -107,7 +107,12 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
                            sizeof(one));
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own format and arguments (a vprintf-style callback) */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
         char msg[512];
         size_t n;
