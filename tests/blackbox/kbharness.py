@@ -1039,6 +1039,7 @@ class Daemon:
         # /metrics text scraped, for the leak scan (token_leaks)
         self.metrics_listen = _conf_value(conf, "metrics.listen")
         self.metrics_texts = []
+        self.stop_note = ""    # how the last stop() ended (for reports)
         self.start()
 
     def start(self):
@@ -1067,15 +1068,21 @@ class Daemon:
         metrics.listen set, a clean stop (SIGTERM) first keeps one last
         /metrics text for the leak scan (a failed scrape is not an error
         here: the scan parses what it keeps)."""
+        self.stop_note = ""
         if self.proc and self.proc.poll() is None:
             if sig == signal.SIGTERM and self.metrics_listen:
                 self._keep_last_metrics()
+            t0 = time.monotonic()
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
+                self.stop_note = "ended %.1f s after signal %d" % (
+                    time.monotonic() - t0, sig)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+                self.stop_note = "SIGKILLed by the harness: still running %.0f s " \
+                    "after signal %d" % (timeout, sig)
         if self.log and not self.log.closed:
             self.log.close()
         return self.proc.returncode

@@ -450,7 +450,7 @@ def finish(w, expect, fig, timeout):
         if d.alive():
             rc = d.stop(timeout=90)
             if rc != 0:
-                fig.problems.append("%s: exit %s after SIGTERM" % (d.name, rc))
+                fig.problems.append("%s: exit %s after SIGTERM (%s)" % (d.name, rc, d.stop_note))
         else:
             fig.problems.append("%s died before the end (exit %s):\n%s" % (
                 d.name, d.proc.returncode, last_run_log(d)[-1500:]))
@@ -611,7 +611,7 @@ def run_kills(ctx):
                     # armed anew (or not), so that it can be a victim again
                     rc = d.stop(timeout=90)
                     if rc != 0:
-                        fig.problems.append("%s: exit %s after SIGTERM" % (d.name, rc))
+                        fig.problems.append("%s: exit %s after SIGTERM (%s)" % (d.name, rc, d.stop_note))
                     restart(d)
             if broker_at and el >= broker_at[0]:
                 broker_at.pop(0)
@@ -661,7 +661,7 @@ def run_kills(ctx):
                 # armed, never fired: a clean stop, then unarmed
                 rc = d.stop(timeout=90)
                 if rc != 0:
-                    fig.problems.append("%s: exit %s after SIGTERM" % (d.name, rc))
+                    fig.problems.append("%s: exit %s after SIGTERM (%s)" % (d.name, rc, d.stop_note))
                 d.env.pop("KB_FAILPOINTS", None)
                 d.armed = None
                 d.start()
