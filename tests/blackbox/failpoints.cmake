@@ -22,19 +22,5 @@ set_tests_properties(blackbox.failpoints_release_absent PROPERTIES
 #   frozen (SIGSTOP) with the issuer's transaction open: the transactional
 #   calls return within their timeouts (exit status 1, the watchdog silent);
 #   after the broker's return a restart publishes each request once.
-# (class, cost) pairs
-set(_kb_fp_tests TestIssuerCommitCrash 30 TestWatchdog 40
-  TestBrokerFreezeMidTransaction 60)
-list(LENGTH _kb_fp_tests _n)
-math(EXPR _last "${_n} - 1")
-foreach(_i RANGE 0 ${_last} 2)
-  math(EXPR _j "${_i} + 1")
-  list(GET _kb_fp_tests ${_i} _cls)
-  list(GET _kb_fp_tests ${_j} _cost)
-  add_test(NAME failpoints.${_cls}
-    COMMAND ${KB_PYTHON3} -m unittest -v test_failpoints.${_cls}
-    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
-  set_tests_properties(failpoints.${_cls} PROPERTIES
-    FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST ${_cost}
-    ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/failpoints-tmp;PYTHONDONTWRITEBYTECODE=1")
-endforeach()
+kb_kafka_classes(SUITE failpoints MODULE test_failpoints TMP failpoints-tmp
+  CLASSES TestIssuerCommitCrash 30 TestWatchdog 40 TestBrokerFreezeMidTransaction 60)

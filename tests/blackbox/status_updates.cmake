@@ -7,17 +7,5 @@
 # status-tmp/ in the build tree: removed when a test passes, kept (with
 # every daemon and sandbox log) when it fails.
 # class, expected seconds (CTest starts the long ones first)
-set(_kb_status_tests TestStatusUpdates 40)
-list(LENGTH _kb_status_tests _n)
-math(EXPR _last "${_n} - 1")
-foreach(_i RANGE 0 ${_last} 2)
-  math(EXPR _j "${_i} + 1")
-  list(GET _kb_status_tests ${_i} _cls)
-  list(GET _kb_status_tests ${_j} _cost)
-  add_test(NAME status_updates.${_cls}
-    COMMAND ${KB_PYTHON3} -m unittest -v test_status_updates.${_cls}
-    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
-  set_tests_properties(status_updates.${_cls} PROPERTIES
-    FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST ${_cost}
-    ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/status-tmp;PYTHONDONTWRITEBYTECODE=1")
-endforeach()
+kb_kafka_classes(SUITE status_updates MODULE test_status_updates TMP status-tmp
+  CLASSES TestStatusUpdates 40)

@@ -8,19 +8,6 @@
 # go to webhooks-tmp/ in the build tree: removed when a test passes, kept
 # (with every daemon and sandbox log) when it fails.
 # class, expected seconds (CTest starts the long ones first)
-set(_kb_webhooks_tests
-  TestWebhookRules 40 TestWebhookOutage 45 TestWebhookRotation 30
+kb_kafka_classes(SUITE webhooks MODULE test_webhooks TMP webhooks-tmp
+  CLASSES TestWebhookRules 40 TestWebhookOutage 45 TestWebhookRotation 30
   TestWebhookRefusals 20 TestWebhookShutdown 20 TestWebhookConfig 5)
-list(LENGTH _kb_webhooks_tests _n)
-math(EXPR _last "${_n} - 1")
-foreach(_i RANGE 0 ${_last} 2)
-  math(EXPR _j "${_i} + 1")
-  list(GET _kb_webhooks_tests ${_i} _cls)
-  list(GET _kb_webhooks_tests ${_j} _cost)
-  add_test(NAME webhooks.${_cls}
-    COMMAND ${KB_PYTHON3} -m unittest -v test_webhooks.${_cls}
-    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/blackbox)
-  set_tests_properties(webhooks.${_cls} PROPERTIES
-    FIXTURES_REQUIRED kafka LABELS "kafka;blackbox;sanitizer" TIMEOUT 600 COST ${_cost}
-    ENVIRONMENT "KB_BIN=${KB_BIN};KB_KAFKA_DIR=${CMAKE_BINARY_DIR}/kafka-test;KB_TEST_TMP=${CMAKE_BINARY_DIR}/webhooks-tmp;PYTHONDONTWRITEBYTECODE=1")
-endforeach()
