@@ -1,8 +1,10 @@
 /* main.c -- kyc-bridge: the subcommand table and top-level usage */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
+#include "kafka.h"
 #include "kyc_bridge.h"
 #include "log.h"
 
@@ -42,6 +44,17 @@ static void usage(FILE *fp)
         fprintf(fp, "  %-10s %s\n", "version", "print the version");
 }
 
+/* A command's end: a consumer parked by kb_kafka_consumer_destroy() still
+ * has threads, so the process ends without running exit handlers. */
+static int finish(int rc)
+{
+        if (kb_kafka_parked()) {
+                fflush(NULL);
+                _exit(rc);
+        }
+        return rc;
+}
+
 int main(int argc, char **argv)
 {
         size_t i;
@@ -65,7 +78,7 @@ int main(int argc, char **argv)
         }
         for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
                 if (!strcmp(argv[1], cmds[i].name))
-                        return cmds[i].fn(argc - 1, argv + 1);
+                        return finish(cmds[i].fn(argc - 1, argv + 1));
         fprintf(stderr, "kyc-bridge: unknown command '%s' (see --help)\n",
                 argv[1]);
         return KB_EXIT_USAGE;

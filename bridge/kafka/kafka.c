@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -17,6 +18,12 @@
  * nonce is no longer sent twice in the client-final-message,
  * confluentinc/librdkafka#4895), as rd_kafka_version() counts. */
 #define KB_RDKAFKA_SCRAM_KAFKA4 0x02060100
+
+/* The first librdkafka that destroys a group consumer whose first
+ * rebalance never finished without aborting in its cooperative-sticky
+ * assignor ("Assertion `assignor_state' failed",
+ * confluentinc/librdkafka#4312, fixed by #4381 in 2.3.0). */
+#define KB_RDKAFKA_ASSIGNOR_STATE_FIX 0x020300ff
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
@@ -435,4 +442,51 @@ void kb_kafka_hostname(char *out, size_t outsz)
         if (gethostname(out, outsz) != 0 || !out[0])
                 kb_strlcpy(out, "localhost", outsz);
         out[outsz - 1] = '\0';
+}
+
+/* Consumers kb_kafka_consumer_destroy() could not destroy: reachable
+ * from here until the process ends (a leak checker sees them as such). */
+typedef struct parked_s {
+        rd_kafka_t *rk;
+        struct parked_s *next;
+} parked_t;
+
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+static parked_t *parked;
+static int n_parked;
+
+int kb_kafka_consumer_destroy(rd_kafka_t *rk, int mid_join)
+{
+        parked_t *p;
+
+        if (!mid_join || rd_kafka_version() >= KB_RDKAFKA_ASSIGNOR_STATE_FIX) {
+                rd_kafka_destroy(rk);
+                return 0;
+        }
+        kb_log_notice("kafka",
+                      "%s: stopped before its first assignment: kept until "
+                      "the process ends, not destroyed (librdkafka %s "
+                      "aborts destroying a consumer whose first rebalance "
+                      "did not finish; fixed in 2.3.0)",
+                      rd_kafka_name(rk), rd_kafka_version_str());
+        p = malloc(sizeof(*p)); /* NULL: still parked, just not listed */
+        pthread_mutex_lock(&parked_lock);
+        if (p) {
+                p->rk = rk;
+                p->next = parked;
+                parked = p;
+        }
+        n_parked++;
+        pthread_mutex_unlock(&parked_lock);
+        return 1;
+}
+
+int kb_kafka_parked(void)
+{
+        int n;
+
+        pthread_mutex_lock(&parked_lock);
+        n = n_parked;
+        pthread_mutex_unlock(&parked_lock);
+        return n;
 }

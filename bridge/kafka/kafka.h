@@ -116,4 +116,25 @@ int64_t kb_kafka_requested_at(rd_kafka_headers_t *hdrs);
 /** Fills @p out with the hostname (for default transactional ids). */
 void kb_kafka_hostname(char *out, size_t outsz);
 
+/**
+ * Destroys the group consumer @p rk, closed already
+ * (rd_kafka_consumer_close()). @p mid_join: it subscribed but never
+ * received an assignment, so it may have joined a generation whose
+ * SyncGroup never came back (a stop during its first rebalance, or while
+ * the broker was gone). librdkafka before 2.3.0 aborts destroying such a
+ * consumer (its cooperative-sticky assignor has no state yet:
+ * confluentinc/librdkafka#4312); there @p rk is parked instead -- kept,
+ * never destroyed, its memory and threads reclaimed when the process
+ * ends -- and a notice logged. Returns 1 if parked, 0 if destroyed.
+ */
+int kb_kafka_consumer_destroy(rd_kafka_t *rk, int mid_join);
+
+/**
+ * How many consumers kb_kafka_consumer_destroy() has parked in this
+ * process. A process that parked one should end with _exit() (after
+ * flushing its output): exit handlers such as OpenSSL's clean-up would
+ * run while the parked consumer's threads may still use the libraries.
+ */
+int kb_kafka_parked(void);
+
 #endif /* KB_KAFKA_H */

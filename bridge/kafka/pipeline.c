@@ -541,6 +541,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 kb_log_info("pipeline", "assigned %d partition(s)", parts->cnt);
+                pl->assigned = 1;
                 for (i = 0; i < parts->cnt; i++) {
                         part_t *pt = part_get(pl, parts->elems[i].topic,
                                               parts->elems[i].partition);
@@ -718,6 +719,7 @@ int kb_pipeline_subscribe(kb_pipeline_t *pl, const char *const *topics,
                             rd_kafka_err2str(err));
                 return -1;
         }
+        pl->subscribed = 1;
         return 0;
 }
 
@@ -962,7 +964,8 @@ void kb_pipeline_destroy(kb_pipeline_t *pl)
                         pl->closed = 1;
                         rd_kafka_consumer_close(pl->consumer);
                 }
-                rd_kafka_destroy(pl->consumer);
+                kb_kafka_consumer_destroy(pl->consumer,
+                                          pl->subscribed && !pl->assigned);
         }
         release_list_free(pl);
         for (pt = pl->parts; pt; pt = next) {

@@ -96,6 +96,8 @@ struct kb_pipeline_s {
         char txn_id[192];    /* the producer's transactional.id */
         atomic_int stop_req; /* kb_pipeline_stop() */
         int closed;
+        int subscribed; /* rd_kafka_subscribe() succeeded */
+        int assigned;   /* an assignment (even empty) has been received */
         int failed;   /* processor asked to stop without committing */
         int draining; /* in drain_and_commit(): start nothing new */
         int commit_interval_ms, commit_max_records, max_buffered;

@@ -11,4 +11,4 @@ kb_kafka_classes(SUITE pipeline MODULE test_pipeline TMP pipeline-tmp TIMEOUT 90
   ENV "KB_FORGE=$<TARGET_FILE:kb_forge>"
   CLASSES TestRestartImporter 75 TestReconcile 60 TestNoPlaintextTokens 55
   TestRestartIssuer 45 TestIssuerDedup 30 TestImporterGroup 32
-  TestEndToEnd 18 TestDeadLetters 30 TestConfigValidation 2)
+  TestEndToEnd 18 TestDeadLetters 30 TestConfigValidation 2 TestStopMidRebalance 10)

@@ -25,6 +25,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kbharness as h  # noqa: E402
+from group_leader import GroupLeader  # noqa: E402
 from pipeline_world import (FINISHED, IN_REVIEW, KYB_ARRAYS, KYC_ARRAYS,  # noqa: E402
                             World, WorldsCase, exactly_once_report, metrics_leak_findings,
                             token_leaks, wait_metrics, wait_stable)
@@ -1167,6 +1168,43 @@ class TestImporterGroup(StreamCase):
                            "all %d envelopes for partner %s went to partition(s) %s of 6: "
                            "a second importer instance in the group gets nothing to do"
                            % (n, w.Y.id, dict(parts)))
+
+
+class TestStopMidRebalance(PipelineCase):
+    """A daemon stopped while its first rebalance is unfinished -- it has
+    its JoinGroup answer, the SyncGroup answer does not come (the broker
+    lost at that moment, a slow leader) -- stops cleanly. librdkafka before
+    2.3.0 aborts destroying such a consumer (SIGABRT: "Assertion
+    `assignor_state' failed"); the pipeline parks it instead. The moment
+    is made on purpose: the group's leader is a member of the test's own
+    (group_leader.py) that withholds the SyncGroup."""
+
+    def test_sigterm_between_join_and_sync(self):
+        w = self.world("midjoin", token_partitions=4)
+        X, Y = w.app("x"), w.app("y")
+        conf = w.importer_conf(Y, [(X, {"trust_review": "true"})])
+        leader = GroupLeader(w.kafka.bootstrap, "%s-importer" % w.prefix, w.t["tokens"], 4)
+        leader.join()
+        left = threading.Timer(2.0, leader.leave)
+        try:
+            imp = w.daemon("importer", conf, "importer")
+            members = leader.wait_withholding(60)
+            self.assertEqual(len(members), 2, "the importer did not join: %s" % members)
+            time.sleep(1.0)  # its SyncGroup is sent; no answer comes
+            # SIGTERM now; 2 s later the leader leaves, which fails the
+            # importer's SyncGroup and lets its close finish
+            left.start()
+            rc = imp.stop(timeout=60)
+        finally:
+            if left.is_alive() or left.finished.is_set():
+                left.join(30)
+            else:
+                leader.leave()
+        log = imp.logtext().split("==== start")[-1]
+        self.assertNotRegex(log, r"pipeline: assigned \d+ partition",
+                            "the importer got an assignment: the moment was missed")
+        self.assertEqual(rc, 0, "importer: exit %s (%s):\n%s" % (rc, imp.stop_note, log[-3000:]))
+        self.assertIn("importer: stopped", log)
 
 
 class TestIssuerDedup(PipelineCase):
