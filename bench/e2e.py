@@ -23,6 +23,7 @@ this and stops the broker.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -90,7 +91,7 @@ class Sampler:
 
 
 def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads,
-            sandbox_debug=False):
+            sandbox_debug=False, perf_dir=None):
     sbargs = ["--threads", str(sandbox_threads)] if sandbox_threads else []
     if sandbox_debug:
         sbargs += ["--log-level", "debug"]
@@ -123,6 +124,18 @@ def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads,
         thr0 = {d.name: thread_cpu(d.pid) for d in (iss, imp)}
         cpu0["sandbox"] = cpu_seconds(w.sb.proc.pid)
         sampler = Sampler([ft.count, fo.count])
+        perfs = []
+        if perf_dir:
+            # a CPU profile of each daemon over the run (cpu-clock: this
+            # machine has no hardware counters), read with perf report
+            os.makedirs(perf_dir, exist_ok=True)
+            for d in (iss, imp):
+                perfs.append(subprocess.Popen(
+                    ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "--call-graph", "dwarf,16384",
+                     "-p", str(d.pid), "-o",
+                     os.path.join(perf_dir, "%s-l%d.data" % (d.name, latency))],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(0.5)
         t_prod = time.time()
         w.produce_requests(reqs)
         t_prod_done = time.time()
@@ -136,6 +149,9 @@ def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads,
             time.sleep(0.005)
         t_end = time.time()
         sampler.stop()
+        for pp in perfs:
+            pp.send_signal(signal.SIGINT)
+            pp.wait(60)
         cpu = {d.name: cpu_seconds(d.pid) - cpu0[d.name] for d in (iss, imp)}
         cpu["sandbox"] = cpu_seconds(w.sb.proc.pid) - cpu0["sandbox"]
         threads = {}
@@ -202,6 +218,9 @@ def main():
     ap.add_argument("--sandbox-debug", action="store_true",
                     help="sandbox logs every request (timing analysis; costs CPU)")
     ap.add_argument("--keep", action="store_true", help="keep work directories")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="profile each daemon with perf record (cpu-clock, flat) "
+                         "into DIR/<daemon>-l<latency>.data")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     a = ap.parse_args()
     runs = [tuple(int(x) for x in r.split(":")) for r in (a.run or ["0:5000", "100:2000"])]
@@ -212,7 +231,7 @@ def main():
     for lat, m in runs:
         print("--- latency %d ms, %d requests" % (lat, m), flush=True)
         res, w = one_run(lat, m, a.in_flight, a.partitions, a.log_level, a.keep,
-                         a.sandbox_threads, a.sandbox_debug)
+                         a.sandbox_threads, a.sandbox_debug, a.perf)
         results.append(res)
         tgt = TARGETS.get(lat)
         print("  end to end: %d of %d in %.2f s = %.0f tokens/s (best 1 s: %.0f/s)%s" % (
