@@ -98,8 +98,8 @@ struct kb_pipeline_s {
         int closed;
         int subscribed; /* rd_kafka_subscribe() succeeded */
         int assigned;   /* an assignment (even empty) has been received */
-        int failed;   /* processor asked to stop without committing */
-        int draining; /* in drain_and_commit(): start nothing new */
+        int failed;     /* processor asked to stop without committing */
+        int draining;   /* in drain_and_commit(): start nothing new */
         int commit_interval_ms, commit_max_records, max_buffered;
         int drain_timeout_ms, at_least_once, txn_timeout_ms;
         void (*on_commit)(void *opaque,
