@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -320,6 +321,80 @@ static int compare_counts(json_object *o, const keycounts_t *kc, size_t *pos)
         return 0;
 }
 
+/* A thread's json-c tokeners, kept from one parse to the next:
+ * json_tokener_new_ex() allocates a stack of max_depth entries and a
+ * buffer, a tenth of a small document's parse. One per depth in use (each
+ * caller passes a constant, so a few). Taken out of the cache while in use;
+ * freed with the thread (the key's destructor) or, the main thread's, left
+ * reachable until the process ends. */
+#define TOK_CACHE 4
+
+typedef struct tok_cache_s {
+        json_tokener *tok[TOK_CACHE];
+        int depth[TOK_CACHE];
+} tok_cache_t;
+
+static pthread_key_t tok_key;
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+static int tok_key_ok;
+
+static void tok_cache_free(void *p)
+{
+        tok_cache_t *c = p;
+        int i;
+
+        for (i = 0; i < TOK_CACHE; i++)
+                if (c->tok[i])
+                        json_tokener_free(c->tok[i]);
+        free(c);
+}
+
+static void tok_key_init(void)
+{
+        tok_key_ok = pthread_key_create(&tok_key, tok_cache_free) == 0;
+}
+
+static json_tokener *tok_take(int depth)
+{
+        tok_cache_t *c;
+        json_tokener *t;
+        int i;
+
+        pthread_once(&tok_once, tok_key_init);
+        c = tok_key_ok ? pthread_getspecific(tok_key) : NULL;
+        for (i = 0; c && i < TOK_CACHE; i++) {
+                if (c->tok[i] && c->depth[i] == depth) {
+                        t = c->tok[i];
+                        c->tok[i] = NULL;
+                        json_tokener_reset(t);
+                        return t;
+                }
+        }
+        return json_tokener_new_ex(depth);
+}
+
+static void tok_give(json_tokener *t, int depth)
+{
+        tok_cache_t *c = tok_key_ok ? pthread_getspecific(tok_key) : NULL;
+        int i;
+
+        if (!c && tok_key_ok) {
+                c = calloc(1, sizeof(*c));
+                if (c && pthread_setspecific(tok_key, c)) {
+                        free(c);
+                        c = NULL;
+                }
+        }
+        for (i = 0; c && i < TOK_CACHE; i++) {
+                if (!c->tok[i]) {
+                        c->tok[i] = t;
+                        c->depth[i] = depth;
+                        return;
+                }
+        }
+        json_tokener_free(t);
+}
+
 json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
                            char *errstr, size_t errstr_size)
 {
@@ -349,7 +424,7 @@ json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
                 goto fail;
         }
         /* json-c counts the top level as one level of its own */
-        tok = json_tokener_new_ex(max_depth + 1);
+        tok = tok_take(max_depth + 1);
         if (!tok) {
                 kb_snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
@@ -381,13 +456,13 @@ json_object *kb_json_parse(const char *buf, size_t len, int max_depth,
                 goto fail;
         }
         free(kc.counts);
-        json_tokener_free(tok);
+        tok_give(tok, max_depth + 1);
         return obj;
 fail:
         free(kc.counts);
         json_object_put(obj);
         if (tok) /* json_tokener_free(NULL) crashes */
-                json_tokener_free(tok);
+                tok_give(tok, max_depth + 1);
         return NULL;
 }
 

@@ -2,6 +2,8 @@
 #include "kyc_bridge.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,6 +287,45 @@ static void wipe_json_string(json_object *s)
                                (size_t)json_object_get_string_len(s));
 }
 
+/* A token out of kb_envelope_open() lives in guarded, locked memory
+ * (sodium_malloc()): guard pages around it, never swapped, wiped when
+ * freed. Setting such a region up and down costs system calls (mmap,
+ * mprotect, mlock, and their undoing, with a TLB shoot-down on every
+ * core), a good part of an open; so regions for tokens of up to
+ * TOKEN_CAP - 1 bytes are kept for the next token (wiped first), at most
+ * TOKEN_POOL_MAX of them. A region starts with its capacity (TOKEN_HDR
+ * bytes); the token ends at the trailing guard page, as sodium_malloc()
+ * places it. */
+#define TOKEN_HDR      16
+#define TOKEN_CAP      (4096 - 64 - TOKEN_HDR)
+#define TOKEN_POOL_MAX 128
+
+static pthread_mutex_t token_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *token_pool[TOKEN_POOL_MAX];
+static int token_pool_n;
+
+static char *token_alloc(size_t need)
+{
+        unsigned char *base = NULL;
+        size_t cap = need <= TOKEN_CAP ? TOKEN_CAP : need;
+
+        if (cap == TOKEN_CAP) {
+                pthread_mutex_lock(&token_pool_lock);
+                if (token_pool_n > 0)
+                        base = token_pool[--token_pool_n];
+                pthread_mutex_unlock(&token_pool_lock);
+        }
+        if (!base) {
+                if (cap > SIZE_MAX - TOKEN_HDR)
+                        return NULL;
+                base = sodium_malloc(TOKEN_HDR + cap);
+                if (!base)
+                        return NULL;
+                memcpy(base, &cap, sizeof(cap));
+        }
+        return (char *)base + TOKEN_HDR;
+}
+
 int kb_envelope_open(const char *env, size_t env_len,
                      const kb_envelope_opener_t *opener,
                      kb_envelope_header_t *hdr, kb_envelope_fields_t *fields,
@@ -378,7 +419,7 @@ int kb_envelope_open(const char *env, size_t env_len,
                 goto out;
         }
         *token_len = (size_t)json_object_get_string_len(tok);
-        *token = sodium_malloc(*token_len + 1);
+        *token = token_alloc(*token_len + 1);
         if (!*token) {
                 *token_len = 0;
                 rc = KB_ERR_NOMEM;
@@ -403,8 +444,24 @@ out:
 
 void kb_envelope_token_free(char *token)
 {
-        if (token)
-                sodium_free(token);
+        unsigned char *base;
+        size_t cap;
+
+        if (!token)
+                return;
+        base = (unsigned char *)token - TOKEN_HDR;
+        memcpy(&cap, base, sizeof(cap));
+        sodium_memzero(token, cap);
+        if (cap == TOKEN_CAP) {
+                pthread_mutex_lock(&token_pool_lock);
+                if (token_pool_n < TOKEN_POOL_MAX) {
+                        token_pool[token_pool_n++] = base;
+                        base = NULL;
+                }
+                pthread_mutex_unlock(&token_pool_lock);
+        }
+        if (base)
+                sodium_free(base);
 }
 
 /* Builds the inner document; *tok is the token's string object. */
