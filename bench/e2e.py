@@ -245,12 +245,13 @@ def importer_alone(m, in_flight, partitions, log_level):
         t_end = time.time()
         cpu = cpu_seconds(imp.pid) - cpu0
         imp.stop()
+        stats = imp.last_stats()
         problems = exactly_once_report([r["share_id"] for r in reqs], w.outputs())
         el = t_end - t0
         return {"requests": m, "in_flight": in_flight, "seconds": round(el, 3),
                 "tokens_per_s": round(m / el, 1),
                 "cpu_us_per_token": round(cpu * 1e6 / m, 1),
-                "exactly_once_problems": len(problems)}, w
+                "exactly_once_problems": len(problems), "daemon_stats": stats}, w
     except BaseException:
         w.close(keep=True)
         print("  kept %s" % w.wd, file=sys.stderr)
@@ -317,6 +318,8 @@ def main():
               "exactly-once problems %d" % (res["requests"], res["seconds"],
                                             res["tokens_per_s"], res["cpu_us_per_token"],
                                             res["exactly_once_problems"]), flush=True)
+        print("  importer: %s" % ", ".join("%s %s" % kv for kv in res["daemon_stats"].items()
+                                          if kv[0] != "s"), flush=True)
         w.close(keep=a.keep)
     if a.json:
         with open(a.json, "w") as f:
