@@ -16,6 +16,14 @@ sees it).
   KB_BIN=build/kyc-bridge KB_KAFKA_DIR=<dir of scripts/kafka.sh start> \\
     python3 bench/e2e.py                       # L=0 M=5000, L=100 M=2000
   python3 bench/e2e.py --run 0:20000 --run 50:5000 --in-flight 128
+  python3 bench/e2e.py --run 0:2000 --importer-alone 5000 --handoff 100:20
+
+--importer-alone M times the importer alone on M envelopes published before
+it starts; --handoff RATE:SECONDS sends requests at a steady rate and gives
+the hand-off latency (request handed to the producer -> downstream record
+seen by a read_committed consumer) as p50/p99/max; --perf DIR profiles each
+daemon with perf record. A run with latency prints its fraction of the bound
+in-flight / latency.
 
 scripts/bench-e2e.sh builds, starts a broker in a temporary directory, runs
 this and stops the broker.
@@ -220,7 +228,7 @@ def importer_alone(m, in_flight, partitions, log_level):
     partition assignment (its log line) to the last downstream record
     committed."""
     w = World("bench-imp", request_partitions=partitions, token_partitions=partitions,
-              out_partitions=partitions)
+              out_partitions=partitions, metrics=True)
     try:
         X, Y = w.app("x"), w.app("y")
         sessions = w.sb.finished_sessions(X.key, X.wf["kyc"], "Approved", m, "b", threads=8)
@@ -244,14 +252,107 @@ def importer_alone(m, in_flight, partitions, log_level):
                    interval=0.005)
         t_end = time.time()
         cpu = cpu_seconds(imp.pid) - cpu0
+        met = h.scrape_metrics(imp.metrics_port())
         imp.stop()
         stats = imp.last_stats()
+
+        def mean_ms(name):
+            n = met.total(name + "_count")
+            return round(met.total(name + "_sum") * 1000.0 / n, 2) if n else None
+        # where the time goes: a vendor call from send to answer, a commit
+        timing = {"vendor_request_mean_ms": mean_ms("kyc_bridge_vendor_request_duration_seconds"),
+                  "commit_mean_ms": mean_ms("kyc_bridge_transaction_commit_duration_seconds"),
+                  "commits": met.total("kyc_bridge_transaction_commit_duration_seconds_count"),
+                  "handoff_mean_ms": mean_ms("kyc_bridge_handoff_latency_seconds")}
         problems = exactly_once_report([r["share_id"] for r in reqs], w.outputs())
         el = t_end - t0
         return {"requests": m, "in_flight": in_flight, "seconds": round(el, 3),
                 "tokens_per_s": round(m / el, 1),
                 "cpu_us_per_token": round(cpu * 1e6 / m, 1),
-                "exactly_once_problems": len(problems), "daemon_stats": stats}, w
+                "exactly_once_problems": len(problems), "daemon_stats": stats,
+                "timing": timing}, w
+    except BaseException:
+        w.close(keep=True)
+        print("  kept %s" % w.wd, file=sys.stderr)
+        raise
+
+
+def percentile(xs, q):
+    """The @q-quantile (0..1) of the sorted list @xs, nearest rank."""
+    if not xs:
+        return float("nan")
+    import math
+    return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
+
+
+def handoff(rate, seconds, in_flight, partitions, log_level):
+    """Hand-off latency at a steady @rate share requests a second for
+    @seconds: from the moment a request is handed to the producer (one kcat
+    kept open, linger 0) to the moment its downstream record is seen by a
+    read_committed consumer (so after the importer's commit). Returns
+    p50/p99/max in ms."""
+    n = int(rate * seconds)
+    w = World("bench-hand", request_partitions=partitions, token_partitions=partitions,
+              out_partitions=partitions)
+    try:
+        X, Y = w.app("x"), w.app("y")
+        sessions = w.sb.finished_sessions(X.key, X.wf["kyc"], "Approved", n, "b", threads=8)
+        reqs = [h.share_request(s, Y.id, vendor_data="hand-%d" % i)
+                for i, s in enumerate(sessions)]
+        extra = {"vendor.max_in_flight": in_flight, "vendor.rate_limit_per_minute": 0,
+                 "log.level": log_level}
+        iss = w.daemon("issuer", w.issuer_conf(X, [Y], extra=extra), "issuer")
+        imp = w.daemon("importer", w.importer_conf(
+            Y, [(X, {"trust_review": "true", "record": "summary"})], extra=extra), "importer")
+        for d in (iss, imp):
+            d.wait_log(r"pipeline: assigned \d+ partition", 60)
+        # downstream records are keyed by vendor_data: hand-<i>
+        arrived = {}
+        cons = subprocess.Popen(
+            ["kcat", "-b", w.kafka.bootstrap, "-C", "-t", w.t["imported"], "-q", "-u",
+             "-f", "%k\n", "-o", "end", "-X", "isolation.level=read_committed",
+             "-X", "fetch.wait.max.ms=10"], stdout=subprocess.PIPE)
+
+        def read():
+            for line in cons.stdout:
+                k = line.strip().decode()
+                if k.startswith("hand-"):
+                    arrived.setdefault(int(k[5:]), time.time())
+        rt = threading.Thread(target=read, daemon=True)
+        rt.start()
+        time.sleep(2.0)  # the consumer has its partitions
+        prod = subprocess.Popen(
+            ["kcat", "-b", w.kafka.bootstrap, "-P", "-t", w.t["requests"], "-K", "\x1f",
+             "-D", "\x1e", "-X", "linger.ms=0", "-X", "enable.idempotence=true"],
+            stdin=subprocess.PIPE)
+        sent = {}
+        t0 = time.time()
+        for i, r in enumerate(reqs):
+            due = t0 + i / rate
+            while True:
+                now = time.time()
+                if now >= due:
+                    break
+                time.sleep(min(0.002, due - now))
+            prod.stdin.write(r["share_id"].encode() + b"\x1f" + json.dumps(r).encode()
+                             + b"\x1e")
+            prod.stdin.flush()
+            sent[i] = time.time()
+        prod.stdin.close()
+        prod.wait(60)
+        h.wait_for(lambda: len(arrived) >= n, 120, "%d downstream records" % n,
+                   interval=0.05)
+        cons.terminate()
+        cons.wait(10)
+        for d in (iss, imp):
+            d.stop()
+        problems = exactly_once_report([r["share_id"] for r in reqs], w.outputs())
+        lat = sorted((arrived[i] - sent[i]) * 1000.0 for i in range(n))
+        return {"rate": rate, "requests": n, "in_flight": in_flight,
+                "exactly_once_problems": len(problems),
+                "p50_ms": round(percentile(lat, 0.50), 1),
+                "p99_ms": round(percentile(lat, 0.99), 1),
+                "max_ms": round(lat[-1], 1)}, w
     except BaseException:
         w.close(keep=True)
         print("  kept %s" % w.wd, file=sys.stderr)
@@ -270,6 +371,9 @@ def main():
     ap.add_argument("--sandbox-debug", action="store_true",
                     help="sandbox logs every request (timing analysis; costs CPU)")
     ap.add_argument("--keep", action="store_true", help="keep work directories")
+    ap.add_argument("--handoff", metavar="RATE:SECONDS",
+                    help="also measure the hand-off latency (share request to committed "
+                         "downstream record) at a steady RATE requests/s for SECONDS")
     ap.add_argument("--importer-alone", type=int, metavar="M", default=0,
                     help="also time the importer alone on M envelopes published "
                          "before it starts")
@@ -294,6 +398,14 @@ def main():
             res["best_1s_tokens_per_s"],
             "  [target >= %d: %s]" % (tgt, "met" if res["tokens_per_s"] >= tgt else "NOT met")
             if tgt else ""))
+        if lat:
+            # in-flight calls each waiting the vendor's latency bound the rate
+            bound = a.in_flight / (lat / 1000.0)
+            res["bound_tokens_per_s"] = round(bound, 1)
+            res["fraction_of_bound"] = round(res["tokens_per_s"] / bound, 3)
+            print("  latency-bound: %.0f of %d/%.1f s = %.0f tokens/s, %.2f of the bound" % (
+                res["tokens_per_s"], a.in_flight, lat / 1000.0, bound,
+                res["fraction_of_bound"]))
         print("  issuer done after %s s; produce took %.2f s" % (res["issuer_seconds"],
                                                                res["produce_seconds"]))
         print("  CPU: " + ", ".join("%s %.2f s (%.0f us/token)" % (
@@ -320,6 +432,19 @@ def main():
                                             res["exactly_once_problems"]), flush=True)
         print("  importer: %s" % ", ".join("%s %s" % kv for kv in res["daemon_stats"].items()
                                           if kv[0] != "s"), flush=True)
+        print("  importer timing: %s" % ", ".join("%s %s" % kv for kv in res["timing"].items()),
+              flush=True)
+        w.close(keep=a.keep)
+    if a.handoff:
+        rate, secs = (float(x) for x in a.handoff.split(":"))
+        print("--- hand-off latency at %.0f requests/s for %.0f s" % (rate, secs), flush=True)
+        res, w = handoff(rate, secs, a.in_flight, a.partitions, a.log_level)
+        res["mode"] = "handoff"
+        results.append(res)
+        print("  hand-off: p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d requests; "
+              "exactly-once problems %d" % (res["p50_ms"], res["p99_ms"], res["max_ms"],
+                                            res["requests"], res["exactly_once_problems"]),
+              flush=True)
         w.close(keep=a.keep)
     if a.json:
         with open(a.json, "w") as f:

@@ -28,4 +28,4 @@ trap cleanup EXIT
 bash "$here/scripts/kafka.sh" start "$tmp/kafka" >/dev/null
 
 KB_BIN="$build/kyc-bridge" KB_KAFKA_DIR="$tmp/kafka" KB_TEST_TMP="$tmp/work" \
-  PYTHONDONTWRITEBYTECODE=1 python3 "$here/bench/e2e.py" "$@"
+  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$here/bench/e2e.py" "$@"
