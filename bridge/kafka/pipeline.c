@@ -928,8 +928,16 @@ int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop)
                 }
                 rd_kafka_poll(pl->producer, 0);
                 release_ready(pl);
+                /* Commit when the interval or the batch is full, and at
+                 * once when the engine is idle (nothing came in, nothing
+                 * runs or waits to start): at a low rate a record waits
+                 * for its commit, not for the interval; under load the
+                 * records that come in during a commit make the next
+                 * one's batch. */
                 if (pl->rel_count > 0 && kb_mono_ms() >= pl->txn_not_before &&
-                    (pl->rel_count >= pl->commit_max_records ||
+                    ((taken == 0 && !pl->sq_head && pl->in_flight == 0 &&
+                      pl->orphans_running == 0) ||
+                     pl->rel_count >= pl->commit_max_records ||
                      kb_mono_ms() - pl->rel_first_ms >= pl->commit_interval_ms))
                         if (kb_pl_txn_commit(pl) == -1)
                                 break;
