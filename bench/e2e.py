@@ -98,26 +98,40 @@ class Sampler:
         self.t.join()
 
 
-def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads,
-            sandbox_debug=False, perf_dir=None):
-    sbargs = ["--threads", str(sandbox_threads)] if sandbox_threads else []
-    if sandbox_debug:
-        sbargs += ["--log-level", "debug"]
-    w = World("bench-l%d" % latency, request_partitions=partitions,
-              token_partitions=partitions, out_partitions=partitions,
-              sandbox_args=sbargs)
+def bench_world(tag, m, in_flight, partitions, log_level, vd_prefix, **kw):
+    """A fresh world with @m finished KYC sessions at app x, one share
+    request each for app y (vendor_data <vd_prefix>-<i>), and the daemons'
+    configurations (@in_flight vendor calls, rate limit off). Returns
+    (world, requests, issuer conf, importer conf)."""
+    w = World(tag, request_partitions=partitions, token_partitions=partitions,
+              out_partitions=partitions, **kw)
     try:
         X, Y = w.app("x"), w.app("y")
-        t_setup = time.time()
         sessions = w.sb.finished_sessions(X.key, X.wf["kyc"], "Approved", m, "b", threads=8)
-        print("  %d sessions created in %.1f s" % (m, time.time() - t_setup), flush=True)
-        reqs = [h.share_request(s, Y.id, vendor_data="bench-%d" % i)
+        reqs = [h.share_request(s, Y.id, vendor_data="%s-%d" % (vd_prefix, i))
                 for i, s in enumerate(sessions)]
         extra = {"vendor.max_in_flight": in_flight, "vendor.rate_limit_per_minute": 0,
                  "log.level": log_level}
         iconf = w.issuer_conf(X, [Y], extra=extra)
         mconf = w.importer_conf(Y, [(X, {"trust_review": "true", "record": "summary"})],
                                 extra=extra)
+    except BaseException:
+        w.close(keep=True)
+        print("  kept %s" % w.wd, file=sys.stderr)
+        raise
+    return w, reqs, iconf, mconf
+
+
+def one_run(latency, m, in_flight, partitions, log_level, keep, sandbox_threads,
+            sandbox_debug=False, perf_dir=None):
+    sbargs = ["--threads", str(sandbox_threads)] if sandbox_threads else []
+    if sandbox_debug:
+        sbargs += ["--log-level", "debug"]
+    t_setup = time.time()
+    w, reqs, iconf, mconf = bench_world("bench-l%d" % latency, m, in_flight, partitions,
+                                        log_level, "bench", sandbox_args=sbargs)
+    print("  %d sessions created in %.1f s" % (m, time.time() - t_setup), flush=True)
+    try:
         if latency:
             # "*": the daemons only call share and import here
             w.sb.set_faults("*", latency_ms=latency)
@@ -227,18 +241,9 @@ def importer_alone(m, in_flight, partitions, log_level):
     stops; then the importer starts on the full token topic, timed from its
     partition assignment (its log line) to the last downstream record
     committed."""
-    w = World("bench-imp", request_partitions=partitions, token_partitions=partitions,
-              out_partitions=partitions, metrics=True)
+    w, reqs, iconf, mconf = bench_world("bench-imp", m, in_flight, partitions, log_level,
+                                        "bench", metrics=True)
     try:
-        X, Y = w.app("x"), w.app("y")
-        sessions = w.sb.finished_sessions(X.key, X.wf["kyc"], "Approved", m, "b", threads=8)
-        reqs = [h.share_request(s, Y.id, vendor_data="bench-%d" % i)
-                for i, s in enumerate(sessions)]
-        extra = {"vendor.max_in_flight": in_flight, "vendor.rate_limit_per_minute": 0,
-                 "log.level": log_level}
-        iconf = w.issuer_conf(X, [Y], extra=extra)
-        mconf = w.importer_conf(Y, [(X, {"trust_review": "true", "record": "summary"})],
-                                extra=extra)
         ft, fo = w.follow(w.t["tokens"]), w.follow(w.t["imported"])
         iss = w.daemon("issuer", iconf, "issuer")
         w.produce_requests(reqs)
@@ -292,18 +297,11 @@ def handoff(rate, seconds, in_flight, partitions, log_level):
     read_committed consumer (so after the importer's commit). Returns
     p50/p99/max in ms."""
     n = int(rate * seconds)
-    w = World("bench-hand", request_partitions=partitions, token_partitions=partitions,
-              out_partitions=partitions)
+    w, reqs, iconf, mconf = bench_world("bench-hand", n, in_flight, partitions, log_level,
+                                        "hand")
     try:
-        X, Y = w.app("x"), w.app("y")
-        sessions = w.sb.finished_sessions(X.key, X.wf["kyc"], "Approved", n, "b", threads=8)
-        reqs = [h.share_request(s, Y.id, vendor_data="hand-%d" % i)
-                for i, s in enumerate(sessions)]
-        extra = {"vendor.max_in_flight": in_flight, "vendor.rate_limit_per_minute": 0,
-                 "log.level": log_level}
-        iss = w.daemon("issuer", w.issuer_conf(X, [Y], extra=extra), "issuer")
-        imp = w.daemon("importer", w.importer_conf(
-            Y, [(X, {"trust_review": "true", "record": "summary"})], extra=extra), "importer")
+        iss = w.daemon("issuer", iconf, "issuer")
+        imp = w.daemon("importer", mconf, "importer")
         for d in (iss, imp):
             d.wait_log(r"pipeline: assigned \d+ partition", 60)
         # downstream records are keyed by vendor_data: hand-<i>
