@@ -787,6 +787,11 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
                             "cannot start the watchdog thread");
                 goto fail;
         }
+        if (kb_pl_txn_thread_start(pl) == -1) {
+                kb_snprintf(errstr, errstr_size,
+                            "cannot start the transaction thread");
+                goto fail;
+        }
         kb_pl_watch(pl, "init_transactions", KB_INIT_TXN_MS);
         error = rd_kafka_init_transactions(pl->producer, KB_INIT_TXN_MS);
         kb_pl_unwatch(pl);
@@ -982,8 +987,10 @@ void kb_pipeline_destroy(kb_pipeline_t *pl)
                 free(pt->topic);
                 free(pt);
         }
-        /* the refresh thread uses the producer: stop it first */
+        /* the refresh and transaction threads use the producer: stop
+         * them first */
         kb_pl_outs_destroy(pl);
+        kb_pl_txn_thread_stop(pl);
         if (pl->producer) {
                 rd_kafka_flush(pl->producer, 5000);
                 rd_kafka_destroy(pl->producer);
