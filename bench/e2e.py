@@ -4,7 +4,8 @@ session records out, through the issuer and importer daemons, a real Kafka
 broker and the sandbox (rate limits off, optional injected latency).
 
 Not a test: it prints figures and asserts nothing about speed (it does check
-that every request came out exactly once). Python 3 stdlib only.
+that every request came out exactly once). Python 3 with what the black-box
+suites use (prometheus_client: the importer-alone run reads /metrics).
 
 For each latency L (ms) it makes a fresh world (topics, sandbox, apps,
 keys), pre-creates M finished sessions, starts both daemons with
