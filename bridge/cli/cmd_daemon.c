@@ -157,6 +157,10 @@ static int daemon_main(int argc, char **argv, const daemon_t *d)
         char errstr[1024];
         int rc, cfg_err;
 
+        /* first: a SIGTERM during start-up (creating the daemon, reaching
+         * the broker) is a clean stop too, not death by the signal --
+         * kb_proc_run() sees the flag and returns before it starts */
+        daemon_signals();
         conf = daemon_load(argc, argv, d, &rc);
         if (!conf)
                 return rc;
@@ -166,7 +170,6 @@ static int daemon_main(int argc, char **argv, const daemon_t *d)
                 kb_conf_destroy(conf);
                 return cfg_err ? KB_EXIT_USAGE : KB_EXIT_FAIL;
         }
-        daemon_signals();
         rc = kb_proc_run(p, &stop_flag, errstr, sizeof(errstr));
         if (rc == KB_ERR_CONFIG) {
                 fprintf(stderr, "%s: %s\n", d->name, errstr);

@@ -655,6 +655,11 @@ def run_kills(ctx):
             raise perr[0]
         # the end: every daemon running, none armed
         for d in procs:
+            if d.alive() and d.armed:
+                # stopped below once it has started (a process signalled
+                # before its handler is set dies by the signal)
+                h.wait_for(lambda: not d.alive() or joined(d), 120,
+                           "%s to join its group" % d.name)
             if not d.alive():
                 revive(d, arm=False)
             elif d.armed:
