@@ -294,8 +294,8 @@ static void wipe_json_string(json_object *s)
  * core), a good part of an open; so regions for tokens of up to
  * TOKEN_CAP - 1 bytes are kept for the next token (wiped first), at most
  * TOKEN_POOL_MAX of them. A region starts with its capacity (TOKEN_HDR
- * bytes); the token ends at the trailing guard page, as sodium_malloc()
- * places it. */
+ * bytes) and ends at its trailing guard page, where sodium_malloc() places
+ * it: a write past the capacity faults. */
 #define TOKEN_HDR      16
 #define TOKEN_CAP      (4096 - 64 - TOKEN_HDR)
 #define TOKEN_POOL_MAX 128
