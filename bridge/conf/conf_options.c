@@ -73,6 +73,12 @@ const kb_conf_opt_t kb_conf_options[] = {
           "commits." },
         { "pipeline.commit_max_records", KB_CONF_INT, "2000", 1, 100000, NULL,
           IM, 0, NULL, "Records per transaction at most." },
+        { "pipeline.commit_when_idle", KB_CONF_BOOL, "true", 0, 0, NULL, IM, 0,
+          NULL,
+          "Commit at once when nothing is running or coming in (a record "
+          "waits for its own commit, not for the interval); false: only "
+          "when pipeline.commit_interval_ms or commit_max_records is "
+          "reached." },
         { "pipeline.max_buffered", KB_CONF_INT, "10000", 1, 1000000, NULL, IM,
           0, NULL,
           "Input records held in memory at once (in flight or waiting for "

@@ -40,6 +40,8 @@ int kb_daemon_kafka_confs(const kb_conf_t *conf, const char *group,
             (int)kb_conf_get_int(conf, "pipeline.commit_interval_ms");
         pc->commit_max_records =
             (int)kb_conf_get_int(conf, "pipeline.commit_max_records");
+        pc->no_idle_commit =
+            !kb_conf_get_bool(conf, "pipeline.commit_when_idle");
         pc->max_buffered = (int)kb_conf_get_int(conf, "pipeline.max_buffered");
         pc->drain_timeout_ms =
             (int)kb_conf_get_int(conf, "pipeline.drain_timeout_ms");

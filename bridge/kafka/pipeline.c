@@ -745,6 +745,7 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
         pl->rel_tail = &pl->rel_head;
         pl->commit_interval_ms = pc->commit_interval_ms;
         pl->commit_max_records = pc->commit_max_records;
+        pl->no_idle_commit = pc->no_idle_commit;
         pl->max_buffered = pc->max_buffered;
         pl->drain_timeout_ms = pc->drain_timeout_ms;
         pl->at_least_once = pc->at_least_once;
@@ -785,6 +786,11 @@ kb_pipeline_t *kb_pipeline_new(kb_pipeline_conf_t *pc,
         if (!pl->wd) {
                 kb_snprintf(errstr, errstr_size,
                             "cannot start the watchdog thread");
+                goto fail;
+        }
+        if (kb_pl_txn_thread_start(pl) == -1) {
+                kb_snprintf(errstr, errstr_size,
+                            "cannot start the transaction thread");
                 goto fail;
         }
         kb_pl_watch(pl, "init_transactions", KB_INIT_TXN_MS);
@@ -928,8 +934,16 @@ int kb_pipeline_run(kb_pipeline_t *pl, atomic_int *stop)
                 }
                 rd_kafka_poll(pl->producer, 0);
                 release_ready(pl);
+                /* Commit when the interval or the batch is full, and at
+                 * once when the engine is idle (nothing came in, nothing
+                 * runs or waits to start): at a low rate a record waits
+                 * for its commit, not for the interval; under load the
+                 * records that come in during a commit make the next
+                 * one's batch. */
                 if (pl->rel_count > 0 && kb_mono_ms() >= pl->txn_not_before &&
-                    (pl->rel_count >= pl->commit_max_records ||
+                    ((!pl->no_idle_commit && taken == 0 && !pl->sq_head &&
+                      pl->in_flight == 0 && pl->orphans_running == 0) ||
+                     pl->rel_count >= pl->commit_max_records ||
                      kb_mono_ms() - pl->rel_first_ms >= pl->commit_interval_ms))
                         if (kb_pl_txn_commit(pl) == -1)
                                 break;
@@ -974,8 +988,10 @@ void kb_pipeline_destroy(kb_pipeline_t *pl)
                 free(pt->topic);
                 free(pt);
         }
-        /* the refresh thread uses the producer: stop it first */
+        /* the refresh and transaction threads use the producer: stop
+         * them first */
         kb_pl_outs_destroy(pl);
+        kb_pl_txn_thread_stop(pl);
         if (pl->producer) {
                 rd_kafka_flush(pl->producer, 5000);
                 rd_kafka_destroy(pl->producer);

@@ -80,6 +80,9 @@ typedef struct kb_pipeline_conf_s {
                                            for it (may be NULL) */
         int commit_interval_ms;         /* max wait of a done record */
         int commit_max_records;         /* records per transaction */
+        int no_idle_commit;             /* commit only when the interval or
+                                           the batch is full, never at once
+                                           when the engine is idle */
         int max_buffered;               /* records held at once, all states */
         int drain_timeout_ms;           /* wait for in-flight on revoke/stop */
         int txn_timeout_ms;             /* the producer's

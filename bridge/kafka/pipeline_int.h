@@ -8,7 +8,9 @@
  * include it. Everything here runs on the engine thread (the one that calls
  * kb_pipeline_run() / kb_pipeline_new() / kb_pipeline_destroy()), except
  * the metadata refresh thread, which only touches out_topic_t's atomic
- * count and the md_* fields under md_lock.
+ * count and the md_* fields under md_lock, and the transaction thread,
+ * which only makes the librdkafka call kb_pl_txn_call() hands it (the
+ * txn_* fields under txn_lock).
  */
 
 #include <pthread.h>
@@ -67,6 +69,10 @@ struct part_s {
                                   rewind_consumer()) */
 };
 
+/* A blocking transactional call of librdkafka, made on the transaction
+ * thread by kb_pl_txn_call(): its error, or NULL. */
+typedef rd_kafka_error_t *(kb_pl_txn_fn_t)(kb_pipeline_t *pl, void *arg);
+
 struct kb_pipeline_s {
         rd_kafka_t *consumer, *producer;
         kb_pipeline_ops_t ops;
@@ -101,6 +107,7 @@ struct kb_pipeline_s {
         int failed;     /* processor asked to stop without committing */
         int draining;   /* in drain_and_commit(): start nothing new */
         int commit_interval_ms, commit_max_records, max_buffered;
+        int no_idle_commit;
         int drain_timeout_ms, at_least_once, txn_timeout_ms;
         void (*on_commit)(void *opaque,
                           const rd_kafka_topic_partition_list_t *offsets);
@@ -115,7 +122,25 @@ struct kb_pipeline_s {
         int md_started, md_stop; /* md_stop: under md_lock */
         atomic_uint_fast64_t md_refreshes;
         kb_watchdog_t *wd; /* on the transactional calls (kb_pl_watch()) */
+        /* the transaction thread (kb_pl_txn_call()) */
+        pthread_t txn_thread;
+        pthread_mutex_t txn_lock;
+        pthread_cond_t txn_cond;
+        int txn_started;          /* the thread runs */
+        int txn_posted, txn_done; /* a call handed over / returned */
+        int txn_quit;             /* the thread is to end */
+        kb_pl_txn_fn_t *txn_fn;   /* the call */
+        void *txn_arg;
+        rd_kafka_error_t *txn_res; /* what it returned */
 };
+
+/* ---- pipeline_txn.c: the transaction thread ---- */
+
+/* Starts the transaction thread (kb_pipeline_new()); -1 if it cannot: the
+ * calls are then made on the engine thread. */
+int kb_pl_txn_thread_start(kb_pipeline_t *pl);
+/* Ends it (kb_pipeline_destroy(), before the producer goes). */
+void kb_pl_txn_thread_stop(kb_pipeline_t *pl);
 
 /* ---- pipeline.c: the core ---- */
 

@@ -8,6 +8,7 @@
 #include "pipeline_int.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "failpoint.h"
 #include "kafka.h"
@@ -130,6 +131,144 @@ txn_cause(kb_pipeline_t *pl, const rd_kafka_topic_partition_list_t *offsets)
                                                      cgmd, -1);
         kb_pl_unwatch(pl);
         rd_kafka_consumer_group_metadata_destroy(cgmd);
+        return error;
+}
+
+/* ---- the transaction thread ----
+ *
+ * send_offsets_to_transaction() and commit_transaction() wait for round
+ * trips to the broker -- a good part of every commit interval under load.
+ * They are made on a thread of their own while the engine thread keeps the
+ * vendor calls moving: it starts waiting records and takes the answers, as
+ * it does while the transaction's messages are delivered
+ * (txn_wait_delivery()); records that finish meanwhile are released into
+ * the next transaction, never this one, and nothing is produced until the
+ * call has returned (librdkafka refuses a produce() during a commit). */
+
+static void *txn_thread_main(void *arg)
+{
+        kb_pipeline_t *pl = arg;
+        rd_kafka_error_t *res;
+
+        pthread_mutex_lock(&pl->txn_lock);
+        for (;;) {
+                while (!pl->txn_posted && !pl->txn_quit)
+                        pthread_cond_wait(&pl->txn_cond, &pl->txn_lock);
+                if (pl->txn_quit)
+                        break;
+                pl->txn_posted = 0;
+                pthread_mutex_unlock(&pl->txn_lock);
+                res = pl->txn_fn(pl, pl->txn_arg);
+                pthread_mutex_lock(&pl->txn_lock);
+                pl->txn_res = res;
+                pl->txn_done = 1;
+                pthread_cond_broadcast(&pl->txn_cond);
+        }
+        pthread_mutex_unlock(&pl->txn_lock);
+        return NULL;
+}
+
+int kb_pl_txn_thread_start(kb_pipeline_t *pl)
+{
+        pthread_condattr_t ca;
+
+        if (pthread_mutex_init(&pl->txn_lock, NULL))
+                return -1;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        if (pthread_cond_init(&pl->txn_cond, &ca)) {
+                pthread_condattr_destroy(&ca);
+                pthread_mutex_destroy(&pl->txn_lock);
+                return -1;
+        }
+        pthread_condattr_destroy(&ca);
+        if (pthread_create(&pl->txn_thread, NULL, txn_thread_main, pl)) {
+                pthread_cond_destroy(&pl->txn_cond);
+                pthread_mutex_destroy(&pl->txn_lock);
+                return -1;
+        }
+        pl->txn_started = 1;
+        return 0;
+}
+
+void kb_pl_txn_thread_stop(kb_pipeline_t *pl)
+{
+        if (!pl->txn_started)
+                return;
+        pthread_mutex_lock(&pl->txn_lock);
+        pl->txn_quit = 1;
+        pthread_cond_broadcast(&pl->txn_cond);
+        pthread_mutex_unlock(&pl->txn_lock);
+        pthread_join(pl->txn_thread, NULL);
+        pthread_cond_destroy(&pl->txn_cond);
+        pthread_mutex_destroy(&pl->txn_lock);
+        pl->txn_started = 0;
+}
+
+/* Makes @p fn (@p arg) on the transaction thread and serves the vendor
+ * calls until it returns (on the engine thread without one). Its result. */
+static rd_kafka_error_t *txn_call(kb_pipeline_t *pl, kb_pl_txn_fn_t *fn,
+                                  void *arg)
+{
+        int done = 0;
+
+        if (!pl->txn_started)
+                return fn(pl, arg);
+        pthread_mutex_lock(&pl->txn_lock);
+        pl->txn_fn = fn;
+        pl->txn_arg = arg;
+        pl->txn_res = NULL;
+        pl->txn_done = 0;
+        pl->txn_posted = 1;
+        pthread_cond_broadcast(&pl->txn_cond);
+        pthread_mutex_unlock(&pl->txn_lock);
+        while (!done) {
+                kb_pl_start_ready(pl);
+                if (pl->in_flight > 0 || pl->orphans_running > 0)
+                        pl->ops.poll(pl->opaque, 1);
+                pthread_mutex_lock(&pl->txn_lock);
+                if (!pl->txn_done && pl->in_flight == 0 &&
+                    pl->orphans_running == 0) {
+                        /* nothing to serve: sleep until it returns */
+                        struct timespec ts;
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        ts.tv_nsec += 5 * 1000000L;
+                        if (ts.tv_nsec >= 1000000000L) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000L;
+                        }
+                        pthread_cond_timedwait(&pl->txn_cond, &pl->txn_lock,
+                                               &ts);
+                }
+                done = pl->txn_done;
+                pthread_mutex_unlock(&pl->txn_lock);
+        }
+        return pl->txn_res;
+}
+
+typedef struct send_offsets_s {
+        const rd_kafka_topic_partition_list_t *offsets;
+        const rd_kafka_consumer_group_metadata_t *cgmd;
+} send_offsets_t;
+
+static rd_kafka_error_t *call_send_offsets(kb_pipeline_t *pl, void *arg)
+{
+        send_offsets_t *a = arg;
+
+        return rd_kafka_send_offsets_to_transaction(pl->producer, a->offsets,
+                                                    a->cgmd, -1);
+}
+
+static rd_kafka_error_t *call_commit(kb_pipeline_t *pl, void *arg)
+{
+        rd_kafka_error_t *error;
+
+        (void)arg;
+        /* "during": a timer thread kills the process crash(MS) after the
+         * call began if it has not returned by then (docs/failpoints.md) */
+        KB_FAILPOINT_BEGIN("txn.during_commit");
+        error = rd_kafka_commit_transaction(pl->producer, pl->txn_timeout_ms);
+        KB_FAILPOINT_END("txn.during_commit");
         return error;
 }
 
@@ -337,9 +476,9 @@ static int txn_send_offsets(kb_pipeline_t *pl,
         KB_FAILPOINT("txn.before_send_offsets");
         cgmd = rd_kafka_consumer_group_metadata(pl->consumer);
         for (;;) {
+                send_offsets_t a = { offsets, cgmd };
                 kb_pl_watch(pl, "send_offsets_to_transaction", -1);
-                error = rd_kafka_send_offsets_to_transaction(pl->producer,
-                                                             offsets, cgmd, -1);
+                error = txn_call(pl, call_send_offsets, &a);
                 kb_pl_unwatch(pl);
                 if (!error)
                         break;
@@ -423,11 +562,7 @@ static int txn_end(kb_pipeline_t *pl)
         kb_pl_watch(pl, "commit_transaction", pl->txn_timeout_ms);
         /* outputs delivered and offsets sent, EndTxn not yet */
         KB_FAILPOINT("txn.before_commit");
-        /* "during": a timer thread kills the process crash(MS) after the
-         * call began if it has not returned by then (docs/failpoints.md) */
-        KB_FAILPOINT_BEGIN("txn.during_commit");
-        error = rd_kafka_commit_transaction(pl->producer, pl->txn_timeout_ms);
-        KB_FAILPOINT_END("txn.during_commit");
+        error = txn_call(pl, call_commit, NULL);
         kb_pl_unwatch(pl);
         if (!error)
                 return TXN_GO;

@@ -1022,7 +1022,8 @@ class TestReconcile(StreamCase):
         importer reconciles instead of dead-lettering or duplicating."""
         n = 100
         w = self.stream_world("reconcile", n, latency_ms=20,
-                              imp_extra={"pipeline.commit_interval_ms": 20000})
+                              imp_extra={"pipeline.commit_interval_ms": 20000,
+                                         "pipeline.commit_when_idle": "false"})
         self.start_daemons(w)
         w.produce_requests(w.reqs)
         # wait until the vendor made sessions the importer has not

@@ -286,6 +286,7 @@ static void test_failed_final_drain_closes(void **state)
         memset(&tweak, 0, sizeof(tweak));
         tweak.commit_interval_ms = 600000;
         tweak.commit_max_records = 100000;
+        tweak.no_idle_commit = 1;
         tweak.drain_timeout_ms = 500;
         pl = t_pipeline_new(&w, "drain-fail", "drain-fail-tx", NULL, 1, p,
                             &tweak);
