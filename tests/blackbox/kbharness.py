@@ -1024,8 +1024,12 @@ def conf_line(path, key):
 class Daemon:
     """A kyc-bridge issuer or importer process."""
 
-    def __init__(self, workdir, role, conf, name=None, env=None, args=None):
+    def __init__(self, workdir, role, conf, name=None, env=None, args=None,
+                 prefix=None):
+        """@prefix: the command to start it under (a list), instead of
+        KB_BIN_WRAPPER's."""
         self.role = role
+        self.prefix = prefix
         self.conf = conf
         self.name = name or role
         self.args = list(args or [])
@@ -1052,7 +1056,8 @@ class Daemon:
         self.log = open(self.logpath, "ab")
         self.log.write(("==== start %d of %s\n" % (self.starts + 1, self.name)).encode())
         self.log.flush()
-        self.proc = subprocess.Popen(kb_run_prefix() +
+        self.proc = subprocess.Popen((self.prefix if self.prefix is not None
+                                      else kb_run_prefix()) +
                                      [kb_bin(), self.role, "-c", self.conf] + self.args,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env)

@@ -217,8 +217,8 @@ class World:
         c.update(extra or {})
         return h.write_conf(os.path.join(self.wd, name + ".conf"), c)
 
-    def daemon(self, role, conf, name, args=None):
-        d = h.Daemon(self.wd, role, conf, name=name, args=args)
+    def daemon(self, role, conf, name, args=None, prefix=None):
+        d = h.Daemon(self.wd, role, conf, name=name, args=args, prefix=prefix)
         self.daemons.append(d)
         return d
 
