@@ -30,6 +30,14 @@ typedef struct kb_cmd_s {
 int kb_cmd_conf_load(kb_conf_t *conf, const char *path, int argc, char **argv,
                      int first, char *errstr, size_t errstr_size);
 
+/**
+ * Raises the soft limit on open descriptors towards the hard one (at most
+ * 16384): a server with many keep-alive clients, or a daemon with
+ * vendor.max_in_flight connections to the vendor, needs more than the usual
+ * 1024. Nothing happens when it cannot.
+ */
+void kb_cmd_raise_nofile(void);
+
 int kb_cmd_config(int argc, char **argv);
 int kb_cmd_dlq(int argc, char **argv);
 int kb_cmd_keygen(int argc, char **argv);

@@ -1,5 +1,7 @@
-/* cmd_conf.c -- what every command that takes -c FILE does with it */
+/* cmd_conf.c -- what every command that takes -c FILE does with it, and
+ * the process limits the long-running commands raise */
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cmd.h"
 
@@ -16,4 +18,15 @@ int kb_cmd_conf_load(kb_conf_t *conf, const char *path, int argc, char **argv,
                                         errstr_size)) != KB_OK)
                         return r;
         return KB_OK;
+}
+
+void kb_cmd_raise_nofile(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
+            rl.rlim_cur < 16384) {
+                rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
 }

@@ -161,6 +161,9 @@ static int daemon_main(int argc, char **argv, const daemon_t *d)
          * the broker) is a clean stop too, not death by the signal --
          * kb_proc_run() sees the flag and returns before it starts */
         daemon_signals();
+        /* one descriptor per vendor call in flight (vendor.max_in_flight,
+         * up to 4096) */
+        kb_cmd_raise_nofile();
         conf = daemon_load(argc, argv, d, &rc);
         if (!conf)
                 return rc;

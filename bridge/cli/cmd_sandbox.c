@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "cmd.h"
 #include "log.h"
@@ -170,18 +169,6 @@ static int parse_u64(const char *s, uint64_t *out)
         return 0;
 }
 
-/* Many keep-alive clients need more descriptors than the usual 1024. */
-static void raise_nofile(void)
-{
-        struct rlimit rl;
-
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
-            rl.rlim_cur < 16384) {
-                rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
-                setrlimit(RLIMIT_NOFILE, &rl);
-        }
-}
-
 int kb_cmd_sandbox(int argc, char **argv)
 {
         enum {
@@ -323,7 +310,7 @@ int kb_cmd_sandbox(int argc, char **argv)
                 return KB_EXIT_USAGE;
         }
         kb_log_setup(log_level, log_json, 2, "kyc-bridge");
-        raise_nofile();
+        kb_cmd_raise_nofile();
         signal(SIGPIPE, SIG_IGN);
         /* every thread started from here on inherits the mask; the main
          * thread takes the signals with sigwait() */
