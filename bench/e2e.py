@@ -21,7 +21,7 @@ sees it).
 
 --importer-alone M times the importer alone on M envelopes published before
 it starts; --handoff RATE:SECONDS sends requests at a steady rate and gives
-the hand-off latency (request handed to the producer -> downstream record
+the hand-off latency (request produced (its timestamp) -> downstream record
 seen by a read_committed consumer) as p50/p99/max; --perf DIR profiles each
 daemon with perf record. A run with latency prints its fraction of the bound
 in-flight / latency.
@@ -293,10 +293,10 @@ def percentile(xs, q):
 
 def handoff(rate, seconds, in_flight, partitions, log_level):
     """Hand-off latency at a steady @rate share requests a second for
-    @seconds: from the moment a request is handed to the producer (one kcat
-    kept open, linger 0) to the moment its downstream record is seen by a
-    read_committed consumer (so after the importer's commit). Returns
-    p50/p99/max in ms."""
+    @seconds: from a request's timestamp (CreateTime, set by the producer
+    that sends it: one kcat kept open, linger 0) to the moment its
+    downstream record is seen by a read_committed consumer (so after the
+    importer's commit). Returns p50/p99/max in ms."""
     n = int(rate * seconds)
     w, reqs, iconf, mconf = bench_world("bench-hand", n, in_flight, partitions, log_level,
                                         "hand")
@@ -346,7 +346,18 @@ def handoff(rate, seconds, in_flight, partitions, log_level):
         for d in (iss, imp):
             d.stop()
         problems = exactly_once_report([r["share_id"] for r in reqs], w.outputs())
-        lat = sorted((arrived[i] - sent[i]) * 1000.0 for i in range(n))
+        # from each request's own timestamp (CreateTime: when the producer
+        # took it, same clock), not from the write to kcat's stdin, which
+        # kcat reads in its own time (~25 ms late at this rate)
+        created = {}
+        for line in subprocess.run(
+                ["kcat", "-b", w.kafka.bootstrap, "-C", "-t", w.t["requests"], "-e", "-q",
+                 "-f", "%k %T\n", "-o", "beginning"], stdout=subprocess.PIPE, check=True,
+                timeout=120).stdout.decode().splitlines():
+            k, t = line.split()
+            created[k] = int(t) / 1000.0
+        lat = sorted((arrived[i] - created.get(reqs[i]["share_id"], sent[i])) * 1000.0
+                     for i in range(n))
         return {"rate": rate, "requests": n, "in_flight": in_flight,
                 "exactly_once_problems": len(problems),
                 "p50_ms": round(percentile(lat, 0.50), 1),
