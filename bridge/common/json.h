@@ -12,7 +12,8 @@
 /**
  * Parses exactly one JSON value from @p buf / @p len, strictly: RFC 8259
  * grammar only, valid UTF-8, no NUL bytes, nothing but whitespace after the
- * value, nesting at most @p max_depth, and no object with a duplicate key.
+ * value, nesting at most @p max_depth, and no object with a duplicate key
+ * (kb_jview_init() checks all that; keys compare as jview.h says).
  * Any value may stand at the top level except null (json-c has no object
  * for it). Returns a new reference (json_object_put() it) or NULL with a
  * reason in @p errstr (the reason never quotes the input).

@@ -50,6 +50,7 @@ struct kb_importer_s {
         char output_topic[256];
         uint64_t n_foreign, n_imported, n_reconciled, n_replayed;
         kb_status_t *status; /* imported sessions, for status updates */
+        kb_buf_t rec;        /* the downstream record being written */
 };
 
 /* ---- outputs ---- */
@@ -73,11 +74,15 @@ static int is_scalar(json_object *v)
                       !json_object_is_type(v, json_type_array));
 }
 
-json_object *kb_session_summary(json_object *session)
-{
-        static const char *const keep[] = { "status", "score", "method",
+/* What a summary keeps of each element of a verification array. */
+static const char *const summary_keep[] = { "status", "score", "method",
                                             "role",   "type",  "total_hits",
                                             NULL };
+#define SUMMARY_KEEP (KB_ARRAY_SIZE(summary_keep) - 1)
+
+json_object *kb_session_summary(json_object *session)
+{
+        const char *const *keep = summary_keep;
         json_object *out = json_object_new_object();
 
         if (!out || !json_object_is_type(session, json_type_object))
@@ -121,55 +126,208 @@ nomem:
         return NULL;
 }
 
-static int copy_member(json_object *dst, json_object *src, const char *key)
+/* "key": -- @p key needs no escaping (our own names). */
+static int put_key(kb_buf_t *b, const char *key)
 {
-        json_object *v = kb_json_get(src, key);
-
-        return json_object_object_add(dst, key, v ? json_object_get(v) : NULL);
+        return kb_buf_append(b, "\"", 1) || kb_buf_puts(b, key) ||
+               kb_buf_append(b, "\":", 2);
 }
 
-/* Publishes the downstream record for @p session (the import response or
- * the decision of a reconciled session) and finishes the job's record. */
-static void publish_record(kb_importer_t *im, job_t *job, json_object *session,
-                           int reconciled)
+/* Which summary_keep[] entry key @p k (a JSON string) is; -1: none. */
+static int keep_index(kb_jval_t k)
 {
-        json_object *o = json_object_new_object(), *sess;
-        rd_kafka_headers_t *hdrs = NULL;
-        const char *txt, *vd;
-        size_t len;
-        int r = KB_ERR_NOMEM;
+        const char *p = k.p + 1;
+        size_t n = k.len - 2, j;
 
-        if (!o)
+        if (!memchr(p, '\\', n)) {
+                for (j = 0; j < SUMMARY_KEEP; j++)
+                        if (strlen(summary_keep[j]) == n &&
+                            !memcmp(summary_keep[j], p, n))
+                                return (int)j;
+                return -1;
+        }
+        for (j = 0; j < SUMMARY_KEEP; j++)
+                if (kb_jval_key_is(k, summary_keep[j]))
+                        return (int)j;
+        return -1;
+}
+
+/* The summary of a verification array: per element its kept scalar
+ * members (not null), in summary_keep[] order. */
+static int put_summary_array(kb_buf_t *out, kb_jval_t arr)
+{
+        kb_jiter_t it, mit;
+        kb_jval_t el, k, v;
+        int n = 0;
+
+        if (kb_buf_append(out, "[", 1))
+                return -1;
+        kb_jval_iter(arr, &it);
+        while (kb_jiter_next(&it, NULL, &el)) {
+                kb_jval_t kept[SUMMARY_KEEP];
+                size_t j;
+                int first = 1;
+                memset(kept, 0, sizeof(kept));
+                if (kb_jval_type(el) == KB_JV_OBJECT) {
+                        kb_jval_iter(el, &mit);
+                        while (kb_jiter_next(&mit, &k, &v)) {
+                                int x = keep_index(k);
+                                if (x >= 0)
+                                        kept[x] = v;
+                        }
+                }
+                if (kb_buf_puts(out, n ? ",{" : "{"))
+                        return -1;
+                n++;
+                for (j = 0; j < SUMMARY_KEEP; j++) {
+                        kb_jtype_t t = kb_jval_type(kept[j]);
+                        if (t == KB_JV_ABSENT || t == KB_JV_NULL ||
+                            t == KB_JV_ARRAY || t == KB_JV_OBJECT)
+                                continue;
+                        if ((!first && kb_buf_append(out, ",", 1)) ||
+                            put_key(out, summary_keep[j]) ||
+                            kb_buf_append(out, kept[j].p, kept[j].len))
+                                return -1;
+                        first = 0;
+                }
+                if (kb_buf_append(out, "}", 1))
+                        return -1;
+        }
+        return kb_buf_append(out, "]", 1);
+}
+
+int kb_session_summary_put(kb_buf_t *out, const kb_jview_t *session)
+{
+        size_t i;
+        int first = 1;
+
+        if (kb_buf_append(out, "{", 1))
+                return -1;
+        for (i = 0; i < session->n; i++) {
+                const kb_jmember_t *m = &session->m[i];
+                kb_jtype_t t = kb_jval_type(m->val);
+                /* nested objects (documents, images, features) are left
+                 * out of a summary */
+                if (t == KB_JV_OBJECT)
+                        continue;
+                if ((!first && kb_buf_append(out, ",", 1)) ||
+                    kb_buf_append(out, m->key.p, m->key.len) ||
+                    kb_buf_append(out, ":", 1))
+                        return -1;
+                first = 0;
+                if (t == KB_JV_ARRAY ? put_summary_array(out, m->val)
+                                     : kb_buf_append(out, m->val.p, m->val.len))
+                        return -1;
+        }
+        return kb_buf_append(out, "}", 1);
+}
+
+/* The string @p v decoded into *out (malloc()ed), NULL when it is no
+ * string or holds a NUL (as kb_json_get_str()). 0, or -1 on ENOMEM. */
+static int dup_str(kb_jval_t v, char **out)
+{
+        *out = NULL;
+        if (kb_jval_type(v) != KB_JV_STRING)
+                return 0;
+        *out = malloc(v.len);
+        if (!*out)
+                return -1;
+        if (kb_jval_str(v, *out, v.len, NULL) == -1) {
+                free(*out);
+                *out = NULL;
+        }
+        return 0;
+}
+
+/* ,"key":"val" -- nothing when @p val is NULL (as kb_json_add_str()). */
+static int put_str(kb_buf_t *b, const char *key, const char *val)
+{
+        if (!val)
+                return 0;
+        if (kb_buf_append(b, ",", 1) || put_key(b, key))
+                return -1;
+        return kb_json_put_string(b, val, strlen(val));
+}
+
+/* ,"key":<the raw value>, null when absent. */
+static int put_raw(kb_buf_t *b, const char *key, kb_jval_t v)
+{
+        if (kb_buf_append(b, ",", 1) || put_key(b, key))
+                return -1;
+        return v.p ? kb_buf_append(b, v.p, v.len) : kb_buf_puts(b, "null");
+}
+
+/* What the status index needs from the session (strings malloc()ed into
+ * @p own: status, last new_status, last created_at). 0 or -1 on ENOMEM. */
+static int status_of(const kb_jview_t *session, kb_status_log_t *log,
+                     char *own[3])
+{
+        kb_jval_t rv = kb_jview_get(session, "reviews"), el, last = { 0 };
+        kb_jiter_t it;
+
+        memset(log, 0, sizeof(*log));
+        if (dup_str(kb_jview_get(session, "status"), &own[0]))
+                return -1;
+        if (kb_jval_type(rv) != KB_JV_ARRAY)
+                return 0;
+        kb_jval_iter(rv, &it);
+        while (kb_jiter_next(&it, NULL, &el)) {
+                log->reviews++;
+                last = el;
+        }
+        if (!log->reviews)
+                return 0;
+        if (dup_str(kb_jval_member(last, "new_status"), &own[1]) ||
+            dup_str(kb_jval_member(last, "created_at"), &own[2]))
+                return -1;
+        log->last_status = own[1];
+        log->last_at = own[2];
+        return 0;
+}
+
+/*
+ * Publishes the downstream record for @p session (the import response or
+ * the decision of a reconciled session; NULL: it could not be read) and
+ * finishes the job's record. The record is written as JSON text, the
+ * session spliced in as the vendor wrote it (or its summary written from
+ * that text): no tree is built.
+ */
+static void publish_record(kb_importer_t *im, job_t *job,
+                           const kb_jview_t *session, int reconciled)
+{
+        kb_buf_t *b = &im->rec;
+        rd_kafka_headers_t *hdrs = NULL;
+        char *sid = NULL, *vdv = NULL, *own[3] = { NULL, NULL, NULL };
+        const char *vd;
+        int r = KB_ERR_NOMEM, full = job->partner->full_record;
+
+        kb_buf_reset(b);
+        if (!session || dup_str(kb_jview_get(session, "session_id"), &sid) ||
+            dup_str(kb_jview_get(session, "vendor_data"), &vdv))
                 goto out;
-        sess = job->partner->full_record ? json_object_get(session)
-                                         : kb_session_summary(session);
-        if (!sess)
+        vd = vdv ? vdv : job->vendor_data;
+        if (kb_buf_puts(b, "{\"format\":\"kyc-bridge-imported-session/1\"") ||
+            put_str(b, "share_id", job->f.share_id) ||
+            put_str(b, "issuer_application_id", job->f.issuer_application_id) ||
+            put_str(b, "partner_application_id", im->proc.app_id) ||
+            put_raw(b, "session_id", kb_jview_get(session, "session_id")) ||
+            put_raw(b, "session_number",
+                    kb_jview_get(session, "session_number")) ||
+            put_str(b, "shared_from_session", job->f.source_session_id) ||
+            put_str(b, "session_kind",
+                    kb_session_kind2str(job->f.session_kind)) ||
+            put_raw(b, "status", kb_jview_get(session, "status")) ||
+            put_str(b, "vendor_data", vd) ||
+            put_str(b, "workflow_id", job->workflow_id) ||
+            kb_buf_printf(b, ",\"imported_at\":%lld,\"reconciled\":%s",
+                          (long long)kb_time_now(),
+                          reconciled ? "true" : "false") ||
+            put_str(b, "record", full ? "full" : "summary") ||
+            kb_buf_puts(b, ",\"session\":") ||
+            (full ? kb_buf_append(b, session->root.p, session->root.len)
+                  : kb_session_summary_put(b, session)) ||
+            kb_buf_append(b, "}", 1))
                 goto out;
-        vd = kb_json_get_str(session, "vendor_data");
-        if (!vd)
-                vd = job->vendor_data;
-        if (kb_json_add_str(o, "format", "kyc-bridge-imported-session/1") ||
-            kb_json_add_str(o, "share_id", job->f.share_id) ||
-            kb_json_add_str(o, "issuer_application_id",
-                            job->f.issuer_application_id) ||
-            kb_json_add_str(o, "partner_application_id", im->proc.app_id) ||
-            copy_member(o, session, "session_id") ||
-            copy_member(o, session, "session_number") ||
-            kb_json_add_str(o, "shared_from_session",
-                            job->f.source_session_id) ||
-            kb_json_add_str(o, "session_kind",
-                            kb_session_kind2str(job->f.session_kind)) ||
-            copy_member(o, session, "status") ||
-            kb_json_add_str(o, "vendor_data", vd) ||
-            kb_json_add_str(o, "workflow_id", job->workflow_id) ||
-            kb_json_add_i64(o, "imported_at", kb_time_now()) ||
-            json_object_object_add(o, "reconciled",
-                                   json_object_new_boolean(reconciled)) ||
-            kb_json_add_str(o, "record",
-                            job->partner->full_record ? "full" : "summary") ||
-            json_object_object_add(o, "session", sess))
-                goto out;
-        txt = kb_json_str(o, &len);
         hdrs = rd_kafka_headers_new(8);
         if (!hdrs)
                 goto out;
@@ -182,29 +340,32 @@ static void publish_record(kb_importer_t *im, job_t *job, json_object *session,
                             -1);
         rd_kafka_header_add(hdrs, "content-type", -1, "application/json", -1);
         r = kb_rec_produce(job->base.rec, im->output_topic,
-                           RD_KAFKA_PARTITION_UA, vd, strlen(vd), txt, len,
-                           hdrs);
+                           RD_KAFKA_PARTITION_UA, vd, strlen(vd), b->data,
+                           b->len, hdrs);
         if (r == KB_OK) {
                 /* the state record carries what status updates need */
                 kb_status_import_t si = {
                         job->f.share_id,
-                        kb_json_get_str(session, "session_id"),
+                        sid,
                         job->f.source_session_id,
                         job->f.issuer_application_id,
                         kb_session_kind2str(job->f.session_kind),
                         vd,
-                        job->partner->full_record,
-                        session
+                        full,
+                        NULL,
+                        { 0, NULL, NULL },
                 };
-                r = kb_status_stage(im->status, &si);
+                if (status_of(session, &si.log, own))
+                        r = KB_ERR_NOMEM;
+                si.status = own[0];
+                if (r == KB_OK)
+                        r = kb_status_stage(im->status, &si);
                 if (r == KB_ERR_INVALID_ARG) /* logged; not tracked */
                         r = KB_OK;
         }
         if (r == KB_OK)
-                r = kb_proc_state(&job->base, "imported",
-                                  kb_json_get_str(session, "session_id"));
+                r = kb_proc_state(&job->base, "imported", sid);
 out:
-        json_object_put(o);
         if (r != KB_OK) {
                 kb_proc_fail(&im->proc, "cannot build the downstream record");
         } else {
@@ -216,12 +377,14 @@ out:
                 if (reconciled)
                         job->base.outcome = KB_OPS_RECONCILED;
                 kb_log_debug("importer", "share %s: imported as session %s%s",
-                             job->f.share_id,
-                             kb_json_get_str(session, "session_id")
-                                 ? kb_json_get_str(session, "session_id")
-                                 : "?",
+                             job->f.share_id, sid ? sid : "?",
                              reconciled ? " (reconciled)" : "");
         }
+        free(sid);
+        free(vdv);
+        free(own[0]);
+        free(own[1]);
+        free(own[2]);
         kb_proc_done(&job->base);
 }
 
@@ -260,8 +423,16 @@ static void decision_done(const kb_vendor_result_t *res, void *opaque)
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
         if (res->err == KB_OK && res->body) {
-                publish_record((kb_importer_t *)job->base.proc, job, res->body,
-                               1);
+                /* rare: the decision's tree as text once, then the
+                 * import's way */
+                kb_jview_t jv;
+                size_t len;
+                const char *txt = kb_json_str(res->body, &len);
+                int ok = kb_jview_init(&jv, txt, len, 0, NULL, 0) == 0;
+                publish_record((kb_importer_t *)job->base.proc, job,
+                               ok ? &jv : NULL, 1);
+                if (ok)
+                        kb_jview_clear(&jv);
                 return;
         }
         reconcile_failed(job, res);
@@ -368,7 +539,7 @@ static void workflow_done(const kb_vendor_result_t *res, void *opaque);
 /* Acts on the import's answer (kept in job->import_*; @p body the import
  * response, NULL after a follow-up) and @p ans, what the follow-up
  * question said (KB_ANS_NONE before it was asked). */
-static void import_decide(job_t *job, kb_answer_t ans, json_object *body)
+static void import_decide(job_t *job, kb_answer_t ans, const kb_jview_t *body)
 {
         kb_importer_t *im = (kb_importer_t *)job->base.proc;
         kb_verdict_t v = kb_verdict(KB_STEP_IMPORT, job->import_status,
@@ -438,10 +609,10 @@ static void import_done(const kb_vendor_result_t *res, void *opaque)
                 return;
         /* a 2xx without a readable session is no import we can use */
         job->import_err =
-            res->err == KB_OK && !res->body ? KB_ERR_MALFORMED : res->err;
+            res->err == KB_OK && !res->view ? KB_ERR_MALFORMED : res->err;
         job->import_status = res->status;
         kb_strlcpy(job->import_detail, res->detail, sizeof(job->import_detail));
-        import_decide(job, KB_ANS_NONE, res->body);
+        import_decide(job, KB_ANS_NONE, res->view);
 }
 
 static const char *vd_lookup(void *opaque, const char *name)
@@ -789,6 +960,7 @@ void kb_importer_destroy(kb_importer_t *im)
         kb_proc_destroy(&im->proc);
         KB_FAILPOINTS_REPORT();
         kb_status_destroy(im->status);
+        kb_buf_free(&im->rec, 0);
         kb_keyring_destroy(im->box_keys);
         kb_keyring_destroy(im->signers);
         free(im);

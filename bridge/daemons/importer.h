@@ -7,7 +7,9 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "jview.h"
 #include "processor.h"
+#include "util.h"
 #include "wh_delivery.h"
 
 typedef struct kb_importer_s kb_importer_t;
@@ -49,6 +51,16 @@ kb_status_t *kb_importer_status(kb_importer_t *im);
  * role, type and total_hits. Returns a new object or NULL on ENOMEM.
  */
 json_object *kb_session_summary(json_object *session);
+
+/**
+ * kb_session_summary() written as JSON text straight from a session's raw
+ * text: appends to @p out the compact JSON of the summary of @p session's
+ * root (an empty object when it is no object) -- the same members in the
+ * same order with the same values as kb_json_str(kb_session_summary()),
+ * numbers and strings copied as the session wrote them. Returns 0, or -1
+ * on ENOMEM (@p out then holds part of it).
+ */
+int kb_session_summary_put(kb_buf_t *out, const kb_jview_t *session);
 
 /**
  * Non-zero unless @p session (a list result) was created before @p iat

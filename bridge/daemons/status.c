@@ -117,31 +117,37 @@ int kb_status_cmp(int64_t seq_a, int64_t at_a, const char *a, int64_t seq_b,
         return c < 0 ? -1 : 1;
 }
 
-/*
- * Where @p status stands in the vendor's log of @p session (a decision or
- * an import answer): *seq = the number of reviews; *at = the newest
- * review's created_at when that review set @p status, else @p fallback.
- */
-static void vendor_place(json_object *session, const char *status,
-                         int64_t fallback, int64_t *at, int64_t *seq)
+/* The review log of @p session (a decision, as a webhook delivers it). */
+static void log_of(json_object *session, kb_status_log_t *log)
 {
         json_object *rv = kb_json_get(session, "reviews"), *last;
-        const char *ns, *ca;
         size_t n;
 
-        *at = fallback;
-        *seq = 0;
+        memset(log, 0, sizeof(*log));
         if (!rv || !json_object_is_type(rv, json_type_array))
                 return;
         n = json_object_array_length(rv);
-        *seq = (int64_t)n;
+        log->reviews = (int64_t)n;
         if (n == 0)
                 return;
         last = json_object_array_get_idx(rv, n - 1);
-        ns = kb_json_get_str(last, "new_status");
-        ca = kb_json_get_str(last, "created_at");
-        if (ns && status && !strcmp(ns, status) && ca)
-                (void)kb_time_parse_iso8601(ca, at);
+        log->last_status = kb_json_get_str(last, "new_status");
+        log->last_at = kb_json_get_str(last, "created_at");
+}
+
+/*
+ * Where @p status stands in the vendor's log of a session: *seq = the
+ * number of reviews; *at = the newest review's created_at when that review
+ * set @p status, else @p fallback.
+ */
+static void vendor_place(const kb_status_log_t *log, const char *status,
+                         int64_t fallback, int64_t *at, int64_t *seq)
+{
+        *at = fallback;
+        *seq = log->reviews;
+        if (log->reviews > 0 && log->last_status && status &&
+            !strcmp(log->last_status, status) && log->last_at)
+                (void)kb_time_parse_iso8601(log->last_at, at);
 }
 
 void kb_status_event_id(const char *session_id, const char *status,
@@ -303,7 +309,7 @@ static void unstage(kb_status_t *st, const char *session_id, int committed)
 
 int kb_status_stage(kb_status_t *st, const kb_status_import_t *imp)
 {
-        const char *status = kb_json_get_str(imp->session, "status");
+        const char *status = imp->status;
         char *sid, *old;
         info_t in;
         int r = KB_OK;
@@ -317,7 +323,7 @@ int kb_status_stage(kb_status_t *st, const kb_status_import_t *imp)
         in.vd = imp->vendor_data;
         in.full = imp->full_record;
         in.status = status;
-        vendor_place(imp->session, status, 0, &in.status_at, &in.seq);
+        vendor_place(&imp->log, status, 0, &in.status_at, &in.seq);
         in.until = now_of(st) + st->window;
         if (!info_valid(&in)) {
                 kb_log_warn(st->name,
@@ -715,10 +721,12 @@ int kb_status_action(void *opaque, const kb_wh_delivery_t *dlv,
         settle_t *sa = calloc(1, sizeof(*sa));
         place_t np;
         int64_t now = now_of(st), at, seq;
+        kb_status_log_t log;
         ent_t *e;
         int c, r;
 
-        vendor_place(dlv->decision, dlv->status, dlv->timestamp, &at, &seq);
+        log_of(dlv->decision, &log);
+        vendor_place(&log, dlv->status, dlv->timestamp, &at, &seq);
         pthread_mutex_lock(&st->lock);
         if (!st->ready) {
                 st->st.retried++;

@@ -50,6 +50,14 @@ void kb_status_destroy(kb_status_t *st);
 /** The hooks that feed the index from @p sn (kb_seen_set_observer()). */
 void kb_status_observer(kb_status_t *st, kb_seen_observer_t *obs);
 
+/* Where a session stands in the vendor's review log (its "reviews"
+ * array): how many reviews, and the newest one's new_status and
+ * created_at (NULL when absent or no string). Borrowed. */
+typedef struct kb_status_log_s {
+        int64_t reviews;
+        const char *last_status, *last_at;
+} kb_status_log_t;
+
 /* What an import tells the index (everything borrowed). */
 typedef struct kb_status_import_s {
         const char *share_id;
@@ -59,9 +67,10 @@ typedef struct kb_status_import_s {
         const char *session_kind; /* "user" / "business" */
         const char *vendor_data;  /* the key of its records */
         int full_record;          /* the partner's record policy */
-        /* the import response or the reconciled decision: its status,
-         * and reviews if any */
-        json_object *session;
+        /* the import response or the reconciled decision: its status
+         * and its review log */
+        const char *status;
+        kb_status_log_t log;
 } kb_status_import_t;
 
 /**

@@ -373,7 +373,9 @@ static void attempt_done(const kb_http_resp_t *resp, vop_t *op)
         kb_vendor_t *v = op->v;
         kb_vendor_result_t res;
         json_object *body = NULL;
+        kb_jview_t jv;
         char what[200];
+        int ok, jv_ok = 0;
 
         v->in_flight--;
         memset(&res, 0, sizeof(res));
@@ -445,11 +447,34 @@ static void attempt_done(const kb_http_resp_t *resp, vop_t *op)
         }
 
         /* Final. */
-        if (resp->body_len > 0) {
+        ok = resp->status >= 200 && resp->status < 300;
+        if (op->kind == VOP_IMPORT && ok) {
+                /* the importer's hot path: checked as strictly as a tree,
+                 * but read where it lies (vendor.h) */
+                char perr[128] = "empty input";
+                if (resp->body_len > 0 &&
+                    kb_jview_init(&jv, resp->body, resp->body_len,
+                                  VENDOR_JSON_DEPTH, perr, sizeof(perr)) == 0) {
+                        jv_ok = 1;
+                        if (kb_jval_type(jv.root) != KB_JV_NULL)
+                                res.view = &jv;
+                        else
+                                kb_strlcpy(perr,
+                                           "JSON null at the top level is "
+                                           "not supported",
+                                           sizeof(perr));
+                }
+                if (!res.view && resp->body_len > 0) {
+                        res.err = KB_ERR_MALFORMED;
+                        kb_snprintf(res.detail, sizeof(res.detail),
+                                    "HTTP %d with unusable body: %s",
+                                    resp->status, perr);
+                }
+        } else if (resp->body_len > 0) {
                 char perr[128];
                 body = kb_json_parse(resp->body, resp->body_len,
                                      VENDOR_JSON_DEPTH, perr, sizeof(perr));
-                if (!body && resp->status >= 200 && resp->status < 300) {
+                if (!body && ok) {
                         res.err = KB_ERR_MALFORMED;
                         kb_snprintf(res.detail, sizeof(res.detail),
                                     "HTTP %d with unusable body: %s",
@@ -472,6 +497,8 @@ static void attempt_done(const kb_http_resp_t *resp, vop_t *op)
         op_finish(v, op, &res);
         if (body)
                 json_object_put(body);
+        if (jv_ok)
+                kb_jview_clear(&jv);
 }
 
 static void on_http_done(const kb_http_resp_t *resp, void *opaque)

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "jview.h"
 #include "kyc_bridge.h"
 
 /*
@@ -74,10 +75,16 @@
 typedef struct kb_vendor_s kb_vendor_t;
 
 typedef struct kb_vendor_result_s {
-        int status;         /* final HTTP status, 0 if never answered */
-        int err;            /* KB_OK for 2xx; else a kb_err_t (see above) */
-        json_object *body;  /* parsed JSON body (borrowed; valid during the
-                               callback only) or NULL */
+        int status;        /* final HTTP status, 0 if never answered */
+        int err;           /* KB_OK for 2xx; else a kb_err_t (see above) */
+        json_object *body; /* parsed JSON body (borrowed; valid during the
+                              callback only) or NULL; NULL for a 2xx
+                              answer to an import (see view) */
+        /* import, 2xx only: the answer's text, validated (kb_jview_init(),
+         * as strict as kb_json_parse()), and its view -- no tree is built
+         * for the hot path; NULL otherwise. Borrowed, valid during the
+         * callback only. */
+        const kb_jview_t *view;
         char detail[256];   /* vendor's "detail" (scrubbed), or transport
                                error text; "" when none */
         int attempts;       /* HTTP attempts made (>= 1 unless never
@@ -152,7 +159,8 @@ int kb_vendor_share(kb_vendor_t *v, const char *session_id,
  * wipe its copy right after this returns), @p workflow_id, optional
  * @p vendor_data and @p trust_review. Returns as kb_vendor_share();
  * KB_ERR_INVALID_ARG also for a token that is not UTF-8 (no JSON string
- * can carry it).
+ * can carry it). A 2xx answer (the session made) comes as res->view,
+ * res->body NULL; a JSON null answer counts as not JSON.
  */
 int kb_vendor_import(kb_vendor_t *v, const char *share_token, size_t token_len,
                      const char *workflow_id, const char *vendor_data,

@@ -14,13 +14,30 @@
 #include <string.h>
 
 #include "json.h"
+#include "jview.h"
 #include "kyc_bridge.h"
 #include "util.h"
 
+/* kb_json_parse(), and the view (jview.h) must agree: it accepts what the
+ * tree parser accepts and refuses what it refuses (but a top-level null,
+ * which json-c has no object for), with the same reason. */
 static json_object *parse_n(const char *s, size_t len, int depth, char *err,
                             size_t errsz)
 {
-        return kb_json_parse(s, len, depth, err, errsz);
+        json_object *o = kb_json_parse(s, len, depth, err, errsz);
+        char verr[256] = "";
+        kb_jview_t jv;
+        int vr = kb_jview_init(&jv, s, len, depth, verr, sizeof(verr));
+
+        if (o && vr != 0)
+                fail_msg("the view refused <%.*s>: %s", (int)len, s, verr);
+        if (!o && vr == 0 && kb_jval_type(jv.root) != KB_JV_NULL)
+                fail_msg("the view accepted <%.*s>", (int)len, s);
+        if (!o && vr != 0 && err && strcmp(err, verr))
+                fail_msg("<%.*s>: reasons differ: '%s' / '%s'", (int)len, s,
+                         err, verr);
+        kb_jview_clear(&jv);
+        return o;
 }
 
 /* Must parse; returns the object. */

@@ -180,14 +180,12 @@ static json_object *rec_doc(kb_wh_records_t *recs, size_t i, char *topic,
 /* Stages and commits the import of SID (In Review, no reviews). */
 static void import_session(kb_status_t *st, kb_seen_observer_t *obs, int full)
 {
-        json_object *resp =
-            parse("{\"session_id\":\"" SID "\",\"status\":\"In Review\"}");
-        kb_status_import_t imp = { SHARE,  SID, SRC,  ISSUER,
-                                   "user", VD,  full, resp };
+        kb_status_import_t imp = { SHARE,  SID,         SRC,
+                                   ISSUER, "user",      VD,
+                                   full,   "In Review", { 0, NULL, NULL } };
 
         assert_int_equal(kb_status_stage(st, &imp), KB_OK);
         obs->commit(obs->opaque, SHARE, SID);
-        json_object_put(resp);
 }
 
 static void test_order_and_event_id(void **state)
@@ -251,10 +249,10 @@ static void test_action_orders_statuses(void **state)
 
         /* staged, not committed: retry later */
         {
-                json_object *resp = parse("{\"session_id\":\"" SID
-                                          "\",\"status\":\"In Review\"}");
-                kb_status_import_t imp = { SHARE,  SID, SRC, ISSUER,
-                                           "user", VD,  0,   resp };
+                kb_status_import_t imp = {
+                        SHARE, SID, SRC,         ISSUER,           "user",
+                        VD,    0,   "In Review", { 0, NULL, NULL }
+                };
                 json_object *sr = json_object_new_object();
                 assert_int_equal(kb_status_stage(st, &imp), KB_OK);
                 /* its state record carries what a restart needs */
@@ -265,7 +263,6 @@ static void test_action_orders_statuses(void **state)
                 assert_string_equal(
                     kb_json_get_str(sr, "issuer_application_id"), ISSUER);
                 json_object_put(sr);
-                json_object_put(resp);
         }
         assert_int_equal(act(st, &x, recs), KB_ERR_RETRY);
         assert_int_equal(kb_status_lookup(st, SID, &e), 0);
@@ -489,7 +486,6 @@ static void test_retention(void **state)
         kb_wh_records_t *recs = kb_wh_records_new();
         kb_status_stats_t ss;
         kb_status_entry_t e;
-        json_object *resp;
 
         (void)state;
         fake_now = T0;
@@ -515,10 +511,11 @@ static void test_retention(void **state)
         assert_int_equal((int)ss.sessions, 0);
 
         /* staged and dropped: gone; staged imports never expire */
-        resp = parse("{\"session_id\":\"" OTHER "\",\"status\":\"In Review\"}");
         {
-                kb_status_import_t imp = { "share-2", OTHER, SRC, ISSUER,
-                                           "user",    VD,    0,   resp };
+                kb_status_import_t imp = {
+                        "share-2", OTHER, SRC,         ISSUER,           "user",
+                        VD,        0,     "In Review", { 0, NULL, NULL }
+                };
                 assert_int_equal(kb_status_stage(st, &imp), KB_OK);
         }
         assert_int_equal(kb_status_expire(st, fake_now + 10 * WINDOW), 0);
@@ -527,11 +524,12 @@ static void test_retention(void **state)
         assert_int_equal(kb_status_lookup(st, OTHER, &e), -1);
         /* an import without what the index needs is not tracked */
         {
-                kb_status_import_t imp = { "share-3", OTHER, SRC, ISSUER,
-                                           "user",    NULL,  0,   resp };
+                kb_status_import_t imp = {
+                        "share-3", OTHER, SRC,         ISSUER,           "user",
+                        NULL,      0,     "In Review", { 0, NULL, NULL }
+                };
                 assert_int_equal(kb_status_stage(st, &imp), KB_ERR_INVALID_ARG);
         }
-        json_object_put(resp);
         kb_wh_records_destroy(recs);
         kb_status_destroy(st);
 }
@@ -685,6 +683,43 @@ static void test_one_change_in_flight(void **state)
         kb_status_destroy(st);
 }
 
+/* The import's place in the vendor's review log: the count of reviews,
+ * and the newest review's created_at when it set the imported status. */
+static void test_stage_review_log(void **state)
+{
+        kb_seen_observer_t obs;
+        kb_status_t *st = index_new(&obs);
+        kb_status_entry_t e;
+        kb_status_import_t a = { "share-a",
+                                 SID,
+                                 SRC,
+                                 ISSUER,
+                                 "user",
+                                 VD,
+                                 0,
+                                 "In Review",
+                                 { 3, "In Review", "2026-12-05T16:19:34Z" } };
+        int64_t t;
+
+        (void)state;
+        fake_now = T0;
+        obs.loaded(obs.opaque);
+        assert_int_equal(kb_status_stage(st, &a), KB_OK);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_int_equal(e.status_seq, 3);
+        assert_int_equal(kb_time_parse_iso8601("2026-12-05T16:19:34Z", &t), 0);
+        assert_int_equal(e.status_at, t);
+        obs.forget(obs.opaque, "share-a");
+        /* the newest review set another status: no time known */
+        a.log.last_status = "Approved";
+        assert_int_equal(kb_status_stage(st, &a), KB_OK);
+        assert_int_equal(kb_status_lookup(st, SID, &e), 0);
+        assert_int_equal(e.status_seq, 3);
+        assert_int_equal(e.status_at, 0);
+        obs.forget(obs.opaque, "share-a");
+        kb_status_destroy(st);
+}
+
 /* Two share_ids staged for one session: forgetting one keeps the entry
  * the other needs; a share_id staged again for another session leaves
  * the first. */
@@ -693,10 +728,9 @@ static void test_staged_twice(void **state)
         kb_seen_observer_t obs;
         kb_status_t *st = index_new(&obs);
         kb_status_entry_t e;
-        json_object *resp =
-            parse("{\"session_id\":\"" SID "\",\"status\":\"In Review\"}");
-        kb_status_import_t a = { "share-a", SID, SRC, ISSUER,
-                                 "user",    VD,  0,   resp };
+        kb_status_import_t a = { "share-a", SID,         SRC,
+                                 ISSUER,    "user",      VD,
+                                 0,         "In Review", { 0, NULL, NULL } };
         kb_status_import_t b = a;
 
         (void)state;
@@ -732,7 +766,6 @@ static void test_staged_twice(void **state)
         assert_int_equal(kb_status_stage(st, &a), KB_OK);
         obs.forget(obs.opaque, "share-c");
         assert_int_equal(kb_status_lookup(st, a.session_id, &e), -1);
-        json_object_put(resp);
         kb_status_destroy(st);
 }
 
@@ -851,12 +884,11 @@ static void test_restart_reloads_index(void **state)
         kb_seen_set_observer(sn, &obs);
         assert_int_equal(kb_seen_load(sn), 0);
         {
-                json_object *resp = parse("{\"session_id\":\"" SID
-                                          "\",\"status\":\"In Review\"}");
-                kb_status_import_t imp = { SHARE,  SID, SRC, ISSUER,
-                                           "user", VD,  1,   resp };
+                kb_status_import_t imp = {
+                        SHARE, SID, SRC,         ISSUER,           "user",
+                        VD,    1,   "In Review", { 0, NULL, NULL }
+                };
                 assert_int_equal(kb_status_stage(st, &imp), KB_OK);
-                json_object_put(resp);
         }
         assert_int_equal(kb_seen_claim(sn, SHARE), 0);
         txt = kb_seen_record(sn, SHARE, "imported", SID, &len);
@@ -955,6 +987,7 @@ int main(void)
                 cmocka_unit_test(test_change_not_acked_is_undone),
                 cmocka_unit_test(test_one_change_in_flight),
                 cmocka_unit_test(test_staged_twice),
+                cmocka_unit_test(test_stage_review_log),
                 cmocka_unit_test(test_record_at_out_of_range),
                 cmocka_unit_test(test_restart_reloads_index),
         };

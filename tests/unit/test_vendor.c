@@ -49,6 +49,15 @@ static void res_cb(const kb_vendor_result_t *r, void *opaque)
         t->err = r->err;
         t->attempts = r->attempts;
         kb_strlcpy(t->detail, r->detail, sizeof(t->detail));
+        if (r->view) {
+                /* an import's answer: read where it lies */
+                assert_null(r->body);
+                kb_jval_str(kb_jview_get(r->view, "session_id"), t->session_id,
+                            sizeof(t->session_id), NULL);
+                kb_jval_str(kb_jview_get(r->view, "shared_from_session"),
+                            t->shared_from, sizeof(t->shared_from), NULL);
+                return;
+        }
         if (!r->body)
                 return;
         if ((s = kb_json_get_str(r->body, "share_token")))
