@@ -274,12 +274,24 @@ static int scan_utf8(scan_t *s)
         return 0;
 }
 
+/* A byte that stands for itself in a string: printable ASCII but '"' and
+ * '\\' (most of a document's bytes: skipped in a tight loop). */
+static int is_plain(unsigned c)
+{
+        return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 /* A string at s->p; *esc set when it holds an escape. */
 static int scan_string(scan_t *s, int *esc)
 {
         s->p++; /* the opening quote */
         while (s->p < s->end) {
-                unsigned c = *s->p, cu, lo;
+                unsigned c, cu, lo;
+                while (s->p < s->end && is_plain(*s->p))
+                        s->p++;
+                if (s->p >= s->end)
+                        break;
+                c = *s->p;
                 if (c == '"') {
                         s->p++;
                         return 0;

@@ -9,6 +9,7 @@
 #include "canon.h"
 #include "fuzz.h"
 #include "json.h"
+#include "jview.h"
 #include "utf8.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -173,6 +174,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memcpy(buf, data, size);
         memset(err, 'x', sizeof(err));
         obj = kb_json_parse(buf, size, 64, err, sizeof(err));
+        {
+                /* the view (jview.h) takes what the tree parser takes, but
+                 * a top-level null, which json-c has no object for */
+                kb_jview_t jv;
+                int vr = kb_jview_init(&jv, buf, size, 64, NULL, 0);
+                FUZZ_CHECK(!obj ==
+                           (vr != 0 || kb_jval_type(jv.root) == KB_JV_NULL));
+                kb_jview_clear(&jv);
+        }
         if (!obj) {
                 FUZZ_CHECK(memchr(err, '\0', sizeof(err)) && err[0]);
         } else {
