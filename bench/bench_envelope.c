@@ -13,30 +13,8 @@
 #include <time.h>
 
 #include "kyc_bridge.h"
+#include "bench_stats.h"
 #include "util.h"
-
-static int cmp_i64(const void *a, const void *b)
-{
-        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-        return x < y ? -1 : x > y;
-}
-
-static void report(const char *what, int64_t *ns, long n)
-{
-        qsort(ns, (size_t)n, sizeof(*ns), cmp_i64);
-        printf("%-6s median %7.1f us   p99 %7.1f us   %8.0f ops/s\n", what,
-               (double)ns[n / 2] / 1000.0, (double)ns[n * 99 / 100] / 1000.0,
-               1e9 / (double)ns[n / 2]);
-}
-
-static int64_t now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -95,11 +73,11 @@ int main(int argc, char **argv)
         for (i = 0; i < (size_t)n; i++) {
                 int64_t t0;
                 kb_snprintf(f.share_id, sizeof(f.share_id), "share-%zu", i);
-                t0 = now_ns();
+                t0 = bench_now_ns();
                 if (kb_envelope_seal(&f, token, (size_t)tlen, sign, box,
                                      &envs[i], &lens[i]) != KB_OK)
                         return 1;
-                t_seal[i] = now_ns() - t0;
+                t_seal[i] = bench_now_ns() - t0;
         }
         op.my_application_id = f.for_application_id;
         op.box_keys = boxes;
@@ -110,23 +88,23 @@ int main(int argc, char **argv)
                 kb_envelope_fields_t g;
                 char *tok = NULL;
                 size_t tl = 0;
-                int64_t t0 = now_ns();
+                int64_t t0 = bench_now_ns();
                 int err = kb_envelope_open(envs[i], lens[i], &op, &hdr, &g,
                                            &tok, &tl);
-                t_open[i] = now_ns() - t0;
+                t_open[i] = bench_now_ns() - t0;
                 if (err != KB_OK || tl != (size_t)tlen)
                         rc = 1;
                 kb_envelope_token_free(tok);
-                t0 = now_ns();
+                t0 = bench_now_ns();
                 if (kb_envelope_peek(envs[i], lens[i], &hdr) != KB_OK)
                         rc = 1;
-                t_peek[i] = now_ns() - t0;
+                t_peek[i] = bench_now_ns() - t0;
         }
         printf("%lld envelopes, token %lld bytes, envelope %zu bytes\n",
                (long long)n, (long long)tlen, lens[0]);
-        report("seal", t_seal, (long)n);
-        report("open", t_open, (long)n);
-        report("peek", t_peek, (long)n);
+        bench_report("seal", t_seal, (long)n);
+        bench_report("open", t_open, (long)n);
+        bench_report("peek", t_peek, (long)n);
         if (rc)
                 printf("FAILED: an envelope did not open\n");
         for (i = 0; i < (size_t)n; i++)

@@ -16,30 +16,8 @@
 #include <json-c/json.h>
 
 #include "json.h"
+#include "bench_stats.h"
 #include "util.h"
-
-static int cmp_i64(const void *a, const void *b)
-{
-        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-        return x < y ? -1 : x > y;
-}
-
-static void report(const char *what, int64_t *ns, long n)
-{
-        qsort(ns, (size_t)n, sizeof(*ns), cmp_i64);
-        printf("%-16s median %7.1f us   p99 %7.1f us   %8.0f ops/s\n", what,
-               (double)ns[n / 2] / 1000.0, (double)ns[n * 99 / 100] / 1000.0,
-               1e9 / (double)ns[n / 2]);
-}
-
-static int64_t now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -82,25 +60,25 @@ int main(int argc, char **argv)
         if (!t_parse || !t_round)
                 return 1;
         for (i = 0; i < (size_t)n; i++) {
-                int64_t t0 = now_ns();
+                int64_t t0 = bench_now_ns();
                 json_object *o = kb_json_parse(doc, len, 64, NULL, 0);
-                t_parse[i] = now_ns() - t0;
+                t_parse[i] = bench_now_ns() - t0;
                 if (!o)
                         rc = 1;
                 json_object_put(o);
         }
         for (i = 0; i < (size_t)n; i++) {
-                int64_t t0 = now_ns();
+                int64_t t0 = bench_now_ns();
                 json_object *o = kb_json_parse(doc, len, 64, NULL, 0);
                 size_t sl = 0;
                 if (!o || !kb_json_str(o, &sl) || sl == 0)
                         rc = 1;
                 json_object_put(o);
-                t_round[i] = now_ns() - t0;
+                t_round[i] = bench_now_ns() - t0;
         }
         printf("%lld iterations, document %zu bytes\n", (long long)n, len);
-        report("parse", t_parse, (long)n);
-        report("parse+serialise", t_round, (long)n);
+        bench_report("parse", t_parse, (long)n);
+        bench_report("parse+serialise", t_round, (long)n);
         if (rc)
                 printf("FAILED: the document did not parse\n");
         free(t_parse);

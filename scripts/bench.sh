@@ -10,11 +10,17 @@
 #   scripts/bench.sh                          # all sections -> build-bench/bench.json
 #   scripts/bench.sh --only limits,pair       # some sections (bench.py --help)
 #   scripts/bench.sh --quick                  # a tenth of the work: a smoke run
+#   scripts/bench.sh --e2e ARGS...            # bench/e2e.py ARGS instead (its --help)
 #   BUILD=/path/to/build scripts/bench.sh     (default: build-bench/, Release)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$here/build-bench}
+run=(bench/bench.py --build "$build" --json "$build/bench.json")
+if [ "${1:-}" = --e2e ]; then
+  shift
+  run=(bench/e2e.py)
+fi
 
 bash "$here/scripts/setup.sh" --test --with python3-venv "$build" \
   -DCMAKE_BUILD_TYPE=Release -DKB_BUILD_TESTS=OFF >/dev/null
@@ -38,4 +44,4 @@ bash "$here/scripts/kafka.sh" start "$tmp/kafka" >/dev/null
 
 KB_BIN="$build/kyc-bridge" KB_KAFKA_DIR="$tmp/kafka" KB_TEST_TMP="$tmp/work" \
   KB_PEER_PYTHON="$venv/bin/python" PYTHONDONTWRITEBYTECODE=1 \
-  /usr/bin/python3 "$here/bench/bench.py" --build "$build" --json "$build/bench.json" "$@"
+  /usr/bin/python3 "$here/${run[0]}" "${run[@]:1}" "$@"

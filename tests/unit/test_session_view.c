@@ -109,16 +109,17 @@ static char *read_vector(const char *name, size_t *len)
         return buf;
 }
 
+/* The real sandbox import answers in tests/vectors/sessions/. */
+static const char *const vectors[] = { "import-kyc.json", "import-kyb.json" };
+
 static void test_real_import_answers(void **state)
 {
-        static const char *const names[] = { "import-kyc.json",
-                                             "import-kyb.json" };
         size_t i, len;
 
         (void)state;
-        for (i = 0; i < KB_ARRAY_SIZE(names); i++) {
-                char *doc = read_vector(names[i], &len);
-                check_equiv(doc, len, names[i]);
+        for (i = 0; i < KB_ARRAY_SIZE(vectors); i++) {
+                char *doc = read_vector(vectors[i], &len);
+                check_equiv(doc, len, vectors[i]);
                 free(doc);
         }
 }
@@ -290,14 +291,12 @@ static void time_doc(const char *name, const char *doc, size_t len)
 
 static void test_cost(void **state)
 {
-        static const char *const names[] = { "import-kyc.json",
-                                             "import-kyb.json" };
         size_t i, len;
 
         (void)state;
-        for (i = 0; i < KB_ARRAY_SIZE(names); i++) {
-                char *doc = read_vector(names[i], &len);
-                time_doc(names[i], doc, len);
+        for (i = 0; i < KB_ARRAY_SIZE(vectors); i++) {
+                char *doc = read_vector(vectors[i], &len);
+                time_doc(vectors[i], doc, len);
                 free(doc);
         }
 }
