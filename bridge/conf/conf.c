@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -12,9 +13,11 @@
 #include <librdkafka/rdkafka.h>
 #include <sodium.h>
 
+#include "hmap.h"
 #include "util.h"
 
-#define KB_CONF_MAX_FILE    (1024 * 1024)
+/* 10,000 partners of an importer take about 2.5 MB */
+#define KB_CONF_MAX_FILE    (16 * 1024 * 1024)
 #define KB_CONF_MAX_SECRET  (64 * 1024)
 #define KB_CONF_MAX_SECTION 64
 
@@ -28,12 +31,21 @@ typedef struct conf_entry_s {
 struct kb_conf_s {
         conf_entry_t *ents;
         size_t n, cap;
+        /* key -> its index in ents + 1: a config with thousands of
+         * partner sections is looked up without a scan per key */
+        kb_hmap_t *idx;
         char *path;
 };
 
 kb_conf_t *kb_conf_new(void)
 {
-        return calloc(1, sizeof(kb_conf_t));
+        kb_conf_t *conf = calloc(1, sizeof(kb_conf_t));
+
+        if (conf && !(conf->idx = kb_hmap_new())) {
+                free(conf);
+                return NULL;
+        }
+        return conf;
 }
 
 void kb_conf_destroy(kb_conf_t *conf)
@@ -48,6 +60,7 @@ void kb_conf_destroy(kb_conf_t *conf)
                 free(conf->ents[i].origin);
         }
         free(conf->ents);
+        kb_hmap_destroy(conf->idx);
         free(conf->path);
         free(conf);
 }
@@ -101,12 +114,16 @@ const kb_conf_opt_t *kb_conf_find_opt(const char *key)
 
 static conf_entry_t *find_entry(const kb_conf_t *conf, const char *key)
 {
-        size_t i;
+        uintptr_t i;
 
-        for (i = 0; i < conf->n; i++)
-                if (!strcmp(conf->ents[i].key, key))
-                        return &conf->ents[i];
-        return NULL;
+        if (!conf->idx) {
+                for (i = 0; i < conf->n; i++)
+                        if (!strcmp(conf->ents[i].key, key))
+                                return &conf->ents[i];
+                return NULL;
+        }
+        i = (uintptr_t)kb_hmap_gets(conf->idx, key);
+        return i ? &conf->ents[i - 1] : NULL;
 }
 
 static int is_kafka_secret(const char *kkey)
@@ -199,7 +216,8 @@ static int validate_value(const kb_conf_opt_t *o, const char *v, char *err,
                 if (o->validate) {
                         size_t cnt, i;
                         char **items;
-                        kb_conf_t tmp = { NULL, 0, 0, NULL };
+                        /* no index: find_entry() scans its one entry */
+                        kb_conf_t tmp = { NULL, 0, 0, NULL, NULL };
                         conf_entry_t e = { (char *)"x", (char *)v, (char *)"",
                                            NULL };
                         tmp.ents = &e;
@@ -333,6 +351,10 @@ int kb_conf_set(kb_conf_t *conf, const char *key, const char *value,
         e->key = strdup(key);
         if (!e->key)
                 goto nomem;
+        if (kb_hmap_puts(conf->idx, key, (void *)(uintptr_t)(conf->n + 1))) {
+                free(e->key);
+                goto nomem;
+        }
         e->value = nv;
         e->origin = no;
         e->opt = opt;
@@ -383,8 +405,8 @@ int kb_conf_load_file(kb_conf_t *conf, const char *path, char *errstr,
                       size_t errstr_size)
 {
         char *buf = NULL, *line, *next, origin[512];
-        char **seen = NULL;
-        size_t len, nseen = 0, i;
+        kb_hmap_t *seen = NULL;
+        size_t len;
         int lineno = 0, r = KB_OK;
 
         if (kb_read_file(path, KB_CONF_MAX_FILE, &buf, &len) == -1) {
@@ -400,10 +422,10 @@ int kb_conf_load_file(kb_conf_t *conf, const char *path, char *errstr,
                 free(buf);
                 return KB_ERR_CONFIG;
         }
-        seen = calloc(len / 2 + 2, sizeof(*seen));
+        seen = kb_hmap_new();
         if (!seen || !conf->path) {
                 free(buf);
-                free(seen);
+                kb_hmap_destroy(seen);
                 kb_snprintf(errstr, errstr_size, "%s: out of memory", path);
                 return KB_ERR_NOMEM;
         }
@@ -433,22 +455,24 @@ int kb_conf_load_file(kb_conf_t *conf, const char *path, char *errstr,
                         r = KB_ERR_CONFIG;
                         break;
                 }
-                for (i = 0; i < nseen; i++)
-                        if (!strcmp(seen[i], key))
-                                break;
-                if (i < nseen) {
+                if (kb_hmap_gets(seen, key)) {
                         kb_snprintf(errstr, errstr_size,
                                     "%s: %s: set twice in this file", origin,
                                     key);
                         r = KB_ERR_CONFIG;
                         break;
                 }
-                seen[nseen++] = key;
+                if (kb_hmap_puts(seen, key, key)) {
+                        kb_snprintf(errstr, errstr_size, "%s: out of memory",
+                                    origin);
+                        r = KB_ERR_NOMEM;
+                        break;
+                }
                 r = kb_conf_set(conf, key, val, origin, errstr, errstr_size);
                 if (r)
                         break;
         }
-        free(seen);
+        kb_hmap_destroy(seen);
         sodium_memzero(buf, len);
         free(buf);
         return r;
@@ -636,13 +660,17 @@ int kb_conf_get_secret(const kb_conf_t *conf, const char *key, char **out,
 
 char **kb_conf_sections(const kb_conf_t *conf, const char *prefix, size_t *n)
 {
-        size_t plen = strlen(prefix), i, j, k = 0;
+        size_t plen = strlen(prefix), i, k = 0;
         char **out = calloc(conf->n + 1, sizeof(char *));
+        kb_hmap_t *have = kb_hmap_new();
 
         if (n)
                 *n = 0;
-        if (!out)
+        if (!out || !have) {
+                free(out);
+                kb_hmap_destroy(have);
                 return NULL;
+        }
         for (i = 0; i < conf->n; i++) {
                 const char *key = conf->ents[i].key, *s, *dot;
                 if (strncmp(key, prefix, plen) || key[plen] != '.')
@@ -651,19 +679,18 @@ char **kb_conf_sections(const kb_conf_t *conf, const char *prefix, size_t *n)
                 dot = strchr(s, '.');
                 if (!dot)
                         continue;
-                for (j = 0; j < k; j++)
-                        if (strlen(out[j]) == (size_t)(dot - s) &&
-                            !strncmp(out[j], s, (size_t)(dot - s)))
-                                break;
-                if (j < k)
+                if (kb_hmap_get(have, s, (size_t)(dot - s)))
                         continue;
                 out[k] = strndup(s, (size_t)(dot - s));
-                if (!out[k]) {
+                if (!out[k] ||
+                    kb_hmap_put(have, s, (size_t)(dot - s), out[k])) {
                         kb_conf_list_free(out);
+                        kb_hmap_destroy(have);
                         return NULL;
                 }
                 k++;
         }
+        kb_hmap_destroy(have);
         if (n)
                 *n = k;
         return out;

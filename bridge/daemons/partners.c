@@ -1,12 +1,28 @@
 /* partners.c -- the partner registry: who we share with / import from */
 #include "partners.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "hmap.h"
 #include "util.h"
+
+/* @p app lower-cased into @p out (application ids are compared without
+ * case); the length, 0 when it does not fit. */
+static size_t app_key(const char *app, char *out, size_t outsz)
+{
+        size_t i, l = strlen(app);
+
+        if (l >= outsz)
+                return 0;
+        for (i = 0; i < l; i++)
+                out[i] = (char)tolower((unsigned char)app[i]);
+        out[l] = '\0';
+        return l;
+}
 
 static const char *get_sec(const kb_conf_t *conf, const char *sec,
                            const char *opt, char *key, size_t keysz)
@@ -19,12 +35,13 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                      char *errstr, size_t errstr_size)
 {
         char **secs;
-        size_t n, i, j;
-        char key[256], berr[512];
+        size_t n, i;
+        char key[256], berr[512], low[64];
         int r = KB_OK;
 
         ps->v = NULL;
         ps->n = 0;
+        ps->by_app = NULL;
         secs = kb_conf_sections(conf, "partner", &n);
         if (!secs)
                 return KB_ERR_NOMEM;
@@ -37,7 +54,9 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                 return KB_ERR_CONFIG;
         }
         ps->v = calloc(n, sizeof(*ps->v));
-        if (!ps->v) {
+        ps->by_app = kb_hmap_new();
+        if (!ps->v || !ps->by_app) {
+                kb_partners_free(ps);
                 kb_conf_list_free(secs);
                 return KB_ERR_NOMEM;
         }
@@ -65,17 +84,27 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                         r = KB_ERR_CONFIG;
                         break;
                 }
-                for (j = 0; j < i; j++)
-                        if (!strcasecmp(ps->v[j].application_id, app)) {
+                {
+                        size_t kl =
+                            app_key(p->application_id, low, sizeof(low));
+                        const kb_partner_t *o =
+                            kb_hmap_get(ps->by_app, low, kl);
+                        if (o) {
                                 kb_snprintf(errstr, errstr_size,
                                             "%s: %s: application id already "
                                             "used by partner '%s'",
                                             kb_conf_origin(conf, key), key,
-                                            ps->v[j].name);
+                                            o->name);
                                 r = KB_ERR_CONFIG;
+                                break;
                         }
-                if (r)
-                        break;
+                        if (kb_hmap_put(ps->by_app, low, kl, p)) {
+                                kb_snprintf(errstr, errstr_size,
+                                            "out of memory");
+                                r = KB_ERR_NOMEM;
+                                break;
+                        }
+                }
                 path = get_sec(conf, secs[i], "keys", key, sizeof(key));
                 if (!path) {
                         kb_snprintf(errstr, errstr_size,
@@ -151,8 +180,13 @@ int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
 const kb_partner_t *kb_partners_find(const kb_partners_t *ps,
                                      const char *application_id)
 {
-        size_t i;
+        char low[64];
+        size_t i, kl;
 
+        if (ps->by_app) {
+                kl = app_key(application_id, low, sizeof(low));
+                return kl ? kb_hmap_get(ps->by_app, low, kl) : NULL;
+        }
         for (i = 0; i < ps->n; i++)
                 if (!strcasecmp(ps->v[i].application_id, application_id))
                         return &ps->v[i];
@@ -166,6 +200,8 @@ void kb_partners_free(kb_partners_t *ps)
         for (i = 0; ps->v && i < ps->n; i++)
                 kb_bundle_destroy(ps->v[i].bundle);
         free(ps->v);
+        kb_hmap_destroy(ps->by_app);
+        ps->by_app = NULL;
         ps->v = NULL;
         ps->n = 0;
 }

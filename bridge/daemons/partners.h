@@ -23,13 +23,17 @@ typedef struct kb_partner_s {
 typedef struct kb_partners_s {
         kb_partner_t *v;
         size_t n;
+        /* application_id, lower-cased -> partner: finding one costs the
+         * same with 10,000 partners as with one (NULL: v is scanned) */
+        struct kb_hmap_s *by_app;
 } kb_partners_t;
 
 /**
  * Loads every partner section of @p conf and its key bundle. For
  * KB_SCOPE_ISSUER each bundle must hold a box key; for KB_SCOPE_IMPORTER a
  * signing key and at least one workflow id. Duplicate application ids are
- * rejected. Errors read "origin: key: reason".
+ * rejected. Errors read "origin: key: reason". Either way
+ * kb_partners_free() may be called.
  */
 int kb_partners_load(kb_partners_t *ps, const kb_conf_t *conf, unsigned scope,
                      char *errstr, size_t errstr_size);

@@ -264,14 +264,14 @@ static void test_load_errors(void **state)
         kb_snprintf(want, sizeof(want), "%s: NUL byte in file", f->path);
         assert_string_equal(f->err, want);
 
-        /* over 1 MiB */
+        /* over 16 MiB */
         reset_conf(f);
         kb_snprintf(f->path, sizeof(f->path), "%s/big.conf", f->dir);
         fp = fopen(f->path, "wb");
         assert_non_null(fp);
         memset(big, '#', sizeof(big));
         big[sizeof(big) - 1] = '\n';
-        for (i = 0; i < 257; i++)
+        for (i = 0; i < 4097; i++)
                 assert_int_equal(fwrite(big, 1, sizeof(big), fp), sizeof(big));
         assert_int_equal(fclose(fp), 0);
         assert_int_equal(
