@@ -661,6 +661,77 @@ static void test_constructor_out_of_memory(void **state)
         }
 }
 
+/* 10,000 partners (an importer's file is ~2.5 MB, over the old 1 MiB
+ * limit): every one loaded and found, without case, and one id given
+ * twice found out */
+static void test_many_partners(void **state)
+{
+        char dir[] = "/tmp/kb-test-partners.XXXXXX", path[600], err[512];
+        char bundle[600], app[40], wf[64], *text;
+        size_t cap = 4 * 1024 * 1024, len = 0;
+        kb_partners_t ps;
+        kb_conf_t *c;
+        int i, n = 10000;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        snprintf(bundle, sizeof(bundle), "%s/full.pub.json", dir);
+        write_bundle(bundle, 1, 1);
+        text = malloc(cap);
+        assert_non_null(text);
+        for (i = 0; i < n; i++)
+                len += (size_t)snprintf(
+                    text + len, cap - len,
+                    "partner.p%d.application_id = %08X-0000-4000-8000-%012d\n"
+                    "partner.p%d.keys = %s\n"
+                    "partner.p%d.workflow_id.user = "
+                    "wf-user-of-a-realistic-length-0000-0000-%d\n",
+                    i, i, i, i, bundle, i, i);
+        assert_true(len > 1024 * 1024);
+        snprintf(path, sizeof(path), "%s/many.conf", dir);
+        assert_int_equal(kb_write_file_atomic(path, text, len, 0600), 0);
+        c = kb_conf_new();
+        if (kb_conf_load_file(c, path, err, sizeof(err)) != KB_OK)
+                fail_msg("%s", err);
+        assert_int_equal(
+            kb_partners_load(&ps, c, KB_SCOPE_IMPORTER, err, sizeof(err)),
+            KB_OK);
+        assert_int_equal((int)ps.n, n);
+        for (i = 0; i < n; i += 997) {
+                snprintf(app, sizeof(app), "%08x-0000-4000-8000-%012d", i, i);
+                assert_non_null(kb_partners_find(&ps, app));
+                snprintf(wf, sizeof(wf),
+                         "wf-user-of-a-realistic-length-0000-0000-%d", i);
+                assert_string_equal(kb_partners_find(&ps, app)->workflow_user,
+                                    wf);
+        }
+        assert_null(kb_partners_find(&ps, SID));
+        kb_partners_free(&ps);
+        kb_conf_destroy(c);
+
+        /* the last one takes the first one's id */
+        len += (size_t)snprintf(text + len, cap - len,
+                                "partner.q.application_id = "
+                                "00000000-0000-4000-8000-000000000000\n"
+                                "partner.q.keys = %s\n"
+                                "partner.q.workflow_id.user = wf\n",
+                                bundle);
+        assert_int_equal(kb_write_file_atomic(path, text, len, 0600), 0);
+        c = kb_conf_new();
+        if (kb_conf_load_file(c, path, err, sizeof(err)) != KB_OK)
+                fail_msg("%s", err);
+        assert_int_equal(
+            kb_partners_load(&ps, c, KB_SCOPE_IMPORTER, err, sizeof(err)),
+            KB_ERR_CONFIG);
+        assert_non_null(strstr(err, "already used by partner 'p0'"));
+        kb_partners_free(&ps);
+        kb_conf_destroy(c);
+        free(text);
+        unlink(path);
+        unlink(bundle);
+        rmdir(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -669,6 +740,7 @@ int main(void)
                 cmocka_unit_test(test_summary_drops_documents_images_and_hits),
                 cmocka_unit_test(test_template_expand),
                 cmocka_unit_test(test_partners),
+                cmocka_unit_test(test_many_partners),
                 cmocka_unit_test(test_share_request_ids_follow_envelope_rules),
                 cmocka_unit_test(test_verdict_table),
                 cmocka_unit_test(test_created_after_honours_offset),
