@@ -800,3 +800,32 @@ toolong:
                 out[0] = '\0';
         return -1;
 }
+
+int kb_jval_i64(kb_jval_t v, int64_t *out)
+{
+        uint64_t acc = 0;
+        size_t i = 0;
+        int neg = 0;
+
+        if (!v.p || v.len == 0)
+                return -1;
+        if (v.p[0] == '-')
+                neg = i = 1;
+        if (i == v.len)
+                return -1;
+        for (; i < v.len; i++) {
+                unsigned d = (unsigned)((unsigned char)v.p[i] - '0');
+                /* a fraction or an exponent: json-c makes a double of it */
+                if (d > 9)
+                        return -1;
+                if (acc > (UINT64_MAX - d) / 10)
+                        return -1;
+                acc = acc * 10 + d;
+        }
+        /* INT64_MIN too: kb_json_get_i64() cannot tell it from json-c's
+         * clamp */
+        if (acc > (uint64_t)INT64_MAX)
+                return -1;
+        *out = neg ? -(int64_t)acc : (int64_t)acc;
+        return 0;
+}

@@ -125,4 +125,11 @@ int kb_jval_key_is(kb_jval_t key, const char *name);
  */
 int kb_jval_str(kb_jval_t v, char *out, size_t outsz, size_t *outlen);
 
+/**
+ * The integer @p v into @p out, as kb_json_get_i64() reads one from a
+ * json-c tree: 0 for a number written without fraction or exponent in
+ * INT64_MIN + 1 .. INT64_MAX, else -1 (@p out untouched).
+ */
+int kb_jval_i64(kb_jval_t v, int64_t *out);
+
 #endif /* KB_JVIEW_H */

@@ -479,7 +479,6 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
                 json_object *s = json_object_array_get_idx(results, i);
                 const char *from = kb_json_get_str(s, "shared_from_session");
                 const char *sid = kb_json_get_str(s, "session_id");
-                const char *owner;
                 int64_t no = 0;
                 if (!from || !sid || strcasecmp(from, job->f.source_session_id))
                         continue;
@@ -487,8 +486,8 @@ static void list_done(const kb_vendor_result_t *res, void *opaque)
                         continue;
                 /* a session that another share's record already stands
                  * for is not this share's import */
-                owner = kb_seen_ref_owner(im->proc.seen, sid);
-                if (owner && strcmp(owner, job->f.share_id))
+                if (kb_seen_ref_taken_by_other(im->proc.seen, sid,
+                                               job->f.share_id))
                         continue;
                 kb_json_get_i64(s, "session_number", &no);
                 if (no > best_no) {

@@ -412,45 +412,87 @@ static void obs_forget(void *opaque, const char *share_id)
         free(sid);
 }
 
+/* Decoded strings of one record: in buf while they fit, else each in a
+ * malloc()ed copy of its own. */
+typedef struct recstr_s {
+        char buf[1024];
+        size_t used;
+        char *heap[12];
+        size_t nheap;
+} recstr_t;
+
+/* Member @p name of @p rec as kb_json_get_str() gives it from a tree:
+ * NULL when absent, no string or holding "\u0000" (and on ENOMEM). */
+static const char *rec_str(const kb_jview_t *rec, const char *name,
+                           recstr_t *rs)
+{
+        kb_jval_t v = kb_jview_get(rec, name);
+        int inbuf = v.len <= sizeof(rs->buf) - rs->used;
+        char *out;
+        size_t len;
+
+        if (kb_jval_type(v) != KB_JV_STRING)
+                return NULL;
+        /* decoded, a string is never longer than its text */
+        if (inbuf) {
+                out = rs->buf + rs->used;
+        } else {
+                if (rs->nheap == sizeof(rs->heap) / sizeof(rs->heap[0]) ||
+                    !(out = malloc(v.len)))
+                        return NULL;
+                rs->heap[rs->nheap++] = out;
+        }
+        if (kb_jval_str(v, out, v.len, &len) == -1)
+                return NULL;
+        if (inbuf)
+                rs->used += len + 1;
+        return out;
+}
+
 /* A state record: the importer's "imported" record of a share, or the
  * index's own "status:<session_id>" record. */
 static void obs_record(void *opaque, const char *key, size_t key_len,
-                       json_object *rec)
+                       const kb_jview_t *rec)
 {
         kb_status_t *st = opaque;
-        const char *outcome = kb_json_get_str(rec, "outcome");
-        const char *record = kb_json_get_str(rec, "record");
+        recstr_t rs;
+        const char *outcome, *record;
         int aux = key_len >= strlen(KB_SEEN_AUX_PREFIX) &&
                   !memcmp(key, KB_SEEN_AUX_PREFIX, strlen(KB_SEEN_AUX_PREFIX));
         int64_t at;
         info_t in;
+        size_t i;
 
+        rs.used = 0;
+        rs.nheap = 0;
+        outcome = rec_str(rec, "outcome", &rs);
+        record = rec_str(rec, "record", &rs);
         /* anyone who may write the topic wrote it: at + window must not
          * overflow */
         if (!outcome || strcmp(outcome, aux ? "status" : "imported") ||
-            kb_json_get_i64(rec, "at", &at) || at < 0 ||
+            kb_jval_i64(kb_jview_get(rec, "at"), &at) || at < 0 ||
             at > INT64_MAX - st->window)
-                return;
+                goto out;
         memset(&in, 0, sizeof(in));
-        in.session_id = kb_json_get_str(rec, "ref");
-        in.share_id = kb_json_get_str(rec, "share_id");
-        in.issuer = kb_json_get_str(rec, "issuer_application_id");
-        in.from = kb_json_get_str(rec, "shared_from_session");
-        in.kind = kb_json_get_str(rec, "session_kind");
-        in.vd = kb_json_get_str(rec, "vendor_data");
+        in.session_id = rec_str(rec, "ref", &rs);
+        in.share_id = rec_str(rec, "share_id", &rs);
+        in.issuer = rec_str(rec, "issuer_application_id", &rs);
+        in.from = rec_str(rec, "shared_from_session", &rs);
+        in.kind = rec_str(rec, "session_kind", &rs);
+        in.vd = rec_str(rec, "vendor_data", &rs);
         in.full = record && !strcmp(record, "full");
-        in.status = kb_json_get_str(rec, "status");
-        in.prev = kb_json_get_str(rec, "old_status");
+        in.status = rec_str(rec, "status", &rs);
+        in.prev = rec_str(rec, "old_status", &rs);
         in.published = aux && in.prev != NULL;
-        if (kb_json_get_i64(rec, "status_at", &in.status_at))
+        if (kb_jval_i64(kb_jview_get(rec, "status_at"), &in.status_at))
                 in.status_at = 0;
-        if (kb_json_get_i64(rec, "status_seq", &in.seq))
+        if (kb_jval_i64(kb_jview_get(rec, "status_seq"), &in.seq))
                 in.seq = 0;
         in.until = at + st->window;
         /* records written before status updates existed lack the members:
          * those sessions are not tracked */
         if (!record || !info_valid(&in) || in.until < now_of(st))
-                return;
+                goto out;
         pthread_mutex_lock(&st->lock);
         if (merge(st, &in, 1) == -1)
                 kb_log_warn(st->name,
@@ -458,6 +500,9 @@ static void obs_record(void *opaque, const char *key, size_t key_len,
                             "status updates",
                             in.session_id);
         pthread_mutex_unlock(&st->lock);
+out:
+        for (i = 0; i < rs.nheap; i++)
+                free(rs.heap[i]);
 }
 
 void kb_status_set_ready(kb_status_t *st)

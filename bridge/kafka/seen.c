@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "hmap.h"
 #include "json.h"
 #include "kafka.h"
@@ -18,15 +20,60 @@
 /* Longest single metadata request of a load. */
 #define MD_TIMEOUT_MS 30000
 
-typedef struct entry_s {
-        int64_t until; /* forget after (unix s) */
-        int pending;   /* claimed, not committed */
-} entry_t;
+/*
+ * The table. A share_id (and a ref) is remembered as a 96-bit digest:
+ * SipHash-128 (crypto_shorthash_siphashx24) under a key drawn at
+ * kb_seen_new(), cut to 96 bits. The key is secret and new at every start
+ * (the table is rebuilt from the topic), so share_ids chosen by a client
+ * collide no more often than random ones: with n = 10^6 share_ids
+ * remembered, a new one is taken for a remembered one with probability
+ * n / 2^96 ~ 1.3e-23, and any two of 10^8 share_ids (a century of 10^6 a
+ * day) share a digest with probability below n^2 / 2^97 ~ 6.3e-14.
+ *
+ * Open addressing, linear probing, the slot of a digest its first word
+ * scaled to the capacity (any capacity, no power of two, so the load
+ * stays between MIN_LOAD and MAX_LOAD and memory follows the count).
+ * Columns, not structs: key[] 12 bytes and until[] 4 bytes a slot; the
+ * importer's refs add ref[] 12 bytes and ridx[] 4 bytes a slot (both
+ * allocated at the first ref). So 16 (issuer) or 32 (importer) bytes a
+ * slot, 19..27 or 38..53 bytes a share_id.
+ *
+ * A removed entry keeps its key (probe chains stay whole) with until =
+ * DEAD; it is taken again by the same share_id, dropped by the next
+ * rebuild. until is unix seconds, clamped to 0 .. UINT32_MAX - 1 (year
+ * 2106). Pending entries (claimed, not committed: the records in flight,
+ * a few thousand at most) are also in the small map `pending`.
+ *
+ * The refs: ref[i] is the digest of the ref entry i committed (0: none);
+ * ridx is an open-addressed index over them (slot + 1, 0 empty), keyed
+ * by the ref digest. An index entry whose slot no longer holds that ref
+ * (the entry was removed, or committed another ref) is stale: lookups
+ * skip it, the next rebuild drops it. A ref is held by one entry at a
+ * time: the one that committed it last.
+ */
+#define MIN_CAP  64
+#define MAX_LOAD 85 /* percent of the slots used (live and removed) */
+#define NEW_LOAD 60 /* percent live after a rebuild */
+#define DEAD     UINT32_MAX
+
+typedef struct dig_s {
+        uint32_t w[3];
+} dig_t;
+
+typedef struct table_s {
+        dig_t *key;      /* all zero: empty */
+        uint32_t *until; /* DEAD: removed */
+        dig_t *ref;      /* NULL until the first ref */
+        uint32_t *ridx;  /* with ref */
+        size_t cap, used, live, nref;
+} table_t;
 
 struct kb_seen_s {
         const kb_conf_t *conf;
-        kb_hmap_t *map;
-        kb_hmap_t *refs; /* ref -> share_id (malloc()ed strings) */
+        table_t t;
+        kb_hmap_t *pending; /* digests (12 bytes) of the pending entries */
+        unsigned char sipkey[crypto_shorthash_siphashx24_KEYBYTES];
+        int64_t (*clock)(void);
         char *topic;
         char who[32];
         int64_t window;
@@ -44,11 +91,255 @@ struct kb_seen_s {
         rd_kafka_t *hw;
         rd_kafka_topic_partition_list_t *marks;
         int load_timeout_ms;
+        int bulk;            /* rk is the bulk reader (see reader_new()) */
         char principal[192]; /* kb_kafka_principal() of the reader */
         char denied[448];    /* why the last load was refused, or "" */
         kb_seen_stats_t st;
         kb_seen_observer_t obs;
 };
+
+static int64_t now_of(const kb_seen_t *sn)
+{
+        return sn->clock ? sn->clock() : kb_time_now();
+}
+
+static void digest(const kb_seen_t *sn, const char *s, size_t len, dig_t *d)
+{
+        unsigned char out[crypto_shorthash_siphashx24_BYTES];
+
+        crypto_shorthash_siphashx24(out, (const unsigned char *)s, len,
+                                    sn->sipkey);
+        memcpy(d->w, out, sizeof(d->w));
+        /* all zero marks an empty slot (one digest in 2^96 moves) */
+        if (!(d->w[0] | d->w[1] | d->w[2]))
+                d->w[0] = 1;
+}
+
+static int dig_eq(const dig_t *a, const dig_t *b)
+{
+        return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2];
+}
+
+static int dig_zero(const dig_t *a)
+{
+        return !(a->w[0] | a->w[1] | a->w[2]);
+}
+
+static size_t home(const dig_t *d, size_t cap)
+{
+        return (size_t)(((uint64_t)d->w[1] * cap) >> 32);
+}
+
+static int pending_set(kb_seen_t *sn, const dig_t *d, int on);
+
+static uint32_t until_of(int64_t until)
+{
+        if (until < 0)
+                return 0;
+        if (until >= (int64_t)DEAD)
+                return DEAD - 1;
+        return (uint32_t)until;
+}
+
+/* The slot of @p d, or where it would go; *@p found says which. */
+static size_t find(const table_t *t, const dig_t *d, int *found)
+{
+        size_t i = home(d, t->cap);
+
+        while (!dig_zero(&t->key[i])) {
+                if (dig_eq(&t->key[i], d)) {
+                        *found = 1;
+                        return i;
+                }
+                if (++i == t->cap)
+                        i = 0;
+        }
+        *found = 0;
+        return i;
+}
+
+/* The slot holding @p d live, or -1. */
+static ptrdiff_t lookup(const kb_seen_t *sn, const dig_t *d)
+{
+        int found;
+        size_t i;
+
+        if (!sn->t.cap)
+                return -1;
+        i = find(&sn->t, d, &found);
+        return found && sn->t.until[i] != DEAD ? (ptrdiff_t)i : -1;
+}
+
+static int is_pending(const kb_seen_t *sn, const dig_t *d)
+{
+        return kb_hmap_count(sn->pending) &&
+               kb_hmap_get(sn->pending, d->w, sizeof(d->w)) != NULL;
+}
+
+/* Indexes ref[i] (not there yet) in ridx. */
+static void ridx_add(table_t *t, size_t i)
+{
+        size_t j = home(&t->ref[i], t->cap);
+
+        while (t->ridx[j])
+                if (++j == t->cap)
+                        j = 0;
+        t->ridx[j] = (uint32_t)(i + 1);
+        t->nref++;
+}
+
+/* Moves every live entry of @p sn's table (but the ones expired at @p now
+ * when @p expire is set) into a new table for @p extra more; -1 on ENOMEM
+ * (the table is unchanged). */
+static int rebuild(kb_seen_t *sn, size_t extra, int expire, int64_t now)
+{
+        table_t *o = &sn->t, n;
+        size_t i, keep = 0;
+        int found;
+
+        for (i = 0; i < o->cap; i++)
+                if (o->until[i] != DEAD && !dig_zero(&o->key[i]))
+                        keep++;
+        memset(&n, 0, sizeof(n));
+        n.cap = (keep + extra) * 100 / NEW_LOAD + 1;
+        if (n.cap < MIN_CAP)
+                n.cap = MIN_CAP;
+        if (n.cap >= DEAD) /* slots are numbered in 32 bits */
+                return -1;
+        n.key = calloc(n.cap, sizeof(*n.key));
+        n.until = calloc(n.cap, sizeof(*n.until));
+        if (o->ref) {
+                n.ref = calloc(n.cap, sizeof(*n.ref));
+                n.ridx = calloc(n.cap, sizeof(*n.ridx));
+        }
+        if (!n.key || !n.until || (o->ref && (!n.ref || !n.ridx))) {
+                free(n.key);
+                free(n.until);
+                free(n.ref);
+                free(n.ridx);
+                return -1;
+        }
+        for (i = 0; i < o->cap; i++) {
+                size_t j;
+                if (o->until[i] == DEAD || dig_zero(&o->key[i]))
+                        continue;
+                if (expire && (int64_t)o->until[i] < now &&
+                    !is_pending(sn, &o->key[i]))
+                        continue;
+                j = find(&n, &o->key[i], &found);
+                n.key[j] = o->key[i];
+                n.until[j] = o->until[i];
+                n.used++;
+                n.live++;
+                if (o->ref && !dig_zero(&o->ref[i])) {
+                        n.ref[j] = o->ref[i];
+                        ridx_add(&n, j);
+                }
+        }
+        free(o->key);
+        free(o->until);
+        free(o->ref);
+        free(o->ridx);
+        *o = n;
+        return 0;
+}
+
+/* Makes room for one more slot. A rebuild after every ~0.4 n inserts
+ * moves n entries: O(1) amortised per insert. */
+static int room(kb_seen_t *sn)
+{
+        if (sn->t.cap && (sn->t.used + 1) * 100 <= sn->t.cap * MAX_LOAD)
+                return 0;
+        return rebuild(sn, 1, 0, 0);
+}
+
+/* Takes @p d for the window: a new entry, or one removed before taken
+ * again. The slot, or -1 on ENOMEM. */
+static ptrdiff_t take(kb_seen_t *sn, const dig_t *d, uint32_t until)
+{
+        size_t i;
+        int found;
+
+        if (room(sn) == -1)
+                return -1;
+        i = find(&sn->t, d, &found);
+        if (!found) {
+                sn->t.key[i] = *d;
+                sn->t.used++;
+        } else if (sn->t.until[i] != DEAD) {
+                return (ptrdiff_t)i;
+        }
+        sn->t.until[i] = until;
+        if (sn->t.ref)
+                memset(&sn->t.ref[i], 0, sizeof(sn->t.ref[i]));
+        sn->t.live++;
+        return (ptrdiff_t)i;
+}
+
+static void remove_at(kb_seen_t *sn, size_t i)
+{
+        sn->t.until[i] = DEAD;
+        if (sn->t.ref)
+                memset(&sn->t.ref[i], 0, sizeof(sn->t.ref[i]));
+        sn->t.live--;
+}
+
+/* A record read says @p d is remembered until @p until (not pending: the
+ * claim of another instance committed). -1 on ENOMEM. */
+static int put_loaded(kb_seen_t *sn, const dig_t *d, int64_t until)
+{
+        uint32_t u = until_of(until);
+        ptrdiff_t i = lookup(sn, d);
+
+        if (i < 0)
+                return take(sn, d, u) < 0 ? -1 : 0;
+        if (u > sn->t.until[i])
+                sn->t.until[i] = u;
+        pending_set(sn, d, 0);
+        return 0;
+}
+
+/* The entry of @p d (live) committed ref @p r: it holds it now, and no
+ * other entry does. */
+static void ref_put(kb_seen_t *sn, const dig_t *d, const dig_t *r)
+{
+        table_t *t = &sn->t;
+        ptrdiff_t i = lookup(sn, d);
+        size_t j;
+
+        if (i < 0)
+                return;
+        if (!t->ref) {
+                t->ref = calloc(t->cap, sizeof(*t->ref));
+                t->ridx = calloc(t->cap, sizeof(*t->ridx));
+                if (!t->ref || !t->ridx) {
+                        free(t->ref);
+                        free(t->ridx);
+                        t->ref = NULL;
+                        t->ridx = NULL;
+                        return; /* only costs a reconcile its extra check */
+                }
+        }
+        for (j = home(r, t->cap); t->ridx[j]; j = j + 1 == t->cap ? 0 : j + 1) {
+                size_t o = t->ridx[j] - 1;
+                if (!dig_eq(&t->ref[o], r))
+                        continue; /* stale */
+                if (o != (size_t)i) {
+                        memset(&t->ref[o], 0, sizeof(t->ref[o]));
+                        t->ridx[j] = (uint32_t)(i + 1);
+                }
+                t->ref[i] = *r;
+                return;
+        }
+        if ((t->nref + 1) * 100 > t->cap * MAX_LOAD) {
+                /* stale index entries dropped; the entry moves */
+                if (rebuild(sn, 1, 0, 0) == -1)
+                        return;
+                i = lookup(sn, d);
+        }
+        t->ref[i] = *r;
+        ridx_add(t, (size_t)i);
+}
 
 kb_seen_t *kb_seen_new(const kb_conf_t *conf, const char *topic,
                        int64_t window_s, const char *who)
@@ -58,13 +349,13 @@ kb_seen_t *kb_seen_new(const kb_conf_t *conf, const char *topic,
         if (!sn)
                 return NULL;
         sn->conf = conf;
-        sn->map = kb_hmap_new();
-        sn->refs = kb_hmap_new();
+        sn->pending = kb_hmap_new();
         sn->topic = strdup(topic);
         sn->window = window_s;
         sn->load_timeout_ms = LOAD_TIMEOUT_MS;
         kb_strlcpy(sn->who, who, sizeof(sn->who));
-        if (!sn->map || !sn->refs || !sn->topic) {
+        randombytes_buf(sn->sipkey, sizeof(sn->sipkey));
+        if (!sn->pending || !sn->topic || rebuild(sn, 0, 0, 0) == -1) {
                 kb_seen_destroy(sn);
                 return NULL;
         }
@@ -73,22 +364,13 @@ kb_seen_t *kb_seen_new(const kb_conf_t *conf, const char *topic,
 
 void kb_seen_destroy(kb_seen_t *sn)
 {
-        kb_hmap_iter_t it = KB_HMAP_ITER_INIT;
-        void *v;
-
         if (!sn)
                 return;
-        if (sn->map) {
-                while (kb_hmap_next(sn->map, &it, NULL, NULL, &v))
-                        free(v);
-                kb_hmap_destroy(sn->map);
-        }
-        if (sn->refs) {
-                kb_hmap_iter_t ri = KB_HMAP_ITER_INIT;
-                while (kb_hmap_next(sn->refs, &ri, NULL, NULL, &v))
-                        free(v);
-                kb_hmap_destroy(sn->refs);
-        }
+        kb_hmap_destroy(sn->pending);
+        free(sn->t.key);
+        free(sn->t.until);
+        free(sn->t.ref);
+        free(sn->t.ridx);
         if (sn->rk) {
                 /* Nothing to close: the reader never joined the group and
                  * never commits. */
@@ -112,6 +394,11 @@ void kb_seen_stats(const kb_seen_t *sn, kb_seen_stats_t *st)
 void kb_seen_set_load_timeout(kb_seen_t *sn, int timeout_ms)
 {
         sn->load_timeout_ms = timeout_ms > 0 ? timeout_ms : LOAD_TIMEOUT_MS;
+}
+
+void kb_seen_set_clock(kb_seen_t *sn, int64_t (*clock)(void))
+{
+        sn->clock = clock;
 }
 
 void kb_seen_set_observer(kb_seen_t *sn, const kb_seen_observer_t *obs)
@@ -144,89 +431,107 @@ const char *kb_seen_topic(const kb_seen_t *sn)
 
 size_t kb_seen_count(const kb_seen_t *sn)
 {
-        return kb_hmap_count(sn->map);
+        return sn->t.live;
+}
+
+size_t kb_seen_table_bytes(const kb_seen_t *sn)
+{
+        const table_t *t = &sn->t;
+
+        return t->cap * (sizeof(*t->key) + sizeof(*t->until)) +
+               (t->ref ? t->cap * (sizeof(*t->ref) + sizeof(*t->ridx)) : 0);
 }
 
 int kb_seen_has(const kb_seen_t *sn, const char *share_id)
 {
-        entry_t *e = kb_hmap_gets(sn->map, share_id);
+        ptrdiff_t i;
+        dig_t d;
 
-        return e && (e->pending || e->until >= kb_time_now());
+        digest(sn, share_id, strlen(share_id), &d);
+        i = lookup(sn, &d);
+        return i >= 0 &&
+               ((int64_t)sn->t.until[i] >= now_of(sn) || is_pending(sn, &d));
 }
 
-static int put(kb_seen_t *sn, const char *share_id, int64_t until, int pending)
+/* Marks @p d pending (@p on) or not; -1 on ENOMEM. */
+static int pending_set(kb_seen_t *sn, const dig_t *d, int on)
 {
-        entry_t *e = kb_hmap_gets(sn->map, share_id);
-
-        if (e) {
-                if (until > e->until)
-                        e->until = until;
-                e->pending = pending && e->pending;
+        if (!on) {
+                if (kb_hmap_count(sn->pending))
+                        kb_hmap_del(sn->pending, d->w, sizeof(d->w));
                 return 0;
         }
-        e = malloc(sizeof(*e));
-        if (!e)
+        /* any non-NULL value: the map is a set */
+        return kb_hmap_put(sn->pending, d->w, sizeof(d->w), sn);
+}
+
+int kb_seen_claim(kb_seen_t *sn, const char *share_id)
+{
+        uint32_t until = until_of(now_of(sn) + sn->window);
+        ptrdiff_t i;
+        int fresh;
+        dig_t d;
+
+        digest(sn, share_id, strlen(share_id), &d);
+        i = lookup(sn, &d);
+        fresh = i < 0;
+        if (fresh && (i = take(sn, &d, until)) < 0)
                 return -1;
-        e->until = until;
-        e->pending = pending;
-        if (kb_hmap_puts(sn->map, share_id, e) == -1) {
-                free(e);
+        /* an expired entry is claimed again */
+        sn->t.until[i] = until;
+        if (pending_set(sn, &d, 1) == -1) {
+                if (fresh)
+                        remove_at(sn, (size_t)i);
                 return -1;
         }
         return 0;
 }
 
-int kb_seen_claim(kb_seen_t *sn, const char *share_id)
-{
-        entry_t *e = kb_hmap_gets(sn->map, share_id);
-
-        if (e) { /* an expired entry: claim it again */
-                e->pending = 1;
-                e->until = kb_time_now() + sn->window;
-                return 0;
-        }
-        return put(sn, share_id, kb_time_now() + sn->window, 1);
-}
-
-static void ref_put(kb_seen_t *sn, const char *ref, const char *share_id)
-{
-        char *owner = strdup(share_id);
-        char *old;
-
-        if (!owner)
-                return; /* only costs a reconcile its extra check */
-        old = kb_hmap_gets(sn->refs, ref);
-        if (kb_hmap_puts(sn->refs, ref, owner) == -1) {
-                free(owner);
-                return;
-        }
-        free(old);
-}
-
 void kb_seen_commit(kb_seen_t *sn, const char *share_id, const char *ref)
 {
-        entry_t *e = kb_hmap_gets(sn->map, share_id);
+        dig_t d, r;
 
-        if (e)
-                e->pending = 0;
-        if (ref && *ref)
-                ref_put(sn, ref, share_id);
+        digest(sn, share_id, strlen(share_id), &d);
+        pending_set(sn, &d, 0);
+        if (ref && *ref) {
+                digest(sn, ref, strlen(ref), &r);
+                ref_put(sn, &d, &r);
+        }
         if (sn->obs.commit)
                 sn->obs.commit(sn->obs.opaque, share_id, ref);
 }
 
-const char *kb_seen_ref_owner(const kb_seen_t *sn, const char *ref)
+int kb_seen_ref_taken_by_other(const kb_seen_t *sn, const char *ref,
+                               const char *share_id)
 {
-        return ref ? kb_hmap_gets(sn->refs, ref) : NULL;
+        const table_t *t = &sn->t;
+        dig_t r, d;
+        size_t j;
+
+        if (!ref || !t->ref)
+                return 0;
+        digest(sn, ref, strlen(ref), &r);
+        for (j = home(&r, t->cap); t->ridx[j];
+             j = j + 1 == t->cap ? 0 : j + 1) {
+                size_t o = t->ridx[j] - 1;
+                if (!dig_eq(&t->ref[o], &r))
+                        continue;
+                digest(sn, share_id, strlen(share_id), &d);
+                return !dig_eq(&t->key[o], &d);
+        }
+        return 0;
 }
 
 void kb_seen_forget(kb_seen_t *sn, const char *share_id)
 {
-        entry_t *e = kb_hmap_gets(sn->map, share_id);
+        ptrdiff_t i;
+        dig_t d;
 
-        if (e && e->pending) {
-                kb_hmap_dels(sn->map, share_id);
-                free(e);
+        digest(sn, share_id, strlen(share_id), &d);
+        i = lookup(sn, &d);
+        if (i >= 0 && is_pending(sn, &d)) {
+                pending_set(sn, &d, 0);
+                remove_at(sn, (size_t)i);
         }
         if (sn->obs.forget)
                 sn->obs.forget(sn->obs.opaque, share_id);
@@ -234,27 +539,17 @@ void kb_seen_forget(kb_seen_t *sn, const char *share_id)
 
 void kb_seen_expire(kb_seen_t *sn)
 {
-        kb_hmap_iter_t it = KB_HMAP_ITER_INIT;
-        const void *k;
-        size_t kl, n = 0, i;
-        void *v;
-        char **gone;
-        int64_t now = kb_time_now();
+        table_t *t = &sn->t;
+        int64_t now = now_of(sn);
+        size_t i;
 
-        gone = calloc(kb_hmap_count(sn->map) + 1, sizeof(char *));
-        if (!gone)
-                return;
-        while (kb_hmap_next(sn->map, &it, &k, &kl, &v)) {
-                entry_t *e = v;
-                if (!e->pending && e->until < now)
-                        gone[n++] = strndup(k, kl);
-        }
-        for (i = 0; i < n; i++) {
-                if (gone[i])
-                        free(kb_hmap_dels(sn->map, gone[i]));
-                free(gone[i]);
-        }
-        free(gone);
+        for (i = 0; i < t->cap; i++)
+                if (t->until[i] != DEAD && (int64_t)t->until[i] < now &&
+                    !dig_zero(&t->key[i]) && !is_pending(sn, &t->key[i]))
+                        remove_at(sn, i);
+        /* the window holds far fewer than it did: give the memory back */
+        if (t->cap > MIN_CAP && t->live * 100 < t->cap * (NEW_LOAD / 3))
+                rebuild(sn, 0, 1, now);
         if (sn->obs.expire)
                 sn->obs.expire(sn->obs.opaque, now);
 }
@@ -269,8 +564,8 @@ char *kb_seen_record(const kb_seen_t *sn, const char *share_id,
 
         if (o && !kb_json_add_str(o, "share_id", share_id) &&
             !kb_json_add_str(o, "outcome", outcome) &&
-            !kb_json_add_i64(o, "at", kb_time_now()) &&
-            !kb_json_add_i64(o, "until", kb_time_now() + sn->window) &&
+            !kb_json_add_i64(o, "at", now_of(sn)) &&
+            !kb_json_add_i64(o, "until", now_of(sn) + sn->window) &&
             !kb_json_add_str(o, "ref", ref) &&
             (!sn->obs.decorate ||
              sn->obs.decorate(sn->obs.opaque, share_id, o) == 0)) {
@@ -322,8 +617,18 @@ static rd_kafka_t *client_new(kb_seen_t *sn, const char *what,
         return rk;
 }
 
-/* Creates the state reader and the end finder (once). */
-static int reader_new(kb_seen_t *sn)
+/*
+ * Creates the state reader (and the end finder, once): the bulk reader
+ * for the first load, the catch-up reader after it. They differ in how
+ * much they fetch ahead. librdkafka 2.0 stops fetching a partition whose
+ * queue holds queued.max.messages.kbytes and looks again only a second
+ * later: with 2 MB that caps a read at ~2-3 MB/s, 100 s for the 300 MB an
+ * importer's 10^6 share_ids take. The bulk reader may queue 64 MB; the
+ * catch-up reader, which fetches ahead between loads what other
+ * instances write (the next load consumes it), only 2 MB. Every partition
+ * the seen reads already is assigned to a new reader where it stands.
+ */
+static int reader_new(kb_seen_t *sn, int bulk)
 {
         /* group.id only because librdkafka 2.0 refuses assign() without
          * one: the reader never joins the group and never commits. */
@@ -333,10 +638,26 @@ static int reader_new(kb_seen_t *sn)
                 "enable.auto.offset.store", "false",
                 /* only committed records count, whatever kafka.* says */
                 "isolation.level", "read_committed",
-                /* it fetches ahead between
-                 * loads: keep that small */
-                "queued.max.messages.kbytes", "2048", NULL
+                /* a mark before the log's start: from its start */
+                "auto.offset.reset", "earliest", "queued.max.messages.kbytes",
+                "2048", NULL
         };
+        static const char *const bulk_extra[] = { "group.id",
+                                                  "kyc-bridge-state-reader",
+                                                  "enable.partition.eof",
+                                                  "true",
+                                                  "enable.auto.commit",
+                                                  "false",
+                                                  "enable.auto.offset.store",
+                                                  "false",
+                                                  "isolation.level",
+                                                  "read_committed",
+                                                  "queued.max.messages.kbytes",
+                                                  "65536",
+                                                  "fetch.max.bytes",
+                                                  "67108864",
+                                                  NULL };
+        rd_kafka_error_t *error;
         /* ListOffsets for the latest offset answers with the last stable
          * offset under read_committed (librdkafka sends the handle's
          * isolation.level), the high watermark only under
@@ -348,9 +669,22 @@ static int reader_new(kb_seen_t *sn)
                 return -1;
         if (!sn->marks && !(sn->marks = rd_kafka_topic_partition_list_new(8)))
                 return -1;
-        sn->rk = client_new(sn, "state reader", extra);
+        sn->rk = client_new(sn, "state reader", bulk ? bulk_extra : extra);
         if (!sn->rk)
                 return -1;
+        sn->bulk = bulk;
+        if (sn->marks->cnt > 0) {
+                error = rd_kafka_incremental_assign(sn->rk, sn->marks);
+                if (error) {
+                        kb_log_error(sn->who, "state reader assign: %s",
+                                     rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        rd_kafka_destroy_flags(
+                            sn->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+                        sn->rk = NULL;
+                        return -1;
+                }
+        }
         /* Its main queue (error_cb: a broker down, an authentication
          * failure) is served by the consumer poll of each load: without
          * this nothing ever polls it and those errors never reach the
@@ -441,32 +775,64 @@ static int behind(const kb_seen_t *sn,
         return 0;
 }
 
+/* The string @p v decoded into @p buf (@p bufsz) or, when longer, into
+ * *@p heap (malloc()ed, the caller frees it); NULL when @p v is no string,
+ * holds "\u0000" (kb_json_get_str() refuses those) or on ENOMEM. */
+static const char *view_str(kb_jval_t v, char *buf, size_t bufsz, char **heap,
+                            size_t *len)
+{
+        char *out = buf;
+
+        if (kb_jval_type(v) != KB_JV_STRING)
+                return NULL;
+        if (v.len > bufsz && !(out = *heap = malloc(v.len)))
+                return NULL;
+        return kb_jval_str(v, out, v.len > bufsz ? v.len : bufsz, len) == 0
+                   ? out
+                   : NULL;
+}
+
 static void take_record(kb_seen_t *sn, const rd_kafka_message_t *rkm,
                         int64_t now, int64_t *loaded)
 {
-        json_object *o = kb_json_parse(rkm->payload, rkm->len, 4, NULL, 0);
-        const char *sid;
+        char sbuf[256], rbuf[256], *sheap = NULL, *rheap = NULL;
+        const char *sid, *ref;
+        size_t sl, rl;
+        kb_jview_t jv;
         int64_t until;
+        dig_t d, r;
 
-        if (!o)
+        /* the depth json-c was given: the view accepts what it did */
+        if (kb_jview_init(&jv, rkm->payload, rkm->len, 4, NULL, 0) == -1) {
+                kb_jview_clear(&jv);
                 return;
+        }
         if (sn->obs.record)
                 sn->obs.record(sn->obs.opaque,
                                rkm->key ? (const char *)rkm->key : "",
-                               rkm->key ? rkm->key_len : 0, o);
+                               rkm->key ? rkm->key_len : 0, &jv);
         if (rkm->key && rkm->key_len >= strlen(KB_SEEN_AUX_PREFIX) &&
-            !memcmp(rkm->key, KB_SEEN_AUX_PREFIX, strlen(KB_SEEN_AUX_PREFIX))) {
-                json_object_put(o);
-                return;
+            !memcmp(rkm->key, KB_SEEN_AUX_PREFIX, strlen(KB_SEEN_AUX_PREFIX)))
+                goto out;
+        sid = view_str(kb_jview_get(&jv, "share_id"), sbuf, sizeof(sbuf),
+                       &sheap, &sl);
+        if (!sid || kb_jval_i64(kb_jview_get(&jv, "until"), &until) ||
+            until < now)
+                goto out;
+        digest(sn, sid, sl, &d);
+        if (put_loaded(sn, &d, until) == -1)
+                goto out;
+        (*loaded)++;
+        ref =
+            view_str(kb_jview_get(&jv, "ref"), rbuf, sizeof(rbuf), &rheap, &rl);
+        if (ref) {
+                digest(sn, ref, rl, &r);
+                ref_put(sn, &d, &r);
         }
-        sid = kb_json_get_str(o, "share_id");
-        if (sid && !kb_json_get_i64(o, "until", &until) && until >= now &&
-            put(sn, sid, until, 0) == 0) {
-                (*loaded)++;
-                if (kb_json_get_str(o, "ref"))
-                        ref_put(sn, kb_json_get_str(o, "ref"), sid);
-        }
-        json_object_put(o);
+out:
+        free(sheap);
+        free(rheap);
+        kb_jview_clear(&jv);
 }
 
 /* Errors a partition leader election or a slow broker cause, which go
@@ -537,14 +903,14 @@ int kb_seen_load(kb_seen_t *sn)
 {
         rd_kafka_topic_partition_list_t *ends = NULL;
         rd_kafka_resp_err_t err;
-        int64_t t0 = kb_mono_ms(), now = kb_time_now(), loaded = 0;
+        int64_t t0 = kb_mono_ms(), now = now_of(sn), loaded = 0;
         int64_t deadline = t0 + sn->load_timeout_ms;
         uint64_t read0 = sn->st.records_read;
         int r = -1;
 
         sn->st.loads++;
         sn->denied[0] = '\0';
-        if (!sn->rk && reader_new(sn) == -1)
+        if (!sn->rk && reader_new(sn, sn->st.loads == 1) == -1)
                 return -1;
         if (reader_assign_new(sn, (int)(remains_ms(deadline) < MD_TIMEOUT_MS
                                             ? remains_ms(deadline)
@@ -612,6 +978,15 @@ int kb_seen_load(kb_seen_t *sn)
         }
         r = 0;
 out:
+        if (r == 0 && sn->bulk) {
+                /* the bulk is read: from now on, the catch-up reader */
+                rd_kafka_destroy_flags(sn->rk,
+                                       RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+                sn->rk = NULL;
+                if (reader_new(sn, 0) == -1)
+                        kb_log_warn(sn->who, "state reader: made again at "
+                                             "the next load");
+        }
         if (r == 0 && sn->obs.loaded)
                 sn->obs.loaded(sn->obs.opaque);
         if (r == 0)

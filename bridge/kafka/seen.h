@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "jview.h"
 #include "pipeline.h"
 
 /*
@@ -20,6 +21,14 @@
  * it is forgotten). Records in the state topic:
  * schemas/share-state.schema.json, key = share_id. Not thread-safe: the
  * daemon's loop only.
+ *
+ * What it costs does not grow per share_id with their number: a
+ * share_id is kept as a 96-bit keyed digest (SipHash-128 under a key
+ * drawn at kb_seen_new(); a collision is astronomically unlikely, see
+ * seen.c) in an open-addressed table whose load stays between 60 and 85
+ * %: 19..27 bytes a share_id, 38..53 with the refs the importer keeps
+ * (kb_seen_table_bytes()); lookups and inserts are O(1), amortised over
+ * the table's rebuilds. The share_id strings themselves are not kept.
  */
 typedef struct kb_seen_s kb_seen_t;
 
@@ -35,22 +44,36 @@ int kb_seen_claim(kb_seen_t *sn, const char *share_id);
 /**
  * The claim's transaction committed: remember it for the window. @p ref
  * (may be NULL) is what the share_id produced -- the importer's session id
- * -- and is remembered as taken by this share_id (kb_seen_ref_owner()).
+ * -- and is remembered as taken by this share_id for as long as the
+ * share_id is (kb_seen_ref_taken_by_other()); a share_id not remembered
+ * (never claimed, forgotten, expired) takes no ref.
  */
 void kb_seen_commit(kb_seen_t *sn, const char *share_id, const char *ref);
-/** The share_id that committed @p ref, or NULL. */
-const char *kb_seen_ref_owner(const kb_seen_t *sn, const char *ref);
+/**
+ * Non-zero when a share_id other than @p share_id is remembered as having
+ * committed @p ref (the last one to commit it, here or in a state record
+ * read); 0 when it is @p share_id's, nobody's, or @p ref is NULL.
+ */
+int kb_seen_ref_taken_by_other(const kb_seen_t *sn, const char *ref,
+                               const char *share_id);
 /** The claim's record was dropped: forget the pending entry. */
 void kb_seen_forget(kb_seen_t *sn, const char *share_id);
-/** Drops entries past their window. */
+/** Drops entries past their window (not pending ones), with their refs. */
 void kb_seen_expire(kb_seen_t *sn);
+/** Entries remembered: pending, within the window, or past it and not
+ * expired yet. */
 size_t kb_seen_count(const kb_seen_t *sn);
+/** Bytes the table takes now (its arrays; not the pending set). */
+size_t kb_seen_table_bytes(const kb_seen_t *sn);
+/** The unix time the seen goes by (tests; NULL: kb_time_now()). */
+void kb_seen_set_clock(kb_seen_t *sn, int64_t (*clock)(void));
 
 /**
  * Reads the state topic (read_committed) up to its current end into memory.
- * The first call creates the seen's one state reader (a consumer assigned
- * every partition, no group membership, kept until kb_seen_destroy()) and
- * reads the whole topic; every later call only catches up: one metadata
+ * The first call reads the whole topic with a bulk reader (a consumer
+ * assigned every partition, no group membership, that may queue 64 MB),
+ * then replaces it by the state reader kept until kb_seen_destroy() (the
+ * same, queueing 2 MB); every later call only catches up: one metadata
  * request and one high-watermark query per partition, then the records
  * written since the previous call (by any instance), nothing when there
  * are none. So calling it on every assignment costs what other instances
@@ -89,9 +112,11 @@ int kb_seen_load(kb_seen_t *sn);
 void kb_seen_set_load_timeout(kb_seen_t *sn, int timeout_ms);
 
 typedef struct kb_seen_stats_s {
-        uint64_t loads;           /* kb_seen_load() calls */
-        uint64_t records_read;    /* state records consumed, in total */
-        uint64_t readers_created; /* consumers created (1 once loaded) */
+        uint64_t loads;        /* kb_seen_load() calls */
+        uint64_t records_read; /* state records consumed, in total */
+        /* consumers created: 2 once loaded (the first load's bulk reader,
+         * then the catch-up reader for the seen's lifetime) */
+        uint64_t readers_created;
 } kb_seen_stats_t;
 
 void kb_seen_stats(const kb_seen_t *sn, kb_seen_stats_t *st);
@@ -103,11 +128,12 @@ void kb_seen_stats(const kb_seen_t *sn, kb_seen_stats_t *st);
  */
 typedef struct kb_seen_observer_s {
         /* A record kb_seen_load() read, whatever its key and age, before
-         * its share_id is taken. @p rec is borrowed. Records whose key
-         * starts with KB_SEEN_AUX_PREFIX are the observer's own: the seen
-         * does not take a share_id from them. */
+         * its share_id is taken: a view of its JSON (validated as
+         * kb_json_parse() would, depth 4), borrowed for the call. Records
+         * whose key starts with KB_SEEN_AUX_PREFIX are the observer's
+         * own: the seen does not take a share_id from them. */
         void (*record)(void *opaque, const char *key, size_t key_len,
-                       json_object *rec);
+                       const kb_jview_t *rec);
         /* kb_seen_load() returned 0: every committed record is read. */
         void (*loaded)(void *opaque);
         /* A state record for @p share_id is being built (kb_seen_record(),

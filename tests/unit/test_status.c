@@ -778,7 +778,7 @@ static void test_record_at_out_of_range(void **state)
         kb_status_entry_t e;
         const char *key = "status:" SID;
         char txt[1024];
-        json_object *rec;
+        kb_jview_t rec;
         int i;
         const long long ats[] = { INT64_MAX, INT64_MAX - WINDOW + 1, -1, T0 };
 
@@ -794,9 +794,10 @@ static void test_record_at_out_of_range(void **state)
                          "\",\"record\":\"full\",\"status\":\"Approved\","
                          "\"status_at\":1,\"status_seq\":1}",
                          ats[i]);
-                rec = parse(txt);
-                obs.record(obs.opaque, key, strlen(key), rec);
-                json_object_put(rec);
+                assert_int_equal(
+                    kb_jview_init(&rec, txt, strlen(txt), 4, NULL, 0), 0);
+                obs.record(obs.opaque, key, strlen(key), &rec);
+                kb_jview_clear(&rec);
                 assert_int_equal(kb_status_lookup(st, SID, &e), i < 3 ? -1 : 0);
         }
         assert_int_equal(e.until, T0 + WINDOW);
