@@ -20,6 +20,8 @@ reads), starts the daemon on it and reads from its log:
                were written to the topic and a second member joined the
                group (the rebalance assigns the first one again)
   rss_bytes    VmRSS once ready; peak_rss_bytes VmHWM
+  cpu_s        CPU time (user + system, all threads) the daemon used until
+               then
   bytes_per_share_id  (rss - rss of the same daemon on an empty state topic
                with the same partners) / N
 
@@ -53,7 +55,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "blackbox"))
 
 import kbharness as h  # noqa: E402
-from e2e import bench_world, log_time  # noqa: E402
+from e2e import bench_world, cpu_seconds, log_time  # noqa: E402
 
 PARTNERS = 10000
 ISSUER_WINDOW_S = 86400         # issuer.dedup_window_s default
@@ -181,11 +183,13 @@ def run_daemon(w, role, conf, name, n, timeout):
     st, asg, after = h.wait_for(ready, timeout, "%s ready" % name, 0.02)
     time.sleep(1.0)   # let the allocator and the fetcher settle
     ps = proc_status(d.pid)
+    cpu = cpu_seconds(d.pid)
     first, catch = st[0], after[0]
     h.check(first[4] == n, "%s: %d share_id(s) known, not %d" % (name, first[4], n))
     return {"load_ms": first[2], "records_read": first[1],
             "ready_s": round(catch[0] - t0, 3), "catchup_ms": catch[2],
-            "rss_bytes": ps["VmRSS"], "peak_rss_bytes": ps["VmHWM"]}, d
+            "rss_bytes": ps["VmRSS"], "peak_rss_bytes": ps["VmHWM"],
+            "cpu_s": round(cpu, 2)}, d
 
 
 def catchup_after(w, kind, role, conf, name, d, partners, topic, timeout):
@@ -269,15 +273,15 @@ def state_growth(build_dir, sizes=(10000, 100000, 1000000), kinds=None):
 
 
 def table(res, sizes):
-    rows = ["| daemon | N | load ms | ready s | catch-up ms | catch-up (+1,000) ms | "
-            "RSS MiB | peak MiB | B/share_id |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| daemon | N | load ms | ready s | CPU s | catch-up ms | catch-up (+1,000) ms | "
+            "RSS MiB | peak MiB | B/share_id |", "|---|---|---|---|---|---|---|---|---|---|"]
     for kind in ("issuer", "importer", "importer-plain"):
         if kind not in res:
             continue
         for key in ("base",) + tuple(str(n) for n in sizes):
             r = res[kind][key]
-            rows.append("| %s | %s | %d | %.2f | %d | %s | %.1f | %.1f | %s |" % (
-                kind, key, r["load_ms"], r["ready_s"], r["catchup_ms"],
+            rows.append("| %s | %s | %d | %.2f | %s | %d | %s | %.1f | %.1f | %s |" % (
+                kind, key, r["load_ms"], r["ready_s"], r.get("cpu_s", "-"), r["catchup_ms"],
                 r.get("catchup_new_ms", "-"), r["rss_bytes"] / 1048576.0,
                 r["peak_rss_bytes"] / 1048576.0, r.get("bytes_per_share_id", "-")))
     if "status_index_bytes_per_session" in res:

@@ -754,6 +754,33 @@ kb_jval_t kb_jview_get(const kb_jview_t *jv, const char *key)
         return none;
 }
 
+void kb_jview_pick(const kb_jview_t *jv, const char *const *names, size_t n,
+                   kb_jval_t *out)
+{
+        size_t i, j, left = n;
+
+        for (j = 0; j < n; j++) {
+                out[j].p = NULL;
+                out[j].len = 0;
+        }
+        for (i = 0; i < jv->n && left; i++) {
+                const kb_jmember_t *m = &jv->m[i];
+                for (j = 0; j < n; j++) {
+                        /* a key without escapes is its raw text */
+                        if (out[j].p ||
+                            (m->esc ? !kb_jval_key_is(m->key, names[j])
+                                    : m->key.len - 2 != strlen(names[j]) ||
+                                          memcmp(m->key.p + 1, names[j],
+                                                 m->key.len - 2)))
+                                continue;
+                        /* keys are unique (the scanner refuses others) */
+                        out[j] = m->val;
+                        left--;
+                        break;
+                }
+        }
+}
+
 int kb_jval_str(kb_jval_t v, char *out, size_t outsz, size_t *outlen)
 {
         const unsigned char *p, *e;

@@ -85,6 +85,14 @@ void kb_jview_clear(kb_jview_t *jv);
  * or the root is no object. */
 kb_jval_t kb_jview_get(const kb_jview_t *jv, const char *key);
 
+/**
+ * Members @p names[0..@p n) of the root object into @p out[0..@p n)
+ * (absent for those not there), in one pass over the members: what @p n
+ * calls of kb_jview_get() give, for the cost of about one.
+ */
+void kb_jview_pick(const kb_jview_t *jv, const char *const *names, size_t n,
+                   kb_jval_t *out);
+
 /** The kind of @p v. */
 kb_jtype_t kb_jval_type(kb_jval_t v);
 

@@ -421,12 +421,10 @@ typedef struct recstr_s {
         size_t nheap;
 } recstr_t;
 
-/* Member @p name of @p rec as kb_json_get_str() gives it from a tree:
- * NULL when absent, no string or holding "\u0000" (and on ENOMEM). */
-static const char *rec_str(const kb_jview_t *rec, const char *name,
-                           recstr_t *rs)
+/* @p v as kb_json_get_str() gives a member from a tree: NULL when
+ * absent, no string or holding "\u0000" (and on ENOMEM). */
+static const char *rec_str(kb_jval_t v, recstr_t *rs)
 {
-        kb_jval_t v = kb_jview_get(rec, name);
         int inbuf = v.len <= sizeof(rs->buf) - rs->used;
         char *out;
         size_t len;
@@ -454,7 +452,38 @@ static const char *rec_str(const kb_jview_t *rec, const char *name,
 static void obs_record(void *opaque, const char *key, size_t key_len,
                        const kb_jview_t *rec)
 {
+        /* the members read, in one pass */
+        enum {
+                M_OUTCOME,
+                M_RECORD,
+                M_AT,
+                M_REF,
+                M_SHARE_ID,
+                M_ISSUER,
+                M_FROM,
+                M_KIND,
+                M_VD,
+                M_STATUS,
+                M_OLD,
+                M_STATUS_AT,
+                M_SEQ,
+                M_N
+        };
+        static const char *const names[M_N] = { "outcome",
+                                                "record",
+                                                "at",
+                                                "ref",
+                                                "share_id",
+                                                "issuer_application_id",
+                                                "shared_from_session",
+                                                "session_kind",
+                                                "vendor_data",
+                                                "status",
+                                                "old_status",
+                                                "status_at",
+                                                "status_seq" };
         kb_status_t *st = opaque;
+        kb_jval_t v[M_N];
         recstr_t rs;
         const char *outcome, *record;
         int aux = key_len >= strlen(KB_SEEN_AUX_PREFIX) &&
@@ -465,28 +494,28 @@ static void obs_record(void *opaque, const char *key, size_t key_len,
 
         rs.used = 0;
         rs.nheap = 0;
-        outcome = rec_str(rec, "outcome", &rs);
-        record = rec_str(rec, "record", &rs);
+        kb_jview_pick(rec, names, M_N, v);
+        outcome = rec_str(v[M_OUTCOME], &rs);
+        record = rec_str(v[M_RECORD], &rs);
         /* anyone who may write the topic wrote it: at + window must not
          * overflow */
         if (!outcome || strcmp(outcome, aux ? "status" : "imported") ||
-            kb_jval_i64(kb_jview_get(rec, "at"), &at) || at < 0 ||
-            at > INT64_MAX - st->window)
+            kb_jval_i64(v[M_AT], &at) || at < 0 || at > INT64_MAX - st->window)
                 goto out;
         memset(&in, 0, sizeof(in));
-        in.session_id = rec_str(rec, "ref", &rs);
-        in.share_id = rec_str(rec, "share_id", &rs);
-        in.issuer = rec_str(rec, "issuer_application_id", &rs);
-        in.from = rec_str(rec, "shared_from_session", &rs);
-        in.kind = rec_str(rec, "session_kind", &rs);
-        in.vd = rec_str(rec, "vendor_data", &rs);
+        in.session_id = rec_str(v[M_REF], &rs);
+        in.share_id = rec_str(v[M_SHARE_ID], &rs);
+        in.issuer = rec_str(v[M_ISSUER], &rs);
+        in.from = rec_str(v[M_FROM], &rs);
+        in.kind = rec_str(v[M_KIND], &rs);
+        in.vd = rec_str(v[M_VD], &rs);
         in.full = record && !strcmp(record, "full");
-        in.status = rec_str(rec, "status", &rs);
-        in.prev = rec_str(rec, "old_status", &rs);
+        in.status = rec_str(v[M_STATUS], &rs);
+        in.prev = rec_str(v[M_OLD], &rs);
         in.published = aux && in.prev != NULL;
-        if (kb_jval_i64(kb_jview_get(rec, "status_at"), &in.status_at))
+        if (kb_jval_i64(v[M_STATUS_AT], &in.status_at))
                 in.status_at = 0;
-        if (kb_jval_i64(kb_jview_get(rec, "status_seq"), &in.seq))
+        if (kb_jval_i64(v[M_SEQ], &in.seq))
                 in.seq = 0;
         in.until = at + st->window;
         /* records written before status updates existed lack the members:

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <sodium.h>
 
@@ -621,12 +624,16 @@ static rd_kafka_t *client_new(kb_seen_t *sn, const char *what,
  * Creates the state reader (and the end finder, once): the bulk reader
  * for the first load, the catch-up reader after it. They differ in how
  * much they fetch ahead. librdkafka 2.0 stops fetching a partition whose
- * queue holds queued.max.messages.kbytes and looks again only a second
- * later: with 2 MB that caps a read at ~2-3 MB/s, 100 s for the 300 MB an
- * importer's 10^6 share_ids take. The bulk reader may queue 64 MB; the
- * catch-up reader, which fetches ahead between loads what other
- * instances write (the next load consumes it), only 2 MB. Every partition
- * the seen reads already is assigned to a new reader where it stands.
+ * queue holds queued.max.messages.kbytes (or queued.min.messages records)
+ * and looks again only about a second later: with 2 MB that caps a read
+ * at ~3 MB/s, 110 s for the 330 MB an importer's 10^6 share_ids take.
+ * The bulk reader may queue 128 MB a partition, whatever the count, so a
+ * first load runs as fast as records are taken -- at the price of a peak:
+ * what is fetched and not yet taken, up to the topic's size plus ~250
+ * bytes a record. The catch-up reader, which fetches ahead between loads
+ * what other instances write (the next load consumes it), queues only 2
+ * MB. Every partition the seen reads already is assigned to a new reader
+ * where it stands.
  */
 static int reader_new(kb_seen_t *sn, int bulk)
 {
@@ -642,28 +649,29 @@ static int reader_new(kb_seen_t *sn, int bulk)
                 "auto.offset.reset", "earliest", "queued.max.messages.kbytes",
                 "2048", NULL
         };
-        static const char *const bulk_extra[] = { "group.id",
-                                                  "kyc-bridge-state-reader",
-                                                  "enable.partition.eof",
-                                                  "true",
-                                                  "enable.auto.commit",
-                                                  "false",
-                                                  "enable.auto.offset.store",
-                                                  "false",
-                                                  "isolation.level",
-                                                  "read_committed",
-                                                  "queued.max.messages.kbytes",
-                                                  "65536",
-                                                  "fetch.max.bytes",
-                                                  "67108864",
-                                                  NULL };
-        rd_kafka_error_t *error;
+        /* clang-format off */
+        static const char *const bulk_extra[] = {
+                "group.id", "kyc-bridge-state-reader",
+                "enable.partition.eof", "true",
+                "enable.auto.commit", "false",
+                "enable.auto.offset.store", "false",
+                "isolation.level", "read_committed",
+                "auto.offset.reset", "earliest",
+                "queued.max.messages.kbytes", "131072",
+                /* 100,000 queued records (the default) stall a
+                 * partition too */
+                "queued.min.messages", "10000000",
+                "fetch.max.bytes", "67108864",
+                NULL
+        };
+        /* clang-format on */
         /* ListOffsets for the latest offset answers with the last stable
          * offset under read_committed (librdkafka sends the handle's
          * isolation.level), the high watermark only under
          * read_uncommitted */
         static const char *const hw_extra[] = { "isolation.level",
                                                 "read_uncommitted", NULL };
+        rd_kafka_error_t *error;
 
         if (!sn->hw && !(sn->hw = client_new(sn, "state end finder", hw_extra)))
                 return -1;
@@ -696,7 +704,9 @@ static int reader_new(kb_seen_t *sn, int bulk)
 
 /* Assigns partitions of the topic the reader does not read yet (all of
  * them the first time; later only ones added to the topic), from the
- * beginning. */
+ * beginning. The topic is described by the end finder: the broker answers
+ * a connection's requests in order, and the reader's connection holds a
+ * fetch that waits up to fetch.wait.max.ms (500 ms) for new records. */
 static int reader_assign_new(kb_seen_t *sn, int timeout_ms)
 {
         const rd_kafka_metadata_t *md = NULL;
@@ -706,8 +716,8 @@ static int reader_assign_new(kb_seen_t *sn, int timeout_ms)
         rd_kafka_error_t *error;
         int i, r = -1;
 
-        rkt = rd_kafka_topic_new(sn->rk, sn->topic, NULL);
-        err = rkt ? rd_kafka_metadata(sn->rk, 0, rkt, &md, timeout_ms)
+        rkt = rd_kafka_topic_new(sn->hw, sn->topic, NULL);
+        err = rkt ? rd_kafka_metadata(sn->hw, 0, rkt, &md, timeout_ms)
                   : RD_KAFKA_RESP_ERR__INVALID_ARG;
         if (!err && md && md->topic_cnt == 1 &&
             kb_kafka_err_denied(md->topics[0].err))
@@ -795,8 +805,10 @@ static const char *view_str(kb_jval_t v, char *buf, size_t bufsz, char **heap,
 static void take_record(kb_seen_t *sn, const rd_kafka_message_t *rkm,
                         int64_t now, int64_t *loaded)
 {
+        static const char *const names[] = { "share_id", "until", "ref" };
         char sbuf[256], rbuf[256], *sheap = NULL, *rheap = NULL;
         const char *sid, *ref;
+        kb_jval_t v[3];
         size_t sl, rl;
         kb_jview_t jv;
         int64_t until;
@@ -814,17 +826,15 @@ static void take_record(kb_seen_t *sn, const rd_kafka_message_t *rkm,
         if (rkm->key && rkm->key_len >= strlen(KB_SEEN_AUX_PREFIX) &&
             !memcmp(rkm->key, KB_SEEN_AUX_PREFIX, strlen(KB_SEEN_AUX_PREFIX)))
                 goto out;
-        sid = view_str(kb_jview_get(&jv, "share_id"), sbuf, sizeof(sbuf),
-                       &sheap, &sl);
-        if (!sid || kb_jval_i64(kb_jview_get(&jv, "until"), &until) ||
-            until < now)
+        kb_jview_pick(&jv, names, 3, v);
+        sid = view_str(v[0], sbuf, sizeof(sbuf), &sheap, &sl);
+        if (!sid || kb_jval_i64(v[1], &until) || until < now)
                 goto out;
         digest(sn, sid, sl, &d);
         if (put_loaded(sn, &d, until) == -1)
                 goto out;
         (*loaded)++;
-        ref =
-            view_str(kb_jview_get(&jv, "ref"), rbuf, sizeof(rbuf), &rheap, &rl);
+        ref = view_str(v[2], rbuf, sizeof(rbuf), &rheap, &rl);
         if (ref) {
                 digest(sn, ref, rl, &r);
                 ref_put(sn, &d, &r);
@@ -833,6 +843,36 @@ out:
         free(sheap);
         free(rheap);
         kb_jview_clear(&jv);
+}
+
+/* One event of the reader: a record, a partition's end, an error. -1
+ * when the broker refuses the topic (logged). */
+static int take_message(kb_seen_t *sn, const rd_kafka_message_t *rkm,
+                        int64_t now, int64_t *loaded)
+{
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                /* the fetcher is at the end: also past any transaction
+                 * markers, which are no records */
+                mark_at_least(sn, rkm->partition, rkm->offset);
+        } else if (rkm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+                /* no wait for the load's timeout: it stays so. (Not
+                 * GROUP_: the reader has a group.id only for assign(),
+                 * never joins, and needs no ACL for it -- librdkafka looks
+                 * its coordinator up all the same, and tells when that is
+                 * refused.) */
+                set_denied(sn, rkm->err, rd_kafka_message_errstr(rkm));
+                kb_log_error(sn->who, "state topic %s: %s", sn->topic,
+                             sn->denied);
+                return -1;
+        } else if (rkm->err) {
+                kb_log_warn(sn->who, "state reader: %s",
+                            rd_kafka_message_errstr(rkm));
+        } else {
+                sn->st.records_read++;
+                mark_at_least(sn, rkm->partition, rkm->offset + 1);
+                take_record(sn, rkm, now, loaded);
+        }
+        return 0;
 }
 
 /* Errors a partition leader election or a slow broker cause, which go
@@ -928,6 +968,8 @@ int kb_seen_load(kb_seen_t *sn)
          * transaction markers, and a partition-EOF event says where it
          * stands), so every record committed before this call is read.
          */
+        kb_log_debug(sn->who, "state: partitions assigned in %lld ms",
+                     (long long)(kb_mono_ms() - t0));
         ends = rd_kafka_topic_partition_list_copy(sn->marks);
         err = high_watermarks(sn, ends, deadline);
         if (kb_kafka_err_denied(err))
@@ -937,37 +979,23 @@ int kb_seen_load(kb_seen_t *sn)
                              sn->topic, rd_kafka_err2str(err));
                 goto out;
         }
+        kb_log_debug(sn->who, "state: %d partition(s), ends found in %lld ms",
+                     ends->cnt, (long long)(kb_mono_ms() - t0));
         while (behind(sn, ends) && kb_mono_ms() < deadline) {
                 int64_t left = remains_ms(deadline);
                 rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
                     sn->rk, left < 200 ? (int)left : 200);
-                if (!rkm)
-                        continue;
-                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        /* the fetcher is at the end: also past any
-                         * transaction markers, which are no records */
-                        mark_at_least(sn, rkm->partition, rkm->offset);
-                } else if (rkm->err ==
-                           RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
-                        /* no wait for the load's timeout: it stays so.
-                         * (Not GROUP_: the reader has a group.id only for
-                         * assign(), never joins, and needs no ACL for it
-                         * -- librdkafka looks its coordinator up all the
-                         * same, and tells when that is refused.) */
-                        set_denied(sn, rkm->err, rd_kafka_message_errstr(rkm));
-                        kb_log_error(sn->who, "state topic %s: %s", sn->topic,
-                                     sn->denied);
+                int k;
+                /* what is queued already, without a clock read each */
+                for (k = 0; rkm; k++) {
+                        int taken = take_message(sn, rkm, now, &loaded);
                         rd_kafka_message_destroy(rkm);
-                        goto out;
-                } else if (rkm->err) {
-                        kb_log_warn(sn->who, "state reader: %s",
-                                    rd_kafka_message_errstr(rkm));
-                } else {
-                        sn->st.records_read++;
-                        mark_at_least(sn, rkm->partition, rkm->offset + 1);
-                        take_record(sn, rkm, now, &loaded);
+                        if (taken == -1)
+                                goto out;
+                        rkm = k < 1024 && behind(sn, ends)
+                                  ? rd_kafka_consumer_poll(sn->rk, 0)
+                                  : NULL;
                 }
-                rd_kafka_message_destroy(rkm);
         }
         if (behind(sn, ends)) {
                 kb_log_error(sn->who,
@@ -983,6 +1011,11 @@ out:
                 rd_kafka_destroy_flags(sn->rk,
                                        RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
                 sn->rk = NULL;
+#ifdef __GLIBC__
+                /* the bulk reader's buffers were freed by its own threads,
+                 * into malloc arenas glibc keeps: give them back */
+                malloc_trim(0);
+#endif
                 if (reader_new(sn, 0) == -1)
                         kb_log_warn(sn->who, "state reader: made again at "
                                              "the next load");

@@ -71,7 +71,8 @@ void kb_seen_set_clock(kb_seen_t *sn, int64_t (*clock)(void));
 /**
  * Reads the state topic (read_committed) up to its current end into memory.
  * The first call reads the whole topic with a bulk reader (a consumer
- * assigned every partition, no group membership, that may queue 64 MB),
+ * assigned every partition, no group membership, that may queue 128 MB
+ * a partition: a peak of memory while it runs, see seen.c),
  * then replaces it by the state reader kept until kb_seen_destroy() (the
  * same, queueing 2 MB); every later call only catches up: one metadata
  * request and one high-watermark query per partition, then the records

@@ -295,9 +295,87 @@ static void test_refusals(void **state)
         kb_jview_clear(&jv);
 }
 
+/* kb_jview_pick() finds what kb_jview_get() finds, escaped keys too */
+static void test_pick(void **state)
+{
+        static const char doc[] =
+            "{\"share_id\":\"s\",\"r\\u0065f\":\"x\",\"until\":5,\"n\":null}";
+        static const char *const names[] = { "until", "ref", "share_id",
+                                             "absent", "n" };
+        kb_jval_t v[5];
+        kb_jview_t jv;
+        size_t i;
+
+        (void)state;
+        assert_int_equal(kb_jview_init(&jv, doc, sizeof(doc) - 1, 4, NULL, 0),
+                         0);
+        kb_jview_pick(&jv, names, 5, v);
+        for (i = 0; i < 5; i++) {
+                kb_jval_t g = kb_jview_get(&jv, names[i]);
+                assert_ptr_equal(v[i].p, g.p);
+                assert_int_equal(v[i].len, g.len);
+        }
+        assert_non_null(v[1].p);
+        assert_null(v[3].p);
+        kb_jview_clear(&jv);
+}
+
+/* kb_jval_i64() reads what kb_json_get_i64() reads */
+static void test_i64(void **state)
+{
+        static const struct {
+                const char *num;
+                int ok;
+                int64_t want;
+        } c[] = {
+                { "0", 1, 0 },
+                { "-0", 1, 0 },
+                { "42", 1, 42 },
+                { "-42", 1, -42 },
+                { "9223372036854775807", 1, INT64_MAX },
+                { "9223372036854775808", 0, 0 },
+                { "-9223372036854775807", 1, -INT64_MAX },
+                { "-9223372036854775808", 0, 0 },
+                { "18446744073709551616", 0, 0 },
+                { "1.0", 0, 0 },
+                { "1e3", 0, 0 },
+                { "\"7\"", 0, 0 },
+                { "true", 0, 0 },
+        };
+        char doc[64];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+                kb_jview_t jv;
+                int64_t v = 0;
+                snprintf(doc, sizeof(doc), "{\"v\":%s}", c[i].num);
+                assert_int_equal(
+                    kb_jview_init(&jv, doc, strlen(doc), 4, NULL, 0), 0);
+                assert_int_equal(kb_jval_i64(kb_jview_get(&jv, "v"), &v),
+                                 c[i].ok ? 0 : -1);
+                if (c[i].ok)
+                        assert_true(v == c[i].want);
+                kb_jview_clear(&jv);
+                /* the tree says the same */
+                {
+                        json_object *o =
+                            kb_json_parse(doc, strlen(doc), 4, NULL, 0);
+                        int64_t w = 0;
+                        assert_non_null(o);
+                        assert_int_equal(kb_json_get_i64(o, "v", &w),
+                                         c[i].ok ? 0 : -1);
+                        assert_true(w == v);
+                        json_object_put(o);
+                }
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_pick),
+                cmocka_unit_test(test_i64),
                 cmocka_unit_test(test_root_members),
                 cmocka_unit_test(test_iterate),
                 cmocka_unit_test(test_key_is),
