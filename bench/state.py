@@ -24,6 +24,9 @@ reads), starts the daemon on it and reads from its log:
                then
   bytes_per_share_id  (rss - rss of the same daemon on an empty state topic
                with the same partners) / N
+  marginal_bytes_per_share_id  (rss - rss at the next smaller N) / the
+               difference in N: what one more share_id costs, without the
+               fixed costs a load leaves (allocator, reader buffers)
 
 The importer is measured twice: "importer" on records with the status
 members (what it writes: the share_ids and the status index of imported
@@ -253,6 +256,11 @@ def state_growth(build_dir, sizes=(10000, 100000, 1000000), kinds=None):
                     os.unlink(path)
                 r, d = run_daemon(w, role, conf, tag, n, 120 + n / 2000)
                 r["fill_s"] = round(fill_s, 1)
+                smaller = [m for m in (0,) + tuple(sizes) if m < n]
+                if n and smaller and smaller[-1]:
+                    prev = res[str(smaller[-1])]
+                    r["marginal_bytes_per_share_id"] = round(
+                        (r["rss_bytes"] - prev["rss_bytes"]) / (n - smaller[-1]), 1)
                 if n:
                     r["bytes_per_share_id"] = round(
                         (r["rss_bytes"] - res["base"]["rss_bytes"]) / n, 1)
@@ -274,16 +282,18 @@ def state_growth(build_dir, sizes=(10000, 100000, 1000000), kinds=None):
 
 def table(res, sizes):
     rows = ["| daemon | N | load ms | ready s | CPU s | catch-up ms | catch-up (+1,000) ms | "
-            "RSS MiB | peak MiB | B/share_id |", "|---|---|---|---|---|---|---|---|---|---|"]
+            "RSS MiB | peak MiB | B/share_id | marginal B/share_id |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind in ("issuer", "importer", "importer-plain"):
         if kind not in res:
             continue
         for key in ("base",) + tuple(str(n) for n in sizes):
             r = res[kind][key]
-            rows.append("| %s | %s | %d | %.2f | %s | %d | %s | %.1f | %.1f | %s |" % (
+            rows.append("| %s | %s | %d | %.2f | %s | %d | %s | %.1f | %.1f | %s | %s |" % (
                 kind, key, r["load_ms"], r["ready_s"], r.get("cpu_s", "-"), r["catchup_ms"],
                 r.get("catchup_new_ms", "-"), r["rss_bytes"] / 1048576.0,
-                r["peak_rss_bytes"] / 1048576.0, r.get("bytes_per_share_id", "-")))
+                r["peak_rss_bytes"] / 1048576.0, r.get("bytes_per_share_id", "-"),
+                r.get("marginal_bytes_per_share_id", "-")))
     if "status_index_bytes_per_session" in res:
         rows.append("")
         rows.append("status index, bytes per imported session: %s" %

@@ -22,6 +22,8 @@
 #define LOAD_TIMEOUT_MS 120000
 /* Longest single metadata request of a load. */
 #define MD_TIMEOUT_MS 30000
+/* Longest wait for a new state reader to learn the partitions' leaders. */
+#define PRIME_TIMEOUT_MS 5000
 
 /*
  * The table. A share_id (and a ref) is remembered as a 96-bit digest:
@@ -35,11 +37,11 @@
  *
  * Open addressing, linear probing, the slot of a digest its first word
  * scaled to the capacity (any capacity, no power of two, so the load
- * stays between MIN_LOAD and MAX_LOAD and memory follows the count).
+ * stays between NEW_LOAD and MAX_LOAD and memory follows the count).
  * Columns, not structs: key[] 12 bytes and until[] 4 bytes a slot; the
  * importer's refs add ref[] 12 bytes and ridx[] 4 bytes a slot (both
  * allocated at the first ref). So 16 (issuer) or 32 (importer) bytes a
- * slot, 19..27 or 38..53 bytes a share_id.
+ * slot, 19..23 or 38..45 bytes a share_id.
  *
  * A removed entry keeps its key (probe chains stay whole) with until =
  * DEAD; it is taken again by the same share_id, dropped by the next
@@ -56,7 +58,7 @@
  */
 #define MIN_CAP  64
 #define MAX_LOAD 85 /* percent of the slots used (live and removed) */
-#define NEW_LOAD 60 /* percent live after a rebuild */
+#define NEW_LOAD 72 /* percent live after a rebuild */
 #define DEAD     UINT32_MAX
 
 typedef struct dig_s {
@@ -247,7 +249,7 @@ static int rebuild(kb_seen_t *sn, size_t extra, int expire, int64_t now)
         return 0;
 }
 
-/* Makes room for one more slot. A rebuild after every ~0.4 n inserts
+/* Makes room for one more slot. A rebuild after every ~0.18 n inserts
  * moves n entries: O(1) amortised per insert. */
 static int room(kb_seen_t *sn)
 {
@@ -671,7 +673,9 @@ static int reader_new(kb_seen_t *sn, int bulk)
          * read_uncommitted */
         static const char *const hw_extra[] = { "isolation.level",
                                                 "read_uncommitted", NULL };
+        const rd_kafka_metadata_t *md;
         rd_kafka_error_t *error;
+        rd_kafka_topic_t *rkt;
 
         if (!sn->hw && !(sn->hw = client_new(sn, "state end finder", hw_extra)))
                 return -1;
@@ -681,6 +685,15 @@ static int reader_new(kb_seen_t *sn, int bulk)
         if (!sn->rk)
                 return -1;
         sn->bulk = bulk;
+        /* the partitions' leaders now: assigned without them, librdkafka
+         * asks in the background and fetches a second or so later (a
+         * failure here shows at the load's own metadata request) */
+        rkt = rd_kafka_topic_new(sn->rk, sn->topic, NULL);
+        if (rkt) {
+                if (!rd_kafka_metadata(sn->rk, 0, rkt, &md, PRIME_TIMEOUT_MS))
+                        rd_kafka_metadata_destroy(md);
+                rd_kafka_topic_destroy(rkt);
+        }
         if (sn->marks->cnt > 0) {
                 error = rd_kafka_incremental_assign(sn->rk, sn->marks);
                 if (error) {

@@ -25,8 +25,8 @@
  * What it costs does not grow per share_id with their number: a
  * share_id is kept as a 96-bit keyed digest (SipHash-128 under a key
  * drawn at kb_seen_new(); a collision is astronomically unlikely, see
- * seen.c) in an open-addressed table whose load stays between 60 and 85
- * %: 19..27 bytes a share_id, 38..53 with the refs the importer keeps
+ * seen.c) in an open-addressed table whose load stays between 72 and 85
+ * %: 19..23 bytes a share_id, 38..45 with the refs the importer keeps
  * (kb_seen_table_bytes()); lookups and inserts are O(1), amortised over
  * the table's rebuilds. The share_id strings themselves are not kept.
  */
