@@ -22,7 +22,10 @@ Sections, in order (every one on the same machine, broker and build):
   rss       peak RSS of each daemon with 1,000 vendor calls in flight;
   peer      a sequential consume -> import -> produce -> commit loop in
             Python (confluent-kafka, requests), at 0 and 100 ms;
-  scale     two importers in one group against one, latency-bound.
+  scale     two importers in one group against one, latency-bound;
+  state     what the remembered share_ids cost as they grow (bench/state.py):
+            start-up until ready, an assignment's catch-up and memory per
+            share_id at 10k, 100k and 1M share_ids, 10,000 partners.
 
   python3 bench/bench.py --build build-bench --json bench.json
   python3 bench/bench.py --only limits,pair --quick
@@ -44,11 +47,12 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "blackbox"))
 
 import e2e  # noqa: E402
+import state  # noqa: E402
 import kbharness as h  # noqa: E402
 from pipeline_world import exactly_once_report  # noqa: E402
 
 SECTIONS = ("limits", "pair", "alone", "bound", "handoff", "instr", "rss", "peer",
-            "scale")
+            "scale", "state")
 
 
 def log(msg):
@@ -426,6 +430,28 @@ def table(R):
         r = C["two"]["tokens_per_s"] / C["one"]["tokens_per_s"]
         row("two importers ÷ one, 100 ms", "%.2f×" % r, "%.0f vs %.0f tokens/s" % (
             C["two"]["tokens_per_s"], C["one"]["tokens_per_s"]), "≥ 1.8: %s" % met(r >= 1.8))
+    G = R.get("state")
+    if G:
+        for kind in ("issuer", "importer"):
+            if kind not in G:
+                continue
+            top = max((k for k in G[kind] if k != "base"), key=int)
+            r = G[kind][top]
+            row("%s restart with %s share_ids, %s partners" % (kind, "{:,}".format(int(top)),
+                                                                "{:,}".format(G["partners"])),
+                "ready in %.1f s, %.0f B a share_id" % (r["ready_s"], r["bytes_per_share_id"]),
+                "catch-up on assignment %s ms" % r.get("catchup_new_ms", "-"),
+                "ready < 5 s: %s" % met(r["ready_s"] < 5) + (
+                    ", < 64 B: %s" % met(r["bytes_per_share_id"] < 64)
+                    if kind == "issuer" else " (B: with the status index)"))
+        if "importer-plain" in G:
+            top = max((k for k in G["importer-plain"] if k != "base"), key=int)
+            r = G["importer-plain"][top]
+            row("importer share_ids alone (no status index), %s" % "{:,}".format(int(top)),
+                "%.0f B a share_id" % r["bytes_per_share_id"],
+                "status index %s B a session" % G.get("status_index_bytes_per_session",
+                                                      {}).get(top, "-"),
+                "< 64: %s" % met(r["bytes_per_share_id"] < 64))
     return ["| measure | figure | compared with | target |", "|---|---|---|---|"] + rows
 
 
@@ -488,6 +514,9 @@ def main():
             elif s == "scale":
                 n = a.scale(8000)
                 R[s] = {"one": importers(n, 100, 1), "two": importers(n, 100, 2)}
+            elif s == "state":
+                R[s] = state.state_growth(a.build, sizes=(10000, 100000, 1000000)
+                                          if not a.quick else (1000, 10000))
             log("  %s (%.0f s)" % (json.dumps(R[s]), time.time() - t0))
     R["seconds"] = round(time.time() - t_all)
     log("")
