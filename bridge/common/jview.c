@@ -856,3 +856,12 @@ int kb_jval_i64(kb_jval_t v, int64_t *out)
         *out = neg ? -(int64_t)acc : (int64_t)acc;
         return 0;
 }
+
+int kb_jval_str_raw(kb_jval_t v, const char **s, size_t *len)
+{
+        if (kb_jval_type(v) != KB_JV_STRING || memchr(v.p + 1, '\\', v.len - 2))
+                return -1;
+        *s = v.p + 1;
+        *len = v.len - 2;
+        return 0;
+}

@@ -140,4 +140,14 @@ int kb_jval_str(kb_jval_t v, char *out, size_t outsz, size_t *outlen);
  */
 int kb_jval_i64(kb_jval_t v, int64_t *out);
 
+/**
+ * The characters of the string @p v where they lie, when it holds no
+ * escape: *s (borrowed, not NUL-terminated; the text between the quotes)
+ * and *len, returning 0. Returns -1 when @p v is no string or holds an
+ * escape (kb_jval_str() decodes it then). Costs one scan for a backslash,
+ * no copy: for a value the caller must not copy around (a secret) or
+ * reads once.
+ */
+int kb_jval_str_raw(kb_jval_t v, const char **s, size_t *len);
+
 #endif /* KB_JVIEW_H */

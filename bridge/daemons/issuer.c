@@ -10,6 +10,7 @@
 #include "failpoint.h"
 #include "issuer_rules.h"
 #include "json.h"
+#include "jview.h"
 #include "jwt.h"
 #include "kafka.h"
 #include "kb_envelope.h"
@@ -305,27 +306,70 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
         return r;
 }
 
-/* The vendor minted a token (201): seal and publish it. */
-static void minted(kb_issuer_t *is, job_t *job, json_object *body)
+/* Read in place: no tree, no copy of the token (issuer.h). */
+int kb_share_answer_read(const kb_jview_t *jv, const char **tok, size_t *tl,
+                         char **owned, kb_session_kind_t *kind)
 {
-        const char *tok = kb_json_get_str(body, "share_token");
-        const char *k = kb_json_get_str(body, "session_kind");
-        kb_session_kind_t kind = KB_SESSION_USER;
-        char why[320];
+        kb_jval_t t;
+        char k[16];
+
+        *tok = NULL;
+        *tl = 0;
+        *owned = NULL;
+        *kind = KB_SESSION_USER;
+        if (!jv)
+                return KB_ERR_MALFORMED;
+        if (kb_jval_str(kb_jview_get(jv, "session_kind"), k, sizeof(k), NULL) ==
+                0 &&
+            kb_session_kind_parse(k))
+                *kind = kb_session_kind_parse(k);
+        t = kb_jview_get(jv, "share_token");
+        if (kb_jval_str_raw(t, tok, tl) == 0) {
+                if (*tl)
+                        return KB_OK;
+                *tok = NULL;
+                return KB_ERR_MALFORMED;
+        }
+        if (kb_jval_type(t) != KB_JV_STRING)
+                return KB_ERR_MALFORMED;
+        /* decoded, never longer than the text */
+        if (!(*owned = sodium_malloc(t.len)))
+                return KB_ERR_NOMEM;
+        if (kb_jval_str(t, *owned, t.len, tl) == -1 || !*tl) {
+                sodium_free(*owned);
+                *owned = NULL;
+                *tl = 0;
+                return KB_ERR_MALFORMED;
+        }
+        *tok = *owned;
+        return KB_OK;
+}
+
+/* The vendor minted a token (201): seal and publish it. */
+static void minted(kb_issuer_t *is, job_t *job, const kb_jview_t *answer)
+{
+        kb_session_kind_t kind;
+        const char *tok;
+        char why[320], *owned;
         size_t tl;
         int r;
 
         /* the vendor minted (and may bill for) a token no output holds yet:
          * a crash here must end in one envelope after the restart */
         KB_FAILPOINT("issuer.after_mint");
-        if (k && kb_session_kind_parse(k))
-                kind = kb_session_kind_parse(k);
-        if (!tok || !(tl = strlen(tok))) {
+        r = kb_share_answer_read(answer, &tok, &tl, &owned, &kind);
+        if (r == KB_ERR_NOMEM) {
+                kb_proc_hold(&job->base, "out of memory");
+                return;
+        }
+        if (r != KB_OK) {
                 kb_proc_dead_letter(&job->base, "mint", "vendor_bad_response",
                                     "201 without a share_token", 201);
                 return;
         }
         r = publish_envelope(is, job, tok, tl, kind);
+        if (owned)
+                sodium_free(owned);
         if (r == KB_ERR_TOO_LARGE || r == KB_ERR_INVALID_ARG) {
                 kb_proc_dead_letter(&job->base, "seal", "token_unsealable",
                                     kb_err2str(r), 201);
@@ -343,7 +387,7 @@ static void ask_done(const kb_vendor_result_t *res, void *opaque);
 /* Acts on the mint's final answer (@p ans: what the follow-up question
  * about the source session said, KB_ANS_NONE before it was asked). */
 static void decide(job_t *job, int status, int err, kb_answer_t ans,
-                   const char *detail, json_object *body)
+                   const char *detail, const kb_jview_t *answer)
 {
         kb_issuer_t *is = (kb_issuer_t *)job->base.proc;
         kb_verdict_t v = kb_verdict(KB_STEP_MINT, status, err, ans);
@@ -352,7 +396,7 @@ static void decide(job_t *job, int status, int err, kb_answer_t ans,
 
         switch (v.act) {
         case KB_ACT_PUBLISH:
-                minted(is, job, body);
+                minted(is, job, answer);
                 return;
         case KB_ACT_ASK:
                 /* 400 and 404 each have two meanings: the source
@@ -383,7 +427,7 @@ static void share_done(const kb_vendor_result_t *res, void *opaque)
         job_t *job = opaque;
         if (kb_proc_vendor_settled(&job->base, res))
                 return;
-        decide(job, res->status, res->err, KB_ANS_NONE, res->detail, res->body);
+        decide(job, res->status, res->err, KB_ANS_NONE, res->detail, res->view);
 }
 
 static void ask_done(const kb_vendor_result_t *res, void *opaque)
@@ -628,21 +672,28 @@ typedef struct one_s {
 static void one_done(const kb_vendor_result_t *res, void *opaque)
 {
         one_t *o = opaque;
-        const char *tok = kb_json_get_str(res->body, "share_token");
-        const char *k = kb_json_get_str(res->body, "session_kind");
+        const char *tok;
+        char *owned;
+        size_t tl;
 
         o->done = 1;
         o->status = res->status;
         o->err = res->err;
         kb_strlcpy(o->detail, res->detail, sizeof(o->detail));
-        o->kind = k && kb_session_kind_parse(k) ? kb_session_kind_parse(k)
-                                                : KB_SESSION_USER;
-        if (res->err == KB_OK && tok) {
-                o->token_len = strlen(tok);
-                o->token = sodium_malloc(o->token_len + 1);
-                if (o->token)
-                        memcpy(o->token, tok, o->token_len + 1);
+        if (kb_share_answer_read(res->view, &tok, &tl, &owned, &o->kind) !=
+                KB_OK ||
+            res->err != KB_OK)
+                tok = NULL;
+        if (tok) {
+                o->token_len = tl;
+                o->token = sodium_malloc(tl + 1);
+                if (o->token) {
+                        memcpy(o->token, tok, tl);
+                        o->token[tl] = '\0';
+                }
         }
+        if (owned)
+                sodium_free(owned);
 }
 
 static int publish_one(kb_issuer_t *is, const kb_envelope_fields_t *f,

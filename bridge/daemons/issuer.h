@@ -3,6 +3,8 @@
 #define KB_ISSUER_H
 
 #include "conf.h"
+#include "jview.h"
+#include "kb_envelope.h"
 #include "processor.h"
 
 typedef struct kb_issuer_s kb_issuer_t;
@@ -59,5 +61,18 @@ int kb_issuer_share_one(kb_issuer_t *is, const struct kb_share_req_s *req,
  * envelope's id rules); reason (no input echoed) in errstr. */
 int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                        char *errstr, size_t errstr_size);
+
+/**
+ * The share_token and session_kind of the vendor's answer to a share
+ * (@p jv: a 2xx answer's view, vendor.h; NULL: none). The token is read
+ * where it lies, in the answer's text, which the vendor client wipes; one
+ * holding an escape is decoded into *owned (sodium_malloc()ed: the caller
+ * sodium_free()s it; NULL when not needed), and *tok points there. *kind
+ * is KB_SESSION_USER unless the answer names another. Returns KB_OK,
+ * KB_ERR_MALFORMED when there is no usable token (absent, no string,
+ * empty, holding "\u0000": *tok NULL) or KB_ERR_NOMEM.
+ */
+int kb_share_answer_read(const kb_jview_t *jv, const char **tok, size_t *tl,
+                         char **owned, kb_session_kind_t *kind);
 
 #endif /* KB_ISSUER_H */

@@ -232,7 +232,8 @@ static void op_free(vop_t *op)
         free(op);
 }
 
-/* Wipes the share token the vendor sent back in a share response. */
+/* Wipes the share token the vendor sent back in a share response that
+ * came as a tree (a 2xx one comes as a view of the wiped response body). */
 static void wipe_share_token(json_object *body)
 {
         json_object *t;
@@ -448,9 +449,11 @@ static void attempt_done(const kb_http_resp_t *resp, vop_t *op)
 
         /* Final. */
         ok = resp->status >= 200 && resp->status < 300;
-        if (op->kind == VOP_IMPORT && ok) {
-                /* the importer's hot path: checked as strictly as a tree,
-                 * but read where it lies (vendor.h) */
+        if ((op->kind == VOP_IMPORT || op->kind == VOP_SHARE) && ok) {
+                /* the daemons' hot paths: checked as strictly as a tree,
+                 * but read where it lies (vendor.h); a share answer's
+                 * token then stays in the response body, which kb_http
+                 * wipes, and no tree holds a copy */
                 char perr[128] = "empty input";
                 if (resp->body_len > 0 &&
                     kb_jview_init(&jv, resp->body, resp->body_len,

@@ -79,11 +79,11 @@ typedef struct kb_vendor_result_s {
         int err;           /* KB_OK for 2xx; else a kb_err_t (see above) */
         json_object *body; /* parsed JSON body (borrowed; valid during the
                               callback only) or NULL; NULL for a 2xx
-                              answer to an import (see view) */
-        /* import, 2xx only: the answer's text, validated (kb_jview_init(),
-         * as strict as kb_json_parse()), and its view -- no tree is built
-         * for the hot path; NULL otherwise. Borrowed, valid during the
-         * callback only. */
+                              answer to a share or an import (see view) */
+        /* share and import, 2xx only: the answer's text, validated
+         * (kb_jview_init(), as strict as kb_json_parse()), and its view --
+         * no tree is built for the hot paths; NULL otherwise. Borrowed,
+         * valid during the callback only. */
         const kb_jview_t *view;
         char detail[256];   /* vendor's "detail" (scrubbed), or transport
                                error text; "" when none */
@@ -143,8 +143,10 @@ void kb_vendor_destroy(kb_vendor_t *v);
 /**
  * POST /v3/session/{session_id}/share/: mints a share token for
  * @p for_application_id. @p ttl_in_seconds 0 = the vendor's default.
- * 201 body: {"share_token", "for_application_id", "session_kind"}; the body
- * is wiped after the callback returns, so copy the token during it.
+ * 201 body: {"share_token", "for_application_id", "session_kind"}, as
+ * res->view (res->body NULL; a JSON null answer counts as not JSON); the
+ * answer's text is wiped after the callback returns, so copy the token
+ * during it (kb_jval_str_raw() reads it without a copy).
  * @p session_id must be a UUID.
  * Returns KB_OK (cb will run exactly once), or KB_ERR_INVALID_ARG,
  * KB_ERR_NOMEM, KB_ERR_STATE (cb will not run).

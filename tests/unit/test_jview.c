@@ -185,6 +185,34 @@ static void test_str(void **state)
         kb_jview_clear(&jv);
 }
 
+/* A string without escapes read where it lies; with one, refused. */
+static void test_str_raw(void **state)
+{
+        const char *doc =
+            "{\"p\":\"plain \xc3\xa9 text\",\"e\":\"\",\"q\":\"a\\/b\","
+            "\"n\":12,\"o\":{\"k\":\"v\"}}";
+        kb_jview_t jv;
+        const char *s = NULL;
+        size_t len = 99;
+
+        (void)state;
+        init_ok(&jv, doc);
+        assert_int_equal(kb_jval_str_raw(kb_jview_get(&jv, "p"), &s, &len), 0);
+        assert_ptr_equal(s, doc + 6);
+        assert_int_equal(len, strlen("plain \xc3\xa9 text"));
+        assert_memory_equal(s, "plain \xc3\xa9 text", len);
+        assert_int_equal(kb_jval_str_raw(kb_jview_get(&jv, "e"), &s, &len), 0);
+        assert_int_equal(len, 0);
+        /* an escape, no string, absent */
+        s = NULL;
+        assert_int_equal(kb_jval_str_raw(kb_jview_get(&jv, "q"), &s, &len), -1);
+        assert_int_equal(kb_jval_str_raw(kb_jview_get(&jv, "n"), &s, &len), -1);
+        assert_int_equal(kb_jval_str_raw(kb_jview_get(&jv, "o"), &s, &len), -1);
+        assert_int_equal(kb_jval_str_raw(kb_jview_get(&jv, "x"), &s, &len), -1);
+        assert_null(s);
+        kb_jview_clear(&jv);
+}
+
 /* Many members: the view's member list leaves its inline room; big
  * objects are checked for duplicates by hash. */
 static void test_many_members(void **state)
@@ -380,6 +408,7 @@ int main(void)
                 cmocka_unit_test(test_iterate),
                 cmocka_unit_test(test_key_is),
                 cmocka_unit_test(test_str),
+                cmocka_unit_test(test_str_raw),
                 cmocka_unit_test(test_many_members),
                 cmocka_unit_test(test_duplicates_as_json_c),
                 cmocka_unit_test(test_refusals),

@@ -50,8 +50,10 @@ static void res_cb(const kb_vendor_result_t *r, void *opaque)
         t->attempts = r->attempts;
         kb_strlcpy(t->detail, r->detail, sizeof(t->detail));
         if (r->view) {
-                /* an import's answer: read where it lies */
+                /* a share's or an import's answer: read where it lies */
                 assert_null(r->body);
+                kb_jval_str(kb_jview_get(r->view, "share_token"), t->token,
+                            sizeof(t->token), NULL);
                 kb_jval_str(kb_jview_get(r->view, "session_id"), t->session_id,
                             sizeof(t->session_id), NULL);
                 kb_jval_str(kb_jview_get(r->view, "shared_from_session"),
