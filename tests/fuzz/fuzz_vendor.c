@@ -16,9 +16,12 @@
 #include <errno.h>
 #include <strings.h>
 
+#include <sodium.h>
+
 #include "conf.h"
 #include "http.h"
 #include "importer.h"
+#include "issuer.h"
 #include "jwt.h"
 #include "json.h"
 #include "vectors.h"
@@ -271,21 +274,41 @@ typedef struct {
         int done;
 } ctx_t;
 
-/* The issuer: the minted token, sealed for the partner (seal_envelope()
- * in issuer.c), opens again. */
-static void minted(json_object *body)
+/* The issuer: the minted token, read from the answer's view as the tree
+ * reads it (kb_share_answer_read()), sealed for the partner
+ * (seal_envelope() in issuer.c), opens again. */
+static void minted(const kb_jview_t *jv)
 {
-        const char *tok = kb_json_get_str(body, "share_token");
-        const char *k = kb_json_get_str(body, "session_kind");
+        json_object *tree =
+            kb_json_parse(jv->root.p, jv->root.len, 64, NULL, 0);
+        const char *ttok = kb_json_get_str(tree, "share_token");
+        const char *k = kb_json_get_str(tree, "session_kind");
+        kb_session_kind_t kind;
         kb_envelope_fields_t f, g;
         json_object *claims = NULL;
-        char *env = NULL, *t2 = NULL;
-        size_t env_len = 0, t2_len = 0;
+        const char *tok;
+        char *env = NULL, *t2 = NULL, *owned = NULL, *tokz;
+        size_t env_len = 0, t2_len = 0, tl = 0;
         int64_t exp = 0;
         int r;
 
-        if (!tok || !*tok)
+        FUZZ_CHECK(tree != NULL);
+        r = kb_share_answer_read(jv, &tok, &tl, &owned, &kind);
+        FUZZ_CHECK(r == KB_OK || r == KB_ERR_MALFORMED);
+        FUZZ_CHECK((r == KB_OK) == (ttok && *ttok));
+        FUZZ_CHECK(kind == (k && kb_session_kind_parse(k)
+                                ? kb_session_kind_parse(k)
+                                : KB_SESSION_USER));
+        if (r != KB_OK) {
+                json_object_put(tree);
                 return;
+        }
+        FUZZ_CHECK(tl == strlen(ttok) && !memcmp(tok, ttok, tl));
+        tokz = fuzz_strndup((const uint8_t *)tok, tl);
+        if (owned)
+                sodium_free(owned);
+        json_object_put(tree);
+        tok = tokz;
         memset(&f, 0, sizeof(f));
         kb_strlcpy(f.issuer_application_id, VEC_ISSUER_APP,
                    sizeof(f.issuer_application_id));
@@ -293,9 +316,7 @@ static void minted(json_object *body)
                    sizeof(f.for_application_id));
         kb_strlcpy(f.share_id, "share-fuzz", sizeof(f.share_id));
         kb_strlcpy(f.source_session_id, SESSION, sizeof(f.source_session_id));
-        f.session_kind = k && kb_session_kind_parse(k)
-                             ? kb_session_kind_parse(k)
-                             : KB_SESSION_USER;
+        f.session_kind = kind;
         f.created_at = FUZZ_NOW;
         if (kb_jwt_decode_unverified(tok, strlen(tok), &claims) == KB_OK) {
                 FUZZ_CHECK(json_object_is_type(claims, json_type_object));
@@ -311,6 +332,7 @@ static void minted(json_object *body)
         /* the issuer dead-letters these as token_unsealable */
         if (r == KB_ERR_TOO_LARGE || r == KB_ERR_INVALID_ARG) {
                 FUZZ_CHECK(env == NULL);
+                free(tokz);
                 return;
         }
         FUZZ_CHECK(r == KB_OK);
@@ -324,6 +346,7 @@ static void minted(json_object *body)
         }
         kb_envelope_token_free(t2);
         free(env);
+        free(tokz);
 }
 
 /* The importer: the downstream record's session, full or summary. */
@@ -425,17 +448,18 @@ static void on_result(const kb_vendor_result_t *res, void *opaque)
         FUZZ_CHECK(!fuzz_has_jwt(res->detail));
         verdicts(res->status, res->err);
         if (res->view) {
-                FUZZ_CHECK(c->op == OP_IMPORT && res->err == KB_OK &&
-                           !res->body);
-                session_view(res->view);
+                FUZZ_CHECK((c->op == OP_IMPORT || c->op == OP_SHARE) &&
+                           res->err == KB_OK && !res->body);
+                if (c->op == OP_SHARE)
+                        minted(res->view);
+                else
+                        session_view(res->view);
                 return;
         }
         if (!res->body)
                 return;
         switch (c->op) {
-        case OP_SHARE:
-                if (res->err == KB_OK)
-                        minted(res->body);
+        case OP_SHARE: /* a 2xx came as a view */
                 break;
         case OP_IMPORT:
         case OP_DECISION:
