@@ -57,6 +57,60 @@ static int valid_id(const char *s)
         return kb_envelope_id_valid(s, strlen(s));
 }
 
+/* String member @p key decoded into @p out (@p outsz bytes) when it is
+ * there, a string without "\u0000" (kb_json_get_str()'s reading), fits
+ * and @p ok says so; else @p out is all zeros and -1. */
+static int req_str(const kb_jview_t *jv, const char *key,
+                   int (*ok)(const char *s, size_t len), char *out,
+                   size_t outsz)
+{
+        size_t len;
+
+        if (kb_jval_str(kb_jview_get(jv, key), out, outsz, &len) == 0 &&
+            ok(out, len))
+                return 0;
+        memset(out, 0, outsz); /* as if never written */
+        return -1;
+}
+
+static int is_uuid_len(const char *s, size_t len)
+{
+        (void)len;
+        return kb_is_uuid(s);
+}
+
+/* A member that json-c would hold: present and not null (json-c represents
+ * null as NULL, so a null member counted as absent). */
+static int req_has(const kb_jview_t *jv, const char *key)
+{
+        kb_jtype_t t = kb_jval_type(kb_jview_get(jv, key));
+
+        return t != KB_JV_ABSENT && t != KB_JV_NULL;
+}
+
+/* An integer member in [min, max] as kb_json_get_i64() reads one: a JSON
+ * number without fraction or exponent (json-c makes those doubles). 0 or
+ * -1. */
+static int req_int(const kb_jview_t *jv, const char *key, int64_t min,
+                   int64_t max, int64_t *out)
+{
+        kb_jval_t v = kb_jview_get(jv, key);
+        char num[24];
+
+        if (kb_jval_type(v) != KB_JV_NUMBER || v.len >= sizeof(num) ||
+            memchr(v.p, '.', v.len) || memchr(v.p, 'e', v.len) ||
+            memchr(v.p, 'E', v.len))
+                return -1;
+        memcpy(num, v.p, v.len);
+        num[v.len] = '\0';
+        return kb_parse_i64(num, min, max, out);
+}
+
+/*
+ * Read from a view of the record's text: no tree. Every check, its order
+ * and its reason are the ones the json-c reading had (test_daemons and
+ * test_issuer_path hold both to the same answers).
+ */
 int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                        char *errstr, size_t errstr_size)
 {
@@ -64,10 +118,10 @@ int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                 "share_id",       "session_id",  "for_application_id",
                 "ttl_in_seconds", "vendor_data", NULL
         };
-        json_object *o;
-        const char *s;
+        kb_jview_t jv;
         char jerr[128];
         int64_t ttl;
+        size_t i, k;
         int r = KB_ERR_MALFORMED;
 
         memset(req, 0, sizeof(*req));
@@ -76,57 +130,53 @@ int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                             REQ_MAX_BYTES);
                 return KB_ERR_TOO_LARGE;
         }
-        o = kb_json_parse(buf, len, 16, jerr, sizeof(jerr));
-        if (!o) {
+        if (kb_jview_init(&jv, buf, len, 16, jerr, sizeof(jerr))) {
                 kb_snprintf(errstr, errstr_size, "%s", jerr);
                 return KB_ERR_MALFORMED;
         }
-        if (!json_object_is_type(o, json_type_object)) {
+        if (kb_jval_type(jv.root) == KB_JV_NULL) {
+                /* kb_json_parse()'s answer */
+                kb_snprintf(errstr, errstr_size,
+                            "JSON null at the top level is not supported");
+                goto out;
+        }
+        if (kb_jval_type(jv.root) != KB_JV_OBJECT) {
                 kb_snprintf(errstr, errstr_size, "request is not an object");
                 goto out;
         }
         /* The share_id first, so that a dead letter for an otherwise bad
          * request still names it. */
-        s = kb_json_get_str(o, "share_id");
-        if (!s || !valid_id(s)) {
+        if (req_str(&jv, "share_id", kb_envelope_id_valid, req->share_id,
+                    sizeof(req->share_id))) {
                 kb_snprintf(errstr, errstr_size,
                             "share_id: required string of 1-128 bytes of "
                             "UTF-8 without control characters");
                 goto out;
         }
-        kb_strlcpy(req->share_id, s, sizeof(req->share_id));
-        {
-                json_object_object_foreach(o, k, v)
-                {
-                        size_t i;
-                        (void)v;
-                        for (i = 0; known[i]; i++)
-                                if (!strcmp(k, known[i]))
-                                        break;
-                        if (!known[i]) {
-                                kb_snprintf(errstr, errstr_size,
-                                            "unknown member in request");
-                                goto out;
-                        }
+        for (i = 0; i < jv.n; i++) {
+                for (k = 0; known[k]; k++)
+                        if (kb_jval_key_is(jv.m[i].key, known[k]))
+                                break;
+                if (!known[k]) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "unknown member in request");
+                        goto out;
                 }
         }
-        s = kb_json_get_str(o, "session_id");
-        if (!s || !kb_is_uuid(s)) {
+        if (req_str(&jv, "session_id", is_uuid_len, req->session_id,
+                    sizeof(req->session_id))) {
                 kb_snprintf(errstr, errstr_size,
                             "session_id: required UUID string");
                 goto out;
         }
-        kb_strlcpy(req->session_id, s, sizeof(req->session_id));
-        s = kb_json_get_str(o, "for_application_id");
-        if (!s || !kb_is_uuid(s)) {
+        if (req_str(&jv, "for_application_id", is_uuid_len,
+                    req->for_application_id, sizeof(req->for_application_id))) {
                 kb_snprintf(errstr, errstr_size,
                             "for_application_id: required UUID string");
                 goto out;
         }
-        kb_strlcpy(req->for_application_id, s, sizeof(req->for_application_id));
-        if (kb_json_get(o, "ttl_in_seconds")) {
-                if (kb_json_get_i64(o, "ttl_in_seconds", &ttl) || ttl < 60 ||
-                    ttl > 86400) {
+        if (req_has(&jv, "ttl_in_seconds")) {
+                if (req_int(&jv, "ttl_in_seconds", 60, 86400, &ttl)) {
                         kb_snprintf(errstr, errstr_size,
                                     "ttl_in_seconds: integer from 60 to "
                                     "86400");
@@ -134,19 +184,17 @@ int kb_share_req_parse(const void *buf, size_t len, kb_share_req_t *req,
                 }
                 req->ttl_in_seconds = (int)ttl;
         }
-        if (kb_json_get(o, "vendor_data")) {
-                s = kb_json_get_str(o, "vendor_data");
-                if (!s || !valid_id(s)) {
-                        kb_snprintf(errstr, errstr_size,
-                                    "vendor_data: string of 1-128 bytes of "
-                                    "UTF-8 without control characters");
-                        goto out;
-                }
-                kb_strlcpy(req->vendor_data, s, sizeof(req->vendor_data));
+        if (req_has(&jv, "vendor_data") &&
+            req_str(&jv, "vendor_data", kb_envelope_id_valid, req->vendor_data,
+                    sizeof(req->vendor_data))) {
+                kb_snprintf(errstr, errstr_size,
+                            "vendor_data: string of 1-128 bytes of "
+                            "UTF-8 without control characters");
+                goto out;
         }
         r = KB_OK;
 out:
-        json_object_put(o);
+        kb_jview_clear(&jv);
         return r;
 }
 

@@ -159,6 +159,270 @@ static void test_costs(void **state)
         free(tok);
 }
 
+/* ---- the share request: the view against the tree it replaced ---- */
+
+/* kb_share_req_parse() as it was with a json-c tree (issuer.c before the
+ * view): the reference the view's reading must equal. */
+static int ref_req_parse(const void *buf, size_t len, kb_share_req_t *req,
+                         char *errstr, size_t errstr_size)
+{
+        static const char *const known[] = {
+                "share_id",       "session_id",  "for_application_id",
+                "ttl_in_seconds", "vendor_data", NULL
+        };
+        json_object *o;
+        const char *s;
+        char jerr[128];
+        int64_t ttl;
+        int r = KB_ERR_MALFORMED;
+
+        memset(req, 0, sizeof(*req));
+        if (len > 65536) {
+                kb_snprintf(errstr, errstr_size, "request over %d bytes",
+                            65536);
+                return KB_ERR_TOO_LARGE;
+        }
+        o = kb_json_parse(buf, len, 16, jerr, sizeof(jerr));
+        if (!o) {
+                kb_snprintf(errstr, errstr_size, "%s", jerr);
+                return KB_ERR_MALFORMED;
+        }
+        if (!json_object_is_type(o, json_type_object)) {
+                kb_snprintf(errstr, errstr_size, "request is not an object");
+                goto out;
+        }
+        s = kb_json_get_str(o, "share_id");
+        if (!s || !kb_envelope_id_valid(s, strlen(s))) {
+                kb_snprintf(errstr, errstr_size,
+                            "share_id: required string of 1-128 bytes of "
+                            "UTF-8 without control characters");
+                goto out;
+        }
+        kb_strlcpy(req->share_id, s, sizeof(req->share_id));
+        {
+                json_object_object_foreach(o, k, v)
+                {
+                        size_t i;
+                        (void)v;
+                        for (i = 0; known[i]; i++)
+                                if (!strcmp(k, known[i]))
+                                        break;
+                        if (!known[i]) {
+                                kb_snprintf(errstr, errstr_size,
+                                            "unknown member in request");
+                                goto out;
+                        }
+                }
+        }
+        s = kb_json_get_str(o, "session_id");
+        if (!s || !kb_is_uuid(s)) {
+                kb_snprintf(errstr, errstr_size,
+                            "session_id: required UUID string");
+                goto out;
+        }
+        kb_strlcpy(req->session_id, s, sizeof(req->session_id));
+        s = kb_json_get_str(o, "for_application_id");
+        if (!s || !kb_is_uuid(s)) {
+                kb_snprintf(errstr, errstr_size,
+                            "for_application_id: required UUID string");
+                goto out;
+        }
+        kb_strlcpy(req->for_application_id, s, sizeof(req->for_application_id));
+        if (kb_json_get(o, "ttl_in_seconds")) {
+                if (kb_json_get_i64(o, "ttl_in_seconds", &ttl) || ttl < 60 ||
+                    ttl > 86400) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "ttl_in_seconds: integer from 60 to "
+                                    "86400");
+                        goto out;
+                }
+                req->ttl_in_seconds = (int)ttl;
+        }
+        if (kb_json_get(o, "vendor_data")) {
+                s = kb_json_get_str(o, "vendor_data");
+                if (!s || !kb_envelope_id_valid(s, strlen(s))) {
+                        kb_snprintf(errstr, errstr_size,
+                                    "vendor_data: string of 1-128 bytes of "
+                                    "UTF-8 without control characters");
+                        goto out;
+                }
+                kb_strlcpy(req->vendor_data, s, sizeof(req->vendor_data));
+        }
+        r = KB_OK;
+out:
+        json_object_put(o);
+        return r;
+}
+
+/* xorshift64*: deterministic, KB_TEST_SEED replays another run */
+static uint64_t rng_state = UINT64_C(0x69737375657221);
+
+static uint32_t rng_below(uint32_t n)
+{
+        rng_state ^= rng_state >> 12;
+        rng_state ^= rng_state << 25;
+        rng_state ^= rng_state >> 27;
+        return (uint32_t)((rng_state * UINT64_C(2685821657736338717)) >> 33) %
+               n;
+}
+
+static void rng_seed(void)
+{
+        const char *s = getenv("KB_TEST_SEED");
+        int64_t v;
+
+        if (s && kb_parse_i64(s, 1, INT64_MAX, &v) == 0)
+                rng_state = (uint64_t)v;
+        print_message("random seed %llu (set KB_TEST_SEED to replay)\n",
+                      (unsigned long long)rng_state);
+}
+
+static void check_req_same(const char *doc, size_t len)
+{
+        kb_share_req_t a, b;
+        char ea[256], eb[256];
+        int ra, rb;
+
+        memset(ea, 'x', sizeof(ea));
+        memset(eb, 'x', sizeof(eb));
+        ea[255] = eb[255] = '\0';
+        ra = kb_share_req_parse(doc, len, &a, ea, sizeof(ea));
+        rb = ref_req_parse(doc, len, &b, eb, sizeof(eb));
+        if (ra != rb || memcmp(&a, &b, sizeof(a)) ||
+            (ra != KB_OK && strcmp(ea, eb)))
+                fail_msg("<%.*s>: view %d \"%s\" share_id \"%s\", tree %d "
+                         "\"%s\" share_id \"%s\"",
+                         (int)len, doc, ra, ea, a.share_id, rb, eb, b.share_id);
+}
+
+/* Requests made of members and values that touch every check: the view's
+ * answer -- code, reason, every field -- equals the tree's. */
+static void test_request_as_tree(void **state)
+{
+        static const char *const keys[] = {
+                "share_id",           "session_id",       "for_application_id",
+                "ttl_in_seconds",     "vendor_data",      "extra",
+                "share\\u005fid",     "share_id\\u0000x", "",
+                "vendor_data\\u0000", "SHARE_ID",         "ttl_in_seconds ",
+        };
+        static const char *const vals[] = {
+                "\"s-1\"",
+                "\"" SID "\"",
+                "\"" APP "\"",
+                "\"0B6F1F8E-2F59-4A43-9A1E-5D2B0C8A7E11\"",
+                "\"" SID "x\"",
+                "\"\"",
+                "\"a\\nb\"",
+                "\"a\\u0000b\"",
+                "\"a\\u007fb\"",
+                "\"\xc3\xa9t\xc3\xa9\"",
+                "\"\\u00e9\\ud83d\\ude00\"",
+                "\"q\\\"b\\\\c\\/d\"",
+                "\"tab\\there\"",
+                "\"\x7f\"",
+                "60",
+                "59",
+                "600",
+                "86400",
+                "86401",
+                "600.0",
+                "6e2",
+                "6E2",
+                "-0",
+                "0",
+                "-60",
+                "99999999999999999999",
+                "-9223372036854775808",
+                "9223372036854775807",
+                "18446744073709551615",
+                "null",
+                "true",
+                "false",
+                "[]",
+                "{}",
+                "[\"s\"]",
+                "{\"a\":1}",
+                "\"600\"",
+                NULL, /* 128 and 129 byte strings go here */
+                NULL,
+        };
+        const size_t nk = sizeof(keys) / sizeof(keys[0]);
+        const size_t nv = sizeof(vals) / sizeof(vals[0]);
+        static const char *const whole[] = {
+                "",
+                " ",
+                "null",
+                " null ",
+                "[]",
+                "42",
+                "\"s\"",
+                "{",
+                "{}",
+                "{\"share_id\":\"s\"}x",
+                "\xff",
+                "{\"share_id\":\"s\",\"share_id\":\"t\"}",
+                "{\"share_id\":\"s\",\"share\\u005fid\":\"t\"}",
+                "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]",
+                "{\"share_id\":\"s\",\"vendor_data\":{\"a\":{\"b\":{\"c\":{"
+                "\"d\":{"
+                "\"e\":{\"f\":{\"g\":{\"h\":{\"i\":{\"j\":{\"k\":{\"l\":{\"m\":"
+                "{"
+                "\"n\":{\"o\":{}}}}}}}}}}}}}}}}}}",
+                NULL,
+        };
+        char v128[140], v129[140], *doc;
+        const char *vv[sizeof(vals) / sizeof(vals[0])];
+        kb_buf_t b = KB_BUF_INIT;
+        size_t i, m, n;
+        int rounds_n = 20000, r;
+
+        (void)state;
+        rng_seed();
+        memcpy(vv, vals, sizeof(vals));
+        v128[0] = v129[0] = '"';
+        memset(v128 + 1, 'a', 128);
+        memcpy(v128 + 1 + 126, "\xc3\xa9", 2); /* multi-byte at the end */
+        strcpy(v128 + 129, "\"");
+        memset(v129 + 1, 'b', 129);
+        strcpy(v129 + 130, "\"");
+        vv[nv - 2] = v128;
+        vv[nv - 1] = v129;
+        for (i = 0; whole[i]; i++)
+                check_req_same(whole[i], strlen(whole[i]));
+        for (r = 0; r < rounds_n; r++) {
+                kb_buf_reset(&b);
+                kb_buf_puts(&b, "{");
+                /* mostly the right members with mostly good values */
+                n = 2 + rng_below(5);
+                for (m = 0; m < n; m++) {
+                        size_t k = rng_below(4) ? m % 5 : rng_below(nk);
+                        size_t v;
+                        if (k == 0 && rng_below(2))
+                                v = 0;
+                        else if ((k == 1 || k == 2) && rng_below(3))
+                                v = k;
+                        else if (k == 3 && rng_below(2))
+                                v = 14 + rng_below(5);
+                        else
+                                v = rng_below(nv);
+                        kb_buf_printf(&b, "%s\"%s\":%s", m ? "," : "", keys[k],
+                                      vv[v]);
+                }
+                kb_buf_puts(&b, "}");
+                check_req_same(b.data, b.len);
+        }
+        /* and over the size limit */
+        doc = malloc(65538);
+        assert_non_null(doc);
+        memset(doc, ' ', 65537);
+        doc[0] = '{';
+        doc[65536] = '}';
+        check_req_same(doc, 65537);
+        check_req_same(doc + 1, 65536);
+        free(doc);
+        kb_buf_free(&b, 0);
+}
+
 /* A share answer's token and kind, read from the view, against the tree's
  * reading (kb_json_get_str()) of the same text. */
 static void test_share_answer(void **state)
@@ -248,6 +512,7 @@ static void test_share_answer(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_request_as_tree),
                 cmocka_unit_test(test_share_answer),
                 cmocka_unit_test(test_costs),
         };
