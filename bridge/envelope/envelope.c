@@ -1,6 +1,7 @@
 /* envelope.c -- seal and open share envelopes (format v1, docs/envelope.md) */
 #include "kyc_bridge.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "envelope_int.h"
 #include "json.h"
 #include "keys_int.h"
 #include "util.h"
@@ -464,46 +466,150 @@ void kb_envelope_token_free(char *token)
                 sodium_free(base);
 }
 
-/* Builds the inner document; *tok is the token's string object. */
-static json_object *build_inner(const kb_envelope_fields_t *f,
-                                const char *token, size_t token_len,
-                                const kb_key_t *signer,
-                                const kb_key_t *recipient, json_object **tok)
-{
-        json_object *o = json_object_new_object();
+/* ---- writing the envelope's JSON (envelope_int.h) ---- */
 
-        *tok = NULL;
-        if (!o)
-                return NULL;
-        if (kb_json_add_i64(o, "v", KB_ENVELOPE_VERSION) ||
-            kb_json_add_str(o, "issuer_application_id",
-                            f->issuer_application_id) ||
-            kb_json_add_str(o, "for_application_id", f->for_application_id) ||
-            kb_json_add_str(o, "recipient_key_id", kb_key_id(recipient)) ||
-            kb_json_add_str(o, "signer_key_id", kb_key_id(signer)) ||
-            kb_json_add_str(o, "share_id", f->share_id) ||
-            kb_json_add_str(o, "session_kind",
-                            kb_session_kind2str(f->session_kind)) ||
-            kb_json_add_str(o, "source_session_id", f->source_session_id) ||
-            kb_json_add_str(o, "vendor_data_hint",
-                            f->vendor_data_hint[0] ? f->vendor_data_hint
-                                                   : NULL) ||
-            kb_json_add_i64(o, "created_at", f->created_at) ||
-            kb_json_add_i64(o, "expires_at", f->expires_at))
+/* Appends @p n in decimal, as json-c prints an int64. */
+static int put_i64(kb_buf_t *b, int64_t n)
+{
+        char d[24], *p = d + sizeof(d);
+        uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+
+        do
+                *--p = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (n < 0)
+                *--p = '-';
+        return kb_buf_append(b, p, (size_t)(d + sizeof(d) - p)) ? KB_ERR_NOMEM
+                                                                : KB_OK;
+}
+
+/* Appends the literal @p lit (a member's punctuation and key), then the
+ * string @p s / @p len as a JSON string. */
+static int put_str(kb_buf_t *b, const char *lit, const char *s, size_t len)
+{
+        if (kb_buf_puts(b, lit) == -1)
+                return KB_ERR_NOMEM;
+        if (kb_json_put_string(b, s, len) == -1)
+                return errno == EILSEQ ? KB_ERR_INVALID_ARG : KB_ERR_NOMEM;
+        return KB_OK;
+}
+
+/* A string member's text at most: the key and its punctuation (@p lit),
+ * every byte escaped as \u00xx, the quotes. */
+#define STR_BOUND(lit, len) (sizeof(lit) - 1 + 6 * (len) + 2)
+#define I64_BOUND(lit)      (sizeof(lit) - 1 + 20)
+
+#define IN_V     "{\"v\":"
+#define IN_ISS   ",\"issuer_application_id\":"
+#define IN_FOR   ",\"for_application_id\":"
+#define IN_RKID  ",\"recipient_key_id\":"
+#define IN_SKID  ",\"signer_key_id\":"
+#define IN_SHARE ",\"share_id\":"
+#define IN_KIND  ",\"session_kind\":"
+#define IN_SRC   ",\"source_session_id\":"
+#define IN_HINT  ",\"vendor_data_hint\":"
+#define IN_CRE   ",\"created_at\":"
+#define IN_EXP   ",\"expires_at\":"
+#define IN_TOK   ",\"share_token\":"
+
+size_t kb_envint_inner_bound(const kb_envelope_fields_t *f, size_t token_len,
+                             const char *recipient_key_id,
+                             const char *signer_key_id)
+{
+        const char *kind = kb_session_kind2str(f->session_kind);
+
+        return I64_BOUND(IN_V) +
+               STR_BOUND(IN_ISS, strlen(f->issuer_application_id)) +
+               STR_BOUND(IN_FOR, strlen(f->for_application_id)) +
+               STR_BOUND(IN_RKID, strlen(recipient_key_id)) +
+               STR_BOUND(IN_SKID, strlen(signer_key_id)) +
+               STR_BOUND(IN_SHARE, strlen(f->share_id)) +
+               STR_BOUND(IN_KIND, kind ? strlen(kind) : 0) +
+               STR_BOUND(IN_SRC, strlen(f->source_session_id)) +
+               STR_BOUND(IN_HINT, strlen(f->vendor_data_hint)) +
+               I64_BOUND(IN_CRE) + I64_BOUND(IN_EXP) +
+               STR_BOUND(IN_TOK, token_len) + 1;
+}
+
+int kb_envint_inner_put(kb_buf_t *b, const kb_envelope_fields_t *f,
+                        const char *token, size_t token_len,
+                        const char *recipient_key_id, const char *signer_key_id)
+{
+        const char *kind = kb_session_kind2str(f->session_kind);
+        size_t start = b->len;
+        int rc;
+
+#define S(lit, s) put_str(b, lit, s, strlen(s))
+        if ((rc = kb_buf_puts(b, IN_V) ? KB_ERR_NOMEM : KB_OK) ||
+            (rc = put_i64(b, KB_ENVELOPE_VERSION)) ||
+            (rc = S(IN_ISS, f->issuer_application_id)) ||
+            (rc = S(IN_FOR, f->for_application_id)) ||
+            (rc = S(IN_RKID, recipient_key_id)) ||
+            (rc = S(IN_SKID, signer_key_id)) ||
+            (rc = S(IN_SHARE, f->share_id)) ||
+            (kind && (rc = S(IN_KIND, kind))) ||
+            (rc = S(IN_SRC, f->source_session_id)) ||
+            (f->vendor_data_hint[0] &&
+             (rc = S(IN_HINT, f->vendor_data_hint))) ||
+            (rc = kb_buf_puts(b, IN_CRE) ? KB_ERR_NOMEM : KB_OK) ||
+            (rc = put_i64(b, f->created_at)) ||
+            (rc = kb_buf_puts(b, IN_EXP) ? KB_ERR_NOMEM : KB_OK) ||
+            (rc = put_i64(b, f->expires_at)) ||
+            (rc = put_str(b, IN_TOK, token, token_len)) ||
+            (rc = kb_buf_append(b, "}", 1) ? KB_ERR_NOMEM : KB_OK)) {
+                if (b->data) {
+                        b->len = start;
+                        b->data[start] = '\0';
+                }
+                return rc;
+        }
+#undef S
+        return KB_OK;
+}
+
+int kb_envint_outer_put(kb_buf_t *b, const kb_envelope_fields_t *f,
+                        const char *recipient_key_id, const char *signer_key_id,
+                        const unsigned char *sealed, size_t sealed_len)
+{
+        size_t start = b->len,
+               enc = sodium_base64_ENCODED_LEN(sealed_len, B64_VARIANT);
+        int rc;
+
+#define S(lit, s) put_str(b, lit, s, strlen(s))
+        /* one allocation for all of it (every id byte escaped at most) */
+        if (kb_buf_reserve(b,
+                           6 * (strlen(f->for_application_id) +
+                                strlen(recipient_key_id) +
+                                strlen(signer_key_id) + strlen(f->share_id)) +
+                               enc + 160) == -1)
+                return KB_ERR_NOMEM;
+        if ((rc = kb_buf_puts(b, IN_V) ? KB_ERR_NOMEM : KB_OK) ||
+            (rc = put_i64(b, KB_ENVELOPE_VERSION)) ||
+            (rc = S(IN_FOR, f->for_application_id)) ||
+            (rc = S(IN_RKID, recipient_key_id)) ||
+            (rc = S(IN_SKID, signer_key_id)) ||
+            (rc = S(IN_SHARE, f->share_id)) ||
+            (rc = kb_buf_puts(b, IN_EXP) ? KB_ERR_NOMEM : KB_OK) ||
+            (rc = put_i64(b, f->expires_at)) ||
+            (rc = kb_buf_puts(b, ",\"sealed\":\"") ? KB_ERR_NOMEM : KB_OK) ||
+            (rc = kb_buf_reserve(b, enc + 2) ? KB_ERR_NOMEM : KB_OK))
                 goto fail;
-        *tok = json_object_new_string_len(token, (int)token_len);
-        if (!*tok)
-                goto fail;
-        if (json_object_object_add(o, "share_token", *tok) != 0) {
-                wipe_json_string(*tok);
-                json_object_put(*tok);
-                *tok = NULL;
+#undef S
+        /* base64url needs no escape: written in place */
+        sodium_bin2base64(b->data + b->len, enc, sealed, sealed_len,
+                          B64_VARIANT);
+        b->len += enc - 1; /* enc counts the NUL */
+        if (kb_buf_append(b, "\"}", 2) == -1) {
+                rc = KB_ERR_NOMEM;
                 goto fail;
         }
-        return o;
+        return KB_OK;
 fail:
-        json_object_put(o);
-        return NULL;
+        if (b->data) {
+                b->len = start;
+                b->data[start] = '\0';
+        }
+        return rc;
 }
 
 static int check_seal_args(const kb_envelope_fields_t *f, const char *token,
@@ -533,12 +639,12 @@ int kb_envelope_seal(const kb_envelope_fields_t *fields, const char *token,
                      size_t token_len, const kb_key_t *signer,
                      const kb_key_t *recipient, char **out, size_t *out_len)
 {
-        json_object *inner_obj = NULL, *tok = NULL, *outer = NULL;
-        unsigned char *signed_inner = NULL, *sealed = NULL;
+        /* si = sig || inner: the only buffer holding the token (wiped) */
+        kb_buf_t si = KB_BUF_INIT, env = KB_BUF_INIT;
+        unsigned char *sealed = NULL;
         unsigned char sig[SIG_BYTES];
-        const char *inner = NULL, *txt;
-        char *b64 = NULL;
-        size_t inner_len = 0, signed_len = 0, sealed_len, b64_size, txt_len;
+        const char *rid, *sid;
+        size_t inner_len, sealed_len;
         int rc;
 
         if (!out || !out_len)
@@ -548,84 +654,63 @@ int kb_envelope_seal(const kb_envelope_fields_t *fields, const char *token,
         rc = check_seal_args(fields, token, token_len, signer, recipient);
         if (rc != KB_OK)
                 return rc;
+        rid = kb_key_id(recipient);
+        sid = kb_key_id(signer);
 
+        /* Sized once for the worst case, so that no realloc leaves a copy
+         * of the token behind; the signature's bytes come first. */
         rc = KB_ERR_NOMEM;
-        inner_obj =
-            build_inner(fields, token, token_len, signer, recipient, &tok);
-        if (!inner_obj)
+        if (kb_buf_reserve(&si,
+                           SIG_BYTES + kb_envint_inner_bound(fields, token_len,
+                                                             rid, sid)) == -1)
                 goto out;
-        inner = kb_json_str(inner_obj, &inner_len);
-        if (!inner)
+        si.len = SIG_BYTES;
+        rc = kb_envint_inner_put(&si, fields, token, token_len, rid, sid);
+        if (rc != KB_OK)
                 goto out;
+        inner_len = si.len - SIG_BYTES;
         if (inner_len > KB_ENVELOPE_MAX_INNER) {
                 rc = KB_ERR_TOO_LARGE;
                 goto out;
         }
-
-        /* signed_inner = sig || inner; sign ctx || inner where the context
-         * temporarily sits in the bytes the signature will take. */
-        signed_len = SIG_BYTES + inner_len;
-        signed_inner = malloc(signed_len);
-        sealed_len = crypto_box_SEALBYTES + signed_len;
+        sealed_len = crypto_box_SEALBYTES + si.len;
         sealed = malloc(sealed_len);
-        b64_size = sodium_base64_ENCODED_LEN(sealed_len, B64_VARIANT);
-        b64 = malloc(b64_size);
-        if (!signed_inner || !sealed || !b64)
+        if (!sealed) {
+                rc = KB_ERR_NOMEM;
                 goto out;
-        memcpy(signed_inner + SIG_BYTES, inner, inner_len);
-        memcpy(signed_inner + SIG_BYTES - SIG_CTX_BYTES, sig_ctx,
-               SIG_CTX_BYTES);
-        rc = kb_keyint_sign_detached(signer, sig,
-                                     signed_inner + SIG_BYTES - SIG_CTX_BYTES,
-                                     SIG_CTX_BYTES + inner_len);
+        }
+        /* sign ctx || inner where the context temporarily sits in the
+         * bytes the signature will take */
+        memcpy(si.data + SIG_BYTES - SIG_CTX_BYTES, sig_ctx, SIG_CTX_BYTES);
+        rc = kb_keyint_sign_detached(
+            signer, sig, (unsigned char *)si.data + SIG_BYTES - SIG_CTX_BYTES,
+            SIG_CTX_BYTES + inner_len);
         if (rc != KB_OK)
                 goto out;
-        memcpy(signed_inner, sig, SIG_BYTES);
-        if (crypto_box_seal(sealed, signed_inner, signed_len,
+        memcpy(si.data, sig, SIG_BYTES);
+        if (crypto_box_seal(sealed, (unsigned char *)si.data, si.len,
                             kb_key_public(recipient)) != 0) {
                 rc = KB_ERR_CRYPTO;
                 goto out;
         }
-        sodium_bin2base64(b64, b64_size, sealed, sealed_len, B64_VARIANT);
-
-        rc = KB_ERR_NOMEM;
-        outer = json_object_new_object();
-        if (!outer || kb_json_add_i64(outer, "v", KB_ENVELOPE_VERSION) ||
-            kb_json_add_str(outer, "for_application_id",
-                            fields->for_application_id) ||
-            kb_json_add_str(outer, "recipient_key_id", kb_key_id(recipient)) ||
-            kb_json_add_str(outer, "signer_key_id", kb_key_id(signer)) ||
-            kb_json_add_str(outer, "share_id", fields->share_id) ||
-            kb_json_add_i64(outer, "expires_at", fields->expires_at) ||
-            kb_json_add_str(outer, "sealed", b64))
+        rc = kb_envint_outer_put(&env, fields, rid, sid, sealed, sealed_len);
+        if (rc != KB_OK)
                 goto out;
-        txt = kb_json_str(outer, &txt_len);
-        if (!txt)
-                goto out;
-        if (txt_len > KB_ENVELOPE_MAX_BYTES) {
+        if (env.len > KB_ENVELOPE_MAX_BYTES) {
                 rc = KB_ERR_TOO_LARGE;
                 goto out;
         }
-        *out = malloc(txt_len + 1);
-        if (!*out)
-                goto out;
-        memcpy(*out, txt, txt_len + 1);
-        *out_len = txt_len;
+        *out_len = env.len;
+        *out = kb_buf_steal(&env, NULL);
         rc = KB_OK;
 out:
-        /* json-c keeps the serialised inner document in the object's own
-         * print buffer: wipe it along with our copies. */
-        if (inner)
-                sodium_memzero((char *)inner, inner_len);
-        wipe_json_string(tok);
-        json_object_put(inner_obj);
-        json_object_put(outer);
-        if (signed_inner) {
-                sodium_memzero(signed_inner, signed_len);
-                free(signed_inner);
+        if (si.data) {
+                /* what was written: the rest of the buffer never was */
+                sodium_memzero(si.data, si.len + 1);
+                free(si.data);
         }
         sodium_memzero(sig, sizeof(sig));
         free(sealed);
-        free(b64);
+        kb_buf_free(&env, 0);
         return rc;
 }

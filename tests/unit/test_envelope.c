@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "envelope_int.h"
 #include "json.h"
 #include "keys_int.h"
 #include "kyc_bridge.h"
@@ -1123,6 +1124,243 @@ static void test_open_order(void **state)
         ctx_free(&c);
 }
 
+/* ---- the text writers against json-c (envelope_int.h) ---- */
+
+/* The inner document as the seal built it with json-c before the text
+ * writer: the reference, serialised by kb_json_str(). */
+static json_object *ref_inner(const kb_envelope_fields_t *f, const char *token,
+                              size_t token_len, const char *rid,
+                              const char *sid)
+{
+        json_object *o = json_object_new_object();
+
+        assert_non_null(o);
+        assert_int_equal(
+            kb_json_add_i64(o, "v", KB_ENVELOPE_VERSION) ||
+                kb_json_add_str(o, "issuer_application_id",
+                                f->issuer_application_id) ||
+                kb_json_add_str(o, "for_application_id",
+                                f->for_application_id) ||
+                kb_json_add_str(o, "recipient_key_id", rid) ||
+                kb_json_add_str(o, "signer_key_id", sid) ||
+                kb_json_add_str(o, "share_id", f->share_id) ||
+                kb_json_add_str(o, "session_kind",
+                                kb_session_kind2str(f->session_kind)) ||
+                kb_json_add_str(o, "source_session_id", f->source_session_id) ||
+                kb_json_add_str(o, "vendor_data_hint",
+                                f->vendor_data_hint[0] ? f->vendor_data_hint
+                                                       : NULL) ||
+                kb_json_add_i64(o, "created_at", f->created_at) ||
+                kb_json_add_i64(o, "expires_at", f->expires_at) ||
+                json_object_object_add(
+                    o, "share_token",
+                    json_object_new_string_len(token, (int)token_len)),
+            0);
+        return o;
+}
+
+/* The outer envelope as json-c wrote it. */
+static json_object *ref_outer(const kb_envelope_fields_t *f, const char *rid,
+                              const char *sid, const char *b64)
+{
+        json_object *o = json_object_new_object();
+
+        assert_non_null(o);
+        assert_int_equal(kb_json_add_i64(o, "v", KB_ENVELOPE_VERSION) ||
+                             kb_json_add_str(o, "for_application_id",
+                                             f->for_application_id) ||
+                             kb_json_add_str(o, "recipient_key_id", rid) ||
+                             kb_json_add_str(o, "signer_key_id", sid) ||
+                             kb_json_add_str(o, "share_id", f->share_id) ||
+                             kb_json_add_i64(o, "expires_at", f->expires_at) ||
+                             kb_json_add_str(o, "sealed", b64),
+                         0);
+        return o;
+}
+
+static void assert_text_equal(const char *got, size_t got_len, json_object *ref,
+                              const char *what)
+{
+        size_t len = 0;
+        const char *want = kb_json_str(ref, &len);
+
+        if (got_len != len || memcmp(got, want, len)) {
+                size_t i = 0;
+                while (i < len && i < got_len && got[i] == want[i])
+                        i++;
+                fail_msg("%s differs from json-c's at byte %zu:\n  <%.60s>\n"
+                         "  <%.60s>",
+                         what, i, got + (i > 20 ? i - 20 : 0),
+                         want + (i > 20 ? i - 20 : 0));
+        }
+}
+
+/* Any UTF-8 text without NUL, up to @p max bytes (@p max itself in a
+ * quarter of the cases): what needs an escape (quote, backslash, every
+ * control character), "/", DEL, U+2028, non-ASCII of every length. */
+static size_t rand_text(char *s, size_t max)
+{
+        static const char *const odd[] = {
+                "\"",           "\\",      "/",    "\b",
+                "\f",           "\n",      "\r",   "\t",
+                "\x01",         "\x1f",    "\x7f", "\xe2\x80\xa8",
+                "\xef\xbb\xbf", "\\u0041",
+        };
+        size_t target = rng_below(4) == 0 ? max : 1 + rng_below((uint32_t)max);
+        size_t len = 0, tries = 0;
+
+        while (len < target && tries++ < 4 * max) {
+                uint32_t k = rng_below(10);
+                if (k < 3) {
+                        const char *o = odd[rng_below(KB_ARRAY_SIZE(odd))];
+                        if (len + strlen(o) <= target) {
+                                memcpy(s + len, o, strlen(o));
+                                len += strlen(o);
+                        }
+                } else if (k < 4) {
+                        s[len++] = (char)(1 + rng_below(0x1f));
+                } else {
+                        len = rand_char(s, len, target);
+                }
+        }
+        s[len] = '\0';
+        return len;
+}
+
+static int64_t rand_time(void)
+{
+        static const int64_t edge[] = {
+                0, 1, -1, 9007199254740991, INT64_MAX, INT64_MIN, 1796000000
+        };
+
+        if (rng_below(3) == 0)
+                return edge[rng_below(KB_ARRAY_SIZE(edge))];
+        return (int64_t)(((uint64_t)rng() >> rng_below(64)) *
+                         (rng_below(4) ? 1 : (uint64_t)-1));
+}
+
+/* kb_envint_inner_put() and kb_envint_outer_put() write byte for byte
+ * what json-c wrote, whatever the values: escapes, control characters,
+ * non-ASCII, the longest ids and tokens, any integer; and never more than
+ * kb_envint_inner_bound(). */
+static void test_writer_as_json_c(void **state)
+{
+        static char token[KB_ENVELOPE_MAX_TOKEN + 1];
+        kb_envelope_fields_t f;
+        char rid[KB_ENVELOPE_MAX_ID + 1], sid[KB_ENVELOPE_MAX_ID + 1];
+        unsigned char sealed[600];
+        char b64[1024];
+        kb_buf_t b = KB_BUF_INIT;
+        size_t tl, slen, bound;
+        int i;
+
+        (void)state;
+        rng_seed();
+        for (i = 0; i < ROUNDTRIPS; i++) {
+                json_object *ref;
+
+                memset(&f, 0, sizeof(f));
+                rand_text(f.issuer_application_id, KB_ENVELOPE_MAX_ID);
+                rand_text(f.for_application_id, KB_ENVELOPE_MAX_ID);
+                rand_text(f.share_id, KB_ENVELOPE_MAX_ID);
+                rand_text(f.source_session_id, KB_ENVELOPE_MAX_ID);
+                if (rng_below(2))
+                        rand_text(f.vendor_data_hint, KB_ENVELOPE_MAX_ID);
+                rand_text(rid, KB_ENVELOPE_MAX_ID);
+                rand_text(sid, KB_ENVELOPE_MAX_ID);
+                f.session_kind = (kb_session_kind_t)rng_below(3);
+                f.created_at = rand_time();
+                f.expires_at = rand_time();
+                tl = rng_below(2) ? rand_token(token)
+                                  : rand_text(token, KB_ENVELOPE_MAX_TOKEN);
+
+                /* inner: into a buffer that already holds something */
+                kb_buf_reset(&b);
+                kb_buf_puts(&b, "prefix");
+                bound = kb_envint_inner_bound(&f, tl, rid, sid);
+                assert_int_equal(
+                    kb_envint_inner_put(&b, &f, token, tl, rid, sid), KB_OK);
+                assert_true(b.len - 6 <= bound);
+                assert_memory_equal(b.data, "prefix", 6);
+                ref = ref_inner(&f, token, tl, rid, sid);
+                assert_text_equal(b.data + 6, b.len - 6, ref, "inner");
+                json_object_put(ref);
+
+                /* outer */
+                slen = rng_below(sizeof(sealed));
+                randombytes_buf(sealed, slen);
+                sodium_bin2base64(b64, sizeof(b64), sealed, slen,
+                                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+                kb_buf_reset(&b);
+                assert_int_equal(
+                    kb_envint_outer_put(&b, &f, rid, sid, sealed, slen), KB_OK);
+                assert_int_equal(strlen(b.data), b.len);
+                ref = ref_outer(&f, rid, sid, b64);
+                assert_text_equal(b.data, b.len, ref, "outer");
+                json_object_put(ref);
+        }
+        /* a string that is not UTF-8 is refused, the buffer as it was */
+        memset(&f, 0, sizeof(f));
+        strcpy(f.issuer_application_id, "a\xff");
+        strcpy(f.for_application_id, "b");
+        strcpy(f.share_id, "c");
+        strcpy(f.source_session_id, "d");
+        kb_buf_reset(&b);
+        kb_buf_puts(&b, "keep");
+        assert_int_equal(kb_envint_inner_put(&b, &f, "t", 1, "r", "s"),
+                         KB_ERR_INVALID_ARG);
+        assert_int_equal(b.len, 4);
+        assert_string_equal(b.data, "keep");
+        kb_buf_free(&b, 0);
+}
+
+/* What kb_envelope_seal() signs and sends, taken apart: the inner
+ * document under the signature and the outer text are json-c's for the
+ * same values (with the "sealed" the envelope carries). */
+static void test_seal_as_json_c(void **state)
+{
+        static char token[KB_ENVELOPE_MAX_TOKEN + 1];
+        kb_key_t *sign = kb_key_generate(KB_KEY_SIGN);
+        kb_key_t *box = kb_key_generate(KB_KEY_BOX);
+        kb_envelope_fields_t f;
+        unsigned char *si;
+        size_t tl, env_len, si_len;
+        char *env;
+        int i, rc;
+
+        (void)state;
+        rng_seed();
+        assert_non_null(sign);
+        assert_non_null(box);
+        for (i = 0; i < ROUNDTRIPS / 10; i++) {
+                json_object *ref, *o;
+
+                rand_fields(&f);
+                tl = rand_token(token);
+                rc = kb_envelope_seal(&f, token, tl, sign, box, &env, &env_len);
+                if (rc == KB_ERR_TOO_LARGE)
+                        continue; /* escapes took the inner over its limit */
+                assert_int_equal(rc, KB_OK);
+                si = raw_unseal(env, env_len, box, &si_len);
+                ref = ref_inner(&f, token, tl, kb_key_id(box), kb_key_id(sign));
+                assert_text_equal((const char *)si + 64, si_len - 64, ref,
+                                  "signed inner");
+                json_object_put(ref);
+                o = kb_json_parse(env, env_len, 4, NULL, 0);
+                assert_non_null(o);
+                ref = ref_outer(&f, kb_key_id(box), kb_key_id(sign),
+                                kb_json_get_str(o, "sealed"));
+                assert_text_equal(env, env_len, ref, "envelope");
+                assert_int_equal(strlen(env), env_len);
+                json_object_put(ref);
+                json_object_put(o);
+                free(si);
+                free(env);
+        }
+        kb_key_destroy(sign);
+        kb_key_destroy(box);
+}
+
 /* The optional member and the escapes survive a round trip. */
 static void test_hint_and_escapes(void **state)
 {
@@ -1302,6 +1540,8 @@ int main(void)
                 cmocka_unit_test(test_mutations),
                 cmocka_unit_test(test_seal_args),
                 cmocka_unit_test(test_open_order),
+                cmocka_unit_test(test_writer_as_json_c),
+                cmocka_unit_test(test_seal_as_json_c),
                 cmocka_unit_test(test_hint_and_escapes),
                 cmocka_unit_test(test_session_kind),
                 cmocka_unit_test(test_id_valid),
