@@ -230,7 +230,6 @@ static int seal_envelope(kb_issuer_t *is, const kb_share_req_t *req,
                          char **env, size_t *env_len, char *topic,
                          size_t topicsz)
 {
-        json_object *claims = NULL;
         int64_t exp = 0;
         int r;
 
@@ -247,11 +246,8 @@ static int seal_envelope(kb_issuer_t *is, const kb_share_req_t *req,
         f->session_kind = kind;
         f->created_at = kb_time_now();
         /* The token's own exp is the truth; the vendor may round. */
-        if (kb_jwt_decode_unverified(token, token_len, &claims) == KB_OK) {
-                if (kb_json_get_i64(claims, "exp", &exp))
-                        exp = 0;
-                json_object_put(claims);
-        }
+        if (kb_jwt_exp_unverified(token, token_len, &exp) != KB_OK)
+                exp = 0;
         f->expires_at = exp > 0 ? exp : f->created_at + ttl;
         if (f->expires_at < f->created_at)
                 f->expires_at = f->created_at;

@@ -60,4 +60,14 @@ int kb_jwt_hs256_verify(const char *token, size_t len, const unsigned char *key,
 int kb_jwt_decode_unverified(const char *token, size_t len,
                              json_object **claims) KB_WUR;
 
+/**
+ * The "exp" claim of @p token, unverified (a hint, as
+ * kb_jwt_decode_unverified()): the same checks of the token's shape, then
+ * "exp" read as kb_json_get_i64() reads it (a JSON integer, not a float;
+ * INT64_MIN and out-of-range values refused) -- without building a tree.
+ * KB_OK with *exp set; KB_ERR_MALFORMED (the shape, or no such integer),
+ * KB_ERR_TOO_LARGE or KB_ERR_INVALID_ARG, *exp 0. Thread-safe.
+ */
+int kb_jwt_exp_unverified(const char *token, size_t len, int64_t *exp) KB_WUR;
+
 #endif /* KB_JWT_H */

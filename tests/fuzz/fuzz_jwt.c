@@ -1,8 +1,10 @@
-/* fuzz_jwt.c -- share tokens: kb_jwt_decode_unverified() (the issuer reads
- * a minted token's exp, the importer its iat) and kb_jwt_hs256_verify()
- * (the sandbox checks the tokens it minted) on untrusted token bytes */
+/* fuzz_jwt.c -- share tokens: kb_jwt_decode_unverified() (the importer
+ * reads a token's iat) and kb_jwt_exp_unverified() (the issuer its exp) and
+ * kb_jwt_hs256_verify() (the sandbox checks the tokens it minted) on untrusted
+ * token bytes */
 /* fuzz-options: -max_len=9000 */
 #include "fuzz.h"
+#include "json.h"
 #include "jwt.h"
 
 static const unsigned char key[32] = "fuzz-share-token-hmac-key-32-byt";
@@ -73,6 +75,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rv == KB_OK) {
                 FUZZ_CHECK(rd == KB_OK);
                 FUZZ_CHECK(json_object_equal(claims, vclaims));
+        }
+        /* the issuer's exp, read from views: what the tree said */
+        {
+                int64_t want = 0, got = 1;
+                int rw = rd, rg = kb_jwt_exp_unverified(tok, size, &got);
+                if (rw == KB_OK && kb_json_get_i64(claims, "exp", &want)) {
+                        rw = KB_ERR_MALFORMED;
+                        want = 0;
+                }
+                FUZZ_CHECK(rg == rw && got == want);
         }
         if (rd == KB_OK) {
                 FUZZ_CHECK(json_object_is_type(claims, json_type_object));

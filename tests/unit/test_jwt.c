@@ -376,6 +376,116 @@ static void test_unverified(void **state)
         assert_null(got);
 }
 
+/* kb_jwt_exp_unverified() answers what kb_jwt_decode_unverified() and
+ * kb_json_get_i64() answered together. */
+static void check_exp_same(const char *tok, size_t len)
+{
+        json_object *claims = NULL;
+        int64_t want = 0, got = 99;
+        int rw = kb_jwt_decode_unverified(tok, len, &claims), rg;
+
+        if (rw == KB_OK && kb_json_get_i64(claims, "exp", &want) == -1) {
+                rw = KB_ERR_MALFORMED;
+                want = 0;
+        }
+        json_object_put(claims);
+        rg = kb_jwt_exp_unverified(tok, len, &got);
+        if (rg != rw || got != want)
+                fail_msg("<%.*s>: view %d exp %lld, tree %d exp %lld",
+                         (int)(len > 200 ? 200 : len), tok, rg, (long long)got,
+                         rw, (long long)want);
+}
+
+static void test_exp_unverified(void **state)
+{
+        static const char *const headers[] = {
+                "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+                "{\"alg\":\"none\"}",
+                "{\"typ\":\"jwt\",\"alg\":\"HS256\",\"kid\":\"k1\"}",
+                "{\"alg\":\"HS256\",\"typ\":\"J\\u0057T\"}",
+                "{\"alg\":\"HS256\",\"typ\":\"JW\\u0000\"}",
+                "{\"alg\":\"HS256\",\"typ\":\"JWTX\"}",
+                "{\"alg\":\"HS256\",\"typ\":null}",
+                "{\"typ\":\"JWT\"}",
+                "{\"alg\":null}",
+                "{\"alg\":256}",
+                "{\"alg\":\"HS256\",\"alg\":\"HS256\"}",
+                "{\"alg\":\"HS256\",\"crit\":[\"exp\"]}",
+                "{\"alg\":\"HS256\",\"crit\":null}",
+                "{\"alg\":\"HS256\",\"cr\\u0069t\":1}",
+                "{\"alg\":\"HS256\",\"typ\":1}",
+                "[\"HS256\"]",
+                "null",
+                "{\"alg\":\"HS256\"} ",
+                "{\"alg\":\"HS256\"}x",
+        };
+        static const char *const exps[] = {
+                "1795316400",
+                "0",
+                "-1",
+                "1.5",
+                "1e9",
+                "1E9",
+                "1795316400.0",
+                "\"123\"",
+                "null",
+                "true",
+                "[1]",
+                "{\"exp\":1}",
+                "9223372036854775807",
+                "9223372036854775808",
+                "-9223372036854775807",
+                "-9223372036854775808",
+                "-9223372036854775809",
+                "18446744073709551615",
+                "18446744073709551616",
+                "99999999999999999999999999999999",
+                "-0",
+        };
+        /* around the value: before, after */
+        static const char *const shapes[][2] = {
+                { "{\"exp\":", "}" },
+                { "{\"iat\":1,\"exp\":", ",\"session_id\":\"x\"}" },
+                { "{\"e\\u0078p\":", "}" },
+                { "{\"exp\\u0000x\":", "}" },
+                { "{\"exp\":", ",\"exp\":1}" },
+                { "{\"expx\":", "}" },
+                { "[", "]" },
+                { "{\"exp\":", "" },
+        };
+        char claims[256];
+        size_t h, e, sh;
+
+        (void)state;
+        check_exp_same(kat_token, strlen(kat_token));
+        check_exp_same(kat_vendor_style, strlen(kat_vendor_style));
+        check_exp_same("abc", 3);
+        check_exp_same("e30.W10.", 8);
+        check_exp_same("e30.e30.", 8);
+        check_exp_same("", 0);
+        for (h = 0; h < KB_ARRAY_SIZE(headers); h++)
+                for (e = 0; e < KB_ARRAY_SIZE(exps); e++)
+                        for (sh = 0; sh < KB_ARRAY_SIZE(shapes); sh++) {
+                                const char *t;
+                                snprintf(claims, sizeof(claims), "%s%s%s",
+                                         shapes[sh][0], exps[e], shapes[sh][1]);
+                                t = forge(headers[h], claims);
+                                check_exp_same(t, strlen(t));
+                        }
+        {
+                int64_t x = 5;
+                assert_int_equal(kb_jwt_exp_unverified(NULL, 0, &x),
+                                 KB_ERR_INVALID_ARG);
+                assert_int_equal(x, 0);
+                assert_int_equal(kb_jwt_exp_unverified(kat_token, 3, NULL),
+                                 KB_ERR_INVALID_ARG);
+                assert_int_equal(
+                    kb_jwt_exp_unverified(kat_token, strlen(kat_token), &x),
+                    KB_OK);
+                assert_int_equal(x, 1795316400);
+        }
+}
+
 static void test_args(void **state)
 {
         json_object *arr = json_object_new_array(), *obj;
@@ -417,6 +527,7 @@ int main(void)
                 cmocka_unit_test(test_encoding),
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_unverified),
+                cmocka_unit_test(test_exp_unverified),
                 cmocka_unit_test(test_args),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
