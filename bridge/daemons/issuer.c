@@ -338,13 +338,17 @@ static int publish_envelope(kb_issuer_t *is, job_t *job, const char *token,
         if (r == KB_OK)
                 r = kb_proc_state(&job->base, "published", NULL);
         if (r == KB_OK) {
-                char d[KB_DIGEST_STR_BYTES];
-                kb_digest_str(token, token_len, d);
-                kb_log_debug("issuer",
-                             "share %s: envelope for %s, token %s, expires "
-                             "%lld",
-                             f.share_id, f.for_application_id, d,
-                             (long long)f.expires_at);
+                /* the digest only for a line that is written: a hash of
+                 * the token per record otherwise */
+                if (kb_log_level >= KB_LOG_DEBUG) {
+                        char d[KB_DIGEST_STR_BYTES];
+                        kb_digest_str(token, token_len, d);
+                        kb_log_debug("issuer",
+                                     "share %s: envelope for %s, token %s, "
+                                     "expires %lld",
+                                     f.share_id, f.for_application_id, d,
+                                     (long long)f.expires_at);
+                }
                 is->n_published++;
         }
         return r;

@@ -813,22 +813,11 @@ static char *session_path(const char *id, const char *suffix)
         return kb_buf_steal(&b, NULL);
 }
 
-/* Copies the serialisation of @p obj into @p b. */
-static int body_from_json(kb_buf_t *b, json_object *obj)
-{
-        size_t len;
-        const char *s = kb_json_str(obj, &len);
-
-        if (!s || kb_buf_reserve(b, len) == -1)
-                return -1;
-        return kb_buf_append(b, s, len);
-}
-
 int kb_vendor_share(kb_vendor_t *v, const char *session_id,
                     const char *for_application_id, int ttl_in_seconds,
                     kb_vendor_cb *cb, void *opaque)
 {
-        json_object *obj = NULL;
+        size_t alen;
         vop_t *op;
         int r = check_common(v, cb);
 
@@ -843,21 +832,29 @@ int kb_vendor_share(kb_vendor_t *v, const char *session_id,
                 return KB_ERR_NOMEM;
         if (!op->path)
                 goto nomem;
-        obj = json_object_new_object();
-        if (!obj ||
-            kb_json_add_str(obj, "for_application_id", for_application_id) ==
-                -1 ||
-            (ttl_in_seconds > 0 &&
-             kb_json_add_i64(obj, "ttl_in_seconds", ttl_in_seconds) == -1) ||
-            body_from_json(&op->body, obj) == -1)
+        /* written as text, as json-c wrote it:
+         * {"for_application_id":"...","ttl_in_seconds":N} */
+        alen = strlen(for_application_id);
+        if (kb_buf_reserve(&op->body, 6 * alen + 64) == -1 ||
+            kb_buf_puts(&op->body, "{\"for_application_id\":") == -1)
                 goto nomem;
-        json_object_put(obj);
+        if (kb_json_put_string(&op->body, for_application_id, alen) == -1) {
+                if (errno != EILSEQ)
+                        goto nomem;
+                /* not UTF-8: no JSON string can carry it */
+                op_free(op);
+                return KB_ERR_INVALID_ARG;
+        }
+        if ((ttl_in_seconds > 0 &&
+             kb_buf_printf(&op->body, ",\"ttl_in_seconds\":%d",
+                           ttl_in_seconds) == -1) ||
+            kb_buf_append(&op->body, "}", 1) == -1)
+                goto nomem;
         kb_snprintf(op->logid, sizeof(op->logid), "session %s", session_id);
         op_enqueue(v, op);
         return KB_OK;
 
 nomem:
-        json_object_put(obj);
         op_free(op);
         return KB_ERR_NOMEM;
 }

@@ -147,7 +147,7 @@ void kb_vendor_destroy(kb_vendor_t *v);
  * res->view (res->body NULL; a JSON null answer counts as not JSON); the
  * answer's text is wiped after the callback returns, so copy the token
  * during it (kb_jval_str_raw() reads it without a copy).
- * @p session_id must be a UUID.
+ * @p session_id must be a UUID, @p for_application_id UTF-8.
  * Returns KB_OK (cb will run exactly once), or KB_ERR_INVALID_ARG,
  * KB_ERR_NOMEM, KB_ERR_STATE (cb will not run).
  */

@@ -22,6 +22,7 @@
 #include "kb_keys.h"
 #include "kyc_bridge.h"
 #include "util.h"
+#include "vendor.h"
 
 #define SID  "0b6f1f8e-2f59-4a43-9a1e-5d2b0c8a7e11"
 #define APP  "7d1c5b9a-3e2f-4c6d-8a9b-0e1f2a3b4c5d"
@@ -58,6 +59,12 @@ static char *make_token(void)
         return tok;
 }
 
+static void never_cb(const kb_vendor_result_t *res, void *opaque)
+{
+        (void)res;
+        (void)opaque;
+}
+
 static const char req_txt[] =
     "{\"share_id\":\"share-000123\",\"session_id\":\"" SID
     "\",\"for_application_id\":\"" APP "\",\"ttl_in_seconds\":3600,"
@@ -74,7 +81,9 @@ static void test_costs(void **state)
         kb_share_req_t req;
         char err[256];
         int64_t t0, exp;
-        double us_req, us_tree, us_view, us_jwt, us_jwt_view, us_seal;
+        double us_req, us_tree, us_view, us_jwt, us_jwt_view, us_seal, us_mint,
+            us_digest;
+        char dig[KB_DIGEST_STR_BYTES];
 
         (void)state;
         assert_non_null(sign);
@@ -158,6 +167,42 @@ static void test_costs(void **state)
         }
         us_seal = (double)(kb_mono_us() - t0) / (double)(n / 4);
 
+        /* 5. the mint request (queued only: the client is never polled) */
+        {
+                kb_conf_t *conf = kb_conf_new();
+                kb_vendor_t *v;
+                char ve[256];
+                assert_non_null(conf);
+                setenv("KBT_COST_KEY", "k", 1);
+                assert_int_equal(kb_conf_set(conf, "vendor.url",
+                                             "http://127.0.0.1:9", "test", ve,
+                                             sizeof(ve)),
+                                 KB_OK);
+                assert_int_equal(kb_conf_set(conf, "vendor.api_key",
+                                             "env:KBT_COST_KEY", "test", ve,
+                                             sizeof(ve)),
+                                 KB_OK);
+                v = kb_vendor_new(conf, NULL, ve, sizeof(ve));
+                if (!v)
+                        fail_msg("kb_vendor_new: %s", ve);
+                t0 = kb_mono_us();
+                for (i = 0; i < n; i++)
+                        assert_int_equal(
+                            kb_vendor_share(v, SID, APP, 3600, never_cb, NULL),
+                            KB_OK);
+                us_mint = (double)(kb_mono_us() - t0) / (double)n;
+                kb_vendor_destroy(v);
+                kb_conf_destroy(conf);
+        }
+        /* 6. the token's digest (for a debug line) */
+        t0 = kb_mono_us();
+        for (i = 0; i < n; i++)
+                kb_digest_str(tok, tl, dig);
+        us_digest = (double)(kb_mono_us() - t0) / (double)n;
+
+        print_message("issuer path, us per token: mint request %.2f, "
+                      "token digest %.2f\n",
+                      us_mint, us_digest);
         print_message("issuer path, us per token: request %.2f, share answer "
                       "tree %.2f view %.2f, token exp tree %.2f view %.2f, "
                       "seal %.2f\n",

@@ -346,10 +346,21 @@ static void test_final_errors(void **state)
         assert_int_equal(st.final_errors, 3);
         assert_int_equal(st.retried, 0);
 
+        /* An id that needs escapes reaches the vendor as its JSON string:
+         * the body parsed, the id itself was refused. */
+        memset(&r400, 0, sizeof(r400));
+        assert_int_equal(
+            kb_vendor_share(va, sess_a, "a\"b\\c\n", 0, res_cb, &r400), KB_OK);
+        wait_all(va);
+        assert_int_equal(r400.status, 400);
+        assert_non_null(strstr(r400.detail, "Must be a valid UUID"));
+
         /* Refused synchronously: the callback never runs. */
         assert_int_equal(
             kb_vendor_share(va, "../../etc", app_b.id, 0, res_cb, &sh),
             KB_ERR_INVALID_ARG);
+        assert_int_equal(kb_vendor_share(va, sess_a, "\xff", 0, res_cb, &sh),
+                         KB_ERR_INVALID_ARG);
         assert_int_equal(kb_vendor_decision(va, "x/y", res_cb, &sh),
                          KB_ERR_INVALID_ARG);
         assert_int_equal(
