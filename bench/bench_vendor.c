@@ -37,15 +37,17 @@ static bench_t B;
 static void on_share(const kb_vendor_result_t *r, void *opaque)
 {
         const char *t;
+        size_t tl;
 
         (void)opaque;
         B.lat_us[B.done++] = r->latency_us;
-        if (r->err != KB_OK || !r->body)
+        if (r->err != KB_OK || !r->view)
                 return;
         B.ok++;
-        t = kb_json_get_str(r->body, "share_token");
-        if (t)
-                B.tokens[B.ntok++] = strdup(t);
+        if (kb_jval_str_raw(kb_jview_get(r->view, "share_token"), &t, &tl) ==
+                0 &&
+            tl)
+                B.tokens[B.ntok++] = strndup(t, tl);
 }
 
 static void on_import(const kb_vendor_result_t *r, void *opaque)
