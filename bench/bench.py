@@ -439,7 +439,8 @@ def table(R):
             r = G[kind][top]
             row("%s restart with %s share_ids, %s partners" % (kind, "{:,}".format(int(top)),
                                                                 "{:,}".format(G["partners"])),
-                "ready in %.1f s, %.0f B a share_id" % (r["ready_s"], r["bytes_per_share_id"]),
+                "ready in %.1f s, %.0f B a share_id (RSS), %.0f B (table)" % (
+                    r["ready_s"], r["bytes_per_share_id"], r["table_bytes_per_share_id"]),
                 "catch-up on assignment %s ms" % r.get("catchup_new_ms", "-"),
                 "ready < 5 s: %s" % met(r["ready_s"] < 5) + (
                     ", < 64 B: %s" % met(r["bytes_per_share_id"] < 64)
@@ -448,10 +449,11 @@ def table(R):
             top = max((k for k in G["importer-plain"] if k != "base"), key=int)
             r = G["importer-plain"][top]
             row("importer share_ids alone (no status index), %s" % "{:,}".format(int(top)),
-                "%.0f B a share_id" % r["bytes_per_share_id"],
+                "%.0f B a share_id (RSS), %.0f B (table)" % (r["bytes_per_share_id"],
+                                                            r["table_bytes_per_share_id"]),
                 "status index %s B a session" % G.get("status_index_bytes_per_session",
                                                       {}).get(top, "-"),
-                "< 64: %s" % met(r["bytes_per_share_id"] < 64))
+                "< 64 B: %s" % met(r["bytes_per_share_id"] < 64))
     return ["| measure | figure | compared with | target |", "|---|---|---|---|"] + rows
 
 

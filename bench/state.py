@@ -65,7 +65,8 @@ ISSUER_WINDOW_S = 86400         # issuer.dedup_window_s default
 IMPORTER_WINDOW_S = 25 * 3600   # KB_IMPORTER_STATE_WINDOW_S
 KEYID_KEY = b"kyc-bridge key id v1"
 STATE_RX = re.compile(r"^(\S+) \S+ info +\S+: state: read (\d+) new record\(s\) in "
-                      r"(\d+) ms, (\d+) share_id\(s\) within the window added, (\d+) known",
+                      r"(\d+) ms, (\d+) share_id\(s\) within the window added, (\d+) known"
+                      r" \(table (\d+) bytes\)",
                       re.M)
 ASSIGNED_RX = re.compile(r"^(\S+) \S+ info +pipeline: assigned (\d+) partition", re.M)
 
@@ -161,11 +162,11 @@ def proc_status(pid):
 
 
 def state_lines(d):
-    """(time, records, ms, added, known) of each "state: read" line of the
+    """(time, records, ms, added, known, table bytes) of each "state: read" line of the
     daemon's current run, and the times of its "assigned" lines."""
     t = d.logtext().split("==== start %d of " % d.starts)[-1]
     st = [(log_time(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)),
-           int(m.group(5))) for m in STATE_RX.finditer(t)]
+           int(m.group(5)), int(m.group(6))) for m in STATE_RX.finditer(t)]
     asg = [(log_time(m.group(1)), int(m.group(2))) for m in ASSIGNED_RX.finditer(t)]
     return st, asg
 
@@ -191,6 +192,7 @@ def run_daemon(w, role, conf, name, n, timeout):
     h.check(first[4] == n, "%s: %d share_id(s) known, not %d" % (name, first[4], n))
     return {"load_ms": first[2], "records_read": first[1],
             "ready_s": round(catch[0] - t0, 3), "catchup_ms": catch[2],
+            "table_bytes": first[5],
             "rss_bytes": ps["VmRSS"], "peak_rss_bytes": ps["VmHWM"],
             "cpu_s": round(cpu, 2)}, d
 
@@ -264,6 +266,7 @@ def state_growth(build_dir, sizes=(10000, 100000, 1000000), kinds=None):
                 if n:
                     r["bytes_per_share_id"] = round(
                         (r["rss_bytes"] - res["base"]["rss_bytes"]) / n, 1)
+                    r["table_bytes_per_share_id"] = round(r["table_bytes"] / n, 1)
                     r["catchup_new_ms"] = catchup_after(
                         w, kind, role, c, tag, d, partners, topic, 60 + n / 2000)
                 d.stop()

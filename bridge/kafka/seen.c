@@ -1039,10 +1039,10 @@ out:
                 kb_log_info(sn->who,
                             "state: read %llu new record(s) in %lld ms, "
                             "%lld share_id(s) within the window added, %zu "
-                            "known",
+                            "known (table %zu bytes)",
                             (unsigned long long)(sn->st.records_read - read0),
                             (long long)(kb_mono_ms() - t0), (long long)loaded,
-                            kb_seen_count(sn));
+                            kb_seen_count(sn), kb_seen_table_bytes(sn));
         if (ends)
                 rd_kafka_topic_partition_list_destroy(ends);
         return r;
