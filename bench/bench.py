@@ -523,6 +523,9 @@ def main():
     R["seconds"] = round(time.time() - t_all)
     log("")
     log("kyc-bridge benchmark, %s, on %s" % (R["started"], R["machine"]))
+    if a.quick:
+        log("(--quick: a tenth of the work, where start-up and fixed costs weigh on every "
+            "figure; the targets are for a full run)")
     log("")
     for line in table(R):
         log(line)
