@@ -25,7 +25,7 @@
  * What it costs does not grow per share_id with their number: a
  * share_id is kept as a 96-bit keyed digest (SipHash-128 under a key
  * drawn at kb_seen_new(); a collision is astronomically unlikely, see
- * seen.c) in an open-addressed table whose load stays between 72 and 85
+ * seen_int.h) in an open-addressed table whose load stays between 72 and 85
  * %: 19..23 bytes a share_id, 38..45 with the refs the importer keeps
  * (kb_seen_table_bytes()); lookups and inserts are O(1), amortised over
  * the table's rebuilds. The share_id strings themselves are not kept.
@@ -72,7 +72,7 @@ void kb_seen_set_clock(kb_seen_t *sn, int64_t (*clock)(void));
  * Reads the state topic (read_committed) up to its current end into memory.
  * The first call reads the whole topic with a bulk reader (a consumer
  * assigned every partition, no group membership, that may queue 128 MB
- * a partition: a peak of memory while it runs, see seen.c),
+ * a partition: a peak of memory while it runs, see seen_topic.c),
  * then replaces it by the state reader kept until kb_seen_destroy() (the
  * same, queueing 2 MB); every later call only catches up: one metadata
  * request and one high-watermark query per partition, then the records
